@@ -1,0 +1,504 @@
+"""The SQLite store: where it lives, its schema (migrations) and every SQL statement.
+
+A plain Python API with its own exceptions and no CLI imports. The connection
+uses WAL, a busy timeout and manual transactions (``BEGIN IMMEDIATE`` for every
+multi-step write); sqlite-utils runs the migrations, with plugins off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from followup.errors import FollowupError, NotFound
+
+ENV_DB = "FOLLOWUP_DB"
+BUSY_TIMEOUT_MS = 10_000
+
+
+class DatabaseError(FollowupError):
+    """The database file cannot be opened or is not a followup database."""
+
+    exit_code = 74  # EX_IOERR
+
+
+def default_path() -> Path:
+    """--db, else $FOLLOWUP_DB, else the per-user data directory."""
+    env = os.environ.get(ENV_DB)
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("followup", appauthor=False)) / "followup.db"
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty file readable by its owner only (health data)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+
+
+def connect(path: Path, *, create: bool = True, migrate: bool = True) -> sqlite3.Connection:
+    """Open (and if allowed create) the database, migrated to the current schema.
+
+    Read-only commands pass ``create=False`` so that a mistyped path is refused
+    instead of leaving an empty database behind.
+    """
+    path = Path(path)
+    if not path.exists():
+        if not create:
+            raise NotFound(f"no database at {path} (run 'followup import' first, or pass --db)")
+        try:
+            _create_private(path)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise DatabaseError(f"cannot create the database at {path}: {exc.strerror}") from None
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseError(f"{path} is not a usable SQLite database ({exc})") from None
+    if mode != "wal":  # e.g. a read-only directory
+        conn.execute("PRAGMA journal_mode = DELETE")
+    if migrate:
+        apply_migrations(conn)
+    return conn
+
+
+@contextlib.contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+# ---------------------------------------------------------------------------
+# Migrations: append-only, never renamed. A test pins the resulting schema.
+
+
+def _migrations():
+    from sqlite_utils import Migrations
+
+    migrations = Migrations("followup")
+
+    @migrations()
+    def m001_initial(db):
+        db.executescript(
+            """
+            CREATE TABLE doctors (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                name_fold TEXT NOT NULL
+            );
+            CREATE TABLE households (
+                household_id TEXT PRIMARY KEY
+            );
+            CREATE TABLE patients (
+                patient_id TEXT PRIMARY KEY,
+                full_name TEXT,
+                last_name TEXT,
+                first_name TEXT,
+                middle_name TEXT,
+                name_fold TEXT,
+                birth_date TEXT,
+                phone TEXT,
+                phone_valid INTEGER,
+                phone2 TEXT,
+                phone2_valid INTEGER,
+                email TEXT,
+                household_id TEXT REFERENCES households(household_id),
+                status TEXT NOT NULL DEFAULT 'active'
+                    CHECK (status IN ('active', 'archived', 'deceased')),
+                first_visit TEXT,
+                missing_since TEXT,
+                import_file INTEGER
+            );
+            CREATE INDEX patients_household ON patients(household_id);
+            CREATE TABLE visits (
+                visit_id TEXT PRIMARY KEY,
+                patient_id TEXT NOT NULL REFERENCES patients(patient_id),
+                doctor_id INTEGER REFERENCES doctors(id),
+                date TEXT NOT NULL,
+                kind TEXT NOT NULL CHECK (kind IN
+                    ('consultation', 'treatment', 'treatment_end', 'hygiene', 'control', 'other')),
+                control_due TEXT,
+                import_file INTEGER
+            );
+            CREATE INDEX visits_patient_date ON visits(patient_id, date);
+            CREATE TABLE appointments (
+                appointment_id TEXT PRIMARY KEY,
+                patient_id TEXT NOT NULL REFERENCES patients(patient_id),
+                doctor_id INTEGER REFERENCES doctors(id),
+                start TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('booked', 'cancelled', 'no_show', 'done')),
+                import_file INTEGER
+            );
+            CREATE INDEX appointments_patient_start ON appointments(patient_id, start);
+            CREATE INDEX appointments_start ON appointments(start);
+            CREATE TABLE plan_stages (
+                plan_id TEXT NOT NULL,
+                stage TEXT NOT NULL,
+                patient_id TEXT NOT NULL REFERENCES patients(patient_id),
+                doctor_id INTEGER REFERENCES doctors(id),
+                stage_title TEXT,
+                due_date TEXT,
+                status TEXT NOT NULL CHECK (status IN ('planned', 'done', 'cancelled')),
+                signed_date TEXT,
+                import_file INTEGER,
+                PRIMARY KEY (plan_id, stage)
+            );
+            CREATE INDEX plan_stages_patient ON plan_stages(patient_id);
+            CREATE TABLE import_runs (
+                id INTEGER PRIMARY KEY,
+                started_at TEXT NOT NULL,
+                finished_at TEXT,
+                duration_s REAL,
+                user TEXT,
+                options TEXT,
+                outcome TEXT NOT NULL,
+                message TEXT
+            );
+            CREATE TABLE import_files (
+                id INTEGER PRIMARY KEY,
+                run_id INTEGER NOT NULL REFERENCES import_runs(id),
+                path TEXT NOT NULL,
+                kind TEXT,
+                sha256 TEXT,
+                fingerprint TEXT,
+                size INTEGER,
+                format TEXT,
+                encoding TEXT,
+                rows_read INTEGER NOT NULL DEFAULT 0,
+                inserted INTEGER NOT NULL DEFAULT 0,
+                updated INTEGER NOT NULL DEFAULT 0,
+                unchanged INTEGER NOT NULL DEFAULT 0,
+                rejected INTEGER NOT NULL DEFAULT 0,
+                deactivated INTEGER NOT NULL DEFAULT 0,
+                outcome TEXT NOT NULL,
+                message TEXT,
+                rejects TEXT
+            );
+            CREATE INDEX import_files_kind ON import_files(kind, outcome, id);
+            CREATE TABLE settings (
+                key TEXT PRIMARY KEY,
+                value TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                updated_by TEXT
+            );
+            """
+        )
+
+    return migrations
+
+
+def apply_migrations(conn: sqlite3.Connection) -> None:
+    """Apply pending migrations, all in one BEGIN IMMEDIATE transaction."""
+    from sqlite_utils import Database
+
+    db = Database(conn, execute_plugins=False)
+    migrations = _migrations()
+    if not migrations.pending(db):
+        return
+    with write_transaction(conn):
+        migrations.apply(db)
+
+
+def schema_version(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute(
+        "SELECT name FROM _sqlite_migrations WHERE migration_set = 'followup' ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    return row[0] if row else None
+
+
+# ---------------------------------------------------------------------------
+# Imported tables
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    table: str
+    key: tuple[str, ...]
+    columns: tuple[str, ...]   # data columns, in the order the importer fills them
+    sources: dict              # data column -> the import field(s) it comes from
+
+    @property
+    def all_columns(self) -> tuple[str, ...]:
+        return self.key + self.columns
+
+    def columns_from(self, fields) -> tuple[int, ...]:
+        """Positions of the data columns that a file with these fields provides."""
+        fields = set(fields)
+        return tuple(i for i, c in enumerate(self.columns)
+                     if fields & set(self.sources.get(c, (c,))))
+
+
+_NAME_FIELDS = ("full_name", "last_name", "first_name", "middle_name")
+
+
+IMPORT_TABLES = {
+    "patients": TableSpec("patients", ("patient_id",), (
+        "full_name", "last_name", "first_name", "middle_name", "name_fold", "birth_date",
+        "phone", "phone_valid", "phone2", "phone2_valid", "email", "household_id", "status",
+        "first_visit"), {**{c: _NAME_FIELDS for c in _NAME_FIELDS + ("name_fold",)},
+                         "phone_valid": ("phone",), "phone2_valid": ("phone2",)}),
+    "visits": TableSpec("visits", ("visit_id",), (
+        "patient_id", "doctor_id", "date", "kind", "control_due"), {"doctor_id": ("doctor",)}),
+    "appointments": TableSpec("appointments", ("appointment_id",), (
+        "patient_id", "doctor_id", "start", "status"), {"doctor_id": ("doctor",)}),
+    "plans": TableSpec("plan_stages", ("plan_id", "stage"), (
+        "patient_id", "doctor_id", "stage_title", "due_date", "status", "signed_date"),
+        {"doctor_id": ("doctor",)}),
+}
+
+
+def existing_rows(conn: sqlite3.Connection, spec: TableSpec, keys: Sequence[tuple]) -> dict[tuple, tuple]:
+    """Current rows with these keys: key -> (data columns..., import_file, missing_since)."""
+    if not keys:
+        return {}
+    nk = len(spec.key)
+    cols = ", ".join("t." + c for c in spec.all_columns)
+    missing = "t.missing_since" if spec.table == "patients" else "NULL"
+    if nk == 1:
+        sql = (f"SELECT {cols}, t.import_file, {missing} FROM {spec.table} t "
+               f"WHERE t.{spec.key[0]} IN (SELECT value FROM json_each(?))")
+        param = json.dumps([k[0] for k in keys], ensure_ascii=False)
+    else:
+        on = " AND ".join(f"t.{k} = j.value ->> {i}" for i, k in enumerate(spec.key))
+        sql = (f"SELECT {cols}, t.import_file, {missing} FROM json_each(?) j "
+               f"JOIN {spec.table} t ON {on}")
+        param = json.dumps([list(k) for k in keys], ensure_ascii=False)
+    return {row[:nk]: row[nk:] for row in conn.execute(sql, (param,))}
+
+
+def insert_rows(conn: sqlite3.Connection, spec: TableSpec, rows: Sequence[tuple], file_id: int) -> None:
+    cols = spec.all_columns + ("import_file",)
+    sql = (f"INSERT INTO {spec.table} ({', '.join(cols)}) "
+           f"VALUES ({', '.join('?' * len(cols))})")
+    conn.executemany(sql, [row + (file_id,) for row in rows])
+
+
+def update_rows(conn: sqlite3.Connection, spec: TableSpec, rows: Sequence[tuple], file_id: int,
+                positions: Sequence[int]) -> None:
+    """Overwrite only the columns the file provides (``positions`` in spec.columns).
+
+    A column the export does not have is left as it is; a patient listed again
+    is no longer missing.
+    """
+    nk = len(spec.key)
+    sets = ", ".join(f"{spec.columns[i]} = ?" for i in positions)
+    if spec.table == "patients":
+        sets += ", missing_since = NULL"
+    where = " AND ".join(f"{k} = ?" for k in spec.key)
+    sql = f"UPDATE {spec.table} SET {sets}, import_file = ? WHERE {where}"
+    conn.executemany(sql, [tuple(row[nk + i] for i in positions) + (file_id,) + row[:nk] for row in rows])
+
+
+# Keys that a file listed with unchanged values (not written, so not marked by import_file).
+def create_unchanged_table(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP TABLE IF EXISTS temp.import_unchanged")
+    conn.execute("CREATE TEMP TABLE import_unchanged (k TEXT PRIMARY KEY) WITHOUT ROWID")
+
+
+def drop_unchanged_table(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP TABLE IF EXISTS temp.import_unchanged")
+
+
+def add_unchanged(conn: sqlite3.Connection, keys: Sequence[str]) -> None:
+    conn.executemany("INSERT OR IGNORE INTO temp.import_unchanged (k) VALUES (?)", [(k,) for k in keys])
+
+
+def unchanged_among(conn: sqlite3.Connection, keys: Sequence[str]) -> set[str]:
+    sql = "SELECT k FROM temp.import_unchanged WHERE k IN (SELECT value FROM json_each(?))"
+    return {r[0] for r in conn.execute(sql, (json.dumps(list(keys), ensure_ascii=False),))}
+
+
+def patient_ids(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT patient_id FROM patients")}
+
+
+def count_present_patients(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM patients WHERE missing_since IS NULL").fetchone()[0]
+
+
+_NOT_LISTED = (
+    "FROM patients WHERE missing_since IS NULL AND import_file IS NOT ? "
+    "AND patient_id NOT IN (SELECT k FROM temp.import_unchanged)"
+)
+
+
+def count_not_listed(conn: sqlite3.Connection, file_id: int) -> int:
+    """Present patients that this (full-export) file did not list."""
+    return conn.execute(f"SELECT count(*) {_NOT_LISTED}", (file_id,)).fetchone()[0]
+
+
+def mark_not_listed_missing(conn: sqlite3.Connection, file_id: int, day: str) -> int:
+    """Mark patients a full export no longer lists as missing (never deletes them)."""
+    cur = conn.execute(
+        f"UPDATE patients SET missing_since = ? WHERE patient_id IN (SELECT patient_id {_NOT_LISTED})",
+        (day, file_id),
+    )
+    return cur.rowcount
+
+
+def doctor_ids(conn: sqlite3.Connection) -> dict[str, int]:
+    return {name: id_ for id_, name in conn.execute("SELECT id, name FROM doctors")}
+
+
+def add_doctor(conn: sqlite3.Connection, name: str, name_fold: str) -> int:
+    return conn.execute("INSERT INTO doctors (name, name_fold) VALUES (?, ?)", (name, name_fold)).lastrowid
+
+
+def add_households(conn: sqlite3.Connection, ids: Iterable[str]) -> None:
+    conn.executemany("INSERT OR IGNORE INTO households (household_id) VALUES (?)", [(h,) for h in ids])
+
+
+# ---------------------------------------------------------------------------
+# Import runs: every run is recorded, with no names or phones in it.
+
+
+def start_run(conn: sqlite3.Connection, *, started_at: str, user: str, options: dict) -> int:
+    with write_transaction(conn):
+        return conn.execute(
+            "INSERT INTO import_runs (started_at, user, options, outcome) VALUES (?, ?, ?, 'running')",
+            (started_at, user, json.dumps(options, ensure_ascii=False, sort_keys=True)),
+        ).lastrowid
+
+
+def finish_run(conn: sqlite3.Connection, run_id: int, *, finished_at: str, duration_s: float,
+               outcome: str, message: str | None) -> None:
+    with write_transaction(conn):
+        conn.execute(
+            "UPDATE import_runs SET finished_at = ?, duration_s = ?, outcome = ?, message = ? WHERE id = ?",
+            (finished_at, round(duration_s, 3), outcome, message, run_id),
+        )
+
+
+def start_file(conn: sqlite3.Connection, run_id: int, path: str) -> int:
+    """Recorded (and committed) before the file's own transaction, so a crash leaves a trace."""
+    with write_transaction(conn):
+        return conn.execute(
+            "INSERT INTO import_files (run_id, path, outcome) VALUES (?, ?, 'running')", (run_id, path)
+        ).lastrowid
+
+
+FILE_FIELDS = ("kind", "sha256", "fingerprint", "size", "format", "encoding", "rows_read", "inserted",
+               "updated", "unchanged", "rejected", "deactivated", "outcome", "message", "rejects")
+
+
+def finish_file(conn: sqlite3.Connection, file_id: int, record: dict) -> None:
+    values = [record.get(f) for f in FILE_FIELDS]
+    values[FILE_FIELDS.index("rejects")] = json.dumps(record.get("rejects") or [], ensure_ascii=False)
+    sets = ", ".join(f"{f} = ?" for f in FILE_FIELDS)
+    conn.execute(f"UPDATE import_files SET {sets} WHERE id = ?", (*values, file_id))
+
+
+def last_imported_fingerprint(conn: sqlite3.Connection, kind: str) -> str | None:
+    row = conn.execute(
+        "SELECT fingerprint FROM import_files WHERE kind = ? AND outcome IN ('imported', 'unchanged') "
+        "ORDER BY id DESC LIMIT 1",
+        (kind,),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def import_history(conn: sqlite3.Connection, limit: int = 20) -> list[dict]:
+    runs = [dict(zip(("id", "started_at", "finished_at", "duration_s", "user", "options", "outcome",
+                      "message"), r))
+            for r in conn.execute("SELECT id, started_at, finished_at, duration_s, user, options, "
+                                  "outcome, message FROM import_runs ORDER BY id DESC LIMIT ?", (limit,))]
+    cols = ("id", "run_id", "path") + FILE_FIELDS
+    for run in runs:
+        run["options"] = json.loads(run["options"] or "{}")
+        run["files"] = []
+        for r in conn.execute(f"SELECT {', '.join(cols)} FROM import_files WHERE run_id = ? ORDER BY id",
+                              (run["id"],)):
+            f = dict(zip(cols, r))
+            f["rejects"] = json.loads(f["rejects"] or "[]")
+            run["files"].append(f)
+    return runs
+
+
+# ---------------------------------------------------------------------------
+# Patients
+
+
+PATIENT_COLUMNS = ("patient_id", "full_name", "birth_date", "phone", "phone_valid", "phone2",
+                   "phone2_valid", "email", "household_id", "status", "first_visit", "missing_since")
+
+
+def get_patient(conn: sqlite3.Connection, patient_id: str) -> dict | None:
+    row = conn.execute(f"SELECT {', '.join(PATIENT_COLUMNS)} FROM patients WHERE patient_id = ?",
+                       (patient_id,)).fetchone()
+    if row is None:
+        return None
+    patient = dict(zip(PATIENT_COLUMNS, row))
+    patient["visits"] = [
+        dict(zip(("visit_id", "date", "kind", "doctor", "control_due"), r))
+        for r in conn.execute(
+            "SELECT v.visit_id, v.date, v.kind, d.name, v.control_due FROM visits v "
+            "LEFT JOIN doctors d ON d.id = v.doctor_id WHERE v.patient_id = ? ORDER BY v.date, v.visit_id",
+            (patient_id,))
+    ]
+    patient["appointments"] = [
+        dict(zip(("appointment_id", "start", "status", "doctor"), r))
+        for r in conn.execute(
+            "SELECT a.appointment_id, a.start, a.status, d.name FROM appointments a "
+            "LEFT JOIN doctors d ON d.id = a.doctor_id WHERE a.patient_id = ? ORDER BY a.start",
+            (patient_id,))
+    ]
+    patient["plan_stages"] = [
+        dict(zip(("plan_id", "stage", "stage_title", "due_date", "status", "signed_date", "doctor"), r))
+        for r in conn.execute(
+            "SELECT p.plan_id, p.stage, p.stage_title, p.due_date, p.status, p.signed_date, d.name "
+            "FROM plan_stages p LEFT JOIN doctors d ON d.id = p.doctor_id WHERE p.patient_id = ? "
+            "ORDER BY p.plan_id, p.due_date, p.stage", (patient_id,))
+    ]
+    patient["household"] = [
+        r[0] for r in conn.execute(
+            "SELECT patient_id FROM patients WHERE household_id = ? AND patient_id != ? ORDER BY patient_id",
+            (patient["household_id"], patient_id))
+    ] if patient["household_id"] else []
+    return patient
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def find_patients(conn: sqlite3.Connection, *, name_fold: str | None = None, phone: str | None = None,
+                  digits: str | None = None, limit: int = 50) -> list[dict]:
+    """By a folded name part, an exact E.164 phone, or a run of digits inside a stored phone."""
+    cols = ", ".join(PATIENT_COLUMNS)
+    if phone:
+        sql, params = f"SELECT {cols} FROM patients WHERE phone = ? OR phone2 = ?", [phone, phone]
+    elif digits:
+        pattern = f"%{_like_escape(digits)}%"
+        sql = (f"SELECT {cols} FROM patients WHERE replace(replace(replace(replace(replace(phone, '+', ''), "
+               f"' ', ''), '-', ''), '(', ''), ')', '') LIKE ? ESCAPE '\\' OR phone2 LIKE ? ESCAPE '\\'")
+        params = [pattern, pattern]
+    else:
+        sql = f"SELECT {cols} FROM patients WHERE name_fold LIKE ? ESCAPE '\\'"
+        params = [f"%{_like_escape(name_fold or '')}%"]
+    sql += " ORDER BY name_fold, patient_id LIMIT ?"
+    return [dict(zip(PATIENT_COLUMNS, r)) for r in conn.execute(sql, (*params, limit))]
+
+
+def table_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("patients", "doctors", "visits", "appointments", "plan_stages")}

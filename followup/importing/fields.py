@@ -1,0 +1,268 @@
+"""What each kind of export holds, and how its headers and values are named.
+
+Built-in aliases cover the usual English and Russian headers of clinic
+systems; a TOML mapping file covers any other layout.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from followup.errors import DataError, UsageError
+from followup.importing.values import fold
+
+KINDS = ("patients", "visits", "appointments", "plans")
+
+# Our field -> header aliases (compared after normalise_header).
+ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "patients": {
+        "patient_id": ("patient_id", "patient id", "id пациента", "код пациента", "номер карты",
+                       "№ карты", "карта", "мед карта", "медкарта", "номер медкарты", "card", "card no"),
+        "full_name": ("full_name", "full name", "name", "patient", "фио", "ф.и.о", "пациент",
+                      "фио пациента"),
+        "last_name": ("last_name", "last name", "surname", "фамилия"),
+        "first_name": ("first_name", "first name", "имя"),
+        "middle_name": ("middle_name", "middle name", "patronymic", "отчество"),
+        "birth_date": ("birth_date", "birth date", "date of birth", "dob", "дата рождения",
+                       "д р", "др"),
+        "phone": ("phone", "mobile", "mobile phone", "телефон", "моб телефон", "мобильный телефон",
+                  "мобильный", "сотовый", "тел", "телефон 1", "phone1"),
+        "phone2": ("phone2", "phone 2", "other phone", "телефон 2", "доп телефон",
+                   "дополнительный телефон", "домашний телефон", "раб телефон"),
+        "email": ("email", "e-mail", "e mail", "mail", "эл почта", "электронная почта", "почта"),
+        "household_id": ("household_id", "household", "family", "семья", "код семьи", "id семьи"),
+        "status": ("status", "статус", "состояние"),
+        "first_visit": ("first_visit", "first visit", "первый визит", "дата первого визита",
+                        "дата первичного приема", "первичный прием"),
+    },
+    "visits": {
+        "visit_id": ("visit_id", "visit id", "id визита", "код визита", "номер визита", "№ визита",
+                     "id посещения", "код посещения"),
+        "patient_id": ("patient_id", "patient id", "id пациента", "код пациента", "номер карты",
+                       "№ карты", "карта", "медкарта", "card"),
+        "doctor": ("doctor", "dentist", "врач", "доктор", "лечащий врач", "специалист"),
+        "date": ("date", "visit date", "дата", "дата визита", "дата посещения", "дата приема"),
+        "kind": ("kind", "type", "visit type", "тип", "тип визита", "вид", "вид приема", "услуга",
+                 "тип посещения"),
+        "control_due": ("control_due", "control date", "control due", "дата контроля",
+                        "контроль", "контрольный осмотр до", "дата контрольного осмотра"),
+    },
+    "appointments": {
+        "appointment_id": ("appointment_id", "appointment id", "id записи", "код записи",
+                           "номер записи", "№ записи"),
+        "patient_id": ("patient_id", "patient id", "id пациента", "код пациента", "номер карты",
+                       "№ карты", "карта", "медкарта", "card"),
+        "doctor": ("doctor", "dentist", "врач", "доктор", "специалист"),
+        "start": ("start", "appointment", "starts at", "дата и время", "время приема",
+                  "дата записи", "начало", "дата время", "дата и время приема"),
+        "status": ("status", "статус", "состояние записи", "состояние"),
+    },
+    "plans": {
+        "plan_id": ("plan_id", "plan id", "plan", "id плана", "код плана", "номер плана", "№ плана",
+                    "план"),
+        "patient_id": ("patient_id", "patient id", "id пациента", "код пациента", "номер карты",
+                       "№ карты", "карта", "медкарта", "card"),
+        "doctor": ("doctor", "dentist", "врач", "доктор", "лечащий врач"),
+        "stage": ("stage", "stage no", "этап", "№ этапа", "номер этапа"),
+        "stage_title": ("stage_title", "stage title", "description", "название этапа",
+                        "описание этапа", "описание", "содержание этапа"),
+        "due_date": ("due_date", "due", "due date", "срок", "дата этапа", "плановая дата",
+                     "срок выполнения"),
+        "status": ("status", "статус", "состояние"),
+        "signed_date": ("signed_date", "signed", "signed on", "дата подписания", "подписан",
+                        "дата согласования"),
+    },
+}
+
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "patients": ("patient_id",),
+    "visits": ("visit_id", "patient_id", "date"),
+    "appointments": ("appointment_id", "patient_id", "start"),
+    "plans": ("plan_id", "patient_id", "stage"),
+}
+
+# Fields that identify a kind when detecting it from the headers.
+SIGNATURE: dict[str, tuple[str, ...]] = {
+    "patients": ("full_name", "last_name", "birth_date", "phone"),
+    "visits": ("visit_id",),
+    "appointments": ("appointment_id", "start"),
+    "plans": ("plan_id", "stage", "due_date"),
+}
+
+# Their value (folded) -> our value, per kind and field. An empty cell takes the default.
+VALUES: dict[str, dict[str, dict[str, str]]] = {
+    "patients": {
+        "status": {
+            "active": "active", "активен": "active", "активный": "active", "действующий": "active",
+            "да": "active", "archived": "archived", "archive": "archived", "архив": "archived",
+            "в архиве": "archived", "неактивен": "archived", "inactive": "archived",
+            "deceased": "deceased", "умер": "deceased", "умерла": "deceased", "скончался": "deceased",
+        },
+    },
+    "visits": {
+        "kind": {
+            "consultation": "consultation", "консультация": "consultation", "осмотр": "consultation",
+            "первичный прием": "consultation", "первичная консультация": "consultation",
+            "treatment": "treatment", "лечение": "treatment", "прием": "treatment",
+            "treatment_end": "treatment_end", "окончание лечения": "treatment_end",
+            "завершение лечения": "treatment_end", "лечение завершено": "treatment_end",
+            "hygiene": "hygiene", "гигиена": "hygiene", "профгигиена": "hygiene",
+            "профессиональная гигиена": "hygiene", "чистка": "hygiene",
+            "control": "control", "контроль": "control", "контрольный осмотр": "control",
+            "other": "other", "прочее": "other", "другое": "other",
+        },
+    },
+    "appointments": {
+        "status": {
+            "booked": "booked", "записан": "booked", "запланирован": "booked",
+            "подтвержден": "booked", "ожидается": "booked",
+            "cancelled": "cancelled", "canceled": "cancelled", "отменен": "cancelled",
+            "отмена": "cancelled", "отменена": "cancelled",
+            "no_show": "no_show", "no show": "no_show", "неявка": "no_show", "не пришел": "no_show",
+            "done": "done", "выполнен": "done", "пришел": "done", "завершен": "done", "состоялся": "done",
+        },
+    },
+    "plans": {
+        "status": {
+            "planned": "planned", "запланирован": "planned", "запланировано": "planned",
+            "в плане": "planned", "done": "done", "выполнен": "done", "выполнено": "done",
+            "cancelled": "cancelled", "canceled": "cancelled", "отменен": "cancelled",
+            "отменено": "cancelled",
+        },
+    },
+}
+
+DEFAULTS: dict[str, dict[str, str]] = {
+    "patients": {"status": "active"},
+    "visits": {"kind": "other"},
+    "appointments": {"status": "booked"},
+    "plans": {"status": "planned"},
+}
+
+# Values outside the map: "other" for a visit's kind (counted in the summary); a row error elsewhere.
+LENIENT_VALUES = {("visits", "kind"): "other"}
+
+DATE_FIELDS = {"birth_date", "first_visit", "date", "control_due", "due_date", "signed_date"}
+DATETIME_FIELDS = {"start"}
+
+_HEADER_JUNK = re.compile(r"[\s._:;,\-/\\()\"'№#]+")
+
+
+def normalise_header(text: str) -> str:
+    """'Моб. телефон' and 'моб телефон' compare equal; so do 'Дата приёма' and 'дата приема'."""
+    folded = fold(str(text or "")).lstrip("\ufeff")
+    keep_no = folded.startswith("№")
+    core = _HEADER_JUNK.sub(" ", folded).strip()
+    return ("№ " + core) if keep_no and core else core
+
+
+_ALIAS_INDEX = {
+    kind: {normalise_header(alias): name for name, aliases in fields.items() for alias in aliases}
+    for kind, fields in ALIASES.items()
+}
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """How one file is read: its kind, encoding, delimiter and column names."""
+
+    kind: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    date_format: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)   # our field -> their header
+    values: dict[str, dict[str, str]] = field(default_factory=dict)  # field -> their -> ours
+    source: str | None = None
+
+
+def load_mapping(path: Path) -> Mapping:
+    """Read a TOML mapping file; its mistakes are usage errors naming the key."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"mapping file not found: {path}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"mapping file {path} is not valid TOML: {exc}") from None
+    known = {"kind", "encoding", "delimiter", "date_format", "columns", "values"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise UsageError(f"mapping file {path}: unknown key {unknown[0]!r}")
+    kind = data.get("kind")
+    if kind is not None and kind not in KINDS:
+        raise UsageError(f"mapping file {path}: kind must be one of {', '.join(KINDS)}")
+    columns = data.get("columns", {})
+    values = data.get("values", {})
+    if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
+        raise UsageError(f"mapping file {path}: [columns] must map our field names to header texts")
+    if not isinstance(values, dict) or not all(isinstance(v, dict) for v in values.values()):
+        raise UsageError(f"mapping file {path}: [values.FIELD] tables map their values to ours")
+    if kind:
+        bad = sorted(set(columns) - set(ALIASES[kind]))
+        if bad:
+            raise UsageError(f"mapping file {path}: {kind} have no field {bad[0]!r} "
+                             f"(fields: {', '.join(ALIASES[kind])})")
+    delimiter = data.get("delimiter")
+    if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter.replace("\\t", "\t")) != 1):
+        raise UsageError(f"mapping file {path}: delimiter must be one character")
+    encoding = data.get("encoding")
+    if encoding is not None:
+        import codecs
+
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise UsageError(f"mapping file {path}: unknown encoding {encoding!r}") from None
+    return Mapping(
+        kind=kind,
+        encoding=encoding,
+        delimiter=delimiter.replace("\\t", "\t") if delimiter else None,
+        date_format=data.get("date_format"),
+        columns=dict(columns),
+        values={f: {fold(str(k)): str(v) for k, v in m.items()} for f, m in values.items()},
+        source=str(path),
+    )
+
+
+def detect_kind(headers: list[str]) -> str | None:
+    """The kind whose identifying fields the headers name best, or None."""
+    best, best_score = None, 0
+    for kind in KINDS:
+        names = {_ALIAS_INDEX[kind].get(normalise_header(h)) for h in headers}
+        if not all(req in names for req in REQUIRED[kind]):
+            continue
+        score = sum(1 for f in SIGNATURE[kind] if f in names)
+        if score > best_score:
+            best, best_score = kind, score
+    return best
+
+
+def resolve_columns(kind: str, headers: list[str], mapping: Mapping, source: str) -> dict[str, int]:
+    """Our field -> column index. A missing required column is a structural error."""
+    norm = [normalise_header(h) for h in headers]
+    index: dict[str, int] = {}
+    for our, theirs in mapping.columns.items():
+        want = normalise_header(theirs)
+        if want not in norm:
+            raise DataError(f"{source}: the mapping names column {theirs!r} for {our}, "
+                            f"but the file has no such column")
+        index[our] = norm.index(want)
+    aliases = _ALIAS_INDEX[kind]
+    taken = set(index.values())
+    for i, h in enumerate(norm):
+        name = aliases.get(h)
+        if name and name not in index and i not in taken:
+            index[name] = i
+            taken.add(i)
+    missing = [f for f in REQUIRED[kind] if f not in index]
+    if "patients" == kind and "full_name" not in index and "last_name" not in index:
+        missing.append("full_name or last_name")
+    if missing:
+        raise DataError(f"{source}: no column for {', '.join(missing)} in a {kind} file "
+                        f"(name it in a mapping file: followup import --mapping FILE)")
+    return index

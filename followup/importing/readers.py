@@ -1,0 +1,209 @@
+"""Reading export files as rows of cells: CSV in any of the usual encodings, and .xlsx.
+
+A reader streams: it holds one row at a time, so a file's size does not raise
+memory. Structural problems (unreadable file, undecodable text, mojibake) are
+``DataError``; problems with one row are left to the importer.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from followup.errors import DataError
+
+CHUNK = 1 << 20
+_CYRILLIC_WORD = re.compile(r"[А-Яа-яЁё]{4,}")
+_CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+
+
+@dataclass
+class Opened:
+    """One file opened for reading: what it is, and its rows."""
+
+    path: Path
+    sha256: str
+    size: int
+    format: str            # "csv" or "xlsx"
+    encoding: str | None   # for CSV
+    delimiter: str | None  # for CSV
+    headers: list[str]
+    rows: Iterator[tuple[int, list]]  # (line number, cells)
+    close: callable
+
+
+def file_digest(path: Path) -> tuple[str, int, bool]:
+    """SHA-256, size, and whether the bytes are strict UTF-8 — in one pass."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    utf8 = True
+    size = 0
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(CHUNK):
+                size += len(chunk)
+                digest.update(chunk)
+                if utf8:
+                    try:
+                        decoder.decode(chunk)
+                    except UnicodeDecodeError:
+                        utf8 = False
+        if utf8:
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                utf8 = False
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory") from None
+    except PermissionError:
+        raise DataError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror})") from None
+    return digest.hexdigest(), size, utf8
+
+
+def looks_like_mojibake(text: str, *, decoded_as_fallback: bool) -> bool:
+    """True when the text is Cyrillic garbled by a wrong encoding somewhere on its way.
+
+    Catches UTF-8 read as cp1251/cp1252 and saved again ("Р˜РІР°РЅ"), text that
+    already lost characters (U+FFFD), and (for a cp1251 fallback) KOI8-R or
+    cp866 bytes read as cp1251.
+    """
+    if "\ufffd" in text:
+        return True
+    high = "".join(ch for ch in text if ord(ch) > 127)
+    if not high:
+        return False
+    for enc in ("cp1251", "cp1252"):
+        try:
+            repaired = high.encode(enc).decode("utf-8")
+        except UnicodeError:
+            continue
+        if len(repaired) < len(high):
+            return True
+    # Each Cyrillic letter of UTF-8 read as cp1251 starts with "Р" or "С" (as cp1252: "Ð" or "Ñ");
+    # in real Russian text those two capitals are a few per cent of the letters.
+    leads = sum(high.count(ch) for ch in "РСÐÑ")
+    if len(high) >= 8 and leads > 0.35 * len(high):
+        return True
+    if decoded_as_fallback:
+        if len(_CYRILLIC.findall(high)) < 0.6 * len(high):
+            return True
+        words = _CYRILLIC_WORD.findall(text)
+        if words:
+            chaos = sum(1 for w in words if any(a.islower() and b.isupper() for a, b in zip(w, w[1:])))
+            if chaos > 0.3 * len(words):
+                return True
+    return False
+
+
+def _pick_delimiter(header_line: str) -> str:
+    counts = {d: header_line.count(d) for d in (";", "\t", ",")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ";"
+
+
+def open_csv(path: Path, *, encoding: str | None, fallback: str, delimiter: str | None,
+             sha256: str, size: int, is_utf8: bool) -> Opened:
+    if encoding:
+        chosen = encoding
+    elif is_utf8:
+        chosen = "utf-8-sig"
+    else:
+        chosen = fallback
+    used_fallback = not encoding and not is_utf8
+    try:
+        with open(path, encoding=chosen, errors="strict", newline="") as fh:
+            sample = fh.read(256 * 1024)
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: the text is not valid {chosen}") from None
+    except LookupError:
+        raise DataError(f"unknown encoding {chosen!r}") from None
+    if "\x00" in sample:
+        raise DataError(f"{path}: binary data (NUL bytes) - not a text export")
+    if not sample.strip():
+        raise DataError(f"{path}: the file is empty")
+    if looks_like_mojibake(sample, decoded_as_fallback=used_fallback):
+        raise DataError(f"{path}: the text looks garbled (mojibake) when read as {chosen}; "
+                        f"re-export it, or name its encoding in a mapping file")
+    header_line = sample.splitlines()[0] if sample.splitlines() else ""
+    delim = delimiter or _pick_delimiter(header_line)
+
+    fh = open(path, encoding=chosen, errors="strict", newline="")
+    reader = csv.reader(fh, delimiter=delim)
+    try:
+        headers = next(reader)
+    except StopIteration:
+        fh.close()
+        raise DataError(f"{path}: the file is empty") from None
+    except (csv.Error, UnicodeDecodeError) as exc:
+        fh.close()
+        raise DataError(f"{path}: line 1: cannot be read as CSV ({exc})") from None
+    headers = [h.strip() for h in headers]
+
+    def rows() -> Iterator[tuple[int, list]]:
+        try:
+            for row in reader:
+                yield reader.line_num, row
+        except csv.Error as exc:
+            raise DataError(f"{path}: line {reader.line_num}: broken CSV ({exc})") from None
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: near line {reader.line_num}: the text is not valid "
+                            f"{chosen}") from None
+
+    return Opened(path, sha256, size, "csv", chosen.replace("-sig", ""), delim, headers, rows(),
+                  fh.close)
+
+
+def open_xlsx(path: Path, *, sha256: str, size: int) -> Opened:
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable .xlsx workbook ({type(exc).__name__})") from None
+    ws = wb.worksheets[0]
+    it = ws.iter_rows(values_only=True)
+    headers = None
+    line = 0
+    for values in it:
+        line += 1
+        if values and any(v not in (None, "") for v in values):
+            headers = ["" if v is None else str(v).strip() for v in values]
+            break
+    if headers is None:
+        wb.close()
+        raise DataError(f"{path}: the workbook's first sheet is empty")
+    start = line
+
+    def rows() -> Iterator[tuple[int, list]]:
+        n = start
+        for values in it:
+            n += 1
+            yield n, list(values)
+
+    return Opened(path, sha256, size, "xlsx", None, None, headers, rows(), wb.close)
+
+
+def open_export(path: Path, *, encoding: str | None = None, fallback: str = "cp1251",
+                delimiter: str | None = None) -> Opened:
+    """Open a CSV or .xlsx export for streaming its rows."""
+    path = Path(path)
+    sha256, size, is_utf8 = file_digest(path)
+    if size == 0:
+        raise DataError(f"{path}: the file is empty")
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if path.suffix.lower() in (".xlsx", ".xlsm") or magic == b"PK\x03\x04":
+        return open_xlsx(path, sha256=sha256, size=size)
+    return open_csv(path, encoding=encoding, fallback=fallback, delimiter=delimiter,
+                    sha256=sha256, size=size, is_utf8=is_utf8)

@@ -1,0 +1,354 @@
+"""One import run: the lock, the order of files, and each file's all-or-nothing transaction."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from followup import db
+from followup.errors import Busy, DataError, FollowupError, NotFound, UsageError
+from followup.importing.convert import Context, RowError, build_converter, two_digit_pivot
+from followup.importing.fields import KINDS, Mapping, detect_kind, resolve_columns
+from followup.importing.readers import open_export
+
+BATCH = 2000
+MAX_KEPT_REJECTS = 200
+KNOWN_SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm"}
+KIND_ORDER = {k: i for i, k in enumerate(KINDS)}  # patients first
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    kind: str | None = None
+    mapping: Mapping = field(default_factory=Mapping)
+    full_export: bool = False
+    dry_run: bool = False
+    force: bool = False
+    reject_threshold: float = 0.05
+    deactivate_threshold: float = 0.10
+    region: str = "RU"
+    fallback_encoding: str = "cp1251"
+    user: str = ""
+
+
+@dataclass(frozen=True)
+class Reject:
+    line: int
+    column: str
+    reason: str
+
+
+@dataclass
+class FileResult:
+    path: str
+    kind: str | None = None
+    sha256: str | None = None
+    fingerprint: str | None = None
+    size: int | None = None
+    format: str | None = None
+    encoding: str | None = None
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    deactivated: int = 0
+    outcome: str = "running"   # imported | unchanged | dry-run | failed
+    message: str | None = None
+    rejects: list[Reject] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    exit_code: int = 0
+
+    def record(self) -> dict:
+        out = asdict(self)
+        out["rejects"] = [asdict(r) for r in self.rejects]
+        out.pop("notes")
+        out.pop("exit_code")
+        return out
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    files: list[FileResult]
+    duration_s: float
+
+    @property
+    def outcome(self) -> str:
+        outcomes = {f.outcome for f in self.files}
+        if "failed" in outcomes:
+            return "failed" if outcomes == {"failed"} else "partial"
+        return "ok"
+
+
+def lock_path(db_path: Path) -> Path:
+    return Path(str(db_path) + ".lock")
+
+
+@contextlib.contextmanager
+def import_lock(db_path: Path) -> Iterator[None]:
+    """An exclusive lock in a separate file, so two imports never overlap."""
+    path = lock_path(db_path)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            if os.name == "nt":  # pragma: no cover
+                import msvcrt
+
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise Busy(f"another import is running (lock held on {path}); try again later") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def expand_paths(paths: list[Path]) -> list[Path]:
+    """Files as given; a directory gives every file in it with a known suffix, sorted."""
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in KNOWN_SUFFIXES
+                           and not q.name.startswith((".", "~$")))
+            if not found:
+                raise DataError(f"{p}: no CSV or .xlsx files in this directory")
+            out.extend(found)
+        elif not p.exists():
+            raise NotFound(f"{p}: no such file or directory")
+        else:
+            out.append(p)
+    return out
+
+
+def _now() -> str:
+    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def import_paths(conn: sqlite3.Connection, db_path: Path, paths: list[Path], options: ImportOptions,
+                 *, today: dt.date, on_rows: Callable[[str, int], None] | None = None) -> RunResult:
+    """Import files (patients first), each in its own transaction, and record the run."""
+    if options.kind and options.kind not in KINDS:
+        raise UsageError(f"unknown kind {options.kind!r} (one of {', '.join(KINDS)})")
+    if options.full_export and options.kind not in (None, "patients"):
+        raise UsageError("--full-export applies to a patients file only")
+    files = expand_paths(paths)
+    with import_lock(db_path):
+        started = time.perf_counter()
+        run_id = db.start_run(conn, started_at=_now(), user=options.user, options={
+            "full_export": options.full_export, "dry_run": options.dry_run, "force": options.force,
+            "kind": options.kind, "mapping": options.mapping.source})
+        opened_first = []
+        results: list[FileResult] = []
+        try:
+            for path in files:
+                result = FileResult(path=str(path))
+                try:
+                    opened = open_export(path, encoding=options.mapping.encoding,
+                                         fallback=options.fallback_encoding,
+                                         delimiter=options.mapping.delimiter)
+                except FollowupError as exc:
+                    result.outcome, result.message, result.exit_code = "failed", str(exc), exc.exit_code
+                    _record_failed(conn, run_id, result)
+                    results.append(result)
+                    continue
+                kind = options.kind or options.mapping.kind or detect_kind(opened.headers)
+                if kind is None:
+                    opened.close()
+                    result.outcome, result.exit_code = "failed", DataError.exit_code
+                    result.message = (f"{path}: cannot tell what this file holds from its headers "
+                                      f"(pass --kind or a mapping file)")
+                    result.sha256, result.size, result.format = opened.sha256, opened.size, opened.format
+                    _record_failed(conn, run_id, result)
+                    results.append(result)
+                    continue
+                result.kind = kind
+                opened_first.append((KIND_ORDER[kind], len(opened_first), opened, result))
+            for _, _, opened, result in sorted(opened_first, key=lambda t: t[:2]):
+                _import_one(conn, run_id, opened, result, options, today, on_rows)
+                results.append(result)
+        finally:
+            for _, _, opened, _ in opened_first:
+                opened.close()
+            duration = time.perf_counter() - started
+            outcome = RunResult(run_id, results, duration).outcome if results else "failed"
+            failures = [r.message for r in results if r.outcome == "failed"]
+            db.finish_run(conn, run_id, finished_at=_now(), duration_s=duration, outcome=outcome,
+                          message=failures[0] if failures else None)
+        return RunResult(run_id, results, duration)
+
+
+def _record_failed(conn, run_id: int, result: FileResult) -> None:
+    file_id = db.start_file(conn, run_id, result.path)
+    with db.write_transaction(conn):
+        db.finish_file(conn, file_id, result.record())
+
+
+def _fingerprint(sha256: str, kind: str, options: ImportOptions) -> str:
+    """The file's bytes plus everything that changes how they are read."""
+    m = options.mapping
+    spec = json.dumps([sha256, kind, m.encoding, m.delimiter, m.date_format, m.columns, m.values,
+                       options.full_export, options.region, options.fallback_encoding], sort_keys=True)
+    return hashlib.sha256(spec.encode()).hexdigest()
+
+
+def _import_one(conn, run_id, opened, result: FileResult, options: ImportOptions, today, on_rows) -> None:
+    kind = result.kind
+    result.sha256, result.size, result.format, result.encoding = (
+        opened.sha256, opened.size, opened.format, opened.encoding)
+    result.fingerprint = _fingerprint(opened.sha256, kind, options)
+    file_id = db.start_file(conn, run_id, str(opened.path))
+    try:
+        if not options.force and db.last_imported_fingerprint(conn, kind) == result.fingerprint:
+            result.outcome = "unchanged"
+            result.message = "same file as the last import of this kind; skipped (use --force to re-read)"
+        else:
+            with db.write_transaction(conn):
+                _load(conn, file_id, opened, result, options, today, on_rows)
+                if options.dry_run:
+                    result.outcome = "dry-run"
+                    raise _DryRun
+                result.outcome = "imported"
+                db.finish_file(conn, file_id, result.record())
+            return
+    except _DryRun:
+        pass
+    except FollowupError as exc:
+        result.outcome, result.message, result.exit_code = "failed", str(exc), exc.exit_code
+        result.inserted = result.updated = result.unchanged = result.deactivated = 0
+    finally:
+        db.drop_unchanged_table(conn)
+    with db.write_transaction(conn):
+        db.finish_file(conn, file_id, result.record())
+
+
+class _DryRun(Exception):
+    """Raised inside the transaction so that a dry run rolls everything back."""
+
+
+def _load(conn, file_id: int, opened, result: FileResult, options: ImportOptions, today, on_rows) -> None:
+    kind = result.kind
+    spec = db.IMPORT_TABLES[kind]
+    path = opened.path
+    headers = opened.headers
+    index = resolve_columns(kind, headers, options.mapping, str(path))
+    width = max(index.values()) + 1
+    ncols = len(headers)
+    ctx = Context(
+        patients=None if kind == "patients" else db.patient_ids(conn),
+        doctors=db.doctor_ids(conn),
+        add_doctor=lambda name: db.add_doctor(conn, name, " ".join(name.casefold().replace("ё", "е").split())),
+        region=options.region,
+        pivot_year=two_digit_pivot(today),
+    )
+    convert = build_converter(kind, index, options.mapping, ctx, headers)
+    positions = spec.columns_from(index)  # columns this file provides; the others are left alone
+    db.create_unchanged_table(conn)
+    unchanged_total = 0
+    batch: list[tuple[int, tuple, tuple]] = []
+
+    def reject(line: int, column: str, reason: str) -> None:
+        result.rejected += 1
+        if len(result.rejects) < MAX_KEPT_REJECTS:
+            result.rejects.append(Reject(line, column, reason))
+
+    def flush() -> None:
+        nonlocal unchanged_total
+        keys = list(dict.fromkeys(k for _, k, _ in batch))
+        existing = db.existing_rows(conn, spec, keys)
+        textkeys = {k: "\x1f".join(k) for k in keys}
+        seen_unchanged = db.unchanged_among(conn, list(textkeys.values())) if unchanged_total else set()
+        first_line: dict[tuple, int] = {}
+        inserts, updates, same = [], [], []
+        for line, key, values in batch:
+            earlier = first_line.get(key)
+            old = existing.get(key)
+            if earlier is not None or textkeys[key] in seen_unchanged or (old is not None and old[-2] == file_id):
+                where = f" (line {earlier})" if earlier is not None else ""
+                reject(line, "/".join(spec.key), f"duplicate identifier: already listed earlier in this file{where}")
+                continue
+            first_line[key] = line
+            row = key + values
+            if old is None:
+                inserts.append(row)
+            elif all(old[i] == values[i] for i in positions) and old[-1] is None:
+                same.append(textkeys[key])
+            else:
+                updates.append(row)
+        if kind == "patients" and ctx.households:
+            db.add_households(conn, ctx.households)
+            ctx.households.clear()
+        if inserts:
+            db.insert_rows(conn, spec, inserts, file_id)
+        if updates:
+            db.update_rows(conn, spec, updates, file_id, positions)
+        if same:
+            db.add_unchanged(conn, same)
+        result.inserted += len(inserts)
+        result.updated += len(updates)
+        result.unchanged += len(same)
+        unchanged_total += len(same)
+        batch.clear()
+        if on_rows:
+            on_rows(str(path), result.rows_read)
+
+    for line, cells in opened.rows:
+        if not any(c not in (None, "") and (not isinstance(c, str) or c.strip()) for c in cells):
+            continue  # blank line
+        result.rows_read += 1
+        if len(cells) < width:
+            reject(line, "", f"row has {len(cells)} of {ncols} cells (truncated or a missing delimiter)")
+            continue
+        if len(cells) > ncols and any(c not in (None, "") and (not isinstance(c, str) or c.strip())
+                                      for c in cells[ncols:]):
+            reject(line, "", f"row has {len(cells)} cells but the header has {ncols} "
+                             f"(an unquoted delimiter inside a value?)")
+            continue
+        try:
+            key, values = convert(cells)
+        except RowError as exc:
+            reject(line, exc.column, exc.reason)
+            continue
+        batch.append((line, key, values))
+        if len(batch) >= BATCH:
+            flush()
+    if batch:
+        flush()
+
+    if result.rows_read == 0:
+        raise DataError(f"{path}: no data rows under the header")
+    if result.rejected > options.reject_threshold * result.rows_read:
+        first = result.rejects[0]
+        raise DataError(
+            f"{path}: {result.rejected} of {result.rows_read} rows rejected "
+            f"(over the {options.reject_threshold:.0%} limit); nothing imported. "
+            f"First: line {first.line}{', ' + first.column if first.column else ''}: {first.reason}")
+    if ctx.invalid_phones:
+        result.notes.append(f"{ctx.invalid_phones} phone numbers invalid or incomplete: kept as given, "
+                            f"flagged, never dialled")
+    for label, n in sorted(ctx.unmapped.items(), key=lambda kv: -kv[1])[:10]:
+        f, _, value = label.partition("=")
+        result.notes.append(f"{n} rows with {f} {value!r} taken as 'other' (map it under [values.{f}])")
+    if options.full_export:
+        if kind != "patients":
+            raise UsageError("--full-export applies to a patients file only")
+        present = db.count_present_patients(conn)
+        missing = db.count_not_listed(conn, file_id)
+        before = present - result.inserted
+        if before and missing > options.deactivate_threshold * before:
+            raise DataError(
+                f"{path}: a full export that leaves out {missing} of {before} patients "
+                f"(over the {options.deactivate_threshold:.0%} limit) looks truncated; nothing imported")
+        result.deactivated = db.mark_not_listed_missing(conn, file_id, today.isoformat())

@@ -1,0 +1,88 @@
+import csv
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from followup.cli import app
+
+ENV = {"COLUMNS": "200", "_TYPER_FORCE_DISABLE_TERMINAL": "1"}
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """No test touches a real database: FOLLOWUP_DB points into the test's temp dir."""
+    monkeypatch.setenv("FOLLOWUP_DB", str(tmp_path / "followup.db"))
+    monkeypatch.setenv("FOLLOWUP_USER", "test-admin")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+
+
+@pytest.fixture
+def db_path(tmp_path) -> Path:
+    return tmp_path / "followup.db"
+
+
+class Cli:
+    def __init__(self, db_path: Path):
+        self.db_path = db_path
+        self.runner = CliRunner()
+
+    def __call__(self, *args, input=None):
+        return self.runner.invoke(app, [str(a) for a in args], env=ENV, input=input, catch_exceptions=False)
+
+    def json(self, *args):
+        result = self(*args, "--format", "json")
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    def rows(self, sql, params=()):
+        conn = sqlite3.connect(self.db_path)
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    def count(self, table):
+        if not self.db_path.exists():
+            return 0
+        return self.rows(f"SELECT count(*) FROM {table}")[0][0]
+
+
+@pytest.fixture
+def cli(db_path) -> Cli:
+    return Cli(db_path)
+
+
+def write_csv(path: Path, headers, rows, *, encoding="cp1251", delimiter=";", newline="\r\n") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding=encoding, newline="") as fh:
+        w = csv.writer(fh, delimiter=delimiter, lineterminator=newline)
+        w.writerow(headers)
+        w.writerows(rows)
+    return path
+
+
+PATIENT_HEADERS = ["Номер карты", "ФИО", "Дата рождения", "Телефон", "E-mail", "Статус"]
+PATIENTS = [
+    ["000101", "Иванов Иван Иванович", "01.02.1980", "8 (916) 123-45-67", "ivanov@example.ru", "Активен"],
+    ["000102", "Петрова Мария Сергеевна", "15.07.1975", "+7 903 765 43 21", "", ""],
+    ["000103", "Сидоров Пётр", "31.12.1990", "12-34", "", "Архив"],
+]
+VISIT_HEADERS = ["Номер визита", "Номер карты", "Врач", "Дата визита", "Вид приёма", "Дата контроля"]
+VISITS = [
+    ["V1", "000101", "Смирнова Анна Петровна", "10.01.2026", "Консультация", ""],
+    ["V2", "000101", "Смирнова Анна Петровна", "20.01.2026", "Окончание лечения", "20.04.2026"],
+    ["V3", "000102", "Новикова Елена Сергеевна", "05.03.2026", "Профгигиена", ""],
+]
+
+
+@pytest.fixture
+def patients_csv(tmp_path) -> Path:
+    return write_csv(tmp_path / "in" / "patients.csv", PATIENT_HEADERS, PATIENTS)
+
+
+@pytest.fixture
+def visits_csv(tmp_path) -> Path:
+    return write_csv(tmp_path / "in" / "visits.csv", VISIT_HEADERS, VISITS)
