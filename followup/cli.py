@@ -326,6 +326,7 @@ PATIENT_LIST_COLUMNS = ["patient_id", "full_name", "birth_date", "phone", "house
 
 
 def _patient_row(p: dict) -> dict:
+    """A patient for people to read: an invalid phone and a missing patient are said so."""
     row = {c: p.get(c) for c in PATIENT_LIST_COLUMNS}
     if p.get("phone") and not p.get("phone_valid"):
         row["phone"] = f"{p['phone']} (invalid)"
@@ -394,7 +395,10 @@ def patient_find(ctx: typer.Context, text: str = typer.Argument(..., help="A par
         found = db.find_patients(conn, name_fold=fold(text))
     if not found and fmt is Format.table:
         raise NotFound("no patient matches")
-    _print_rows([_patient_row(p) for p in found], PATIENT_LIST_COLUMNS, fmt)
+    if fmt is Format.table:
+        _print_rows([_patient_row(p) for p in found], PATIENT_LIST_COLUMNS, fmt)
+    else:
+        _print_rows(found, list(db.PATIENT_COLUMNS), fmt)
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,122 @@
+"""The command line as a user meets it: help, where the database is, look-ups, demo."""
+
+import json
+import subprocess
+import sys
+
+import typer.main
+
+from followup.cli import app
+
+
+def _commands(group, prefix=()):
+    for name, cmd in group.commands.items():
+        yield prefix + (name,), cmd
+        if hasattr(cmd, "commands"):
+            yield from _commands(cmd, prefix + (name,))
+
+
+def test_every_command_has_help_text(cli):
+    root = typer.main.get_command(app)
+    commands = list(_commands(root))
+    assert {" ".join(p) for p, _ in commands} >= {"import", "demo", "db", "db path", "patient", "patient show",
+                                                  "patient find"}
+    for path, cmd in commands:
+        assert (cmd.help or "").strip(), path
+        result = cli(*path, "--help")
+        assert result.exit_code == 0, path
+
+
+def test_db_path_precedence(cli, db_path, tmp_path, monkeypatch):
+    assert cli("db", "path").stdout.strip() == str(db_path)  # $FOLLOWUP_DB
+    assert cli("--db", tmp_path / "other.db", "db", "path").stdout.strip() == str(tmp_path / "other.db")
+    monkeypatch.delenv("FOLLOWUP_DB")
+    out = cli("db", "path").stdout.strip()
+    assert out.endswith("followup.db") and str(tmp_path / "xdg") in out  # the per-user data directory
+    assert not db_path.exists()
+
+
+def test_read_commands_refuse_a_missing_database(cli, db_path):
+    for args in (["patient", "find", "Иванов"], ["patient", "show", "1"], ["import", "--history"],
+                 ["db", "info"]):
+        result = cli(*args)
+        assert result.exit_code == 66, args
+        assert result.stderr.startswith("Error: no database at")
+    assert not db_path.exists()
+
+
+def test_import_creates_a_private_database(cli, patients_csv, db_path):
+    assert cli("import", patients_csv).exit_code == 0
+    assert db_path.stat().st_mode & 0o777 == 0o600
+
+
+def test_patient_find_by_name_any_case_and_yo(cli, patients_csv):
+    cli("import", patients_csv)
+    for text in ("иванов", "ИВАНОВ", "сидоров пётр", "СИДОРОВ ПЕТР", "мария серг"):
+        found = cli.json("patient", "find", text)
+        assert len(found) == 1, text
+    assert cli.json("patient", "find", "иванов")[0]["patient_id"] == "000101"
+    assert len(cli.json("patient", "find", "петр")) == 2  # Петрова, Пётр
+    assert cli.json("patient", "find", "сидоров")[0]["phone_valid"] == 0
+    assert cli("patient", "find", "Несуществующий").exit_code == 66
+
+
+def test_patient_find_by_phone_in_any_format(cli, patients_csv):
+    cli("import", patients_csv)
+    for text in ("8 (916) 123-45-67", "+79161234567", "9161234567", "123-45-67", "916 123 45 67"):
+        found = cli.json("patient", "find", text)
+        assert [p["patient_id"] for p in found] == ["000101"], text
+
+
+def test_patient_find_treats_sql_and_wildcards_as_text(cli, patients_csv):
+    cli("import", patients_csv)
+    assert cli("patient", "find", "%").exit_code == 66
+    assert cli("patient", "find", "'; DROP TABLE patients; --").exit_code == 66
+    assert cli.count("patients") == 3
+
+
+def test_patient_show(cli, patients_csv, visits_csv):
+    cli("import", patients_csv, visits_csv)
+    p = cli.json("patient", "show", "000101")
+    assert p["full_name"] == "Иванов Иван Иванович" and p["phone"] == "+79161234567"
+    assert [(v["date"], v["kind"], v["doctor"]) for v in p["visits"]] == [
+        ("2026-01-10", "consultation", "Смирнова Анна Петровна"),
+        ("2026-01-20", "treatment_end", "Смирнова Анна Петровна")]
+    table = cli("patient", "show", "000101")
+    assert table.exit_code == 0 and "Иванов Иван Иванович" in table.stdout
+    missing = cli("patient", "show", "nope")
+    assert missing.exit_code == 66 and missing.stderr.strip() == "Error: no patient with card number 'nope'"
+
+
+def test_demo_builds_and_imports_a_clinic(cli, tmp_path, db_path):
+    result = cli("demo", "--dir", tmp_path / "demo", "--patients", "300")
+    assert result.exit_code == 0, result.output
+    demo_db = tmp_path / "demo" / "demo.db"
+    assert demo_db.exists() and not db_path.exists()  # never the user's real database
+    exports = sorted(p.name for p in (tmp_path / "demo" / "exports").iterdir())
+    assert exports == ["appointments.csv", "patients.csv", "plans.csv", "visits.csv"]
+    raw = (tmp_path / "demo" / "exports" / "patients.csv").read_bytes()
+    assert "Номер карты;".encode("cp1251") in raw and b"\r\n" in raw
+    runs = cli.json("--db", demo_db, "import", "--history")
+    assert [(f["kind"], f["rejected"]) for f in runs[0]["files"]] == [
+        ("patients", 0), ("visits", 0), ("appointments", 0), ("plans", 0)]
+    assert runs[0]["files"][0]["inserted"] == 300
+    info = cli.json("--db", demo_db, "db", "info")[0]
+    assert info["doctors"] == 4 and info["visits"] > 600
+    # the same seed gives the same clinic
+    again = cli("demo", "--dir", tmp_path / "demo2", "--patients", "300")
+    assert again.exit_code == 0
+    assert (tmp_path / "demo2" / "exports" / "visits.csv").read_bytes() == \
+        (tmp_path / "demo" / "exports" / "visits.csv").read_bytes()
+
+
+def test_python_dash_m_and_no_traceback_for_user_errors(tmp_path):
+    env = {"FOLLOWUP_DB": str(tmp_path / "x.db"), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-m", "followup", "import", str(tmp_path / "nope.csv")],
+                         capture_output=True, text=True, env=env)
+    assert out.returncode == 66
+    assert out.stderr.strip().startswith("Error:") and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    version = subprocess.run([sys.executable, "-m", "followup", "--version"], capture_output=True, text=True)
+    assert version.stdout.startswith("followup ")
+    assert json.dumps  # stdlib only above

@@ -1,0 +1,85 @@
+"""The migrated schema, pinned column by column: a change to it must be a new migration."""
+
+import sqlite3
+
+from followup import db
+
+EXPECTED = {
+    "doctors": [("id", "INTEGER", 0, 1), ("name", "TEXT", 1, 0), ("name_fold", "TEXT", 1, 0)],
+    "households": [("household_id", "TEXT", 0, 1)],
+    "patients": [
+        ("patient_id", "TEXT", 0, 1), ("full_name", "TEXT", 0, 0), ("last_name", "TEXT", 0, 0),
+        ("first_name", "TEXT", 0, 0), ("middle_name", "TEXT", 0, 0), ("name_fold", "TEXT", 0, 0),
+        ("birth_date", "TEXT", 0, 0), ("phone", "TEXT", 0, 0), ("phone_valid", "INTEGER", 0, 0),
+        ("phone2", "TEXT", 0, 0), ("phone2_valid", "INTEGER", 0, 0), ("email", "TEXT", 0, 0),
+        ("household_id", "TEXT", 0, 0), ("status", "TEXT", 1, 0), ("first_visit", "TEXT", 0, 0),
+        ("missing_since", "TEXT", 0, 0), ("import_file", "INTEGER", 0, 0)],
+    "visits": [
+        ("visit_id", "TEXT", 0, 1), ("patient_id", "TEXT", 1, 0), ("doctor_id", "INTEGER", 0, 0),
+        ("date", "TEXT", 1, 0), ("kind", "TEXT", 1, 0), ("control_due", "TEXT", 0, 0),
+        ("import_file", "INTEGER", 0, 0)],
+    "appointments": [
+        ("appointment_id", "TEXT", 0, 1), ("patient_id", "TEXT", 1, 0), ("doctor_id", "INTEGER", 0, 0),
+        ("start", "TEXT", 1, 0), ("status", "TEXT", 1, 0), ("import_file", "INTEGER", 0, 0)],
+    "plan_stages": [
+        ("plan_id", "TEXT", 1, 1), ("stage", "TEXT", 1, 2), ("patient_id", "TEXT", 1, 0),
+        ("doctor_id", "INTEGER", 0, 0), ("stage_title", "TEXT", 0, 0), ("due_date", "TEXT", 0, 0),
+        ("status", "TEXT", 1, 0), ("signed_date", "TEXT", 0, 0), ("import_file", "INTEGER", 0, 0)],
+    "import_runs": [
+        ("id", "INTEGER", 0, 1), ("started_at", "TEXT", 1, 0), ("finished_at", "TEXT", 0, 0),
+        ("duration_s", "REAL", 0, 0), ("user", "TEXT", 0, 0), ("options", "TEXT", 0, 0),
+        ("outcome", "TEXT", 1, 0), ("message", "TEXT", 0, 0)],
+    "import_files": [
+        ("id", "INTEGER", 0, 1), ("run_id", "INTEGER", 1, 0), ("path", "TEXT", 1, 0), ("kind", "TEXT", 0, 0),
+        ("sha256", "TEXT", 0, 0), ("fingerprint", "TEXT", 0, 0), ("size", "INTEGER", 0, 0),
+        ("format", "TEXT", 0, 0), ("encoding", "TEXT", 0, 0), ("rows_read", "INTEGER", 1, 0),
+        ("inserted", "INTEGER", 1, 0), ("updated", "INTEGER", 1, 0), ("unchanged", "INTEGER", 1, 0),
+        ("rejected", "INTEGER", 1, 0), ("deactivated", "INTEGER", 1, 0), ("outcome", "TEXT", 1, 0),
+        ("message", "TEXT", 0, 0), ("rejects", "TEXT", 0, 0)],
+    "settings": [("key", "TEXT", 0, 1), ("value", "TEXT", 1, 0), ("updated_at", "TEXT", 1, 0),
+                 ("updated_by", "TEXT", 0, 0)],
+}
+MIGRATIONS = ["m001_initial"]
+
+
+def test_migrated_schema_is_pinned(tmp_path):
+    conn = db.connect(tmp_path / "x.db")
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert tables - {"_sqlite_migrations"} == set(EXPECTED)
+    for table, columns in EXPECTED.items():
+        got = [(r[1], r[2], r[3], r[5]) for r in conn.execute(f"PRAGMA table_info({table})")]
+        assert got == columns, table
+    assert [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id")] == MIGRATIONS
+    assert db.schema_version(conn) == MIGRATIONS[-1]
+
+
+def test_connection_settings(tmp_path):
+    conn = db.connect(tmp_path / "x.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def test_migrating_twice_changes_nothing(tmp_path):
+    path = tmp_path / "x.db"
+    db.connect(path).close()
+    conn = db.connect(path)
+    assert conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_new_database_is_private(tmp_path):
+    path = tmp_path / "sub" / "x.db"
+    db.connect(path).close()
+    assert (path.stat().st_mode & 0o777) == 0o600
+
+
+def test_not_a_database(tmp_path):
+    path = tmp_path / "x.db"
+    path.write_bytes(b"hello, this is not sqlite" * 100)
+    try:
+        db.connect(path)
+    except db.DatabaseError as exc:
+        assert "not a usable SQLite database" in str(exc)
+    else:
+        raise AssertionError("expected DatabaseError")
+    assert sqlite3.sqlite_version
