@@ -227,6 +227,16 @@ def test_bad_rows_are_rejected_with_line_column_reason(cli, tmp_path):
     assert json.loads(record[1]) == [{"line": 42, "column": "Дата рождения", "reason": "impossible date"}]
 
 
+def test_line_numbers_count_values_that_span_lines(cli, tmp_path):
+    rows = [[f"{n:06d}", f"Пациент{n} Тест", "", "", "", ""] for n in range(1, 41)]
+    rows[2][1] = "Многострочное\r\nимя\r\nпациента"  # lines 4-6
+    rows[5][2] = "31.02.1980"  # the 6th row starts on line 9
+    path = write_csv(tmp_path / "p.csv", PATIENT_HEADERS, rows)
+    result = cli("import", path)
+    assert result.exit_code == 3
+    assert "line 9, Дата рождения: impossible date" in result.stderr
+
+
 def test_too_many_bad_rows_writes_nothing(cli, tmp_path):
     rows = [[f"{n:06d}", f"Пациент{n} Тест", "31.02.1980" if n % 10 == 0 else "", "", "", ""]
             for n in range(1, 41)]

@@ -60,6 +60,10 @@ def test_connection_settings(tmp_path):
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
 
 
+def test_migration_names_are_in_step():
+    assert tuple(m.name for m in db._migrations()._migrations) == db.MIGRATION_NAMES
+
+
 def test_migrating_twice_changes_nothing(tmp_path):
     path = tmp_path / "x.db"
     db.connect(path).close()

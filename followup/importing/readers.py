@@ -11,15 +11,18 @@ import codecs
 import csv
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from itertools import islice
 from dataclasses import dataclass
 from pathlib import Path
 
 from followup.errors import DataError
+from followup.importing.values import cell_text
 
 CHUNK = 1 << 20
 _CYRILLIC_WORD = re.compile(r"[А-Яа-яЁё]{4,}")
 _CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+_ASCII = re.compile(r"[\x00-\x7f]+")
 
 
 @dataclass
@@ -33,8 +36,8 @@ class Opened:
     encoding: str | None   # for CSV
     delimiter: str | None  # for CSV
     headers: list[str]
-    rows: Iterator[tuple[int, list]]  # (line number, cells)
-    close: callable
+    batches: Callable[[int], Iterator[tuple[list[int], list[list[str]]]]]  # n -> (line numbers, rows)
+    close: Callable[[], None]
 
 
 def file_digest(path: Path) -> tuple[str, int, bool]:
@@ -78,7 +81,7 @@ def looks_like_mojibake(text: str, *, decoded_as_fallback: bool) -> bool:
     """
     if "\ufffd" in text:
         return True
-    high = "".join(ch for ch in text if ord(ch) > 127)
+    high = _ASCII.sub("", text)
     if not high:
         return False
     for enc in ("cp1251", "cp1252"):
@@ -148,17 +151,29 @@ def open_csv(path: Path, *, encoding: str | None, fallback: str, delimiter: str 
         raise DataError(f"{path}: line 1: cannot be read as CSV ({exc})") from None
     headers = [h.strip() for h in headers]
 
-    def rows() -> Iterator[tuple[int, list]]:
+    def batches(n: int) -> Iterator[tuple[Sequence[int], list[list[str]]]]:
+        """Rows n at a time, read in C; line numbers are worked out only where a quoted
+        value spans lines (otherwise row k of a batch is simply line start + k)."""
+        end = reader.line_num
         try:
-            for row in reader:
-                yield reader.line_num, row
+            while rows := list(islice(reader, n)):
+                start, end = end, reader.line_num
+                if end - start == len(rows):
+                    yield range(start + 1, end + 1), rows
+                    continue
+                lines, line = [], end + 1
+                for row in reversed(rows):  # walk back from the last row's end to each row's first line
+                    line -= 1 + sum(c.count("\n") for c in row)
+                    lines.append(line)
+                lines.reverse()
+                yield lines, rows
         except csv.Error as exc:
             raise DataError(f"{path}: line {reader.line_num}: broken CSV ({exc})") from None
         except UnicodeDecodeError:
             raise DataError(f"{path}: near line {reader.line_num}: the text is not valid "
                             f"{chosen}") from None
 
-    return Opened(path, sha256, size, "csv", chosen.replace("-sig", ""), delim, headers, rows(),
+    return Opened(path, sha256, size, "csv", chosen.replace("-sig", ""), delim, headers, batches,
                   fh.close)
 
 
@@ -185,13 +200,21 @@ def open_xlsx(path: Path, *, sha256: str, size: int) -> Opened:
         raise DataError(f"{path}: the workbook's first sheet is empty")
     start = line
 
-    def rows() -> Iterator[tuple[int, list]]:
-        n = start
+    def batches(n: int) -> Iterator[tuple[list[int], list[list[str]]]]:
+        line = start
+        lines: list[int] = []
+        rows: list[list[str]] = []
         for values in it:
-            n += 1
-            yield n, list(values)
+            line += 1
+            lines.append(line)
+            rows.append([cell_text(v) for v in values])
+            if len(rows) >= n:
+                yield lines, rows
+                lines, rows = [], []
+        if rows:
+            yield lines, rows
 
-    return Opened(path, sha256, size, "xlsx", None, None, headers, rows(), wb.close)
+    return Opened(path, sha256, size, "xlsx", None, None, headers, batches, wb.close)
 
 
 def open_export(path: Path, *, encoding: str | None = None, fallback: str = "cp1251",

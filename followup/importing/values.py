@@ -114,6 +114,8 @@ def normalize_phone(raw, region: str = "RU") -> tuple[str, bool]:
             national = digits
         if national is not None and _RU_MOBILE_FAST.match(national):
             return "+7" + national, True
+        if len(digits) < 10 and not text.startswith("+"):
+            return text, False  # too short for any Russian number
     return _normalize_phone_slow(text, region)
 
 
@@ -130,11 +132,13 @@ def _normalize_phone_slow(text: str, region: str) -> tuple[str, bool]:
 
 
 def cell_text(value) -> str:
-    """A cell as text: Excel numbers lose their '.0', text is stripped."""
+    """An Excel cell as text: numbers lose their '.0', dates become ISO, text is stripped."""
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    if isinstance(value, (dt.datetime, dt.date)):
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
         return value.isoformat()
     return str(value).strip()
