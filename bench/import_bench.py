@@ -11,9 +11,9 @@ Generates (once, cached in bench/data/) a synthetic clinic as the demo writes it
 - reimport: the same command again (unchanged files are recognised and skipped);
 - reread:   `followup import --force` (every row read and compared, none written).
 
-Times are medians over --repeat rounds, the runs interleaved, as wall-clock and as
-CPU time (user + system, steadier on a shared machine); figures are ratios to the
-baseline of the same run. The PASS line judges wall-clock time. Peak memory is the
+Times are the median and the best of --repeat rounds, the runs interleaved, as
+wall-clock and as CPU time (user + system); figures are ratios to the baseline of
+the same run. The PASS line judges the median wall-clock time. Peak memory is the
 import process's maximum resident set size.
 """
 
@@ -113,14 +113,16 @@ def main() -> None:
                 if name == "import":
                     peak_kib.append(rss)
     med = {k: statistics.median(v) for k, v in wall.items()}
+    best = {k: min(v) for k, v in wall.items()}
     cmed = {k: statistics.median(v) for k, v in cpu.items()}
     print(f"clinic: {n_patients:,} patients, {n_visits:,} visits, {size_mb:.0f} MB of cp1251 CSV; "
-          f"median of {args.repeat} rounds")
-    print(f"{'run':<10} {'wall s':>7} {'ratio':>6} {'cpu s':>7} {'ratio':>6}  target")
+          f"{args.repeat} rounds")
+    print(f"{'run':<10} {'median s':>8} {'ratio':>6} {'best s':>7} {'ratio':>6} {'cpu s':>7} {'ratio':>6}  target")
     targets = {"baseline": "", "import": "<= 1.5", "reimport": "<= 0.2", "reread": "(no target)"}
     for k in wall:
-        print(f"{k:<10} {med[k]:>7.2f} {med[k] / med['baseline']:>6.2f} {cmed[k]:>7.2f} "
-              f"{cmed[k] / cmed['baseline']:>6.2f}  {targets[k]}")
+        print(f"{k:<10} {med[k]:>8.2f} {med[k] / med['baseline']:>6.2f} {best[k]:>7.2f} "
+              f"{best[k] / best['baseline']:>6.2f} {cmed[k]:>7.2f} {cmed[k] / cmed['baseline']:>6.2f}"
+              f"  {targets[k]}")
     print(f"peak memory of the import: {max(peak_kib) / 1024:.0f} MB (target < 100 MB)")
     base = med["baseline"]
     ok = med["import"] <= 1.5 * base and med["reimport"] <= 0.2 * base and max(peak_kib) < 100 * 1024

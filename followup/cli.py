@@ -259,6 +259,8 @@ def _file_row(f) -> dict:
 
 
 def _report_import(result, *, quiet: bool, fmt: Format) -> None:
+    if quiet and all(f.outcome != "failed" and not f.rejected for f in result.files):
+        return  # nothing to say: not even Rich is imported
     err = _console(err=True)
     for f in result.files:
         if f.outcome == "failed":

@@ -319,24 +319,26 @@ def insert_rows(conn: sqlite3.Connection, spec: TableSpec, rows: Sequence[tuple]
     conn.executemany(sql, map(operator.add, rows, itertools.repeat((file_id,))))
 
 
-def insert_if_all_new(conn: sqlite3.Connection, spec: TableSpec, rows: Sequence[tuple], file_id: int) -> bool:
-    """Insert the rows if none of their keys is in the table yet; else insert nothing, return False.
+def insert_new_rows(conn: sqlite3.Connection, spec: TableSpec, rows: Sequence[tuple], file_id: int) -> int:
+    """INSERT OR IGNORE, without a look-up first; returns how many rows went in.
 
-    The fast path of a first import: no look-up before writing; a key that is already
-    there (a duplicate in the file) rolls this batch back to its savepoint.
+    The fast path of a first import: the importer holds a savepoint around a group
+    of batches, and rolls back to it if any key turned out to be there already.
     """
     cols = spec.all_columns + ("import_file",)
     sql = (f"INSERT OR IGNORE INTO {spec.table} ({', '.join(cols)}) "
            f"VALUES ({', '.join('?' * len(cols))})")
-    conn.execute("SAVEPOINT import_batch")
-    try:
-        cur = conn.executemany(sql, map(operator.add, rows, itertools.repeat((file_id,))))
-        if cur.rowcount == len(rows):
-            return True
-        conn.execute("ROLLBACK TO import_batch")
-        return False
-    finally:
-        conn.execute("RELEASE import_batch")
+    return conn.executemany(sql, map(operator.add, rows, itertools.repeat((file_id,)))).rowcount
+
+
+def begin_savepoint(conn: sqlite3.Connection) -> None:
+    conn.execute("SAVEPOINT import_group")
+
+
+def end_savepoint(conn: sqlite3.Connection, *, rollback: bool) -> None:
+    if rollback:
+        conn.execute("ROLLBACK TO import_group")
+    conn.execute("RELEASE import_group")
 
 
 def is_empty(conn: sqlite3.Connection, spec: TableSpec) -> bool:
@@ -412,7 +414,7 @@ def doctor_ids(conn: sqlite3.Connection) -> dict[str, int]:
 
 def add_doctors(conn: sqlite3.Connection, doctors: Iterable[tuple[int, str, str]]) -> None:
     """(id, name, folded name) of doctors an import found; the importer assigns the ids."""
-    conn.executemany("INSERT INTO doctors (id, name, name_fold) VALUES (?, ?, ?)", list(doctors))
+    conn.executemany("INSERT OR IGNORE INTO doctors (id, name, name_fold) VALUES (?, ?, ?)", list(doctors))
 
 
 def add_households(conn: sqlite3.Connection, ids: Iterable[str]) -> None:

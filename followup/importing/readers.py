@@ -23,6 +23,7 @@ CHUNK = 1 << 20
 _CYRILLIC_WORD = re.compile(r"[А-Яа-яЁё]{4,}")
 _CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 _ASCII = re.compile(r"[\x00-\x7f]+")
+_CASE_CHAOS = re.compile(r"[а-яё][А-ЯЁ]")  # a capital inside a word: KOI8-R or cp866 read as cp1251
 
 
 @dataclass
@@ -99,11 +100,9 @@ def looks_like_mojibake(text: str, *, decoded_as_fallback: bool) -> bool:
     if decoded_as_fallback:
         if len(_CYRILLIC.findall(high)) < 0.6 * len(high):
             return True
-        words = _CYRILLIC_WORD.findall(text)
-        if words:
-            chaos = sum(1 for w in words if any(a.islower() and b.isupper() for a, b in zip(w, w[1:])))
-            if chaos > 0.3 * len(words):
-                return True
+        words = len(_CYRILLIC_WORD.findall(text))
+        if words and len(_CASE_CHAOS.findall(text)) > 0.3 * words:
+            return True
     return False
 
 

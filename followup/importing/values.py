@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-_DIGITS = re.compile(r"\D+")
-# Characters a phone number may be written with; anything else goes to the slow path.
-_PHONE_CHARS = re.compile(r"^\+?[\d\s().\-]+$")
+# What a phone number may be written with besides digits (and a leading +); anything else
+# goes to the slow path.
+_PHONE_PUNCTUATION = str.maketrans("", "", " ()-.")
 # Russian mobile numbers that libphonenumber's metadata always accepts (9xx except 93x,
 # whose ranges are partly unassigned); a property test pins this against phonenumbers.
 _RU_MOBILE_FAST = re.compile(r"^9[0-24-9]\d{8}$")
@@ -53,6 +53,15 @@ def parse_date(value, *, date_format: str | None = None, pivot_year: int = 2069)
         return value.date()
     if isinstance(value, dt.date):
         return value
+    if not date_format and len(value) == 10:  # the usual dd.mm.yyyy or yyyy-mm-dd, fast
+        if value[2] == "." and value[5] == ".":
+            y, m, d = value[6:], value[3:5], value[:2]
+        elif value[4] == "-" and value[7] == "-":
+            y, m, d = value[:4], value[5:7], value[8:]
+        else:
+            y = m = d = ""
+        if y.isdigit() and m.isdigit() and d.isdigit() and (y + m + d).isascii():
+            return _ymd(int(y), int(m), int(d))
     return parse_datetime(value, date_format=date_format, pivot_year=pivot_year).date()
 
 
@@ -63,6 +72,8 @@ def parse_datetime(value, *, date_format: str | None = None, pivot_year: int = 2
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day)
     s = str(value).strip()
+    if not s.isascii():
+        raise BadValue("unrecognised date")
     if date_format:
         try:
             return dt.datetime.strptime(s, date_format)
@@ -105,17 +116,20 @@ def normalize_phone(raw, region: str = "RU") -> tuple[str, bool]:
     if isinstance(raw, float) and raw.is_integer():
         raw = int(raw)
     text = str(raw).strip()
-    if region == "RU" and _PHONE_CHARS.match(text):
-        digits = _DIGITS.sub("", text)
-        national = None
-        if len(digits) == 11 and (digits[0] == "7" or (digits[0] == "8" and not text.startswith("+"))):
-            national = digits[1:]
-        elif len(digits) == 10 and not text.startswith("+"):
-            national = digits
-        if national is not None and _RU_MOBILE_FAST.match(national):
-            return "+7" + national, True
-        if len(digits) < 10 and not text.startswith("+"):
-            return text, False  # too short for any Russian number
+    if region == "RU":
+        plus = text.startswith("+")
+        digits = (text[1:] if plus else text).translate(_PHONE_PUNCTUATION)
+        if digits.isdigit() and digits.isascii():
+            n = len(digits)
+            national = None
+            if n == 11 and (digits[0] == "7" or (digits[0] == "8" and not plus)):
+                national = digits[1:]
+            elif n == 10 and not plus:
+                national = digits
+            if national is not None and _RU_MOBILE_FAST.match(national):
+                return "+7" + national, True
+            if n < 10 and not plus:
+                return text, False  # too short for any Russian number
     return _normalize_phone_slow(text, region)
 
 
