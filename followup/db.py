@@ -8,6 +8,7 @@ multi-step write); sqlite-utils runs the migrations, with plugins off.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import itertools
 import json
 import operator
@@ -218,12 +219,72 @@ def _migrations():
             """
         )
 
+    @migrations()
+    def m002_contacts(db):
+        # Staff-entered data: no import ever writes these tables.
+        db.executescript(
+            """
+            CREATE TABLE consents (
+                id INTEGER PRIMARY KEY,
+                patient_id TEXT NOT NULL REFERENCES patients(patient_id),
+                purpose TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                granted INTEGER NOT NULL,
+                address TEXT,
+                window TEXT,
+                days TEXT,
+                how TEXT NOT NULL,
+                note TEXT,
+                source TEXT NOT NULL,
+                recorded_by TEXT NOT NULL,
+                recorded_at TEXT NOT NULL
+            );
+            CREATE INDEX consents_patient ON consents(patient_id, purpose, channel, recorded_at);
+            CREATE TABLE next_contacts (
+                id INTEGER PRIMARY KEY,
+                patient_id TEXT NOT NULL REFERENCES patients(patient_id),
+                due TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                channel TEXT,
+                doctor TEXT,
+                recorded_by TEXT NOT NULL,
+                recorded_at TEXT NOT NULL
+            );
+            CREATE INDEX next_contacts_patient ON next_contacts(patient_id);
+            CREATE TABLE contacts (
+                id INTEGER PRIMARY KEY,
+                patient_id TEXT NOT NULL REFERENCES patients(patient_id),
+                entry_id TEXT,
+                list_date TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                outcome TEXT NOT NULL,
+                reasons TEXT NOT NULL,
+                retry_on TEXT,
+                callback_on TEXT,
+                note TEXT,
+                recorded_by TEXT NOT NULL,
+                recorded_at TEXT NOT NULL
+            );
+            CREATE INDEX contacts_patient ON contacts(patient_id, recorded_at);
+            CREATE TABLE phone_flags (
+                id INTEGER PRIMARY KEY,
+                patient_id TEXT NOT NULL REFERENCES patients(patient_id),
+                phone TEXT NOT NULL,
+                flagged_on TEXT NOT NULL,
+                contact_id INTEGER REFERENCES contacts(id),
+                recorded_by TEXT NOT NULL
+            );
+            CREATE INDEX phone_flags_patient ON phone_flags(patient_id);
+            CREATE INDEX appointments_status_start ON appointments(status, start);
+            """
+        )
+
     return migrations
 
 
 # The names of the migrations above, in order: checked with plain SQL on every start, so that
 # sqlite-utils is imported only when there is something to apply. A test keeps it in step.
-MIGRATION_NAMES = ("m001_initial",)
+MIGRATION_NAMES = ("m001_initial", "m002_contacts")
 
 
 def _applied(conn: sqlite3.Connection) -> list[str]:
@@ -555,3 +616,170 @@ def find_patients(conn: sqlite3.Connection, *, name_fold: str | None = None, pho
 def table_counts(conn: sqlite3.Connection) -> dict[str, int]:
     return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
             for t in ("patients", "doctors", "visits", "appointments", "plan_stages")}
+
+
+# ---------------------------------------------------------------------------
+# Consents, agreed next contacts, the contact log (staff data; imports never touch it)
+
+
+def patient_exists(conn: sqlite3.Connection, patient_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM patients WHERE patient_id = ?", (patient_id,)).fetchone() is not None
+
+
+CONSENT_COLUMNS = ("patient_id", "purpose", "channel", "granted", "address", "window", "days", "how", "note",
+                   "source", "recorded_by", "recorded_at")
+
+
+def add_consents(conn: sqlite3.Connection, rows: Sequence[dict]) -> None:
+    """Append consent records (a withdrawal is a record too); one transaction."""
+    sql = (f"INSERT INTO consents ({', '.join(CONSENT_COLUMNS)}) "
+           f"VALUES ({', '.join('?' * len(CONSENT_COLUMNS))})")
+    with write_transaction(conn):
+        conn.executemany(sql, [tuple(r[c] for c in CONSENT_COLUMNS) for r in rows])
+
+
+def consent_history(conn: sqlite3.Connection, patient_id: str) -> list[dict]:
+    cols = ("id",) + CONSENT_COLUMNS
+    return [dict(zip(cols, r)) for r in conn.execute(
+        f"SELECT {', '.join(cols)} FROM consents WHERE patient_id = ? ORDER BY recorded_at, id", (patient_id,))]
+
+
+def add_next_contact(conn: sqlite3.Connection, row: dict) -> int:
+    cols = ("patient_id", "due", "reason", "channel", "doctor", "recorded_by", "recorded_at")
+    with write_transaction(conn):
+        return conn.execute(f"INSERT INTO next_contacts ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                            tuple(row[c] for c in cols)).lastrowid
+
+
+CONTACT_COLUMNS = ("patient_id", "entry_id", "list_date", "channel", "outcome", "reasons", "retry_on",
+                   "callback_on", "note", "recorded_by", "recorded_at")
+
+
+def record_contact(conn: sqlite3.Connection, contacts: Sequence[dict], *, withdrawals: Sequence[dict] = (),
+                   phone_flags: Sequence[dict] = (), entry_id: str | None = None, list_date: str | None = None
+                   ) -> list[int]:
+    """The outcome of one call (for each patient on it) and its next steps, in one transaction.
+
+    Refuses (nothing written) when the entry was already closed for that list day.
+    """
+    from followup.errors import UsageError
+
+    sql = (f"INSERT INTO contacts ({', '.join(CONTACT_COLUMNS)}) "
+           f"VALUES ({', '.join('?' * len(CONTACT_COLUMNS))})")
+    with write_transaction(conn):
+        if entry_id and conn.execute("SELECT 1 FROM contacts WHERE entry_id = ? AND list_date = ?",
+                                     (entry_id, list_date)).fetchone():
+            raise UsageError(f"entry {entry_id} of {list_date} is already closed (see followup log)")
+        ids = []
+        for c in contacts:
+            row = dict(c, reasons=json.dumps(c["reasons"], ensure_ascii=False))
+            ids.append(conn.execute(sql, tuple(row[k] for k in CONTACT_COLUMNS)).lastrowid)
+        if withdrawals:
+            conn.executemany(f"INSERT INTO consents ({', '.join(CONSENT_COLUMNS)}) "
+                             f"VALUES ({', '.join('?' * len(CONSENT_COLUMNS))})",
+                             [tuple(w[k] for k in CONSENT_COLUMNS) for w in withdrawals])
+        for f in phone_flags:
+            conn.execute("INSERT INTO phone_flags (patient_id, phone, flagged_on, contact_id, recorded_by) "
+                         "VALUES (?, ?, ?, ?, ?)", (f["patient_id"], f["phone"], f["flagged_on"], ids[0],
+                                                     f["recorded_by"]))
+        return ids
+
+
+def contact_log(conn: sqlite3.Connection, patient_id: str) -> list[dict]:
+    cols = ("id",) + CONTACT_COLUMNS
+    out = []
+    for r in conn.execute(f"SELECT {', '.join(cols)} FROM contacts WHERE patient_id = ? "
+                          f"ORDER BY recorded_at, id", (patient_id,)):
+        row = dict(zip(cols, r))
+        row["reasons"] = json.loads(row["reasons"])
+        out.append(row)
+    return out
+
+
+def next_contacts(conn: sqlite3.Connection, patient_id: str) -> list[dict]:
+    cols = ("id", "due", "reason", "channel", "doctor", "recorded_by", "recorded_at")
+    return [dict(zip(cols, r)) for r in conn.execute(
+        f"SELECT {', '.join(cols)} FROM next_contacts WHERE patient_id = ? ORDER BY due", (patient_id,))]
+
+
+# ---------------------------------------------------------------------------
+# Records for the rules: set-based, a handful of queries whatever the number of patients
+
+
+def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence[str] | None = None):
+    """Build rules.Records for the given patients, or for every patient with a consent record."""
+    from followup import rules
+
+    if patient_ids is None:
+        ids_json = json.dumps([r[0] for r in conn.execute("SELECT DISTINCT patient_id FROM consents")])
+    else:
+        ids_json = json.dumps(list(patient_ids), ensure_ascii=False)
+    within = "IN (SELECT value FROM json_each(?))"
+    d = dt.date.fromisoformat
+
+    def day(s):
+        return d(s) if s else None
+
+    patients = {}
+    for r in conn.execute(
+            f"SELECT patient_id, full_name, first_name, middle_name, phone, phone_valid, email, household_id, "
+            f"status, missing_since FROM patients WHERE patient_id {within}", (ids_json,)):
+        patients[r[0]] = rules.Patient(r[0], r[1] or "", r[2], r[3], r[4], bool(r[5]), r[6], r[7], r[8],
+                                       day(r[9]))
+    buckets = {pid: {k: [] for k in ("visits", "appointments", "plan_stages", "consents", "next_contacts",
+                                     "contacts", "phone_flags")} for pid in patients}
+    for r in conn.execute(
+            f"SELECT v.visit_id, v.patient_id, doc.name, v.date, v.kind, v.control_due FROM visits v "
+            f"LEFT JOIN doctors doc ON doc.id = v.doctor_id WHERE v.patient_id {within}", (ids_json,)):
+        buckets[r[1]]["visits"].append(rules.Visit(r[0], r[1], r[2], d(r[3]), r[4], day(r[5])))
+    for r in conn.execute(
+            f"SELECT a.appointment_id, a.patient_id, doc.name, a.start, a.status FROM appointments a "
+            f"LEFT JOIN doctors doc ON doc.id = a.doctor_id WHERE a.status = 'booked' AND a.start >= ? "
+            f"AND a.patient_id {within}", (today.isoformat(), ids_json)):
+        buckets[r[1]]["appointments"].append(
+            rules.Appointment(r[0], r[1], r[2], dt.datetime.fromisoformat(r[3]), r[4]))
+    for r in conn.execute(
+            f"SELECT p.plan_id, p.stage, p.patient_id, doc.name, p.stage_title, p.due_date, p.status, "
+            f"p.signed_date FROM plan_stages p LEFT JOIN doctors doc ON doc.id = p.doctor_id "
+            f"WHERE p.status = 'planned' AND p.patient_id {within}", (ids_json,)):
+        buckets[r[2]]["plan_stages"].append(rules.PlanStage(r[0], r[1], r[2], r[3], r[4], day(r[5]), r[6],
+                                                            day(r[7])))
+    for r in conn.execute(
+            f"SELECT patient_id, purpose, channel, granted, recorded_at, recorded_by, how, address, window, "
+            f"days, note, source FROM consents WHERE patient_id {within}", (ids_json,)):
+        buckets[r[0]]["consents"].append(rules.Consent(
+            r[0], r[1], r[2], bool(r[3]), dt.datetime.fromisoformat(r[4]), r[5], r[6], r[7],
+            rules.parse_window(r[8]) if r[8] else None, rules.parse_days(r[9]) if r[9] else None, r[10], r[11]))
+    for r in conn.execute(
+            f"SELECT id, patient_id, due, reason, channel, doctor, recorded_by FROM next_contacts "
+            f"WHERE patient_id {within}", (ids_json,)):
+        buckets[r[1]]["next_contacts"].append(rules.NextContact(r[0], r[1], d(r[2]), r[3], r[4], r[5], r[6]))
+    for r in conn.execute(
+            f"SELECT id, patient_id, recorded_at, channel, outcome, reasons, retry_on, callback_on, recorded_by "
+            f"FROM contacts WHERE patient_id {within}", (ids_json,)):
+        buckets[r[1]]["contacts"].append(rules.Contact(
+            r[0], r[1], dt.datetime.fromisoformat(r[2]), r[3], r[4],
+            tuple(tuple(x) for x in json.loads(r[5])), day(r[6]), day(r[7]), r[8]))
+    for r in conn.execute(f"SELECT patient_id, phone, flagged_on FROM phone_flags WHERE patient_id {within}",
+                          (ids_json,)):
+        buckets[r[0]]["phone_flags"].append(rules.PhoneFlag(r[0], r[1], d(r[2])))
+    return [rules.Records(patients[pid], **{k: tuple(v) for k, v in b.items()}) for pid, b in buckets.items()]
+
+
+# ---------------------------------------------------------------------------
+# Settings shared by every desk and cron
+
+
+def get_settings(conn: sqlite3.Connection) -> dict[str, str]:
+    return dict(conn.execute("SELECT key, value FROM settings"))
+
+
+def set_setting(conn: sqlite3.Connection, key: str, value: str | None, *, by: str, at: str) -> None:
+    with write_transaction(conn):
+        if value is None:
+            conn.execute("DELETE FROM settings WHERE key = ?", (key,))
+        else:
+            conn.execute("INSERT INTO settings (key, value, updated_at, updated_by) VALUES (?, ?, ?, ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                         "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                         (key, value, at, by))

@@ -184,3 +184,45 @@ def write_clinic(out_dir: Path, *, today: dt.date, patients: int = 2000, visits_
             w.close()
     return DemoFiles(files["patients"], files["visits"], files["appointments"], files["plans"],
                      {"patients": pw.n, "visits": vw.n, "appointments": aw.n, "plans": lw.n})
+
+
+def staff_records(patient_ids: list[str], *, today: dt.date, seed: int = 20261123) -> tuple[list[dict], list[dict]]:
+    """What the staff of the demo clinic recorded in followup: consents and agreed next contacts.
+
+    About half of the patients agreed at their final visit (most to calls, some to SMS only);
+    a few withdrew later; a few have a next contact agreed for today.
+    """
+    rng = random.Random(seed + 1)
+    purposes = ("reminder", "plan", "control", "survey", "recall", "agreed")
+    windows = (None, None, "10:00-13:00", "14:00-17:00", "18:00-20:00")
+    consents, nexts = [], []
+    for pid in patient_ids:
+        if rng.random() > 0.55:
+            continue
+        when = dt.datetime.combine(today - dt.timedelta(days=rng.randrange(30, 600)), dt.time(rng.randrange(9, 20)))
+        channels = ["sms"] if rng.random() < 0.2 else (["call", "sms"] if rng.random() < 0.3 else ["call"])
+        window = rng.choice(windows)
+        note = rng.choice((None, None, None, "prefers SMS to calls", "dislikes anaesthesia", "call the mobile only"))
+        for purpose in purposes:
+            if purpose == "survey" and rng.random() < 0.2:
+                continue
+            for ch in channels:
+                consents.append({"patient_id": pid, "purpose": purpose, "channel": ch, "granted": 1,
+                                 "address": None, "window": window if ch == "call" else None,
+                                 "days": "mon,tue,wed,thu,fri" if rng.random() < 0.1 else None,
+                                 "how": rng.choice(("in-person", "form")), "note": note, "source": "followup",
+                                 "recorded_by": rng.choice(("admin.ivanova", "admin.petrova")),
+                                 "recorded_at": when.isoformat(sep=" ")})
+        if rng.random() < 0.03:
+            consents.append({"patient_id": pid, "purpose": "recall", "channel": channels[0], "granted": 0,
+                             "address": None, "window": None, "days": None, "how": "phone",
+                             "note": "asked not to be reminded", "source": "followup",
+                             "recorded_by": "admin.ivanova",
+                             "recorded_at": (when + dt.timedelta(days=20)).isoformat(sep=" ")})
+        if rng.random() < 0.01:
+            nexts.append({"patient_id": pid, "due": today.isoformat(),
+                          "reason": rng.choice(("discuss the implant plan after the X-ray",
+                                                "ask how the new crown feels", "agree the date of the next stage")),
+                          "channel": channels[0], "doctor": rng.choice(DOCTORS),
+                          "recorded_by": "admin.petrova", "recorded_at": when.isoformat(sep=" ")})
+    return consents, nexts

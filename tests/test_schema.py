@@ -39,7 +39,26 @@ EXPECTED = {
     "settings": [("key", "TEXT", 0, 1), ("value", "TEXT", 1, 0), ("updated_at", "TEXT", 1, 0),
                  ("updated_by", "TEXT", 0, 0)],
 }
-MIGRATIONS = ["m001_initial"]
+EXPECTED.update({
+    "consents": [
+        ("id", "INTEGER", 0, 1), ("patient_id", "TEXT", 1, 0), ("purpose", "TEXT", 1, 0), ("channel", "TEXT", 1, 0),
+        ("granted", "INTEGER", 1, 0), ("address", "TEXT", 0, 0), ("window", "TEXT", 0, 0), ("days", "TEXT", 0, 0),
+        ("how", "TEXT", 1, 0), ("note", "TEXT", 0, 0), ("source", "TEXT", 1, 0), ("recorded_by", "TEXT", 1, 0),
+        ("recorded_at", "TEXT", 1, 0)],
+    "next_contacts": [
+        ("id", "INTEGER", 0, 1), ("patient_id", "TEXT", 1, 0), ("due", "TEXT", 1, 0), ("reason", "TEXT", 1, 0),
+        ("channel", "TEXT", 0, 0), ("doctor", "TEXT", 0, 0), ("recorded_by", "TEXT", 1, 0),
+        ("recorded_at", "TEXT", 1, 0)],
+    "contacts": [
+        ("id", "INTEGER", 0, 1), ("patient_id", "TEXT", 1, 0), ("entry_id", "TEXT", 0, 0), ("list_date", "TEXT", 1, 0),
+        ("channel", "TEXT", 1, 0), ("outcome", "TEXT", 1, 0), ("reasons", "TEXT", 1, 0), ("retry_on", "TEXT", 0, 0),
+        ("callback_on", "TEXT", 0, 0), ("note", "TEXT", 0, 0), ("recorded_by", "TEXT", 1, 0),
+        ("recorded_at", "TEXT", 1, 0)],
+    "phone_flags": [
+        ("id", "INTEGER", 0, 1), ("patient_id", "TEXT", 1, 0), ("phone", "TEXT", 1, 0), ("flagged_on", "TEXT", 1, 0),
+        ("contact_id", "INTEGER", 0, 0), ("recorded_by", "TEXT", 1, 0)],
+})
+MIGRATIONS = ["m001_initial", "m002_contacts"]
 
 
 def test_migrated_schema_is_pinned(tmp_path):

@@ -1,0 +1,727 @@
+"""Who is due for a contact today, and why: pure functions of records, a ``today`` and a policy.
+
+No clock, no database, no CLI here. Every rule returns its answer as data: a reason
+code, a sentence, the evidence (which plan stage, which visit, which doctor set which
+date), or the explanation why it did not fire or was excluded — so `today`, `why`
+and the tests all read the same answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+PURPOSES = ("reminder", "plan", "control", "survey", "recall", "agreed", "marketing")
+CHANNELS = ("call", "sms", "email", "messenger")
+OUTCOMES = ("reached", "no-answer", "busy", "wrong-number", "declined", "booked", "call-back")
+ACTIVE = "active"
+
+# reason code -> the consent purpose it needs
+REASONS = {
+    "appointment_reminder": "reminder",
+    "plan_stage_missed": "plan",
+    "control_overdue": "control",
+    "survey_call": "survey",
+    "hygiene_recall": "recall",
+    "agreed_contact": "agreed",
+}
+# outcomes after which a reason is settled (the patient was spoken to)
+SETTLING = {"reached", "booked", "declined"}
+UNANSWERED = {"no-answer", "busy"}
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+# ---------------------------------------------------------------------------
+# Records
+
+
+@dataclass(frozen=True)
+class Patient:
+    patient_id: str
+    name: str
+    first_name: str | None = None
+    middle_name: str | None = None
+    phone: str | None = None
+    phone_valid: bool = False
+    email: str | None = None
+    household_id: str | None = None
+    status: str = ACTIVE
+    missing_since: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class Visit:
+    visit_id: str
+    patient_id: str
+    doctor: str | None
+    date: dt.date
+    kind: str
+    control_due: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class Appointment:
+    appointment_id: str
+    patient_id: str
+    doctor: str | None
+    start: dt.datetime
+    status: str
+
+
+@dataclass(frozen=True)
+class PlanStage:
+    plan_id: str
+    stage: str
+    patient_id: str
+    doctor: str | None
+    title: str | None
+    due: dt.date | None
+    status: str
+    signed: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class Window:
+    start: dt.time
+    end: dt.time
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+@dataclass(frozen=True)
+class Consent:
+    patient_id: str
+    purpose: str
+    channel: str
+    granted: bool
+    recorded_at: dt.datetime
+    recorded_by: str
+    how: str = "in-person"
+    address: str | None = None
+    window: Window | None = None
+    days: frozenset[int] | None = None   # 0 = Monday; None = any day
+    note: str | None = None
+    source: str = "followup"
+
+
+@dataclass(frozen=True)
+class NextContact:
+    id: int
+    patient_id: str
+    due: dt.date
+    reason: str
+    channel: str | None = None
+    doctor: str | None = None
+    recorded_by: str = ""
+
+
+@dataclass(frozen=True)
+class Contact:
+    id: int
+    patient_id: str
+    at: dt.datetime
+    channel: str
+    outcome: str
+    reasons: tuple[tuple[str, str], ...]  # (code, ref)
+    retry_on: dt.date | None = None
+    callback_on: dt.date | None = None
+    by: str = ""
+
+
+@dataclass(frozen=True)
+class PhoneFlag:
+    patient_id: str
+    phone: str
+    flagged_on: dt.date
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The clinic's rules of contact; stored in the database (`followup config`)."""
+
+    reminder_days: int = 1          # remind of appointments up to N days ahead (1 = tomorrow)
+    plan_grace_days: int = 7        # a plan stage this many days overdue is "missed"
+    control_grace_days: int = 3     # a control date this many days past is "overdue"
+    survey_from_days: int = 7       # the survey call: 7-14 days after treatment ended
+    survey_to_days: int = 14
+    survey_wave: int = 20           # respondents per doctor for a wave
+    recall_months: int = 6          # hygiene recall after the last hygiene visit
+    recall_window_days: int = 60    # a recall stays on the list this long, then it lapses
+    overdue_window_days: int = 90   # a missed stage / control stays on the list this long
+    cap_days: int = 14              # at most one non-reminder contact per patient per N days
+    max_attempts: int = 3           # unanswered attempts per reason before it goes to the manager
+    retry_days: int = 1             # after no answer, try again N days later at another time
+    refusal_days: int = 90          # a refusal this recent is shown as a warning
+
+
+@dataclass(frozen=True)
+class Records:
+    """Everything the rules may look at for one patient."""
+
+    patient: Patient
+    visits: tuple[Visit, ...] = ()
+    appointments: tuple[Appointment, ...] = ()
+    plan_stages: tuple[PlanStage, ...] = ()
+    consents: tuple[Consent, ...] = ()
+    next_contacts: tuple[NextContact, ...] = ()
+    contacts: tuple[Contact, ...] = ()
+    phone_flags: tuple[PhoneFlag, ...] = ()
+    survey_counts: dict = field(default_factory=dict)  # doctor -> responses in the current wave
+
+
+# ---------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    ref: str                # which record: an appointment, a plan stage, a visit ...
+    text: str               # the sentence the call can open with
+    doctor: str | None
+    due: dt.date            # since when the reason holds
+    evidence: dict
+    priority: int = 1       # lower comes first (survey calls of doctors still collecting: 0)
+
+    @property
+    def purpose(self) -> str:
+        return REASONS[self.code]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One rule's answer for one patient: due, excluded (and why), or not applicable."""
+
+    code: str
+    status: str             # "due" | "excluded" | "none"
+    text: str
+    reason: Reason | None = None
+    channels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Entry:
+    entry_id: str
+    patient: Patient
+    channel: str
+    address: str | None
+    window: Window | None
+    reasons: tuple[Reason, ...]
+    warnings: tuple[str, ...]
+    household: tuple["Entry", ...] = ()
+
+
+# ---------------------------------------------------------------------------
+# Consent
+
+
+def current_consents(consents: Iterable[Consent]) -> dict[tuple[str, str], Consent]:
+    """The latest record per (purpose, channel): a withdrawal is a newer record, never an edit."""
+    state: dict[tuple[str, str], Consent] = {}
+    for c in sorted(consents, key=lambda c: c.recorded_at):
+        state[(c.purpose, c.channel)] = c
+    return state
+
+
+def parse_days(text: str) -> frozenset[int]:
+    """'mon-fri', 'sat,sun', 'mon,wed-fri' -> weekday numbers (Monday = 0)."""
+    days: set[int] = set()
+    for part in text.lower().replace(" ", "").split(","):
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        if lo not in WEEKDAYS or (hi and hi not in WEEKDAYS):
+            raise ValueError(f"unknown day {part!r} (use mon, tue, wed, thu, fri, sat, sun)")
+        a, b = WEEKDAYS.index(lo), WEEKDAYS.index(hi or lo)
+        days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+    if not days:
+        raise ValueError("no days given")
+    return frozenset(days)
+
+
+def format_days(days: frozenset[int] | None) -> str:
+    return "any day" if days is None else ",".join(WEEKDAYS[d] for d in sorted(days))
+
+
+def parse_window(text: str) -> Window:
+    """'18:00-20:00' -> Window; hours 0-23, minutes 0-59, start before end."""
+    try:
+        a, b = text.replace(" ", "").split("-")
+        start, end = dt.time.fromisoformat(_hhmm(a)), dt.time.fromisoformat(_hhmm(b))
+    except ValueError:
+        raise ValueError(f"window {text!r} is not like 18:00-20:00") from None
+    if start >= end:
+        raise ValueError(f"window {text!r} ends before it starts")
+    return Window(start, end)
+
+
+def _hhmm(s: str) -> str:
+    h, _, m = s.partition(":")
+    if not (h.isdigit() and m.isdigit() and len(m) == 2 and len(h) in (1, 2)):
+        raise ValueError(s)
+    return f"{int(h):02d}:{m}"
+
+
+# ---------------------------------------------------------------------------
+# The six rules. Each returns a Finding per candidate (due or why not).
+
+
+def _fmt(d: dt.date) -> str:
+    return d.isoformat()
+
+
+def appointment_reminder(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
+    horizon = today + dt.timedelta(days=policy.reminder_days)
+    found = []
+    for a in r.appointments:
+        if a.status != "booked" or not (today < a.start.date() <= horizon):
+            continue
+        when = f"{a.start:%Y-%m-%d %H:%M}"
+        reason = Reason("appointment_reminder", a.appointment_id,
+                        f"Reminder: appointment on {when}" + (f" with {a.doctor}" if a.doctor else ""),
+                        a.doctor, a.start.date(),
+                        {"appointment_id": a.appointment_id, "start": when, "doctor": a.doctor})
+        found.append(Finding(reason.code, "due", reason.text, reason))
+    if not found:
+        found.append(Finding("appointment_reminder", "none",
+                             f"no booked appointment between {_fmt(today + dt.timedelta(days=1))} "
+                             f"and {_fmt(horizon)}"))
+    return found
+
+
+def _booked_after(r: Records, day: dt.date) -> Appointment | None:
+    return next((a for a in sorted(r.appointments, key=lambda a: a.start)
+                 if a.status == "booked" and a.start.date() >= day), None)
+
+
+def _visit_after(r: Records, day: dt.date, kinds: Iterable[str] | None = None) -> Visit | None:
+    kinds = set(kinds) if kinds else None
+    return next((v for v in sorted(r.visits, key=lambda v: v.date)
+                 if v.date > day and (kinds is None or v.kind in kinds)), None)
+
+
+def plan_stage_missed(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
+    found = []
+    stages = sorted((s for s in r.plan_stages if s.status == "planned" and s.due), key=lambda s: s.due)
+    seen_plans: set[str] = set()
+    for s in stages:
+        if s.plan_id in seen_plans:
+            continue  # only the next stage of each plan
+        seen_plans.add(s.plan_id)
+        label = f"plan {s.plan_id} stage {s.stage}" + (f" ({s.title})" if s.title else "")
+        late = (today - s.due).days
+        if late < policy.plan_grace_days:
+            found.append(Finding("plan_stage_missed", "none", f"{label} is due {_fmt(s.due)}; not "
+                                 f"{policy.plan_grace_days} days late yet"))
+            continue
+        if late > policy.overdue_window_days:
+            found.append(Finding("plan_stage_missed", "none", f"{label} was due {_fmt(s.due)}: over "
+                                 f"{policy.overdue_window_days} days ago, left to the manager"))
+            continue
+        visit = _visit_after(r, s.due)
+        if visit:
+            found.append(Finding("plan_stage_missed", "excluded", f"{label}: visited on {_fmt(visit.date)} "
+                                 f"after the due date"))
+            continue
+        booked = _booked_after(r, today)
+        if booked:
+            found.append(Finding("plan_stage_missed", "excluded",
+                                 f"{label}: booked for {booked.start:%Y-%m-%d}"))
+            continue
+        signed = f", signed {_fmt(s.signed)}" if s.signed else ""
+        reason = Reason("plan_stage_missed", f"{s.plan_id}/{s.stage}",
+                        f"Missed treatment-plan stage: {label} was due {_fmt(s.due)}"
+                        + (f" (plan by {s.doctor}{signed})" if s.doctor else ""),
+                        s.doctor, s.due,
+                        {"plan_id": s.plan_id, "stage": s.stage, "title": s.title, "due_date": _fmt(s.due),
+                         "signed_date": _fmt(s.signed) if s.signed else None, "doctor": s.doctor})
+        found.append(Finding(reason.code, "due", reason.text, reason))
+    if not found:
+        found.append(Finding("plan_stage_missed", "none", "no planned treatment-plan stage"))
+    return found
+
+
+def control_overdue(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
+    found = []
+    setters = sorted((v for v in r.visits if v.control_due), key=lambda v: v.date)
+    if setters:
+        v = setters[-1]  # the latest control date a doctor set
+        due = v.control_due
+        label = f"control exam due {_fmt(due)} (set by {v.doctor or 'the doctor'} on {_fmt(v.date)})"
+        late = (today - due).days
+        control = _visit_after(r, v.date, {"control"})
+        booked = _booked_after(r, today)
+        if control:
+            found.append(Finding("control_overdue", "excluded", f"{label}: control visit on {_fmt(control.date)}"))
+        elif late < policy.control_grace_days:
+            found.append(Finding("control_overdue", "none", f"{label}: not {policy.control_grace_days} days "
+                                 f"past yet"))
+        elif late > policy.overdue_window_days:
+            found.append(Finding("control_overdue", "none", f"{label}: over {policy.overdue_window_days} days "
+                                 f"ago, left to the manager"))
+        elif booked:
+            found.append(Finding("control_overdue", "excluded", f"{label}: booked for {booked.start:%Y-%m-%d}"))
+        else:
+            reason = Reason("control_overdue", v.visit_id, f"Overdue control exam: {label}", v.doctor, due,
+                            {"visit_id": v.visit_id, "visit_date": _fmt(v.date), "control_due": _fmt(due),
+                             "doctor": v.doctor})
+            found.append(Finding(reason.code, "due", reason.text, reason))
+    if not found:
+        found.append(Finding("control_overdue", "none", "no control date set by a doctor"))
+    return found
+
+
+def _treatment_doctors(r: Records, end: Visit) -> list[str]:
+    """The doctors of the treatment that ended with ``end``: its visits since the previous end."""
+    earlier_ends = [v.date for v in r.visits if v.kind == "treatment_end" and v.date < end.date]
+    since = max(earlier_ends, default=dt.date.min)
+    doctors = [v.doctor for v in sorted(r.visits, key=lambda v: v.date)
+               if since < v.date <= end.date and v.kind in ("treatment", "treatment_end") and v.doctor]
+    return list(dict.fromkeys(doctors)) or ([end.doctor] if end.doctor else [])
+
+
+def survey_call(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
+    found = []
+    lo = today - dt.timedelta(days=policy.survey_to_days)
+    hi = today - dt.timedelta(days=policy.survey_from_days)
+    for v in sorted((v for v in r.visits if v.kind == "treatment_end"), key=lambda v: v.date, reverse=True):
+        if not (lo <= v.date <= hi):
+            continue
+        doctors = _treatment_doctors(r, v)
+        collecting = any(r.survey_counts.get(d, 0) < policy.survey_wave for d in doctors)
+        reason = Reason("survey_call", v.visit_id,
+                        f"Agreed survey call: treatment by {', '.join(doctors) or 'the clinic'} ended "
+                        f"{_fmt(v.date)}", v.doctor, v.date,
+                        {"visit_id": v.visit_id, "treatment_end": _fmt(v.date), "doctors": doctors},
+                        priority=0 if collecting else 1)
+        found.append(Finding(reason.code, "due", reason.text, reason))
+        break  # one survey per patient at a time: the latest treatment
+    if not found:
+        found.append(Finding("survey_call", "none", f"no treatment ended between {_fmt(lo)} and {_fmt(hi)}"))
+    return found
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    from dateutil.relativedelta import relativedelta
+
+    return day + relativedelta(months=months)
+
+
+def hygiene_recall(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
+    hygiene = max((v.date for v in r.visits if v.kind == "hygiene"), default=None)
+    last = max((v.date for v in r.visits), default=None)
+    basis, what = (hygiene, "last hygiene visit") if hygiene else (last, "last visit (no hygiene visit)")
+    if basis is None:
+        return [Finding("hygiene_recall", "none", "no visits")]
+    due = _add_months(basis, policy.recall_months)
+    label = f"{what} {_fmt(basis)}, recall due {_fmt(due)}"
+    if due > today:
+        return [Finding("hygiene_recall", "none", f"{label}: not yet")]
+    if (today - due).days > policy.recall_window_days:
+        return [Finding("hygiene_recall", "none", f"{label}: lapsed after {policy.recall_window_days} days")]
+    booked = _booked_after(r, today)
+    if booked:
+        return [Finding("hygiene_recall", "excluded", f"{label}: booked for {booked.start:%Y-%m-%d}")]
+    doctor = next((v.doctor for v in sorted(r.visits, key=lambda v: v.date, reverse=True)
+                   if v.date == basis), None)
+    reason = Reason("hygiene_recall", f"recall:{_fmt(due)}", f"Hygiene recall: {label}", doctor, due,
+                    {"basis": what, "basis_date": _fmt(basis), "recall_due": _fmt(due)})
+    return [Finding(reason.code, "due", reason.text, reason)]
+
+
+def agreed_contact(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
+    found = []
+    for n in sorted(r.next_contacts, key=lambda n: n.due):
+        if n.due > today:
+            found.append(Finding("agreed_contact", "none", f"next contact agreed for {_fmt(n.due)}: {n.reason}"))
+            continue
+        reason = Reason("agreed_contact", str(n.id),
+                        f"Agreed next contact ({_fmt(n.due)}): {n.reason}"
+                        + (f", for {n.doctor}" if n.doctor else ""),
+                        n.doctor, n.due, {"next_id": n.id, "agreed_for": _fmt(n.due), "reason": n.reason,
+                                          "channel": n.channel, "doctor": n.doctor, "recorded_by": n.recorded_by})
+        found.append(Finding(reason.code, "due", reason.text, reason,
+                             channels=(n.channel,) if n.channel else ()))
+    if not found:
+        found.append(Finding("agreed_contact", "none", "no next contact agreed"))
+    return found
+
+
+RULES = (appointment_reminder, plan_stage_missed, control_overdue, survey_call, hygiene_recall, agreed_contact)
+
+
+# ---------------------------------------------------------------------------
+# Exclusions that apply across rules
+
+
+def assess(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
+    """Every rule's answer for one patient, with every exclusion applied and explained."""
+    p = r.patient
+    state = current_consents(r.consents)
+    findings: list[Finding] = []
+    for rule in RULES:
+        findings.extend(rule(r, today, policy))
+
+    if p.status != ACTIVE or p.missing_since:
+        why = f"patient is {p.status}" if p.status != ACTIVE else \
+            f"patient left out of the full export since {_fmt(p.missing_since)}"
+        return [_exclude(f, why) for f in findings]
+
+    settled, attempts, retry, callback, last_cap_contact = _history(r.contacts, policy)
+    flagged = {f.phone: f for f in r.phone_flags}
+    out = []
+    for f in findings:
+        if f.status != "due":
+            out.append(f)
+            continue
+        reason = f.reason
+        key = (reason.code, reason.ref)
+        purpose = reason.purpose
+        granted = [ch for ch in CHANNELS if (c := state.get((purpose, ch))) and c.granted]
+        if f.channels:
+            granted = [ch for ch in granted if ch in f.channels]
+        usable = [ch for ch in granted if _reachable(p, ch, state[(purpose, ch)], flagged)]
+        if key in settled:
+            c = settled[key]
+            out.append(_exclude(f, f"{c.outcome} on {c.at:%Y-%m-%d} ({c.channel}, by {c.by})"))
+        elif not granted:
+            withdrawn = [c for (pu, _), c in state.items() if pu == purpose and not c.granted]
+            if withdrawn:
+                w = max(withdrawn, key=lambda c: c.recorded_at)
+                out.append(_exclude(f, f"consent for {purpose} withdrawn on {w.recorded_at:%Y-%m-%d} "
+                                       f"({w.channel}, recorded by {w.recorded_by})"))
+            else:
+                wanted = "/".join(f.channels) if f.channels else "any channel"
+                out.append(_exclude(f, f"no consent for {purpose} by {wanted}"))
+        elif not usable:
+            out.append(_exclude(f, _unreachable_why(p, granted, state, purpose, flagged)))
+        elif attempts.get(key, 0) >= policy.max_attempts:
+            out.append(_exclude(f, f"{attempts[key]} unanswered attempts: stopped, for the manager"))
+        elif key in callback and callback[key] > today:
+            out.append(_exclude(f, f"asked to call back on {_fmt(callback[key])}"))
+        elif key in retry and retry[key] > today:
+            out.append(_exclude(f, f"no answer; next try on {_fmt(retry[key])}"))
+        elif reason.code != "appointment_reminder" and last_cap_contact and \
+                (today - last_cap_contact.at.date()).days < policy.cap_days and \
+                not (key in callback and callback[key] <= today):
+            until = last_cap_contact.at.date() + dt.timedelta(days=policy.cap_days)
+            out.append(_exclude(f, f"contacted {last_cap_contact.at:%Y-%m-%d}, cap until {_fmt(until)}"))
+        elif not _day_allowed(state, purpose, usable, today):
+            days = {format_days(state[(purpose, ch)].days) for ch in usable}
+            out.append(_exclude(f, f"not today: the patient agreed to {', '.join(sorted(days))}"))
+        else:
+            out.append(replace(f, channels=tuple(ch for ch in usable if _day_ok(state[(purpose, ch)], today))))
+    return out
+
+
+def _exclude(f: Finding, why: str) -> Finding:
+    if f.status != "due":
+        return f
+    return Finding(f.code, "excluded", f"{f.text} - excluded: {why}", f.reason)
+
+
+def _history(contacts: Sequence[Contact], policy: Policy):
+    settled: dict[tuple[str, str], Contact] = {}
+    attempts: dict[tuple[str, str], int] = {}
+    retry: dict[tuple[str, str], dt.date] = {}
+    callback: dict[tuple[str, str], dt.date] = {}
+    last_cap = None
+    for c in sorted(contacts, key=lambda c: c.at):
+        for key in c.reasons:
+            if c.outcome in SETTLING:
+                settled[key] = c
+            elif c.outcome in UNANSWERED:
+                attempts[key] = attempts.get(key, 0) + 1
+                if c.retry_on:
+                    retry[key] = c.retry_on
+            elif c.outcome == "call-back" and c.callback_on:
+                callback[key] = c.callback_on
+        if c.outcome in SETTLING | {"call-back"} and any(code != "appointment_reminder" for code, _ in c.reasons):
+            last_cap = c
+    return settled, attempts, retry, callback, last_cap
+
+
+def _address(p: Patient, channel: str, consent: Consent) -> str | None:
+    if consent.address:
+        return consent.address
+    if channel == "email":
+        return p.email
+    return p.phone if p.phone_valid else None
+
+
+def _reachable(p: Patient, channel: str, consent: Consent, flagged: dict) -> bool:
+    addr = _address(p, channel, consent)
+    return bool(addr) and addr not in flagged
+
+
+def _unreachable_why(p: Patient, granted: list[str], state, purpose: str, flagged: dict) -> str:
+    for ch in granted:
+        addr = _address(p, ch, state[(purpose, ch)])
+        if addr and addr in flagged:
+            return f"phone flagged wrong on {_fmt(flagged[addr].flagged_on)} (until a new number is imported)"
+    if p.phone and not p.phone_valid:
+        return "the phone number is invalid or incomplete: never dialled"
+    return f"no {'e-mail' if granted == ['email'] else 'phone number'} to use for {'/'.join(granted)}"
+
+
+def _day_ok(consent: Consent, today: dt.date) -> bool:
+    return consent.days is None or today.weekday() in consent.days
+
+
+def _day_allowed(state, purpose: str, channels: list[str], today: dt.date) -> bool:
+    return any(_day_ok(state[(purpose, ch)], today) for ch in channels)
+
+
+# ---------------------------------------------------------------------------
+# Today's list
+
+
+def entry_id(day: dt.date, patient_id: str, channel: str) -> str:
+    """A short id, stable for the day, so that `followup done` can name the entry."""
+    digest = hashlib.sha1(f"{day}|{patient_id}|{channel}".encode()).hexdigest()
+    return digest[:6]
+
+
+def warnings_for(r: Records, today: dt.date, policy: Policy) -> tuple[str, ...]:
+    out = []
+    refusals = [c for c in r.contacts if c.outcome == "declined"
+                and (today - c.at.date()).days <= policy.refusal_days]
+    if refusals:
+        last = max(refusals, key=lambda c: c.at)
+        codes = ", ".join(code for code, _ in last.reasons)
+        out.append(f"declined on {last.at:%Y-%m-%d} ({codes})")
+    unanswered = [c for c in r.contacts if c.outcome in UNANSWERED and c.retry_on and c.retry_on <= today]
+    if unanswered:
+        last = max(unanswered, key=lambda c: c.at)
+        out.append(f"no answer on {last.at:%Y-%m-%d} at {last.at:%H:%M}: try another time of day")
+    notes = [c.note for c in current_consents(r.consents).values() if c.granted and c.note]
+    out.extend(f"note: {n}" for n in dict.fromkeys(notes))
+    return tuple(out)
+
+
+def plan_day(records: Iterable[Records], today: dt.date, policy: Policy,
+             channel: str | None = None, doctor: str | None = None) -> list[Entry]:
+    """Today's list: one entry per patient and channel, household members sharing a phone merged.
+
+    Entries are ordered by the patient's time window (no window last), then by priority
+    (survey calls of doctors still collecting answers come first), then by name.
+    """
+    entries: list[tuple[Entry, Records]] = []
+    for r in records:
+        due = [f for f in assess(r, today, policy) if f.status == "due"]
+        if doctor:
+            due = [f for f in due if _doctor_matches(f.reason, doctor)]
+        if not due:
+            continue
+        state = current_consents(r.consents)
+        for ch, reasons in _by_channel(due):
+            if channel and ch != channel:
+                continue
+            consents = [state[(rs.purpose, ch)] for rs in reasons]
+            windows = [c.window for c in consents if c.window]
+            window = min(windows, key=lambda w: w.start) if windows else None
+            address = _address(r.patient, ch, consents[0])
+            entries.append((Entry(entry_id(today, r.patient.patient_id, ch), r.patient, ch, address, window,
+                                  tuple(sorted(reasons, key=lambda x: (x.priority, x.code))),
+                                  warnings_for(r, today, policy)), r))
+    merged = _merge_households([e for e, _ in entries])
+    return sorted(merged, key=lambda e: (e.window is None, e.window.start if e.window else dt.time(0),
+                                         min(x.priority for x in e.reasons), e.patient.name, e.channel))
+
+
+def _doctor_matches(reason: Reason, doctor: str) -> bool:
+    wanted = doctor.casefold()
+    names = [reason.doctor or ""] + list(reason.evidence.get("doctors") or [])
+    return any(wanted in (n or "").casefold() for n in names)
+
+
+def _by_channel(due: list[Finding]) -> list[tuple[str, list[Reason]]]:
+    """Give every reason a channel: the one that covers most of them, again for the rest."""
+    left = list(due)
+    out = []
+    while left:
+        counts = {ch: sum(1 for f in left if ch in f.channels) for ch in CHANNELS}
+        best = max(CHANNELS, key=lambda ch: (counts[ch], -CHANNELS.index(ch)))
+        if counts[best] == 0:
+            break
+        out.append((best, [f.reason for f in left if best in f.channels]))
+        left = [f for f in left if best not in f.channels]
+    return out
+
+
+def _merge_households(entries: list[Entry]) -> list[Entry]:
+    """Members of one household due the same day on the same phone become one call."""
+    groups: dict[tuple, list[Entry]] = {}
+    out = []
+    for e in entries:
+        if e.patient.household_id and e.address and e.channel in ("call", "sms", "messenger"):
+            groups.setdefault((e.patient.household_id, e.channel, e.address), []).append(e)
+        else:
+            out.append(e)
+    for members in groups.values():
+        members.sort(key=lambda e: e.patient.patient_id)
+        head, rest = members[0], tuple(members[1:])
+        out.append(replace(head, household=rest) if rest else head)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Policy and messages from the clinic's settings
+
+
+def policy_from(settings: dict[str, str]) -> Policy:
+    """Policy values stored as settings (`followup config set cap_days 21`) over the defaults."""
+    values = {}
+    for name in Policy.__dataclass_fields__:
+        if name in settings:
+            values[name] = int(settings[name])
+    return Policy(**values)
+
+
+DEFAULT_TEMPLATES = {
+    "appointment_reminder": "{greeting}! {clinic} reminds you of your appointment on {date} at {time}{with_doctor}. "
+                            "If the time no longer suits you, please call us.",
+    "plan_stage_missed": "{greeting}! {clinic} here. The next stage of your treatment plan ({title}) was due on "
+                         "{date}. Please call us to choose a convenient time.",
+    "control_overdue": "{greeting}! {clinic} here. {doctor_or_we} asked to see you for a control exam from {date}. "
+                       "Please call us to book it.",
+    "survey_call": "{greeting}! {clinic} here. How do you feel after your treatment? As agreed, we would like to "
+                   "ask you two short questions - please reply or call us when convenient.",
+    "hygiene_recall": "{greeting}! {clinic} here. As agreed, a reminder: it is time for your regular hygiene "
+                      "visit (the last one was on {date}). Please call us to book.",
+    "agreed_contact": "{greeting}! {clinic} here, as agreed: {text}.",
+}
+
+
+def message(entry: Entry, templates: dict[str, str], clinic: str) -> str | None:
+    """The ready text of an SMS / e-mail entry (None for calls): polite, specific, no promotions."""
+    if entry.channel == "call":
+        return None
+    who = " ".join(x for x in (entry.patient.first_name, entry.patient.middle_name) if x) or entry.patient.name
+    parts = []
+    for reason in entry.reasons:
+        ev = reason.evidence
+        values = {
+            "greeting": f"Hello, {who}", "clinic": clinic, "doctor": reason.doctor or "",
+            "with_doctor": f" with {reason.doctor}" if reason.doctor else "",
+            "doctor_or_we": reason.doctor or "Your doctor",
+            "date": reason.due.strftime("%d.%m.%Y"), "time": "", "title": ev.get("title") or "",
+            "text": ev.get("reason") or reason.text,
+        }
+        if reason.code == "appointment_reminder":
+            start = dt.datetime.strptime(ev["start"], "%Y-%m-%d %H:%M")
+            values.update(date=start.strftime("%d.%m.%Y"), time=start.strftime("%H:%M"))
+        if reason.code == "hygiene_recall":
+            values["date"] = dt.date.fromisoformat(ev["basis_date"]).strftime("%d.%m.%Y")
+        template = templates.get(reason.code) or DEFAULT_TEMPLATES[reason.code]
+        text = template.format_map(_Blank(values))
+        parts.append(text if not parts else text.split("! ", 1)[-1])
+    return " ".join(parts)
+
+
+class _Blank(dict):
+    def __missing__(self, key):
+        return ""
