@@ -1,0 +1,255 @@
+"""Consents, today's list, why, done and log, end to end through the CLI on a real database."""
+
+import json
+
+import pytest
+
+from conftest import write_csv
+
+DAY = "2026-11-23"
+PATIENTS = [
+    ["P1", "Иванов Иван Иванович", "01.02.1980", "8 (916) 123-45-67", "", ""],
+    ["P2", "O'Brien \"; DROP TABLE patients; --", "15.07.1975", "+7 903 765 43 21", "", ""],
+    ["P3", "Сидорова Анна", "31.12.1990", "8 (926) 000-00-03", "H1", ""],
+    ["P4", "Сидоров Пётр", "31.12.1988", "8 (926) 000-00-03", "H1", ""],
+    ["P5", "Архивная Ольга", "01.01.1950", "8 (926) 000-00-05", "", "Архив"],
+]
+VISITS = [
+    ["V1", "P1", "Новикова Елена", "20.05.2026", "Профгигиена", ""],
+    ["V2", "P2", "Смирнова Анна", "19.08.2026", "Окончание лечения", "19.11.2026"],
+    ["V3", "P3", "Новикова Елена", "20.05.2026", "Профгигиена", ""],
+    ["V4", "P4", "Новикова Елена", "21.05.2026", "Профгигиена", ""],
+    ["V5", "P5", "Новикова Елена", "21.05.2026", "Профгигиена", ""],
+    ["V6", "P1", "Козлов Дмитрий", "12.11.2026", "Окончание лечения", ""],
+]
+
+
+@pytest.fixture
+def clinic(cli, tmp_path):
+    p = write_csv(tmp_path / "p.csv", ["Номер карты", "ФИО", "Дата рождения", "Телефон", "Код семьи", "Статус"],
+                  PATIENTS)
+    v = write_csv(tmp_path / "v.csv", ["Номер визита", "Номер карты", "Врач", "Дата визита", "Вид приёма",
+                                       "Дата контроля"], VISITS)
+    assert cli("import", p, v).exit_code == 0
+    return cli
+
+
+def today(cli, *args):
+    return cli.json("today", "--date", DAY, *args)
+
+
+def test_no_consent_no_list(clinic):
+    assert today(clinic) == []
+
+
+def test_consent_then_listed_with_evidence_and_json_contract(clinic):
+    r = clinic("consent", "P1", "--purpose", "recall", "--purpose", "survey", "--channel", "call",
+               "--window", "18:00-20:00", "--note", "prefers evenings")
+    assert r.exit_code == 0, r.output
+    [entry] = today(clinic)
+    assert set(entry) == {"entry_id", "patient_id", "patient", "phone", "channel", "window", "reasons",
+                          "warnings", "household", "message"}
+    assert entry["patient_id"] == "P1" and entry["phone"] == "+79161234567" and entry["channel"] == "call"
+    assert entry["window"] == "18:00-20:00" and entry["message"] is None
+    codes = [r["code"] for r in entry["reasons"]]
+    assert codes == ["survey_call", "hygiene_recall"]
+    assert all(set(r) >= {"code", "text", "doctor", "due"} for r in entry["reasons"])
+    assert entry["reasons"][0]["doctor"] == "Козлов Дмитрий" and entry["reasons"][0]["due"] == "2026-11-12"
+    assert "note: prefers evenings" in entry["warnings"]
+    # stable entry ids for the day
+    assert today(clinic)[0]["entry_id"] == entry["entry_id"]
+
+
+def test_sms_entry_carries_a_message(clinic):
+    clinic("config", "set", "clinic_name", "Клиника Улыбка")
+    clinic("consent", "P1", "--purpose", "recall", "--channel", "sms")
+    [entry] = today(clinic, "--channel", "sms")
+    assert entry["channel"] == "sms"
+    assert "Клиника Улыбка" in entry["message"] and "20.05.2026" in entry["message"]
+    assert today(clinic, "--channel", "call") == []
+
+
+def test_withdrawal_is_a_new_record_and_stops_contact(clinic):
+    clinic("consent", "P1", "--purpose", "all", "--channel", "call")
+    assert today(clinic)
+    r = clinic("consent", "P1", "--purpose", "recall", "--purpose", "survey", "--channel", "all", "--withdraw",
+               "--by", "admin.petrova")
+    assert r.exit_code == 0
+    assert today(clinic) == []
+    shown = clinic.json("consent", "show", "P1")
+    assert len(shown["history"]) == 7 + 8  # nothing edited: 7 grants, then 8 withdrawals
+    recall = [c for c in shown["current"] if c["purpose"] == "recall" and c["channel"] == "call"]
+    assert recall[0]["granted"] is False and recall[0]["recorded_by"] == "admin.petrova"
+    why = {f["rule"]: f for f in clinic.json("why", "P1", "--date", DAY)}
+    assert why["hygiene_recall"]["status"] == "excluded"
+    assert "consent for recall withdrawn on" in why["hygiene_recall"]["explanation"]
+
+
+def test_why_explains_every_rule(clinic):
+    rows = clinic.json("why", "P2", "--date", DAY)
+    assert [r["rule"] for r in rows] == ["appointment_reminder", "plan_stage_missed", "control_overdue",
+                                         "survey_call", "hygiene_recall", "agreed_contact"]
+    control = rows[2]
+    assert control["status"] == "excluded" and "no consent for control by any channel" in control["explanation"]
+    assert "set by Смирнова Анна on 2026-08-19" in control["explanation"]
+    table = clinic("why", "P2", "--date", DAY)
+    assert table.exit_code == 0 and "control_overdue" in table.stdout
+
+
+def test_archived_patient_is_never_listed(clinic):
+    clinic("consent", "P5", "--purpose", "all", "--channel", "all")
+    assert today(clinic) == []
+    [recall] = [r for r in clinic.json("why", "P5", "--date", DAY) if r["rule"] == "hygiene_recall"]
+    assert "patient is archived" in recall["explanation"]
+
+
+def test_household_sharing_a_phone_is_one_call(clinic):
+    for pid in ("P3", "P4"):
+        clinic("consent", pid, "--purpose", "recall", "--channel", "call")
+    [entry] = today(clinic)
+    assert entry["patient_id"] == "P3"
+    assert [m["patient_id"] for m in entry["household"]] == ["P4"]
+    assert clinic("done", entry["entry_id"], "--outcome", "reached", "--date", DAY).exit_code == 0
+    assert [len(clinic.json("log", pid)) for pid in ("P3", "P4")] == [1, 1]
+
+
+def test_agreed_next_contact(clinic):
+    clinic("consent", "P2", "--purpose", "agreed", "--channel", "call")
+    r = clinic("next", "P2", "--on", "2026-11-23", "--reason", "ask how the crown feels", "--doctor", "Смирнова")
+    assert r.exit_code == 0
+    [entry] = today(clinic)
+    assert entry["reasons"][0]["code"] == "agreed_contact"
+    assert "ask how the crown feels" in entry["reasons"][0]["text"]
+
+
+# --- done: every outcome's next step -----------------------------------------------------
+
+
+@pytest.fixture
+def listed(clinic):
+    clinic("consent", "P1", "--purpose", "recall", "--channel", "call")
+    [entry] = today(clinic)
+    return clinic, entry["entry_id"]
+
+
+def test_done_no_answer_retries_later_and_stops_after_three(listed):
+    cli, entry = listed
+    r = cli("done", entry, "--outcome", "no-answer", "--date", DAY, "--by", "admin.ivanova")
+    assert r.exit_code == 0 and "try again on 2026-11-24" in r.stdout
+    assert today(cli) == []
+    log = cli.json("log", "P1")
+    assert log[0]["outcome"] == "no-answer" and log[0]["recorded_by"] == "admin.ivanova"
+    assert log[0]["reasons"] == [["hygiene_recall", "recall:2026-11-20"]]
+    [again] = cli.json("today", "--date", "2026-11-24")
+    assert any("try another time of day" in w for w in again["warnings"])
+    cli("done", again["entry_id"], "--outcome", "busy", "--date", "2026-11-24")
+    [third] = cli.json("today", "--date", "2026-11-25")
+    cli("done", third["entry_id"], "--outcome", "no-answer", "--date", "2026-11-25")
+    assert cli.json("today", "--date", "2026-11-26") == []
+    [recall] = [f for f in cli.json("why", "P1", "--date", "2026-11-26") if f["rule"] == "hygiene_recall"]
+    assert "3 unanswered attempts" in recall["explanation"]
+
+
+def test_done_wrong_number_flags_the_phone_until_a_new_one(listed, tmp_path):
+    cli, entry = listed
+    assert cli("done", entry, "--outcome", "wrong-number", "--date", DAY).exit_code == 0
+    assert today(cli) == []
+    p = write_csv(tmp_path / "p2.csv", ["Номер карты", "ФИО", "Телефон"], [["P1", "Иванов Иван Иванович",
+                                                                              "8 (916) 999-88-77"]])
+    cli("import", p)
+    [entry2] = today(cli)
+    assert entry2["phone"] == "+79169998877"
+
+
+def test_done_declined_withdraws_consent(listed):
+    cli, entry = listed
+    r = cli("done", entry, "--outcome", "declined", "--date", DAY)
+    assert r.exit_code == 0 and "consent withdrawn for recall" in r.stdout
+    current = cli.json("consent", "show", "P1")["current"]
+    assert all(not c["granted"] for c in current if c["purpose"] == "recall")
+    assert cli.json("today", "--date", "2026-12-20") == []
+
+
+def test_done_booked_closes_and_call_back_reschedules(listed):
+    cli, entry = listed
+    r = cli("done", entry, "--outcome", "call-back", "--on", "2026-11-26", "--date", DAY)
+    assert r.exit_code == 0
+    assert cli.json("today", "--date", "2026-11-25") == []
+    [back] = cli.json("today", "--date", "2026-11-26")
+    assert cli("done", back["entry_id"], "--outcome", "booked", "--date", "2026-11-26").exit_code == 0
+    assert cli.json("today", "--date", "2026-12-15") == []
+
+
+# --- bad input: one line, non-zero, nothing written -----------------------------------------
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["consent", "NOPE", "--purpose", "recall", "--channel", "call"], "no patient with card number 'NOPE'"),
+    (["consent", "P1", "--purpose", "spam", "--channel", "call"], "unknown purpose 'spam'"),
+    (["consent", "P1", "--purpose", "recall", "--channel", "pigeon"], "unknown channel 'pigeon'"),
+    (["consent", "P1", "--purpose", "recall", "--channel", "call", "--window", "25:00-26:00"], "window"),
+    (["consent", "P1", "--purpose", "recall", "--channel", "call", "--days", "funday"], "unknown day"),
+    (["consent", "P1", "--purpose", "recall", "--channel", "call", "--phone", "12"], "not a valid phone"),
+    (["today", "--date", "2026-13-01"], "is not a date"),
+    (["why", "P1", "--date", "31.02.2026"], "is not a date"),
+    (["done", "zzzzzz", "--outcome", "reached", "--date", DAY], "no entry 'zzzzzz'"),
+    (["done", "zzzzzz", "--outcome", "teleported", "--date", DAY], "unknown outcome"),
+    (["done", "zzzzzz", "--outcome", "call-back", "--date", DAY], "call-back needs --on"),
+    (["next", "P1", "--on", "2026-13-01", "--reason", "x"], "is not a date"),
+    (["config", "set", "cap_days", "three"], "whole number"),
+    (["config", "set", "no_such", "1"], "unknown setting"),
+])
+def test_bad_input(clinic, args, needle):
+    before = [clinic.count(t) for t in ("consents", "contacts", "next_contacts", "settings")]
+    r = clinic(*args)
+    assert r.exit_code != 0
+    assert r.stderr.startswith("Error: ") and needle in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert [clinic.count(t) for t in ("consents", "contacts", "next_contacts", "settings")] == before
+
+
+def test_done_on_a_closed_entry_is_refused(listed):
+    cli, entry = listed
+    assert cli("done", entry, "--outcome", "no-answer", "--date", DAY).exit_code == 0
+    # the entry is no longer on the list, so it cannot be closed twice
+    r = cli("done", entry, "--outcome", "reached", "--date", DAY)
+    assert r.exit_code != 0 and cli.count("contacts") == 1
+
+
+def test_names_with_quotes_and_sql_are_plain_data(clinic):
+    clinic("consent", "P2", "--purpose", "control", "--channel", "call")
+    [entry] = today(clinic)
+    assert entry["patient"] == "O'Brien \"; DROP TABLE patients; --"
+    assert clinic.count("patients") == 5
+
+
+def test_config_is_shared_and_changes_the_rules(clinic):
+    clinic("consent", "P1", "--purpose", "recall", "--channel", "call")
+    assert today(clinic)
+    assert clinic("config", "set", "recall_months", "12").exit_code == 0
+    assert clinic("config", "get", "recall_months").stdout.strip() == "12"
+    assert today(clinic) == []
+    clinic("config", "set", "recall_months", "--default")
+    assert today(clinic)
+    rows = clinic.json("config", "list")
+    assert {r["key"] for r in rows} >= {"cap_days", "max_attempts", "clinic_name", "template.survey_call"}
+
+
+def test_every_change_records_who(clinic):
+    clinic("consent", "P1", "--purpose", "recall", "--channel", "call")  # FOLLOWUP_USER from the fixture
+    clinic("next", "P1", "--on", "2026-12-01", "--reason", "x", "--by", "dr.kozlov")
+    clinic("config", "set", "cap_days", "21")
+    assert clinic.rows("SELECT DISTINCT recorded_by FROM consents") == [("test-admin",)]
+    assert clinic.rows("SELECT recorded_by FROM next_contacts") == [("dr.kozlov",)]
+    assert clinic.rows("SELECT updated_by FROM settings WHERE key='cap_days'") == [("test-admin",)]
+
+
+def test_today_table_and_csv(clinic):
+    clinic("consent", "P1", "--purpose", "recall", "--channel", "call")
+    table = clinic("today", "--date", DAY)
+    assert table.exit_code == 0 and "Иванов Иван Иванович" in table.stdout and "hygiene_recall" in table.stdout
+    csv_out = clinic("today", "--date", DAY, "--format", "csv")
+    assert csv_out.stdout.splitlines()[0].startswith("entry,window,patient,phone,channel,reasons")
+    empty = clinic("today", "--date", "2026-01-01")
+    assert "Nobody to contact" in empty.stdout
+    assert json.loads(clinic("today", "--date", "2026-01-01", "--format", "json").stdout) == []

@@ -1,0 +1,300 @@
+"""The rules as tables of literal dates and records: no database, no clock."""
+
+import datetime as dt
+
+import pytest
+
+from followup.rules import (Appointment, Consent, Contact, NextContact, Patient, PhoneFlag, PlanStage, Policy,
+                            Records, Visit, Window, assess, current_consents, message, parse_days, parse_window,
+                            plan_day)
+
+TODAY = dt.date(2026, 11, 23)  # a Monday
+POLICY = Policy()
+D = dt.date.fromisoformat
+
+
+def at(s: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(s)
+
+
+def patient(pid="P1", **kw) -> Patient:
+    base = dict(name=f"Иванов Иван {pid}", first_name="Иван", middle_name="Иванович", phone="+79161234567",
+                phone_valid=True)
+    base.update(kw)
+    return Patient(pid, **base)
+
+
+def consent(purpose, channel="call", granted=True, when="2026-01-10 10:00", pid="P1", **kw) -> Consent:
+    return Consent(pid, purpose, channel, granted, at(when), "admin", **kw)
+
+
+ALL = tuple(consent(p) for p in ("reminder", "plan", "control", "survey", "recall", "agreed"))
+
+
+def records(*, consents=ALL, pid="P1", **kw) -> Records:
+    kw.setdefault("patient", patient(pid))
+    return Records(consents=tuple(consents), **kw)
+
+
+def status(r: Records, code: str, today=TODAY, policy=POLICY) -> tuple[str, str]:
+    found = [f for f in assess(r, today, policy) if f.code == code]
+    due = [f for f in found if f.status == "due"]
+    f = due[0] if due else found[0]
+    return f.status, f.text
+
+
+# --- each rule, as a table -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("start, state, expected", [
+    ("2026-11-24 10:00", "booked", "due"),        # tomorrow
+    ("2026-11-25 10:00", "booked", "none"),       # the day after: not yet
+    ("2026-11-23 18:00", "booked", "none"),       # today: too late to remind
+    ("2026-11-24 10:00", "cancelled", "none"),
+])
+def test_appointment_reminder(start, state, expected):
+    r = records(appointments=(Appointment("A1", "P1", "Смирнова", at(start), state),))
+    assert status(r, "appointment_reminder")[0] == expected
+
+
+@pytest.mark.parametrize("due, visits, booked, expected, why", [
+    ("2026-11-10", (), None, "due", "was due 2026-11-10"),
+    ("2026-11-20", (), None, "none", "not 7 days late yet"),
+    ("2026-11-10", (("2026-11-12", "treatment"),), None, "excluded", "visited on 2026-11-12"),
+    ("2026-11-10", (), "2026-12-03 10:00", "excluded", "booked for 2026-12-03"),
+    ("2026-06-01", (), None, "none", "left to the manager"),
+])
+def test_plan_stage_missed(due, visits, booked, expected, why):
+    r = records(
+        plan_stages=(PlanStage("PL1", "2", "P1", "Козлов", "Коронка 36", D(due), "planned", D("2026-09-01")),),
+        visits=tuple(Visit(f"V{i}", "P1", "Козлов", D(d), k) for i, (d, k) in enumerate(visits)),
+        appointments=(Appointment("A1", "P1", "Козлов", at(booked), "booked"),) if booked else ())
+    got, text = status(r, "plan_stage_missed")
+    assert got == expected and why in text
+    if got == "due":
+        assert "plan PL1 stage 2 (Коронка 36)" in text and "Козлов" in text and "signed 2026-09-01" in text
+
+
+def test_only_the_next_stage_of_a_plan_is_considered():
+    r = records(plan_stages=(
+        PlanStage("PL1", "2", "P1", "Козлов", "Stage 2", D("2026-11-01"), "planned"),
+        PlanStage("PL1", "3", "P1", "Козлов", "Stage 3", D("2026-11-10"), "planned")))
+    due = [f for f in assess(r, TODAY, POLICY) if f.code == "plan_stage_missed" and f.status == "due"]
+    assert [f.reason.ref for f in due] == ["PL1/2"]
+
+
+@pytest.mark.parametrize("control_due, later, expected, why", [
+    ("2026-11-19", None, "due", "set by Смирнова on 2026-08-19"),
+    ("2026-11-21", None, "none", "not 3 days past yet"),
+    ("2026-11-19", ("2026-11-20", "control"), "excluded", "control visit on 2026-11-20"),
+    ("2026-11-19", ("2026-11-20", "hygiene"), "due", ""),  # another kind of visit does not count
+])
+def test_control_overdue(control_due, later, expected, why):
+    visits = [Visit("V1", "P1", "Смирнова", D("2026-08-19"), "treatment_end", D(control_due))]
+    if later:
+        visits.append(Visit("V2", "P1", "Смирнова", D(later[0]), later[1]))
+    got, text = status(records(visits=tuple(visits)), "control_overdue")
+    assert got == expected and why in text
+
+
+@pytest.mark.parametrize("ended, expected", [
+    ("2026-11-16", "due"),   # 7 days ago
+    ("2026-11-09", "due"),   # 14 days ago
+    ("2026-11-17", "none"),  # 6 days: too early
+    ("2026-11-08", "none"),  # 15 days: too late
+])
+def test_survey_call_window(ended, expected):
+    r = records(visits=(Visit("V1", "P1", "Смирнова", D(ended), "treatment_end"),))
+    assert status(r, "survey_call")[0] == expected
+
+
+def test_survey_call_names_every_doctor_of_the_treatment_and_collecting_doctors_come_first():
+    visits = (Visit("V0", "P1", "Старый", D("2026-01-10"), "treatment_end"),
+              Visit("V1", "P1", "Козлов", D("2026-10-01"), "treatment"),
+              Visit("V2", "P1", "Морозов", D("2026-10-20"), "treatment"),
+              Visit("V3", "P1", "Козлов", D("2026-11-15"), "treatment_end"))
+    done = records(visits=visits, survey_counts={"Козлов": 25, "Морозов": 30})
+    new = records(visits=visits, survey_counts={"Козлов": 25, "Морозов": 3})
+    [f] = [f for f in assess(done, TODAY, POLICY) if f.code == "survey_call"]
+    assert f.reason.evidence["doctors"] == ["Козлов", "Морозов"] and f.reason.priority == 1
+    [g] = [f for f in assess(new, TODAY, POLICY) if f.code == "survey_call"]
+    assert g.reason.priority == 0
+
+
+@pytest.mark.parametrize("visits, booked, expected, why", [
+    ((("2026-05-20", "hygiene"), ("2026-08-01", "treatment")), None, "due", "last hygiene visit 2026-05-20"),
+    ((("2026-05-24", "hygiene"),), None, "none", "not yet"),
+    ((("2026-05-10", "consultation"),), None, "due", "last visit (no hygiene visit) 2026-05-10"),
+    ((("2026-01-10", "hygiene"),), None, "none", "lapsed"),
+    ((("2026-05-20", "hygiene"),), "2026-12-01 09:00", "excluded", "booked for 2026-12-01"),
+    ((), None, "none", "no visits"),
+])
+def test_hygiene_recall(visits, booked, expected, why):
+    r = records(visits=tuple(Visit(f"V{i}", "P1", "Новикова", D(d), k) for i, (d, k) in enumerate(visits)),
+                appointments=(Appointment("A1", "P1", "Новикова", at(booked), "booked"),) if booked else ())
+    got, text = status(r, "hygiene_recall")
+    assert got == expected and why in text
+
+
+def test_agreed_contact_on_its_day_and_its_channel():
+    r = records(next_contacts=(NextContact(7, "P1", D("2026-11-23"), "discuss the X-ray", "sms", "Козлов"),),
+                consents=ALL + (consent("agreed", "sms"),))
+    [f] = [f for f in assess(r, TODAY, POLICY) if f.code == "agreed_contact"]
+    assert f.status == "due" and f.channels == ("sms",) and "discuss the X-ray" in f.text
+    later = records(next_contacts=(NextContact(7, "P1", D("2026-11-30"), "later", None),))
+    assert status(later, "agreed_contact")[0] == "none"
+
+
+# --- exclusions -------------------------------------------------------------------------------
+
+DUE_RECALL = (Visit("V1", "P1", "Новикова", D("2026-05-20"), "hygiene"),)
+
+
+@pytest.mark.parametrize("consents, why", [
+    ((), "no consent for recall by any channel"),
+    ((consent("reminder"),), "no consent for recall by any channel"),
+    ((consent("recall"), consent("recall", granted=False, when="2026-03-01 12:00")),
+     "consent for recall withdrawn on 2026-03-01"),
+])
+def test_no_consent_no_contact(consents, why):
+    got, text = status(records(consents=consents, visits=DUE_RECALL), "hygiene_recall")
+    assert got == "excluded" and why in text
+
+
+def test_a_later_grant_after_a_withdrawal_counts():
+    cs = (consent("recall", when="2026-01-01 10:00"), consent("recall", granted=False, when="2026-02-01 10:00"),
+          consent("recall", when="2026-03-01 10:00"))
+    assert current_consents(cs)[("recall", "call")].granted
+    assert status(records(consents=cs, visits=DUE_RECALL), "hygiene_recall")[0] == "due"
+
+
+@pytest.mark.parametrize("kw, why", [
+    ({"status": "archived"}, "patient is archived"),
+    ({"status": "deceased"}, "patient is deceased"),
+    ({"missing_since": D("2026-11-01")}, "left out of the full export since 2026-11-01"),
+    ({"phone": "12-34", "phone_valid": False}, "invalid or incomplete"),
+    ({"phone": None, "phone_valid": False}, "no phone number"),
+])
+def test_patient_exclusions(kw, why):
+    r = records(patient=patient(**kw), visits=DUE_RECALL)
+    got, text = status(r, "hygiene_recall")
+    assert got == "excluded" and why in text
+
+
+def test_wrong_phone_flag_excludes_until_a_new_number():
+    flag = (PhoneFlag("P1", "+79161234567", D("2026-11-20")),)
+    got, text = status(records(visits=DUE_RECALL, phone_flags=flag), "hygiene_recall")
+    assert got == "excluded" and "flagged wrong on 2026-11-20" in text
+    renewed = records(patient=patient(phone="+79990001122"), visits=DUE_RECALL, phone_flags=flag)
+    assert status(renewed, "hygiene_recall")[0] == "due"
+
+
+def contact(outcome, when, reasons=(("hygiene_recall", "recall:2026-11-20"),), **kw):
+    return Contact(1, "P1", at(when), "call", outcome, tuple(reasons), **kw)
+
+
+@pytest.mark.parametrize("contacts, today, expected, why", [
+    # the cap: one non-reminder contact per 14 days
+    ((contact("reached", "2026-11-20 10:00", (("plan_stage_missed", "X/1"),)),), TODAY, "excluded",
+     "contacted 2026-11-20, cap until 2026-12-04"),
+    ((contact("reached", "2026-11-05 10:00", (("plan_stage_missed", "X/1"),)),), TODAY, "due", ""),
+    # settled: reached, booked, declined
+    ((contact("booked", "2026-11-01 10:00"),), TODAY, "excluded", "booked on 2026-11-01"),
+    # no answer: retry later, then give up after 3
+    ((contact("no-answer", "2026-11-22 10:00", retry_on=D("2026-11-24")),), TODAY, "excluded",
+     "next try on 2026-11-24"),
+    ((contact("no-answer", "2026-11-22 10:00", retry_on=D("2026-11-23")),), TODAY, "due", ""),
+    (tuple(contact("busy", f"2026-11-{d} 10:00", retry_on=D(f"2026-11-{d + 1}")) for d in (18, 19, 20)), TODAY,
+     "excluded", "3 unanswered attempts"),
+    # call-back on a date
+    ((contact("call-back", "2026-11-20 10:00", callback_on=D("2026-11-25")),), TODAY, "excluded",
+     "asked to call back on 2026-11-25"),
+    ((contact("call-back", "2026-11-20 10:00", callback_on=D("2026-11-25")),), D("2026-11-25"), "due", ""),
+])
+def test_contact_history(contacts, today, expected, why):
+    r = records(visits=DUE_RECALL, contacts=contacts)
+    got, text = status(r, "hygiene_recall", today=today)
+    assert got == expected and why in text
+
+
+def test_reminders_are_not_capped():
+    r = records(appointments=(Appointment("A1", "P1", "Смирнова", at("2026-11-24 10:00"), "booked"),),
+                contacts=(contact("reached", "2026-11-20 10:00", (("plan_stage_missed", "X/1"),)),))
+    assert status(r, "appointment_reminder")[0] == "due"
+
+
+def test_days_of_week():
+    weekend = tuple(consent(p, days=parse_days("sat,sun")) for p in ("recall",))
+    got, text = status(records(consents=weekend, visits=DUE_RECALL), "hygiene_recall")
+    assert got == "excluded" and "sat,sun" in text
+    assert status(records(consents=weekend, visits=DUE_RECALL), "hygiene_recall", today=D("2026-11-28"))[0] == "due"
+
+
+# --- the day's list ------------------------------------------------------------------------
+
+
+def test_several_reasons_make_one_entry():
+    r = records(visits=DUE_RECALL + (Visit("V2", "P1", "Смирнова", D("2026-08-19"), "treatment_end",
+                                           D("2026-11-19")),),
+                next_contacts=(NextContact(3, "P1", D("2026-11-23"), "ask about the crown"),))
+    [entry] = plan_day([r], TODAY, POLICY)
+    assert {x.code for x in entry.reasons} == {"control_overdue", "hygiene_recall", "agreed_contact"}
+    assert entry.channel == "call" and entry.address == "+79161234567"
+
+
+def test_a_booking_is_the_reminder_and_closes_the_other_reasons():
+    r = records(visits=DUE_RECALL, appointments=(Appointment("A1", "P1", "Смирнова", at("2026-11-24 10:00"),
+                                                             "booked"),))
+    [entry] = plan_day([r], TODAY, POLICY)
+    assert [x.code for x in entry.reasons] == ["appointment_reminder"]
+
+
+def test_household_sharing_a_phone_is_one_call_and_entries_are_ordered_by_window():
+    win = parse_window("18:00-20:00")
+    a = records(pid="P1", patient=patient("P1", household_id="H1"), visits=DUE_RECALL)
+    b = records(pid="P2", patient=patient("P2", household_id="H1"),
+                consents=tuple(consent(p, pid="P2") for p in ("recall",)),
+                visits=(Visit("V9", "P2", "Новикова", D("2026-05-21"), "hygiene"),))
+    c = records(pid="P3", patient=patient("P3", phone="+79990000003"),
+                consents=(consent("recall", pid="P3", window=win),),
+                visits=(Visit("V8", "P3", "Новикова", D("2026-05-21"), "hygiene"),))
+    d = records(pid="P4", patient=patient("P4", phone="+79990000004"),
+                consents=(consent("recall", pid="P4", window=parse_window("09:00-11:00")),),
+                visits=(Visit("V7", "P4", "Новикова", D("2026-05-21"), "hygiene"),))
+    entries = plan_day([a, b, c, d], TODAY, POLICY)
+    assert [e.patient.patient_id for e in entries] == ["P4", "P3", "P1"]
+    assert [m.patient.patient_id for m in entries[-1].household] == ["P2"]
+    assert len({e.entry_id for e in entries}) == 3
+
+
+def test_never_lists_a_patient_twice_or_without_consent():
+    rs = [records(pid=f"P{i}", patient=patient(f"P{i}", phone=f"+7916000000{i}"),
+                  consents=tuple(consent(p, pid=f"P{i}") for p in ("recall",)) if i % 2 else (),
+                  visits=(Visit(f"V{i}", f"P{i}", "Новикова", D("2026-05-20"), "hygiene"),)) for i in range(6)]
+    entries = plan_day(rs, TODAY, POLICY)
+    assert sorted(e.patient.patient_id for e in entries) == ["P1", "P3", "P5"]
+
+
+def test_sms_message_is_specific_and_personal():
+    cs = (consent("reminder", "sms"),)
+    r = records(consents=cs, appointments=(Appointment("A1", "P1", "Смирнова", at("2026-11-24 10:30"), "booked"),))
+    [entry] = plan_day([r], TODAY, POLICY)
+    text = message(entry, {}, "Клиника Улыбка")
+    assert "Иван Иванович" in text and "24.11.2026" in text and "10:30" in text and "Смирнова" in text
+    assert "Клиника Улыбка" in text
+    custom = message(entry, {"appointment_reminder": "{greeting}: {date} {time}"}, "X")
+    assert custom == "Hello, Иван Иванович: 24.11.2026 10:30"
+
+
+@pytest.mark.parametrize("text", ["25:00-26:00", "18:00", "20:00-18:00", "6pm-8pm", "18:0-19:00"])
+def test_bad_windows(text):
+    with pytest.raises(ValueError):
+        parse_window(text)
+
+
+def test_windows_and_days():
+    assert parse_window("9:00-12:30") == Window(dt.time(9), dt.time(12, 30))
+    assert parse_days("mon-fri") == frozenset(range(5))
+    assert parse_days("sat-mon") == frozenset({5, 6, 0})
+    with pytest.raises(ValueError):
+        parse_days("funday")
