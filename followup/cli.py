@@ -573,7 +573,8 @@ def _day_list(conn, day: dt.date, channel: Optional[str] = None, doctor: Optiona
 
     settings = db.get_settings(conn)
     policy = rules.policy_from(settings)
-    entries = rules.plan_day(db.load_records(conn, day), day, policy, channel=channel, doctor=doctor)
+    records = db.load_records(conn, day, windows=rules.candidate_windows(day, policy))
+    entries = rules.plan_day(records, day, policy, channel=channel, doctor=doctor)
     return entries, settings
 
 
@@ -615,8 +616,8 @@ def today(
     conn = _open(ctx, create=False)
     entries, settings = _day_list(conn, day, channel, doctor)
     data = [_entry_json(e, settings) for e in entries]
-    if fmt is Format.json:
-        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    if fmt is Format.json:  # compact: the C encoder, one entry a line
+        typer.echo("[" + ",\n".join(json.dumps(d, ensure_ascii=False) for d in data) + "]")
         return
     flat = [{"entry": d["entry_id"], "window": d["window"] or "", "patient": f"{d['patient']} ({d['patient_id']})",
              "phone": d["phone"], "channel": d["channel"],

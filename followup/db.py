@@ -276,6 +276,10 @@ def _migrations():
             );
             CREATE INDEX phone_flags_patient ON phone_flags(patient_id);
             CREATE INDEX appointments_status_start ON appointments(status, start);
+            CREATE INDEX visits_date ON visits(date);
+            CREATE INDEX visits_control_due ON visits(control_due) WHERE control_due IS NOT NULL;
+            CREATE INDEX plan_stages_due ON plan_stages(status, due_date);
+            CREATE INDEX consents_granted ON consents(granted, patient_id);
             """
         )
 
@@ -706,12 +710,40 @@ def next_contacts(conn: sqlite3.Connection, patient_id: str) -> list[dict]:
 # Records for the rules: set-based, a handful of queries whatever the number of patients
 
 
-def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence[str] | None = None):
-    """Build rules.Records for the given patients, or for every patient with a consent record."""
+def candidate_patients(conn: sqlite3.Connection, windows: dict[str, str]) -> list[str]:
+    """Patients with a granted consent and a record inside one of the rules' date ranges.
+
+    Only these can be due today (see rules.candidate_windows); one query, on indexes.
+    """
+    sql = """
+        WITH cand(patient_id) AS (
+            SELECT patient_id FROM appointments
+             WHERE status = 'booked' AND start >= :remind_from AND start < :remind_to
+            UNION SELECT patient_id FROM plan_stages
+             WHERE status = 'planned' AND due_date BETWEEN :plan_from AND :plan_to
+            UNION SELECT patient_id FROM visits
+             WHERE control_due IS NOT NULL AND control_due BETWEEN :control_from AND :control_to
+            UNION SELECT patient_id FROM visits
+             WHERE date BETWEEN :survey_from AND :survey_to AND kind = 'treatment_end'
+            UNION SELECT v.patient_id FROM visits v
+             WHERE v.date BETWEEN :recall_from AND :recall_to
+               AND NOT EXISTS (SELECT 1 FROM visits w WHERE w.patient_id = v.patient_id
+                                  AND w.date > :recall_to AND w.kind = 'hygiene')
+            UNION SELECT patient_id FROM next_contacts WHERE due <= :today
+        )
+        SELECT patient_id FROM cand
+         WHERE patient_id IN (SELECT patient_id FROM consents WHERE granted = 1)
+    """
+    return [r[0] for r in conn.execute(sql, windows)]
+
+
+def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence[str] | None = None,
+                 windows: dict[str, str] | None = None):
+    """Build rules.Records for the given patients, or for the day's candidates (see candidate_patients)."""
     from followup import rules
 
     if patient_ids is None:
-        ids_json = json.dumps([r[0] for r in conn.execute("SELECT DISTINCT patient_id FROM consents")])
+        ids_json = json.dumps(candidate_patients(conn, windows), ensure_ascii=False)
     else:
         ids_json = json.dumps(list(patient_ids), ensure_ascii=False)
     within = "IN (SELECT value FROM json_each(?))"
@@ -728,9 +760,19 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
                                        day(r[9]))
     buckets = {pid: {k: [] for k in ("visits", "appointments", "plan_stages", "consents", "next_contacts",
                                      "contacts", "phone_flags")} for pid in patients}
+    if windows is None:  # one patient (why): every visit
+        visit_sql, visit_params = f"WHERE v.patient_id {within}", (ids_json,)
+    else:  # the day's list: only visits the rules can use today, and each patient's last older hygiene
+        since = min(windows["recall_from"], windows["plan_from"])
+        visit_sql = (f"WHERE v.patient_id {within} AND (v.date >= ? OR v.control_due >= ?)")
+        visit_params = (ids_json, since, windows["control_from"])
+        for r in conn.execute(
+                f"SELECT v.patient_id, max(v.date) FROM visits v WHERE v.patient_id {within} "
+                f"AND v.date < ? AND v.kind = 'hygiene' GROUP BY v.patient_id", (ids_json, since)):
+            buckets[r[0]]["visits"].append(rules.Visit(f"hygiene-before-{since}", r[0], None, d(r[1]), "hygiene"))
     for r in conn.execute(
             f"SELECT v.visit_id, v.patient_id, doc.name, v.date, v.kind, v.control_due FROM visits v "
-            f"LEFT JOIN doctors doc ON doc.id = v.doctor_id WHERE v.patient_id {within}", (ids_json,)):
+            f"LEFT JOIN doctors doc ON doc.id = v.doctor_id {visit_sql}", visit_params):
         buckets[r[1]]["visits"].append(rules.Visit(r[0], r[1], r[2], d(r[3]), r[4], day(r[5])))
     for r in conn.execute(
             f"SELECT a.appointment_id, a.patient_id, doc.name, a.start, a.status FROM appointments a "

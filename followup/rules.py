@@ -9,6 +9,7 @@ and the tests all read the same answer.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -226,6 +227,7 @@ def current_consents(consents: Iterable[Consent]) -> dict[tuple[str, str], Conse
     return state
 
 
+@functools.lru_cache(maxsize=256)
 def parse_days(text: str) -> frozenset[int]:
     """'mon-fri', 'sat,sun', 'mon,wed-fri' -> weekday numbers (Monday = 0)."""
     days: set[int] = set()
@@ -246,6 +248,7 @@ def format_days(days: frozenset[int] | None) -> str:
     return "any day" if days is None else ",".join(WEEKDAYS[d] for d in sorted(days))
 
 
+@functools.lru_cache(maxsize=256)
 def parse_window(text: str) -> Window:
     """'18:00-20:00' -> Window; hours 0-23, minutes 0-59, start before end."""
     try:
@@ -725,3 +728,28 @@ def message(entry: Entry, templates: dict[str, str], clinic: str) -> str | None:
 class _Blank(dict):
     def __missing__(self, key):
         return ""
+
+
+def candidate_windows(today: dt.date, policy: Policy) -> dict[str, str]:
+    """Date ranges outside which no rule can fire today: the database narrows the patients with them.
+
+    A patient outside every range cannot be due, whatever else is recorded; the rules decide
+    for those inside.
+    """
+    iso = dt.date.isoformat
+    return {
+        "remind_from": iso(today + dt.timedelta(days=1)),
+        "remind_to": iso(today + dt.timedelta(days=policy.reminder_days + 1)),
+        "plan_from": iso(today - dt.timedelta(days=policy.overdue_window_days)),
+        "plan_to": iso(today - dt.timedelta(days=policy.plan_grace_days)),
+        "control_from": iso(today - dt.timedelta(days=policy.overdue_window_days)),
+        "control_to": iso(today - dt.timedelta(days=policy.control_grace_days)),
+        "survey_from": iso(today - dt.timedelta(days=policy.survey_to_days)),
+        "survey_to": iso(today - dt.timedelta(days=policy.survey_from_days)),
+        # a recall is due when its basis (last hygiene or last visit) lies in this range; month
+        # arithmetic is not uniform (31 August + 6 months = 28 February), hence a few days of slack
+        "recall_from": iso(_add_months(today - dt.timedelta(days=policy.recall_window_days),
+                                       -policy.recall_months) - dt.timedelta(days=3)),
+        "recall_to": iso(_add_months(today, -policy.recall_months) + dt.timedelta(days=3)),
+        "today": iso(today),
+    }

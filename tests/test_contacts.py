@@ -253,3 +253,23 @@ def test_today_table_and_csv(clinic):
     empty = clinic("today", "--date", "2026-01-01")
     assert "Nobody to contact" in empty.stdout
     assert json.loads(clinic("today", "--date", "2026-01-01", "--format", "json").stdout) == []
+
+
+def test_the_days_candidates_lose_no_one(cli, tmp_path):
+    """today narrows the patients in SQL; the list must equal the rules run over every consented patient."""
+    import datetime as dt
+
+    from followup import db, rules
+
+    assert cli("demo", "--dir", tmp_path / "demo", "--patients", "400").exit_code == 0
+    conn = db.connect(tmp_path / "demo" / "demo.db")
+    everyone = [r[0] for r in conn.execute("SELECT DISTINCT patient_id FROM consents")]
+    policy = rules.Policy()
+    start = dt.date.today()
+    for offset in range(-30, 200, 5):
+        day = start + dt.timedelta(days=offset)
+        narrowed = rules.plan_day(db.load_records(conn, day, windows=rules.candidate_windows(day, policy)), day,
+                                  policy)
+        full = rules.plan_day(db.load_records(conn, day, everyone), day, policy)
+        assert [(e.entry_id, [r.code for r in e.reasons]) for e in narrowed] == \
+            [(e.entry_id, [r.code for r in e.reasons]) for e in full], day

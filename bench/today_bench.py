@@ -1,0 +1,108 @@
+"""`followup today` benchmark: the rules and queries must cost next to nothing.
+
+    python bench/today_bench.py [--repeat 15]
+
+Builds (once, cached in bench/data/) the 50,000-patient / 506,581-visit clinic of
+import_bench.py, imported by followup, with consents recorded for about half of the
+patients (as the demo records them), then times, interleaved round by round, each a
+fresh process:
+
+- deps:   python -c "import typer, rich.table, sqlite_utils, dateutil"  (the baseline)
+- empty:  followup today --format json on a database with the schema and no data
+- today:  followup today --format json on the big clinic
+
+Targets: today <= 1.2 x deps, and today <= 1.15 x empty. Medians and bests are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+DAY = "2026-11-23"
+
+
+def build(data: Path) -> Path:
+    from followup import db
+    from followup.demo import staff_records, write_clinic
+    from followup.importing import ImportOptions, import_paths
+
+    big = data / "today-clinic.db"
+    if big.exists():
+        return big
+    exports = data / "clinic-50000-16"
+    if not (exports / "visits.csv").exists():
+        write_clinic(exports, today=dt.date(2026, 11, 23), patients=50_000, visits_per_patient=16, seed=1)
+    tmp = data / "today-clinic.tmp.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(tmp) + suffix).unlink(missing_ok=True)
+    conn = db.connect(tmp)
+    import_paths(conn, tmp, [exports], ImportOptions(user="bench"), today=dt.date(2026, 11, 23))
+    ids = [r[0] for r in conn.execute("SELECT patient_id FROM patients")]
+    consents, nexts = staff_records(ids, today=dt.date(2026, 11, 23), seed=1)
+    db.add_consents(conn, consents)
+    for n in nexts:
+        db.add_next_contact(conn, n)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    tmp.rename(big)
+    return big
+
+
+def timed(cmd: list[str], env: dict) -> float:
+    t = time.perf_counter()
+    out = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if out.returncode:
+        raise SystemExit(f"{cmd} failed: {out.stderr.decode()[-400:]}")
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeat", type=int, default=15)
+    args = ap.parse_args()
+    data = HERE / "data"
+    data.mkdir(exist_ok=True)
+    big = build(data)
+    empty = data / "today-empty.db"
+    if not empty.exists():
+        from followup import db
+
+        db.connect(empty).close()
+    py = sys.executable
+    runs = {
+        "deps": [py, "-c", "import typer, rich.table, sqlite_utils, dateutil"],
+        "empty": [py, "-m", "followup", "--db", str(empty), "today", "--format", "json", "--date", DAY],
+        "today": [py, "-m", "followup", "--db", str(big), "today", "--format", "json", "--date", DAY],
+    }
+    env = dict(os.environ)
+    for cmd in runs.values():  # warm the page cache once
+        timed(cmd, env)
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(args.repeat):
+        for k, cmd in runs.items():
+            times[k].append(timed(cmd, env))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    best = {k: min(v) for k, v in times.items()}
+    entries = subprocess.run(runs["today"], capture_output=True, text=True, env=env).stdout.count('"entry_id"')
+    print(f"clinic: {big.stat().st_size / 1e6:.0f} MB database; today's list: {entries} entries; "
+          f"{args.repeat} rounds")
+    print(f"{'run':<6} {'median s':>8} {'best s':>7}")
+    for k in runs:
+        print(f"{k:<6} {med[k]:>8.3f} {best[k]:>7.3f}")
+    print(f"today / deps:  median {med['today'] / med['deps']:.2f}  best {best['today'] / best['deps']:.2f}  "
+          f"(target <= 1.2)")
+    print(f"today / empty: median {med['today'] / med['empty']:.2f}  best {best['today'] / best['empty']:.2f}  "
+          f"(target <= 1.15)")
+
+
+if __name__ == "__main__":
+    main()
