@@ -636,10 +636,28 @@ CONSENT_COLUMNS = ("patient_id", "purpose", "channel", "granted", "address", "wi
 
 def add_consents(conn: sqlite3.Connection, rows: Sequence[dict]) -> None:
     """Append consent records (a withdrawal is a record too); one transaction."""
+    with write_transaction(conn):
+        insert_consents(conn, rows)
+
+
+def insert_consents(conn: sqlite3.Connection, rows: Sequence[dict]) -> None:
+    """Append consent records inside the caller's transaction."""
     sql = (f"INSERT INTO consents ({', '.join(CONSENT_COLUMNS)}) "
            f"VALUES ({', '.join('?' * len(CONSENT_COLUMNS))})")
-    with write_transaction(conn):
-        conn.executemany(sql, [tuple(r[c] for c in CONSENT_COLUMNS) for r in rows])
+    conn.executemany(sql, [tuple(r[c] for c in CONSENT_COLUMNS) for r in rows])
+
+
+def consent_states(conn: sqlite3.Connection, patient_ids: Sequence[str]) -> dict[tuple[str, str, str], dict]:
+    """(patient, purpose, channel) -> its latest record, plus whether any record came from followup."""
+    out: dict[tuple[str, str, str], dict] = {}
+    sql = ("SELECT patient_id, purpose, channel, granted, source FROM consents "
+           "WHERE patient_id IN (SELECT value FROM json_each(?)) ORDER BY recorded_at, id")
+    for pid, purpose, channel, granted, source in conn.execute(sql, (json.dumps(list(patient_ids),
+                                                                               ensure_ascii=False),)):
+        key = (pid, purpose, channel)
+        staff = source != "import" or (key in out and out[key]["source"] != "import")
+        out[key] = {"granted": granted, "source": "followup" if staff else "import"}
+    return out
 
 
 def consent_history(conn: sqlite3.Connection, patient_id: str) -> list[dict]:
@@ -678,10 +696,7 @@ def record_contact(conn: sqlite3.Connection, contacts: Sequence[dict], *, withdr
         for c in contacts:
             row = dict(c, reasons=json.dumps(c["reasons"], ensure_ascii=False))
             ids.append(conn.execute(sql, tuple(row[k] for k in CONTACT_COLUMNS)).lastrowid)
-        if withdrawals:
-            conn.executemany(f"INSERT INTO consents ({', '.join(CONSENT_COLUMNS)}) "
-                             f"VALUES ({', '.join('?' * len(CONSENT_COLUMNS))})",
-                             [tuple(w[k] for k in CONSENT_COLUMNS) for w in withdrawals])
+        insert_consents(conn, withdrawals)
         for f in phone_flags:
             conn.execute("INSERT INTO phone_flags (patient_id, phone, flagged_on, contact_id, recorded_by) "
                          "VALUES (?, ?, ?, ?, ?)", (f["patient_id"], f["phone"], f["flagged_on"], ids[0],

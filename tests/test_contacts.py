@@ -273,3 +273,34 @@ def test_the_days_candidates_lose_no_one(cli, tmp_path):
         full = rules.plan_day(db.load_records(conn, day, everyone), day, policy)
         assert [(e.entry_id, [r.code for r in e.reasons]) for e in narrowed] == \
             [(e.entry_id, [r.code for r in e.reasons]) for e in full], day
+
+
+def test_consent_column_in_the_export(cli, tmp_path):
+    headers = ["Номер карты", "ФИО", "Телефон", "Согласие на связь"]
+    rows = [["C1", "Первый Пациент", "89161110001", "да"], ["C2", "Второй Пациент", "89161110002", "звонок, смс"],
+            ["C3", "Третий Пациент", "89161110003", "нет"], ["C4", "Четвёртый Пациент", "89161110004", ""]]
+    out = cli.json("import", write_csv(tmp_path / "p.csv", headers, rows))
+    assert "consent column" in " ".join(out["files"][0]["notes"])
+    c1 = {(c["purpose"], c["channel"]): c for c in cli.json("consent", "show", "C1")["current"]}
+    assert c1[("recall", "call")]["granted"] and c1[("recall", "call")]["source"] == "import"
+    assert ("marketing", "call") not in c1  # marketing is never granted by an import
+    c2 = {(c["purpose"], c["channel"]) for c in cli.json("consent", "show", "C2")["current"] if c["granted"]}
+    assert ("survey", "sms") in c2 and ("survey", "call") in c2
+    c3 = cli.json("consent", "show", "C3")["current"]
+    assert c3 and not any(c["granted"] for c in c3)
+    assert cli.json("consent", "show", "C4")["history"] == []
+    # a withdrawal recorded in followup is never overridden by a later import
+    cli("consent", "C1", "--purpose", "recall", "--channel", "call", "--withdraw")
+    before = cli.count("consents")
+    out = cli.json("import", "--force", write_csv(tmp_path / "p2.csv", headers, rows))
+    assert cli.count("consents") == before  # nothing new: states match, the staff's record stands
+    c1 = {(c["purpose"], c["channel"]): c for c in cli.json("consent", "show", "C1")["current"]}
+    assert c1[("recall", "call")]["granted"] is False and c1[("recall", "call")]["source"] == "followup"
+
+
+def test_unreadable_consent_value_rejects_the_row(cli, tmp_path):
+    headers = ["Номер карты", "ФИО", "Согласие"]
+    rows = [[f"C{n}", f"Пациент {n}", "да"] for n in range(40)] + [["X1", "Пациент Х", "голубиная почта"]]
+    result = cli("import", write_csv(tmp_path / "p.csv", headers, rows))
+    assert result.exit_code == 3 and "Согласие: unknown consent value" in result.stderr
+    assert cli.rows("SELECT count(*) FROM consents WHERE patient_id = 'X1'") == [(0,)]

@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from itertools import repeat
 
-from followup.importing.fields import DEFAULTS, LENIENT_VALUES, VALUES, Mapping
+from followup.importing.fields import DEFAULTS, LENIENT_VALUES, VALUES, Mapping, parse_consent
 from followup.importing.values import BadValue, fold, normalize_phone, parse_date, parse_datetime
 
 MEMO_LIMIT = 200_000  # distinct texts remembered per column; then the memo starts afresh
@@ -46,6 +46,7 @@ class Context:
         self.region = region
         self.pivot_year = pivot_year
         self.new_doctors: list[tuple[int, str]] = []
+        self.batch_consents: list[tuple[str, tuple[bool, tuple[str, ...]]] | None] = []  # per row of a batch
         self.households: set[str] = set()
         self.unmapped: dict[str, int] = {}    # "field=value" -> count, for values taken as a default
         self.invalid_phones = 0
@@ -279,9 +280,23 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
                 out.append((full, last or None, first or None, middle or None, fold(full)))
             return out
 
+        consent_name = header("consent")
+
+        def consents(ids: list[str], col: Sequence[str], batch: Batch) -> list:
+            out = []
+            for i, (pid, text) in enumerate(zip(ids, col)):
+                try:
+                    decision = parse_consent(text, mapping.values.get("consent"))
+                except ValueError as exc:
+                    batch.reject(i, consent_name, str(exc))
+                    decision = None
+                out.append((pid, decision) if decision else None)
+            return out
+
         def convert(rows: list[list[str]], batch: Batch):
             col = cols(rows)
             ids = c_id(col("patient_id"), batch)
+            ctx.batch_consents = consents(ids, col("consent"), batch) if "consent" in index else []
             p1, v1 = phones(col("phone")) if "phone" in index else ([None] * len(rows),) * 2
             p2, v2 = phones(col("phone2")) if "phone2" in index else ([None] * len(rows),) * 2
             households = c_house(col("household_id"), batch)

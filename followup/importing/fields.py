@@ -36,6 +36,8 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "status": ("status", "статус", "состояние"),
         "first_visit": ("first_visit", "first visit", "первый визит", "дата первого визита",
                         "дата первичного приема", "первичный прием"),
+        "consent": ("consent", "contact consent", "согласие", "согласие на связь", "согласие на звонки",
+                    "согласие на контакт", "согласие на информирование"),
     },
     "visits": {
         "visit_id": ("visit_id", "visit id", "id визита", "код визита", "номер визита", "№ визита",
@@ -143,6 +145,38 @@ DEFAULTS: dict[str, dict[str, str]] = {
 
 # Values outside the map: "other" for a visit's kind (counted in the summary); a row error elsewhere.
 LENIENT_VALUES = {("visits", "kind"): "other"}
+
+# A consent column: yes / no / the channels agreed ("звонок, смс"). Its values, folded.
+CONSENT_YES = {"да", "yes", "y", "1", "+", "согласен", "согласна", "согласие", "true"}
+CONSENT_NO = {"нет", "no", "n", "0", "-", "отказ", "не согласен", "не согласна", "false"}
+CONSENT_CHANNELS = {"звонок": "call", "звонки": "call", "телефон": "call", "call": "call", "phone": "call",
+                    "смс": "sms", "sms": "sms", "email": "email", "e-mail": "email", "почта": "email",
+                    "эл почта": "email", "мессенджер": "messenger", "messenger": "messenger",
+                    "whatsapp": "messenger", "telegram": "messenger", "вотсап": "messenger"}
+
+
+def parse_consent(text: str, custom: dict[str, str] | None = None) -> tuple[bool, tuple[str, ...]] | None:
+    """A consent cell -> (granted, channels), None when empty; ValueError when unreadable.
+
+    'да' grants calls; 'нет' withdraws every channel; 'звонок, смс' grants those channels.
+    """
+    key = fold(text)
+    if not key:
+        return None
+    if custom and key in custom:
+        key = fold(custom[key])
+    if key in CONSENT_YES:
+        return True, ("call",)
+    if key in CONSENT_NO:
+        return False, ("call", "sms", "email", "messenger")
+    channels = []
+    for part in re.split(r"[,;/+]| и ", key):
+        part = part.strip()
+        if part not in CONSENT_CHANNELS:
+            raise ValueError("unknown consent value (yes, no, or channels such as 'звонок, смс')")
+        channels.append(CONSENT_CHANNELS[part])
+    return True, tuple(dict.fromkeys(channels))
+
 
 DATE_FIELDS = {"birth_date", "first_visit", "date", "control_due", "due_date", "signed_date"}
 DATETIME_FIELDS = {"start"}

@@ -238,6 +238,35 @@ def _import_one(conn, run_id, opened, result: FileResult, options: ImportOptions
         db.finish_file(conn, file_id, result.record())
 
 
+def _import_consents(conn, decisions: list, options: ImportOptions) -> str:
+    """Record the export's consent column as consent records with source 'import'.
+
+    Append-only, like every consent; a (purpose, channel) with any record made in followup is
+    never touched, and nothing is written where the state already matches.
+    """
+    from followup.rules import PURPOSES
+
+    purposes = [p for p in PURPOSES if p != "marketing"]
+    current = db.consent_states(conn, [pid for pid, _ in decisions])
+    now = dt.datetime.now().isoformat(sep=" ", timespec="seconds")
+    rows, kept = [], 0
+    for pid, (granted, channels) in decisions:
+        for purpose in (purposes if granted else list(PURPOSES)):
+            for channel in channels:
+                state = current.get((pid, purpose, channel))
+                if state and state["source"] != "import":
+                    kept += 1
+                    continue
+                if state and bool(state["granted"]) == granted:
+                    continue
+                rows.append({"patient_id": pid, "purpose": purpose, "channel": channel, "granted": int(granted),
+                             "address": None, "window": None, "days": None, "how": "import", "note": None,
+                             "source": "import", "recorded_by": options.user or "import", "recorded_at": now})
+    db.insert_consents(conn, rows)
+    text = f"consent column: {len(rows)} consent records written"
+    return text + (f", {kept} left as recorded in followup" if kept else "")
+
+
 def _screen(lines: Sequence[int], rows: list[list[str]], width: int, ncols: int,
             rejects: list[Reject]) -> tuple[list, list, int]:
     """Drop blank rows; reject rows too short for the columns needed or with extra filled cells.
@@ -275,6 +304,7 @@ class _Converted:
     lines: Sequence[int]
     doctors: list[tuple[int, str]]
     households: set[str]
+    consents: list = field(default_factory=list)  # (patient_id, (granted, channels)) from a consent column
 
 
 def _converted(opened, convert, ctx: Context, width: int, ncols: int) -> Iterator[_Converted]:
@@ -288,11 +318,13 @@ def _converted(opened, convert, ctx: Context, width: int, ncols: int) -> Iterato
             lines, rows, read = _screen(lines, rows, width, ncols, rejects)
         batch = Batch()
         stored = convert(rows, batch) if rows else []
+        consents = ctx.batch_consents
         if batch.errors:
             rejects.extend(Reject(lines[i], *batch.errors[i]) for i in sorted(batch.errors))
             good = [i for i in range(len(rows)) if i not in batch.errors]
             stored, lines = [stored[i] for i in good], [lines[i] for i in good]
-        yield _Converted(read, rejects, stored, lines, *ctx.take_new())
+            consents = [consents[i] for i in good] if consents else []
+        yield _Converted(read, rejects, stored, lines, *ctx.take_new(), [c for c in consents if c])
 
 
 def _load(conn, file_id: int, opened, result: FileResult, options: ImportOptions, today, on_rows) -> None:
@@ -386,7 +418,9 @@ def _load(conn, file_id: int, opened, result: FileResult, options: ImportOptions
         group.clear()
         group_rows = group_written = 0
 
+    consent_decisions: list = []
     for item in _converted(opened, convert, ctx, width, ncols):
+        consent_decisions.extend(item.consents)
         result.rows_read += item.read
         for r in item.rejects:
             reject(r)
@@ -408,6 +442,8 @@ def _load(conn, file_id: int, opened, result: FileResult, options: ImportOptions
     if group:
         close_group()
     result.rejects.sort(key=lambda r: r.line)
+    if consent_decisions:
+        result.notes.append(_import_consents(conn, consent_decisions, options))
 
     if result.rows_read == 0:
         raise DataError(f"{path}: no data rows under the header")
