@@ -155,7 +155,7 @@ def _migrations():
                 control_due TEXT,
                 import_file INTEGER
             );
-            CREATE INDEX visits_patient_date ON visits(patient_id, date);
+            CREATE INDEX visits_patient_date ON visits(patient_id, date, kind);  -- covering for the rules
             CREATE TABLE appointments (
                 appointment_id TEXT PRIMARY KEY,
                 patient_id TEXT NOT NULL REFERENCES patients(patient_id),
@@ -276,7 +276,7 @@ def _migrations():
             );
             CREATE INDEX phone_flags_patient ON phone_flags(patient_id);
             CREATE INDEX appointments_status_start ON appointments(status, start);
-            CREATE INDEX visits_date ON visits(date);
+            CREATE INDEX visits_kind_date ON visits(kind, date, patient_id);
             CREATE INDEX visits_control_due ON visits(control_due) WHERE control_due IS NOT NULL;
             CREATE INDEX plan_stages_due ON plan_stages(status, due_date);
             CREATE INDEX consents_granted ON consents(granted, patient_id);
@@ -739,15 +739,23 @@ def candidate_patients(conn: sqlite3.Connection, windows: dict[str, str]) -> lis
             UNION SELECT patient_id FROM visits
              WHERE control_due IS NOT NULL AND control_due BETWEEN :control_from AND :control_to
             UNION SELECT patient_id FROM visits
-             WHERE date BETWEEN :survey_from AND :survey_to AND kind = 'treatment_end'
-            UNION SELECT v.patient_id FROM visits v
-             WHERE v.date BETWEEN :recall_from AND :recall_to
-               AND NOT EXISTS (SELECT 1 FROM visits w WHERE w.patient_id = v.patient_id
-                                  AND w.date > :recall_to AND w.kind = 'hygiene')
+             WHERE kind = 'treatment_end' AND date BETWEEN :survey_from AND :survey_to
+            UNION SELECT v.patient_id FROM visits v            -- recall: the last hygiene visit ...
+             WHERE v.kind = 'hygiene' AND v.date BETWEEN :recall_from AND :recall_to
+               AND NOT EXISTS (SELECT 1 FROM visits w INDEXED BY visits_patient_date
+                                WHERE w.patient_id = v.patient_id AND w.date > :recall_to AND w.kind = 'hygiene')
+            UNION SELECT v.patient_id FROM visits v            -- ... or, with none, the last visit
+             WHERE v.kind IN ('consultation', 'treatment', 'treatment_end', 'control', 'other')
+               AND v.date BETWEEN :recall_from AND :recall_to
+               AND NOT EXISTS (SELECT 1 FROM visits w INDEXED BY visits_patient_date
+                                WHERE w.patient_id = v.patient_id AND w.date > :recall_to)
+               AND NOT EXISTS (SELECT 1 FROM visits h INDEXED BY visits_patient_date
+                                WHERE h.patient_id = v.patient_id AND h.kind = 'hygiene')
             UNION SELECT patient_id FROM next_contacts WHERE due <= :today
         )
         SELECT patient_id FROM cand
-         WHERE patient_id IN (SELECT patient_id FROM consents WHERE granted = 1)
+         WHERE EXISTS (SELECT 1 FROM consents c INDEXED BY consents_granted
+                        WHERE c.granted = 1 AND c.patient_id = cand.patient_id)
     """
     return [r[0] for r in conn.execute(sql, windows)]
 
