@@ -6,7 +6,8 @@ Generates (once, cached in bench/data/) a synthetic clinic as the demo writes it
 (cp1251, ';', dd.mm.yyyy) and times, each in a fresh process and a fresh database:
 
 - baseline: the same rows loaded with csv + sqlite3.executemany in one
-  transaction into equivalent tables (same columns, keys and indexes);
+  transaction into equivalent tables (same columns, keys and indexes: the read
+  side's indexes on visits are followup's schema, so the baseline keeps them too);
 - import:   `followup import` of the patients and visits files;
 - reimport: the same command again (unchanged files are recognised and skipped);
 - reread:   `followup import --force` (every row read and compared, none written).
@@ -46,7 +47,9 @@ CREATE TABLE patients (patient_id TEXT PRIMARY KEY, last_name TEXT, first_name T
 CREATE INDEX patients_household ON patients(household_id);
 CREATE TABLE visits (visit_id TEXT PRIMARY KEY, patient_id TEXT NOT NULL, doctor TEXT, date TEXT,
   kind TEXT, control_due TEXT);
-CREATE INDEX visits_patient_date ON visits(patient_id, date);
+CREATE INDEX visits_patient_date ON visits(patient_id, date, kind);
+CREATE INDEX visits_kind_date ON visits(kind, date, patient_id);
+CREATE INDEX visits_control_due ON visits(control_due) WHERE control_due IS NOT NULL;
 """)
 conn.execute("BEGIN")
 for table, path in (("patients", patients), ("visits", visits)):

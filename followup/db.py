@@ -406,6 +406,21 @@ def end_savepoint(conn: sqlite3.Connection, *, rollback: bool) -> None:
     conn.execute("RELEASE import_group")
 
 
+def drop_secondary_indexes(conn: sqlite3.Connection, spec: TableSpec) -> list[str]:
+    """Drop the table's own indexes (not its key) and return their SQL, to build them again after a
+    bulk load: one sorted build is far cheaper than half a million scattered inserts."""
+    found = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+                         "AND sql IS NOT NULL", (spec.table,)).fetchall()
+    for name, _ in found:
+        conn.execute(f'DROP INDEX "{name}"')
+    return [sql for _, sql in found]
+
+
+def create_indexes(conn: sqlite3.Connection, statements: Sequence[str]) -> None:
+    for sql in statements:
+        conn.execute(sql)
+
+
 def is_empty(conn: sqlite3.Connection, spec: TableSpec) -> bool:
     return conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {spec.table})").fetchone()[0] == 1
 

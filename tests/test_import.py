@@ -410,3 +410,32 @@ def test_failed_file_is_recorded(cli, tmp_path, patients_csv):
     run = cli.json("import", "--history")[0]
     assert run["outcome"] == "partial"
     assert {f["outcome"] for f in run["files"]} == {"failed", "imported"}
+
+
+def _index_names(cli, table):
+    return sorted(r[1] for r in cli.rows(f"PRAGMA index_list({table})") if not r[1].startswith("sqlite_autoindex"))
+
+
+@pytest.mark.slow
+def test_a_large_first_import_builds_indexes_once_and_keeps_them(cli, tmp_path, patients_csv):
+    """Files over 1 MB on an empty table: indexes dropped and rebuilt in the same transaction."""
+    cli("import", patients_csv)
+    indexes = _index_names(cli, "visits")
+    assert len(indexes) >= 3
+    rows = [[f"V{n:07d}", ("000101", "000102", "000103")[n % 3], "Смирнова Анна Петровна",
+             f"{1 + n % 28:02d}.{1 + n % 12:02d}.2025", ("Лечение", "Профгигиена", "Консультация")[n % 3],
+             "01.02.2026" if n % 50 == 0 else ""] for n in range(30_000)]
+    big = write_csv(tmp_path / "visits.csv", VISIT_HEADERS, rows)
+    assert big.stat().st_size > (1 << 20)
+    # a dry run rolls the dropped indexes back too
+    assert cli.json("import", "--dry-run", big)["files"][0]["inserted"] == 30_000
+    assert _index_names(cli, "visits") == indexes and cli.count("visits") == 0
+    # a duplicate deep in the file: that group is written again row by row, the rest stays fast
+    dup = write_csv(tmp_path / "visits2.csv", VISIT_HEADERS, rows + [rows[12_345]])
+    result = cli("import", dup)
+    assert result.exit_code == 3 and "line 30002" in result.stderr and "duplicate identifier" in result.stderr
+    assert cli.count("visits") == 30_000
+    assert _index_names(cli, "visits") == indexes
+    assert cli.rows("PRAGMA integrity_check") == [("ok",)]
+    assert cli.rows("SELECT count(*) FROM visits INDEXED BY visits_control_due WHERE control_due IS NOT NULL") \
+        == [(600,)]
