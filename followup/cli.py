@@ -844,8 +844,7 @@ def demo(
     _report_import(result, quiet=False, fmt=Format.table)
     from followup.demo import staff_records
 
-    consents, nexts = staff_records([r["patient_id"] for r in db.find_patients(conn, name_fold="", limit=10**9)],
-                                    today=today, seed=seed)
+    consents, nexts = staff_records(sorted(db.patient_ids(conn)), today=today, seed=seed)
     db.add_consents(conn, consents)
     for n in nexts:
         db.add_next_contact(conn, n)
