@@ -578,12 +578,12 @@ def _day_list(conn, day: dt.date, channel: Optional[str] = None, doctor: Optiona
     return entries, settings
 
 
-def _entry_json(e, settings: dict) -> dict:
+def _entry_json(e, settings: dict, shown_id: str) -> dict:
     from followup import rules
 
     templates = {k.removeprefix("template."): v for k, v in settings.items() if k.startswith("template.")}
     return {
-        "entry_id": e.entry_id, "patient_id": e.patient.patient_id, "patient": e.patient.name,
+        "entry_id": shown_id, "patient_id": e.patient.patient_id, "patient": e.patient.name,
         "phone": e.address, "channel": e.channel, "window": str(e.window) if e.window else None,
         "reasons": [{"code": r.code, "text": r.text, "doctor": r.doctor, "due": r.due.isoformat(),
                      "ref": r.ref, "evidence": r.evidence} for r in e.reasons],
@@ -615,7 +615,8 @@ def today(
         raise UsageError(f"unknown channel {channel!r} (one of {', '.join(rules.CHANNELS)})")
     conn = _open(ctx, create=False)
     entries, settings = _day_list(conn, day, channel, doctor)
-    data = [_entry_json(e, settings) for e in entries]
+    shown = rules.short_ids(entries)  # filtered lists may show a shorter id; `done` refuses an ambiguous one
+    data = [_entry_json(e, settings, shown[e.entry_id]) for e in entries]
     if fmt is Format.json:  # compact: the C encoder, one entry a line
         typer.echo("[" + ",\n".join(json.dumps(d, ensure_ascii=False) for d in data) + "]")
         return
@@ -694,15 +695,18 @@ def done(
         raise UsageError("--on must be a later day than the list's")
     conn = _open(ctx, create=False)
     entries, settings = _day_list(conn, day)
-    found = next((e for e in entries if e.entry_id == entry.strip().lower()), None)
-    if found is None:
+    matches = rules.find_entry(entries, entry)
+    if len(matches) > 1:
+        raise UsageError(f"entry {entry!r} names {len(matches)} entries; give more of its characters")
+    if not matches:
         raise NotFound(f"no entry {entry!r} on the list of {day.isoformat()} (see followup today)")
+    found = matches[0]
     policy = rules.policy_from(settings)
     who, when = by or _user(), _now()
     retry = (day + dt.timedelta(days=policy.retry_days)).isoformat() if outcome in rules.UNANSWERED else None
     contacts, withdrawals, flags = [], [], []
     for member in (found, *found.household):
-        contacts.append({"patient_id": member.patient.patient_id, "entry_id": found.entry_id,
+        contacts.append({"patient_id": member.patient.patient_id, "entry_id": found.entry_id[:16],
                          "list_date": day.isoformat(), "channel": found.channel, "outcome": outcome,
                          "reasons": [[r.code, r.ref] for r in member.reasons], "retry_on": retry,
                          "callback_on": callback.isoformat() if callback else None, "note": note,
@@ -718,15 +722,16 @@ def done(
         if outcome == "wrong-number" and found.address:
             flags.append({"patient_id": member.patient.patient_id, "phone": found.address,
                           "flagged_on": day.isoformat(), "recorded_by": who})
-    db.record_contact(conn, contacts, withdrawals=withdrawals, phone_flags=flags, entry_id=found.entry_id,
+    db.record_contact(conn, contacts, withdrawals=withdrawals, phone_flags=flags, entry_id=found.entry_id[:16],
                       list_date=day.isoformat())
+    shown = rules.short_ids(entries)[found.entry_id]
     step = {"no-answer": f"try again on {retry}, at another time of day",
             "busy": f"try again on {retry}, at another time of day",
             "wrong-number": "the phone is flagged until a new number is imported",
             "declined": "consent withdrawn for " + ", ".join(dict.fromkeys(r.purpose for r in found.reasons)),
             "booked": "the reasons are closed", "reached": "the reasons are closed",
             "call-back": f"rescheduled to {callback}"}[outcome]
-    typer.echo(f"Recorded {outcome} for entry {found.entry_id} ({found.patient.patient_id}"
+    typer.echo(f"Recorded {outcome} for entry {shown} ({found.patient.patient_id}"
                f"{' + ' + str(len(found.household)) + ' in the household' if found.household else ''}): {step}.")
 
 
@@ -826,7 +831,7 @@ def demo(
 
     It never touches your real database: the demo has a database of its own.
     """
-    from followup import db
+    from followup import db, rules
     from followup.demo import write_clinic
     from followup.importing import ImportOptions, import_paths
 
@@ -849,7 +854,8 @@ def demo(
     for n in nexts:
         db.add_next_contact(conn, n)
     entries, settings = _day_list(conn, today)
-    data = [_entry_json(e, settings) for e in entries]
+    shown = rules.short_ids(entries)
+    data = [_entry_json(e, settings, shown[e.entry_id]) for e in entries]
     out = _console()
     out.print(f"\nDemo clinic: {files.counts['patients']:,} patients, {files.counts['visits']:,} visits, "
               f"{files.counts['appointments']:,} appointments, {files.counts['plans']:,} plan stages.",

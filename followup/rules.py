@@ -582,10 +582,36 @@ def _day_allowed(state, purpose: str, channels: list[str], today: dt.date) -> bo
 # Today's list
 
 
+ENTRY_ID_LENGTH = 6
+
+
 def entry_id(day: dt.date, patient_id: str, channel: str) -> str:
-    """A short id, stable for the day, so that `followup done` can name the entry."""
-    digest = hashlib.sha1(f"{day}|{patient_id}|{channel}".encode()).hexdigest()
-    return digest[:6]
+    """The entry's full id, stable for the day; lists show its shortest unique prefix (6+ characters)."""
+    return hashlib.sha1(f"{day}|{patient_id}|{channel}".encode()).hexdigest()
+
+
+def short_ids(entries: Sequence[Entry]) -> dict[str, str]:
+    """Full id -> the prefix shown: 6 characters, longer only where two of the day's ids share them.
+
+    `followup done` accepts any prefix that names one entry, so an id once shown stays valid.
+    """
+    out = {}
+    ids = sorted(e.entry_id for e in entries)
+    for i, full in enumerate(ids):
+        n = ENTRY_ID_LENGTH
+        for other in (ids[i - 1] if i else "", ids[i + 1] if i + 1 < len(ids) else ""):
+            while n < len(full) and other[:n] == full[:n]:
+                n += 1
+        out[full] = full[:n]
+    return out
+
+
+def find_entry(entries: Sequence[Entry], given: str) -> list[Entry]:
+    """The entries whose id starts with what the user typed (at least 6 characters)."""
+    given = given.strip().lower()
+    if len(given) < ENTRY_ID_LENGTH:
+        return []
+    return [e for e in entries if e.entry_id.startswith(given)]
 
 
 def warnings_for(r: Records, today: dt.date, policy: Policy) -> tuple[str, ...]:

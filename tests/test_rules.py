@@ -5,8 +5,8 @@ import datetime as dt
 import pytest
 
 from followup.rules import (Appointment, Consent, Contact, NextContact, Patient, PhoneFlag, PlanStage, Policy,
-                            Records, Visit, Window, assess, current_consents, message, parse_days, parse_window,
-                            plan_day)
+                            Records, Visit, Window, assess, current_consents, entry_id, find_entry, message,
+                            parse_days, parse_window, plan_day, short_ids)
 
 TODAY = dt.date(2026, 11, 23)  # a Monday
 POLICY = Policy()
@@ -298,3 +298,31 @@ def test_windows_and_days():
     assert parse_days("sat-mon") == frozenset({5, 6, 0})
     with pytest.raises(ValueError):
         parse_days("funday")
+
+
+def _recall_entry(n: int, day: dt.date):
+    r = records(pid=f"P{n}", patient=patient(f"P{n}", phone=f"+7916{n:07d}"), consents=(consent("recall", pid=f"P{n}"),),
+                visits=(Visit(f"V{n}", f"P{n}", "X", D("2026-05-20"), "hygiene"),))
+    return plan_day([r], day, POLICY)[0]
+
+
+def test_entry_ids_are_short_unique_and_stay_valid():
+    day = dt.date(2026, 11, 23)
+    # two patients whose ids share their first 6 characters (there are some among 20,000)
+    first: dict[str, int] = {}
+    for n in range(20_000):
+        prefix = entry_id(day, f"P{n}", "call")[:6]
+        if prefix in first:
+            pair = (first[prefix], n)
+            break
+        first[prefix] = n
+    entries = [_recall_entry(n, day) for n in (*pair, 1, 2, 3)]
+    shown = short_ids(entries)
+    a, b = (shown[entries[0].entry_id], shown[entries[1].entry_id])
+    assert len(a) > 6 and len(b) > 6 and a != b
+    assert sorted(len(shown[e.entry_id]) for e in entries[2:]) == [6, 6, 6]
+    for e in entries:  # every id shown names exactly its entry, and so does the full id
+        assert find_entry(entries, shown[e.entry_id]) == [e]
+        assert find_entry(entries, e.entry_id.upper()) == [e]
+    assert len(find_entry(entries, a[:6])) == 2  # the shared prefix is ambiguous: done refuses it
+    assert find_entry(entries, "abc") == []  # fewer than 6 characters never match
