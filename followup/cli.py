@@ -657,11 +657,33 @@ def why(
     policy = rules.policy_from(db.get_settings(conn))
     [records] = db.load_records(conn, day, [pid])
     findings = rules.assess(records, day, policy)
-    rows = [{"rule": f.code, "status": f.status, "explanation": f.text,
+    rows = [{"rule": f.code, "status": f.status, "explanation": f.text, "excluded_by": f.excluded_by,
              "channels": ",".join(f.channels)} for f in findings]
     if fmt is Format.table:
         _console().print(f"{records.patient.name} ({pid}) on {day.isoformat()}", markup=False)
     _print_rows(rows, ["rule", "status", "explanation", "channels"], fmt)
+
+
+@app.command("flagged")
+def flagged(
+    ctx: typer.Context,
+    date: Optional[str] = typer.Option(None, "--date", help="The day (default: today)."),
+    fmt: Format = FORMAT_OPTION,
+):
+    """For the manager: reasons dropped from the list after the unanswered-attempt limit."""
+    from followup import db, rules
+
+    day = _date(date)
+    conn = _open(ctx, create=False)
+    policy = rules.policy_from(db.get_settings(conn))
+    records = db.load_records(conn, day, windows=rules.candidate_windows(day, policy))
+    rows = [{"patient_id": p.patient_id, "patient": p.name, "phone": p.phone, "rule": f.code,
+             "explanation": f.text} for p, f in rules.for_manager(records, day, policy)]
+    if not rows and fmt is Format.table:
+        _console().print(f"Nothing flagged on {day.isoformat()}.", markup=False)
+        return
+    _print_rows(rows, ["patient_id", "patient", "phone", "rule", "explanation"], fmt,
+                title=f"Flagged for the manager on {day.isoformat()}")
 
 
 @app.command("done")

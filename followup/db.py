@@ -824,9 +824,12 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
             f"WHERE p.status = 'planned' AND p.patient_id {within}", (ids_json,)):
         buckets[r[2]]["plan_stages"].append(rules.PlanStage(r[0], r[1], r[2], r[3], r[4], day(r[5]), r[6],
                                                             day(r[7])))
+    # what was recorded after the day asked about does not exist yet for it (`--date` in the past)
+    end_of_day = (today + dt.timedelta(days=1)).isoformat()
     for r in conn.execute(
             f"SELECT patient_id, purpose, channel, granted, recorded_at, recorded_by, how, address, window, "
-            f"days, note, source FROM consents WHERE patient_id {within}", (ids_json,)):
+            f"days, note, source FROM consents WHERE patient_id {within} AND recorded_at < ?",
+            (ids_json, end_of_day)):
         buckets[r[0]]["consents"].append(rules.Consent(
             r[0], r[1], r[2], bool(r[3]), dt.datetime.fromisoformat(r[4]), r[5], r[6], r[7],
             rules.parse_window(r[8]) if r[8] else None, rules.parse_days(r[9]) if r[9] else None, r[10], r[11]))
@@ -835,11 +838,12 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
             f"WHERE patient_id {within}", (ids_json,)):
         buckets[r[1]]["next_contacts"].append(rules.NextContact(r[0], r[1], d(r[2]), r[3], r[4], r[5], r[6]))
     for r in conn.execute(
-            f"SELECT id, patient_id, recorded_at, channel, outcome, reasons, retry_on, callback_on, recorded_by "
-            f"FROM contacts WHERE patient_id {within}", (ids_json,)):
+            f"SELECT id, patient_id, list_date, recorded_at, channel, outcome, reasons, retry_on, callback_on, "
+            f"recorded_by FROM contacts WHERE patient_id {within} AND list_date <= ?", (ids_json, today.isoformat())):
+        # a contact happened on its list's day, at the time it was recorded
+        at = dt.datetime.combine(d(r[2]), dt.datetime.fromisoformat(r[3]).time())
         buckets[r[1]]["contacts"].append(rules.Contact(
-            r[0], r[1], dt.datetime.fromisoformat(r[2]), r[3], r[4],
-            tuple(tuple(x) for x in json.loads(r[5])), day(r[6]), day(r[7]), r[8]))
+            r[0], r[1], at, r[4], r[5], tuple(tuple(x) for x in json.loads(r[6])), day(r[7]), day(r[8]), r[9]))
     for r in conn.execute(f"SELECT patient_id, phone, flagged_on FROM phone_flags WHERE patient_id {within}",
                           (ids_json,)):
         buckets[r[0]]["phone_flags"].append(rules.PhoneFlag(r[0], r[1], d(r[2])))

@@ -201,6 +201,8 @@ class Finding:
     text: str
     reason: Reason | None = None
     channels: tuple[str, ...] = ()
+    excluded_by: str | None = None  # inactive, settled, no_consent, withdrawn, unreachable, attempts,
+    #                                 call_back, retry, cap, day (for scripts and the manager's list)
 
 
 @dataclass(frozen=True)
@@ -471,7 +473,7 @@ def assess(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
     if p.status != ACTIVE or p.missing_since:
         why = f"patient is {p.status}" if p.status != ACTIVE else \
             f"patient left out of the full export since {_fmt(p.missing_since)}"
-        return [_exclude(f, why) for f in findings]
+        return [_exclude(f, why, "inactive") for f in findings]
 
     settled, attempts, retry, callback, last_cap_contact = _history(r.contacts, policy)
     flagged = {f.phone: f for f in r.phone_flags}
@@ -489,41 +491,41 @@ def assess(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
         usable = [ch for ch in granted if _reachable(p, ch, state[(purpose, ch)], flagged)]
         if key in settled:
             c = settled[key]
-            out.append(_exclude(f, f"{c.outcome} on {c.at:%Y-%m-%d} ({c.channel}, by {c.by})"))
+            out.append(_exclude(f, f"{c.outcome} on {c.at:%Y-%m-%d} ({c.channel}, by {c.by})", "settled"))
         elif not granted:
             withdrawn = [c for (pu, _), c in state.items() if pu == purpose and not c.granted]
             if withdrawn:
                 w = max(withdrawn, key=lambda c: c.recorded_at)
                 out.append(_exclude(f, f"consent for {purpose} withdrawn on {w.recorded_at:%Y-%m-%d} "
-                                       f"({w.channel}, recorded by {w.recorded_by})"))
+                                       f"({w.channel}, recorded by {w.recorded_by})", "withdrawn"))
             else:
                 wanted = "/".join(f.channels) if f.channels else "any channel"
-                out.append(_exclude(f, f"no consent for {purpose} by {wanted}"))
+                out.append(_exclude(f, f"no consent for {purpose} by {wanted}", "no_consent"))
         elif not usable:
-            out.append(_exclude(f, _unreachable_why(p, granted, state, purpose, flagged)))
+            out.append(_exclude(f, _unreachable_why(p, granted, state, purpose, flagged), "unreachable"))
         elif attempts.get(key, 0) >= policy.max_attempts:
-            out.append(_exclude(f, f"{attempts[key]} unanswered attempts: stopped, for the manager"))
+            out.append(_exclude(f, f"{attempts[key]} unanswered attempts: stopped, for the manager", "attempts"))
         elif key in callback and callback[key] > today:
-            out.append(_exclude(f, f"asked to call back on {_fmt(callback[key])}"))
+            out.append(_exclude(f, f"asked to call back on {_fmt(callback[key])}", "call_back"))
         elif key in retry and retry[key] > today:
-            out.append(_exclude(f, f"no answer; next try on {_fmt(retry[key])}"))
+            out.append(_exclude(f, f"no answer; next try on {_fmt(retry[key])}", "retry"))
         elif reason.code != "appointment_reminder" and last_cap_contact and \
                 (today - last_cap_contact.at.date()).days < policy.cap_days and \
                 not (key in callback and callback[key] <= today):
             until = last_cap_contact.at.date() + dt.timedelta(days=policy.cap_days)
-            out.append(_exclude(f, f"contacted {last_cap_contact.at:%Y-%m-%d}, cap until {_fmt(until)}"))
+            out.append(_exclude(f, f"contacted {last_cap_contact.at:%Y-%m-%d}, cap until {_fmt(until)}", "cap"))
         elif not _day_allowed(state, purpose, usable, today):
             days = {format_days(state[(purpose, ch)].days) for ch in usable}
-            out.append(_exclude(f, f"not today: the patient agreed to {', '.join(sorted(days))}"))
+            out.append(_exclude(f, f"not today: the patient agreed to {', '.join(sorted(days))}", "day"))
         else:
             out.append(replace(f, channels=tuple(ch for ch in usable if _day_ok(state[(purpose, ch)], today))))
     return out
 
 
-def _exclude(f: Finding, why: str) -> Finding:
+def _exclude(f: Finding, why: str, code: str) -> Finding:
     if f.status != "due":
         return f
-    return Finding(f.code, "excluded", f"{f.text} - excluded: {why}", f.reason)
+    return Finding(f.code, "excluded", f"{f.text} - excluded: {why}", f.reason, excluded_by=code)
 
 
 def _history(contacts: Sequence[Contact], policy: Policy):
@@ -629,6 +631,11 @@ def warnings_for(r: Records, today: dt.date, policy: Policy) -> tuple[str, ...]:
     notes = [c.note for c in current_consents(r.consents).values() if c.granted and c.note]
     out.extend(f"note: {n}" for n in dict.fromkeys(notes))
     return tuple(out)
+
+
+def for_manager(records: Iterable[Records], today: dt.date, policy: Policy) -> list[tuple[Patient, Finding]]:
+    """Reasons the list gave up on after the attempt limit: the manager decides what next."""
+    return [(r.patient, f) for r in records for f in assess(r, today, policy) if f.excluded_by == "attempts"]
 
 
 def plan_day(records: Iterable[Records], today: dt.date, policy: Policy,

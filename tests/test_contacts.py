@@ -147,7 +147,10 @@ def test_done_no_answer_retries_later_and_stops_after_three(listed):
     cli("done", third["entry_id"], "--outcome", "no-answer", "--date", "2026-11-25")
     assert cli.json("today", "--date", "2026-11-26") == []
     [recall] = [f for f in cli.json("why", "P1", "--date", "2026-11-26") if f["rule"] == "hygiene_recall"]
-    assert "3 unanswered attempts" in recall["explanation"]
+    assert "3 unanswered attempts" in recall["explanation"] and recall["excluded_by"] == "attempts"
+    [flag] = cli.json("flagged", "--date", "2026-11-26")
+    assert flag["patient_id"] == "P1" and flag["rule"] == "hygiene_recall"
+    assert cli.json("flagged", "--date", "2026-11-24") == []
 
 
 def test_done_wrong_number_flags_the_phone_until_a_new_one(listed, tmp_path):
