@@ -774,6 +774,128 @@ def log(ctx: typer.Context, patient: str = typer.Argument(..., help="The patient
                        "note"], fmt, title=f"Contacts with {pid}")
 
 
+complaint_app = typer.Typer(cls=_Group, help="Complaints: record, answer fast, tell the patient what was done.",
+                            no_args_is_help=True)
+app.add_typer(complaint_app, name="complaint")
+
+
+def _known_doctor(conn, name: Optional[str]) -> Optional[str]:
+    """A doctor as named in the imports; a name that is not there suggests the closest ones."""
+    if not name:
+        return None
+    import difflib
+
+    from followup import db
+
+    names = db.doctor_names(conn)
+    wanted = " ".join(name.split())
+    exact = [n for n in names if n.casefold() == wanted.casefold()]
+    if exact:
+        return exact[0]
+    partial = [n for n in names if wanted.casefold() in n.casefold()]
+    if len(partial) == 1:
+        return partial[0]
+    close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.5) or partial[:3]
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise UsageError(f"unknown doctor {name!r}{hint}")
+
+
+def _complaint(conn, complaint_id: int) -> dict:
+    from followup import db
+
+    found = db.get_complaint(conn, complaint_id)
+    if found is None:
+        raise NotFound(f"no complaint #{complaint_id}")
+    return found
+
+
+@complaint_app.command("add")
+def complaint_add(
+    ctx: typer.Context,
+    patient: str = typer.Argument(..., help="The patient's card number."),
+    text: str = typer.Option(..., "--text", help="What the patient complains about, in their words."),
+    doctor: Optional[str] = typer.Option(None, "--doctor", help="The doctor it concerns (a name part will do)."),
+    by: Optional[str] = typer.Option(None, "--by", help="Who records it."),
+):
+    """Record a complaint; it shows as a warning on the call list until resolved."""
+    from followup import db
+
+    if not text.strip():
+        raise UsageError("--text must say what the complaint is")
+    conn = _open(ctx, create=False)
+    pid = _known_patient(conn, patient)
+    cid = db.add_complaint(conn, {"patient_id": pid, "doctor": _known_doctor(conn, doctor), "text": text.strip(),
+                                  "opened_by": by or _user(), "opened_at": _now()})
+    typer.echo(f"Complaint #{cid} opened for {pid}.")
+
+
+@complaint_app.command("list")
+def complaint_list(
+    ctx: typer.Context,
+    open_only: bool = typer.Option(False, "--open", help="Only complaints not yet resolved."),
+    date: Optional[str] = typer.Option(None, "--date", help="The day overdue is judged on (default: today)."),
+    fmt: Format = FORMAT_OPTION,
+):
+    """Complaints, oldest first; open ones older than the policy's days are flagged overdue."""
+    from followup import db, rules
+
+    day = _date(date)
+    conn = _open(ctx, create=False)
+    policy = rules.policy_from(db.get_settings(conn))
+    rows = []
+    for c in db.list_complaints(conn, open_only=open_only):
+        record = rules.Complaint(c["id"], c["patient_id"], c["doctor"], dt.date.fromisoformat(c["opened_at"][:10]),
+                                 dt.date.fromisoformat(c["resolved_at"][:10]) if c["resolved_at"] else None)
+        state = "informed" if c["informed_at"] else "resolved" if c["resolved_at"] else "open"
+        rows.append(dict(c, state=state, overdue=rules.complaint_overdue(record, day, policy)))
+    if fmt is Format.table:
+        for r in rows:
+            r["state"] = r["state"] + (" - OVERDUE" if r["overdue"] else "")
+            r["opened_at"] = r["opened_at"][:16]
+    _print_rows(rows, ["id", "state", "opened_at", "patient_id", "patient", "doctor", "text", "action"], fmt,
+                title="Complaints")
+
+
+@complaint_app.command("resolve")
+def complaint_resolve(
+    ctx: typer.Context,
+    complaint_id: int = typer.Argument(..., help="The complaint's number."),
+    action: str = typer.Option(..., "--action", help="What was done about it."),
+    by: Optional[str] = typer.Option(None, "--by", help="Who resolved it."),
+):
+    """Record what was done; then tell the patient and record that with `complaint informed`."""
+    from followup import db
+
+    if not action.strip():
+        raise UsageError("--action must say what was done")
+    conn = _open(ctx, create=False)
+    _complaint(conn, complaint_id)
+    if not db.update_complaint(conn, complaint_id, expect="open", changes={
+            "action": action.strip(), "resolved_by": by or _user(), "resolved_at": _now()}):
+        raise UsageError(f"complaint #{complaint_id} is already resolved")
+    typer.echo(f"Complaint #{complaint_id} resolved. Tell the patient what was done, then: "
+               f"followup complaint informed {complaint_id}")
+
+
+@complaint_app.command("informed")
+def complaint_informed(
+    ctx: typer.Context,
+    complaint_id: int = typer.Argument(..., help="The complaint's number."),
+    by: Optional[str] = typer.Option(None, "--by", help="Who told the patient."),
+):
+    """Record that the patient was told what was done about the complaint."""
+    from followup import db
+
+    conn = _open(ctx, create=False)
+    c = _complaint(conn, complaint_id)
+    if not c["resolved_at"]:
+        raise UsageError(f"complaint #{complaint_id} is not resolved yet: resolve it first")
+    if not db.update_complaint(conn, complaint_id, expect="resolved",
+                               changes={"informed_by": by or _user(), "informed_at": _now()}):
+        raise UsageError(f"complaint #{complaint_id}: the patient was already informed")
+    typer.echo(f"Complaint #{complaint_id}: the patient was informed.")
+
+
 config_app = typer.Typer(cls=_Group, help="The clinic's contact policy and texts, shared by every desk.",
                          no_args_is_help=True)
 app.add_typer(config_app, name="config")

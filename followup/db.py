@@ -283,12 +283,34 @@ def _migrations():
             """
         )
 
+    @migrations()
+    def m003_complaints(db):
+        db.executescript(
+            """
+            CREATE TABLE complaints (
+                id INTEGER PRIMARY KEY,
+                patient_id TEXT NOT NULL REFERENCES patients(patient_id),
+                doctor TEXT,
+                text TEXT NOT NULL,
+                opened_by TEXT NOT NULL,
+                opened_at TEXT NOT NULL,
+                action TEXT,
+                resolved_by TEXT,
+                resolved_at TEXT,
+                informed_by TEXT,
+                informed_at TEXT
+            );
+            CREATE INDEX complaints_patient ON complaints(patient_id);
+            CREATE INDEX complaints_open ON complaints(resolved_at, opened_at);
+            """
+        )
+
     return migrations
 
 
 # The names of the migrations above, in order: checked with plain SQL on every start, so that
 # sqlite-utils is imported only when there is something to apply. A test keeps it in step.
-MIGRATION_NAMES = ("m001_initial", "m002_contacts")
+MIGRATION_NAMES = ("m001_initial", "m002_contacts", "m003_complaints")
 
 
 def _applied(conn: sqlite3.Connection) -> list[str]:
@@ -797,7 +819,7 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
         patients[r[0]] = rules.Patient(r[0], r[1] or "", r[2], r[3], r[4], bool(r[5]), r[6], r[7], r[8],
                                        day(r[9]))
     buckets = {pid: {k: [] for k in ("visits", "appointments", "plan_stages", "consents", "next_contacts",
-                                     "contacts", "phone_flags")} for pid in patients}
+                                     "contacts", "phone_flags", "complaints")} for pid in patients}
     if windows is None:  # one patient (why): every visit
         visit_sql, visit_params = f"WHERE v.patient_id {within}", (ids_json,)
     else:  # the day's list: only visits the rules can use today, and each patient's last older hygiene
@@ -847,6 +869,10 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
     for r in conn.execute(f"SELECT patient_id, phone, flagged_on FROM phone_flags WHERE patient_id {within}",
                           (ids_json,)):
         buckets[r[0]]["phone_flags"].append(rules.PhoneFlag(r[0], r[1], d(r[2])))
+    for r in conn.execute(f"SELECT id, patient_id, doctor, opened_at, resolved_at FROM complaints "
+                          f"WHERE patient_id {within} AND opened_at < ?", (ids_json, end_of_day)):
+        resolved = d(r[4][:10]) if r[4] and r[4] < end_of_day else None
+        buckets[r[1]]["complaints"].append(rules.Complaint(r[0], r[1], r[2], d(r[3][:10]), resolved))
     return [rules.Records(patients[pid], **{k: tuple(v) for k, v in b.items()}) for pid, b in buckets.items()]
 
 
@@ -867,3 +893,45 @@ def set_setting(conn: sqlite3.Connection, key: str, value: str | None, *, by: st
                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
                          "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
                          (key, value, at, by))
+
+
+# ---------------------------------------------------------------------------
+# Complaints
+
+
+COMPLAINT_COLUMNS = ("id", "patient_id", "doctor", "text", "opened_by", "opened_at", "action", "resolved_by",
+                     "resolved_at", "informed_by", "informed_at")
+
+
+def add_complaint(conn: sqlite3.Connection, row: dict) -> int:
+    cols = ("patient_id", "doctor", "text", "opened_by", "opened_at")
+    with write_transaction(conn):
+        return conn.execute(f"INSERT INTO complaints ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                            tuple(row[c] for c in cols)).lastrowid
+
+
+def get_complaint(conn: sqlite3.Connection, complaint_id: int) -> dict | None:
+    row = conn.execute(f"SELECT {', '.join(COMPLAINT_COLUMNS)} FROM complaints WHERE id = ?",
+                       (complaint_id,)).fetchone()
+    return dict(zip(COMPLAINT_COLUMNS, row)) if row else None
+
+
+def list_complaints(conn: sqlite3.Connection, *, open_only: bool = False) -> list[dict]:
+    where = "WHERE c.resolved_at IS NULL" if open_only else ""
+    cols = ", ".join(f"c.{c}" for c in COMPLAINT_COLUMNS)
+    return [dict(zip(COMPLAINT_COLUMNS + ("patient",), r)) for r in conn.execute(
+        f"SELECT {cols}, p.full_name FROM complaints c JOIN patients p ON p.patient_id = c.patient_id "
+        f"{where} ORDER BY c.opened_at, c.id")]
+
+
+def update_complaint(conn: sqlite3.Connection, complaint_id: int, *, expect: str, changes: dict) -> bool:
+    """Set fields if the complaint is still in the expected state ('open' / 'resolved', not informed)."""
+    guard = {"open": "resolved_at IS NULL", "resolved": "resolved_at IS NOT NULL AND informed_at IS NULL"}[expect]
+    sets = ", ".join(f"{k} = ?" for k in changes)
+    with write_transaction(conn):
+        cur = conn.execute(f"UPDATE complaints SET {sets} WHERE id = ? AND {guard}", (*changes.values(), complaint_id))
+        return cur.rowcount == 1
+
+
+def doctor_names(conn: sqlite3.Connection) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT name FROM doctors ORDER BY name")]

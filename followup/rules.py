@@ -140,6 +140,15 @@ class PhoneFlag:
 
 
 @dataclass(frozen=True)
+class Complaint:
+    id: int
+    patient_id: str
+    doctor: str | None
+    opened: dt.date
+    resolved: dt.date | None = None
+
+
+@dataclass(frozen=True)
 class Policy:
     """The clinic's rules of contact; stored in the database (`followup config`)."""
 
@@ -156,6 +165,7 @@ class Policy:
     max_attempts: int = 3           # unanswered attempts per reason before it goes to the manager
     retry_days: int = 1             # after no answer, try again N days later at another time
     refusal_days: int = 90          # a refusal this recent is shown as a warning
+    complaint_overdue_days: int = 3  # an open complaint older than this is overdue
 
 
 @dataclass(frozen=True)
@@ -170,6 +180,7 @@ class Records:
     next_contacts: tuple[NextContact, ...] = ()
     contacts: tuple[Contact, ...] = ()
     phone_flags: tuple[PhoneFlag, ...] = ()
+    complaints: tuple[Complaint, ...] = ()
     survey_counts: dict = field(default_factory=dict)  # doctor -> responses in the current wave
 
 
@@ -616,8 +627,17 @@ def find_entry(entries: Sequence[Entry], given: str) -> list[Entry]:
     return [e for e in entries if e.entry_id.startswith(given)]
 
 
+def complaint_overdue(c: Complaint, today: dt.date, policy: Policy) -> bool:
+    return c.resolved is None and (today - c.opened).days > policy.complaint_overdue_days
+
+
 def warnings_for(r: Records, today: dt.date, policy: Policy) -> tuple[str, ...]:
     out = []
+    for c in sorted(r.complaints, key=lambda c: c.opened):
+        if c.resolved is None:
+            overdue = " - OVERDUE" if complaint_overdue(c, today, policy) else ""
+            about = f" about {c.doctor}" if c.doctor else ""
+            out.append(f"open complaint #{c.id}{about} since {_fmt(c.opened)}{overdue}")
     refusals = [c for c in r.contacts if c.outcome == "declined"
                 and (today - c.at.date()).days <= policy.refusal_days]
     if refusals:

@@ -58,7 +58,12 @@ EXPECTED.update({
         ("id", "INTEGER", 0, 1), ("patient_id", "TEXT", 1, 0), ("phone", "TEXT", 1, 0), ("flagged_on", "TEXT", 1, 0),
         ("contact_id", "INTEGER", 0, 0), ("recorded_by", "TEXT", 1, 0)],
 })
-MIGRATIONS = ["m001_initial", "m002_contacts"]
+EXPECTED["complaints"] = [
+    ("id", "INTEGER", 0, 1), ("patient_id", "TEXT", 1, 0), ("doctor", "TEXT", 0, 0), ("text", "TEXT", 1, 0),
+    ("opened_by", "TEXT", 1, 0), ("opened_at", "TEXT", 1, 0), ("action", "TEXT", 0, 0),
+    ("resolved_by", "TEXT", 0, 0), ("resolved_at", "TEXT", 0, 0), ("informed_by", "TEXT", 0, 0),
+    ("informed_at", "TEXT", 0, 0)]
+MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints"]
 
 
 def test_migrated_schema_is_pinned(tmp_path):
