@@ -774,6 +774,186 @@ def log(ctx: typer.Context, patient: str = typer.Argument(..., help="The patient
                        "note"], fmt, title=f"Contacts with {pid}")
 
 
+QUESTIONS_VERSION = "v1"
+QUESTIONS = {
+    "score": "Overall, how satisfied are you with your treatment, from 1 to 10?",
+    "recommend": "How likely are you to recommend us to friends or family, from 0 to 10?",
+    "expectations": "Did the treatment meet your expectations: yes, partly or no?",
+    "comment": "What should we improve?",
+}
+
+
+@app.command("survey")
+def survey(
+    ctx: typer.Context,
+    target: str = typer.Argument(..., help="An entry id from today's list, or a patient's card number."),
+    score: Optional[int] = typer.Option(None, "--score", help="Overall satisfaction, 1-10."),
+    recommend: Optional[int] = typer.Option(None, "--recommend", help="Likelihood to recommend, 0-10."),
+    expectations: Optional[str] = typer.Option(None, "--expectations", help="yes, partly or no."),
+    comment: Optional[str] = typer.Option(None, "--comment", help="What should we improve (their words)."),
+    decline: bool = typer.Option(False, "--decline", help="The patient declined the survey."),
+    doctor: Optional[str] = typer.Option(None, "--doctor", help="Attribute to this doctor (required when the "
+                                         "patient has no finished treatment)."),
+    complaint: bool = typer.Option(False, "--complaint", help="Also open a complaint from the comment."),
+    by: Optional[str] = typer.Option(None, "--by", help="Who called."),
+    date: Optional[str] = typer.Option(None, "--date", help="The day of the list (default: today)."),
+):
+    """Record the post-treatment survey: on a terminal it reads the script and asks the questions;
+    with --score/--recommend/--expectations/--comment (or --decline) it records them directly.
+
+    The answer counts for every doctor of the treatment.
+    """
+    from followup import db, rules
+
+    day = _date(date)
+    conn = _open(ctx, create=False)
+    pid, visit_id = _survey_target(conn, target, day)
+    [records] = db.load_records(conn, day, [pid])
+    ends = sorted((v for v in records.visits if v.kind == "treatment_end"), key=lambda v: v.date)
+    surveyed = {x.visit_id for x in records.surveys}
+    end = next((v for v in ends if v.visit_id == visit_id), None) if visit_id else \
+        next((v for v in reversed(ends) if v.visit_id not in surveyed), None)
+    if end is not None and end.visit_id in surveyed:
+        raise UsageError(f"a survey for treatment {end.visit_id} is already recorded")
+    if end is None and not doctor:
+        raise UsageError(f"{pid} has no finished treatment to ask about; name the doctor with --doctor")
+    doctors = [_known_doctor(conn, doctor)] if doctor else rules.treatment_doctors(records.visits, end)
+    answers = {"score": score, "recommend": recommend, "expectations": expectations, "comment": comment}
+    interactive = not decline and all(v is None for v in answers.values())
+    if interactive:
+        if not sys.stdin.isatty():
+            raise UsageError("give the answers (--score, --recommend, --expectations, --comment) or --decline, "
+                             "or run on a terminal to be asked")
+        answers, decline = _ask_survey(records.patient.name, doctors, by or _user(), conn)
+    if not decline:
+        _check_answers(answers)
+    who, when = by or _user(), _now()
+    row = {"patient_id": pid, "visit_id": end.visit_id if end else None,
+           "status": "declined" if decline else "answered", **({k: None for k in answers} if decline else answers),
+           "questions": QUESTIONS_VERSION, "recorded_by": who, "recorded_at": when}
+    if row["expectations"]:
+        row["expectations"] = row["expectations"].lower()
+    contact = {"patient_id": pid, "entry_id": None, "list_date": day.isoformat(), "channel": "call",
+               "outcome": "declined" if decline else "reached", "reasons": [["survey_call", end.visit_id]] if end
+               else [], "retry_on": None, "callback_on": None, "note": "survey", "recorded_by": who,
+               "recorded_at": when}
+    sid = db.add_survey(conn, row, doctors, contact=contact if end else None)
+    if decline:
+        typer.echo(f"Survey #{sid}: {pid} declined; the survey call for this treatment is closed.")
+        return
+    typer.echo(f"Survey #{sid} recorded for {pid} (counts for {', '.join(doctors)}).")
+    policy = rules.policy_from(db.get_settings(conn))
+    low = answers["score"] is not None and answers["score"] <= policy.low_score
+    if complaint:
+        if not (answers["comment"] or "").strip():
+            raise UsageError("--complaint needs a --comment to open it with")
+        cid = db.add_complaint(conn, {"patient_id": pid, "doctor": doctors[0] if len(doctors) == 1 else None,
+                                      "text": answers["comment"].strip(), "opened_by": who, "opened_at": when})
+        typer.echo(f"Complaint #{cid} opened from the comment.")
+    elif low or answers["expectations"] == "no":
+        typer.echo(f"A negative answer: open a complaint? followup complaint add {pid} --text \"...\"")
+
+
+def _survey_target(conn, target: str, day: dt.date) -> tuple[str, Optional[str]]:
+    """A patient, and the treatment when the target is a survey entry of the day's list."""
+    from followup import db, rules
+
+    target = target.strip()
+    if db.patient_exists(conn, target):
+        return target, None
+    if len(target) >= rules.ENTRY_ID_LENGTH:
+        entries, _ = _day_list(conn, day)
+        matches = rules.find_entry(entries, target)
+        if len(matches) == 1:
+            survey_reasons = [r for r in matches[0].reasons if r.code == "survey_call"]
+            return matches[0].patient.patient_id, survey_reasons[0].ref if survey_reasons else None
+    raise NotFound(f"no patient or entry {target!r}")
+
+
+def _check_answers(answers: dict) -> None:
+    score, recommend, expectations = answers["score"], answers["recommend"], answers["expectations"]
+    if score is None or not 1 <= score <= 10:
+        raise UsageError("--score must be a whole number from 1 to 10")
+    if recommend is not None and not 0 <= recommend <= 10:
+        raise UsageError("--recommend must be a whole number from 0 to 10")
+    if expectations is not None and expectations.lower() not in ("yes", "partly", "no"):
+        raise UsageError("--expectations must be yes, partly or no")
+
+
+def _ask_survey(patient: str, doctors: list[str], caller: str, conn) -> tuple[dict, bool]:
+    """The phone script and the questions, in order, each answer checked; confirmed before saving."""
+    from rich.prompt import Confirm, IntPrompt, Prompt
+
+    from followup import db
+
+    clinic = db.get_settings(conn).get("clinic_name", "the clinic")
+    out = _console()
+    out.print(f"[bold]Script[/bold]: Hello, this is {caller} from {clinic}. As agreed after your treatment "
+              f"with {', '.join(doctors) or 'us'}, may I ask you two or three short questions? It takes two "
+              f"minutes.")
+    out.print(f"Patient: {patient}", markup=False)
+    if not Confirm.ask("Does the patient agree?"):
+        return {}, True
+    answers: dict = {}
+    while not 1 <= (answers.setdefault("score", IntPrompt.ask(QUESTIONS["score"])) or 0) <= 10:
+        answers.pop("score")
+        out.print("From 1 to 10, please.")
+    while not 0 <= answers.setdefault("recommend", IntPrompt.ask(QUESTIONS["recommend"])) <= 10:
+        answers.pop("recommend")
+        out.print("From 0 to 10, please.")
+    answers["expectations"] = Prompt.ask(QUESTIONS["expectations"], choices=["yes", "partly", "no"])
+    answers["comment"] = Prompt.ask(QUESTIONS["comment"], default="") or None
+    out.print(answers)
+    if not Confirm.ask("Save these answers?"):
+        raise UsageError("not saved")
+    return answers, False
+
+
+@app.command("report")
+def report(
+    ctx: typer.Context,
+    doctor: Optional[str] = typer.Option(None, "--doctor", help="One doctor (a name part will do); "
+                                         "without it, one line per doctor."),
+    date_from: Optional[str] = typer.Option(None, "--from", help="Only answers from this day."),
+    date_to: Optional[str] = typer.Option(None, "--to", help="Only answers up to this day."),
+    fmt: Format = FORMAT_OPTION,
+):
+    """Survey results per doctor, shown only from 20 respondents on (waves of 20)."""
+    from followup import db, reports, rules
+
+    lo = _date(date_from, "--from") if date_from else None
+    hi = _date(date_to, "--to") if date_to else None
+    conn = _open(ctx, create=False)
+    settings = db.get_settings(conn)
+    t = reports.Thresholds(respondents=int(settings.get("survey_wave", rules.Policy().survey_wave)))
+    by_doctor: dict[str, list] = {name: [] for name in db.doctor_names(conn)}
+    for s in db.survey_responses(conn):
+        if s["status"] != "answered":
+            continue
+        r = reports.Response(s["id"], dt.date.fromisoformat(s["recorded_at"][:10]), s["score"], s["recommend"],
+                             s["expectations"], s["comment"])
+        for d in s["doctors"]:
+            by_doctor.setdefault(d, []).append(r)
+    names = [_known_doctor(conn, doctor)] if doctor else sorted(by_doctor)
+    results = [reports.doctor_report(name, by_doctor.get(name, []), t, lo, hi) for name in names]
+    if fmt is Format.json:
+        typer.echo(json.dumps(results[0] if doctor else results, ensure_ascii=False, indent=2))
+        return
+    rows = [{"doctor": r["doctor"], "status": r["status"],
+             "n": f"{r['current_wave']['responses']} / {r['threshold']}" if r["status"] == "collecting"
+             else r["responses"], "mean": r.get("mean_score"), "median": r.get("median_score"),
+             "nps": r.get("nps"), "nps_ci": r.get("nps_ci"), "expectations_met": r.get("expectations_met"),
+             "trend": r.get("trend")} for r in results]
+    _print_rows(rows, list(rows[0]) if rows else ["doctor"], fmt, title="Survey results by doctor")
+    if doctor and fmt is Format.table and results[0]["status"] != "collecting":
+        r = results[0]
+        _print_rows(r["waves"], ["wave", "from", "to", "mean_score", "nps", "positive"], fmt, title="Waves")
+        out = _console()
+        top = max(r["distribution"].values()) or 1
+        for k, n in r["distribution"].items():
+            out.print(f"{k:>3} {'█' * round(30 * n / top)} {n}", markup=False)
+
+
 complaint_app = typer.Typer(cls=_Group, help="Complaints: record, answer fast, tell the patient what was done.",
                             no_args_is_help=True)
 app.add_typer(complaint_app, name="complaint")
@@ -795,7 +975,9 @@ def _known_doctor(conn, name: Optional[str]) -> Optional[str]:
     partial = [n for n in names if wanted.casefold() in n.casefold()]
     if len(partial) == 1:
         return partial[0]
-    close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.5) or partial[:3]
+    surnames = {n.split()[0]: n for n in names if n.split()}
+    close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.5) or partial[:3] or \
+        [surnames[m] for m in difflib.get_close_matches(wanted.split()[0], list(surnames), n=3, cutoff=0.6)]
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise UsageError(f"unknown doctor {name!r}{hint}")
 

@@ -305,12 +305,39 @@ def _migrations():
             """
         )
 
+    @migrations()
+    def m004_surveys(db):
+        db.executescript(
+            """
+            CREATE TABLE surveys (
+                id INTEGER PRIMARY KEY,
+                patient_id TEXT NOT NULL REFERENCES patients(patient_id),
+                visit_id TEXT,
+                status TEXT NOT NULL,
+                score INTEGER,
+                recommend INTEGER,
+                expectations TEXT,
+                comment TEXT,
+                questions TEXT NOT NULL,
+                recorded_by TEXT NOT NULL,
+                recorded_at TEXT NOT NULL
+            );
+            CREATE UNIQUE INDEX surveys_treatment ON surveys(patient_id, visit_id) WHERE visit_id IS NOT NULL;
+            CREATE TABLE survey_doctors (
+                survey_id INTEGER NOT NULL REFERENCES surveys(id),
+                doctor TEXT NOT NULL,
+                PRIMARY KEY (survey_id, doctor)
+            );
+            CREATE INDEX survey_doctors_doctor ON survey_doctors(doctor);
+            """
+        )
+
     return migrations
 
 
 # The names of the migrations above, in order: checked with plain SQL on every start, so that
 # sqlite-utils is imported only when there is something to apply. A test keeps it in step.
-MIGRATION_NAMES = ("m001_initial", "m002_contacts", "m003_complaints")
+MIGRATION_NAMES = ("m001_initial", "m002_contacts", "m003_complaints", "m004_surveys")
 
 
 def _applied(conn: sqlite3.Connection) -> list[str]:
@@ -819,7 +846,7 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
         patients[r[0]] = rules.Patient(r[0], r[1] or "", r[2], r[3], r[4], bool(r[5]), r[6], r[7], r[8],
                                        day(r[9]))
     buckets = {pid: {k: [] for k in ("visits", "appointments", "plan_stages", "consents", "next_contacts",
-                                     "contacts", "phone_flags", "complaints")} for pid in patients}
+                                     "contacts", "phone_flags", "complaints", "surveys")} for pid in patients}
     if windows is None:  # one patient (why): every visit
         visit_sql, visit_params = f"WHERE v.patient_id {within}", (ids_json,)
     else:  # the day's list: only visits the rules can use today, and each patient's last older hygiene
@@ -873,7 +900,18 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
                           f"WHERE patient_id {within} AND opened_at < ?", (ids_json, end_of_day)):
         resolved = d(r[4][:10]) if r[4] and r[4] < end_of_day else None
         buckets[r[1]]["complaints"].append(rules.Complaint(r[0], r[1], r[2], d(r[3][:10]), resolved))
-    return [rules.Records(patients[pid], **{k: tuple(v) for k, v in b.items()}) for pid, b in buckets.items()]
+    for r in conn.execute(f"SELECT patient_id, visit_id, recorded_at, status, score FROM surveys "
+                          f"WHERE patient_id {within} AND recorded_at < ?", (ids_json, end_of_day)):
+        buckets[r[0]]["surveys"].append(rules.SurveyDone(r[0], r[1], d(r[2][:10]), r[3], r[4]))
+    counts = survey_counts(conn)
+    return [rules.Records(patients[pid], **{k: tuple(v) for k, v in b.items()}, survey_counts=counts)
+            for pid, b in buckets.items()]
+
+
+def survey_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Doctor -> answered surveys so far (the rules put doctors still collecting first)."""
+    return dict(conn.execute("SELECT sd.doctor, count(*) FROM survey_doctors sd JOIN surveys s "
+                             "ON s.id = sd.survey_id WHERE s.status = 'answered' GROUP BY sd.doctor"))
 
 
 # ---------------------------------------------------------------------------
@@ -935,3 +973,41 @@ def update_complaint(conn: sqlite3.Connection, complaint_id: int, *, expect: str
 
 def doctor_names(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in conn.execute("SELECT name FROM doctors ORDER BY name")]
+
+
+# ---------------------------------------------------------------------------
+# Surveys
+
+
+def add_survey(conn: sqlite3.Connection, row: dict, doctors: Sequence[str], *, contact: dict | None = None) -> int:
+    """A survey (answered or declined) with the doctors it counts for, and its contact, in one transaction."""
+    from followup.errors import UsageError
+
+    cols = ("patient_id", "visit_id", "status", "score", "recommend", "expectations", "comment", "questions",
+            "recorded_by", "recorded_at")
+    with write_transaction(conn):
+        try:
+            sid = conn.execute(f"INSERT INTO surveys ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                               tuple(row[c] for c in cols)).lastrowid
+        except sqlite3.IntegrityError:
+            raise UsageError(f"a survey for treatment {row['visit_id']} is already recorded") from None
+        conn.executemany("INSERT INTO survey_doctors (survey_id, doctor) VALUES (?, ?)",
+                         [(sid, d) for d in dict.fromkeys(doctors)])
+        if contact:
+            c = dict(contact, reasons=json.dumps(contact["reasons"], ensure_ascii=False))
+            conn.execute(f"INSERT INTO contacts ({', '.join(CONTACT_COLUMNS)}) "
+                         f"VALUES ({', '.join('?' * len(CONTACT_COLUMNS))})", tuple(c[k] for k in CONTACT_COLUMNS))
+        return sid
+
+
+def survey_responses(conn: sqlite3.Connection) -> list[dict]:
+    """Every survey with the doctors it counts for, oldest first."""
+    cols = ("id", "patient_id", "visit_id", "status", "score", "recommend", "expectations", "comment",
+            "questions", "recorded_at")
+    out: dict[int, dict] = {}
+    for r in conn.execute(f"SELECT {', '.join('s.' + c for c in cols)}, sd.doctor FROM surveys s "
+                          f"LEFT JOIN survey_doctors sd ON sd.survey_id = s.id ORDER BY s.recorded_at, s.id"):
+        row = out.setdefault(r[0], dict(zip(cols, r[:-1]), doctors=[]))
+        if r[-1]:
+            row["doctors"].append(r[-1])
+    return list(out.values())

@@ -149,6 +149,17 @@ class Complaint:
 
 
 @dataclass(frozen=True)
+class SurveyDone:
+    """A survey recorded for a patient: answered or declined, about a treatment (its end visit)."""
+
+    patient_id: str
+    visit_id: str | None
+    date: dt.date
+    status: str              # "answered" | "declined"
+    score: int | None = None
+
+
+@dataclass(frozen=True)
 class Policy:
     """The clinic's rules of contact; stored in the database (`followup config`)."""
 
@@ -166,6 +177,7 @@ class Policy:
     retry_days: int = 1             # after no answer, try again N days later at another time
     refusal_days: int = 90          # a refusal this recent is shown as a warning
     complaint_overdue_days: int = 3  # an open complaint older than this is overdue
+    low_score: int = 6              # a satisfaction score this low is negative: warn, offer a complaint
 
 
 @dataclass(frozen=True)
@@ -181,6 +193,7 @@ class Records:
     contacts: tuple[Contact, ...] = ()
     phone_flags: tuple[PhoneFlag, ...] = ()
     complaints: tuple[Complaint, ...] = ()
+    surveys: tuple[SurveyDone, ...] = ()
     survey_counts: dict = field(default_factory=dict)  # doctor -> responses in the current wave
 
 
@@ -390,11 +403,14 @@ def control_overdue(r: Records, today: dt.date, policy: Policy) -> list[Finding]
     return found
 
 
-def _treatment_doctors(r: Records, end: Visit) -> list[str]:
-    """The doctors of the treatment that ended with ``end``: its visits since the previous end."""
-    earlier_ends = [v.date for v in r.visits if v.kind == "treatment_end" and v.date < end.date]
+def treatment_doctors(visits: Sequence[Visit], end: Visit) -> list[str]:
+    """The doctors of the treatment that ended with ``end``: its visits since the previous end.
+
+    A survey answer about that treatment counts for each of them.
+    """
+    earlier_ends = [v.date for v in visits if v.kind == "treatment_end" and v.date < end.date]
     since = max(earlier_ends, default=dt.date.min)
-    doctors = [v.doctor for v in sorted(r.visits, key=lambda v: v.date)
+    doctors = [v.doctor for v in sorted(visits, key=lambda v: v.date)
                if since < v.date <= end.date and v.kind in ("treatment", "treatment_end") and v.doctor]
     return list(dict.fromkeys(doctors)) or ([end.doctor] if end.doctor else [])
 
@@ -406,7 +422,12 @@ def survey_call(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
     for v in sorted((v for v in r.visits if v.kind == "treatment_end"), key=lambda v: v.date, reverse=True):
         if not (lo <= v.date <= hi):
             continue
-        doctors = _treatment_doctors(r, v)
+        done = next((x for x in r.surveys if x.visit_id == v.visit_id), None)
+        if done:
+            found.append(Finding("survey_call", "excluded", f"treatment ended {_fmt(v.date)}: survey "
+                                 f"{done.status} on {_fmt(done.date)}", excluded_by="settled"))
+            break
+        doctors = treatment_doctors(r.visits, v)
         collecting = any(r.survey_counts.get(d, 0) < policy.survey_wave for d in doctors)
         reason = Reason("survey_call", v.visit_id,
                         f"Agreed survey call: treatment by {', '.join(doctors) or 'the clinic'} ended "
@@ -638,6 +659,11 @@ def warnings_for(r: Records, today: dt.date, policy: Policy) -> tuple[str, ...]:
             overdue = " - OVERDUE" if complaint_overdue(c, today, policy) else ""
             about = f" about {c.doctor}" if c.doctor else ""
             out.append(f"open complaint #{c.id}{about} since {_fmt(c.opened)}{overdue}")
+    answered = [x for x in r.surveys if x.status == "answered" and x.score is not None]
+    if answered:
+        last = max(answered, key=lambda x: x.date)
+        if last.score <= policy.low_score:
+            out.append(f"last survey negative: {last.score}/10 on {_fmt(last.date)}")
     refusals = [c for c in r.contacts if c.outcome == "declined"
                 and (today - c.at.date()).days <= policy.refusal_days]
     if refusals:

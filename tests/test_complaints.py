@@ -75,3 +75,68 @@ def test_bad_complaint_input(clinic, args, needle):
 def test_overdue_rule(opened, resolved, today, overdue):
     c = Complaint(1, "P1", None, dt.date.fromisoformat(opened), dt.date.fromisoformat(resolved) if resolved else None)
     assert complaint_overdue(c, dt.date.fromisoformat(today), Policy()) is overdue
+
+
+# --- surveys ------------------------------------------------------------------------------------
+
+@pytest.fixture
+def treated(cli, tmp_path):
+    from dateutil.relativedelta import relativedelta  # noqa: F401
+
+    end = dt.date.today() - dt.timedelta(days=8)
+    p = write_csv(tmp_path / "p.csv", ["Номер карты", "ФИО", "Телефон"],
+                  [["S1", "Пациент Первый", "89161234501"], ["S2", "Пациент Второй", "89161234502"]])
+    v = write_csv(tmp_path / "v.csv", ["Номер визита", "Номер карты", "Врач", "Дата визита", "Вид приёма"],
+                  [["T1", "S1", "Козлов Дмитрий Игоревич", (end - dt.timedelta(days=20)).strftime("%d.%m.%Y"),
+                    "Лечение"],
+                   ["T2", "S1", "Морозов Артём Викторович", (end - dt.timedelta(days=10)).strftime("%d.%m.%Y"),
+                    "Лечение"],
+                   ["T3", "S1", "Козлов Дмитрий Игоревич", end.strftime("%d.%m.%Y"), "Окончание лечения"]])
+    assert cli("import", p, v).exit_code == 0
+    return cli
+
+
+def test_survey_counts_for_every_doctor_of_the_treatment_and_closes_the_call(treated):
+    cli = treated
+    cli("consent", "S1", "--purpose", "survey", "--channel", "call")
+    [entry] = cli.json("today", "--date", TODAY)
+    assert entry["reasons"][0]["code"] == "survey_call"
+    r = cli("survey", entry["entry_id"], "--score", "9", "--recommend", "10", "--expectations", "yes",
+            "--comment", "Всё понравилось", "--date", TODAY)
+    assert r.exit_code == 0, r.output
+    assert "Козлов Дмитрий Игоревич" in r.stdout and "Морозов Артём Викторович" in r.stdout
+    assert cli.rows("SELECT doctor FROM survey_doctors ORDER BY doctor") == [("Козлов Дмитрий Игоревич",),
+                                                                          ("Морозов Артём Викторович",)]
+    assert cli.json("today", "--date", TODAY) == []
+    again = cli("survey", "S1", "--score", "9")
+    assert again.exit_code != 0 and "no finished treatment" in again.stderr  # T3 is surveyed already
+    reports = {r["doctor"]: r for r in cli.json("report")}
+    assert reports["Козлов Дмитрий Игоревич"]["status"] == "collecting"
+    assert reports["Козлов Дмитрий Игоревич"]["current_wave"] == {"responses": 1, "of": 20}
+    one = cli.json("report", "--doctor", "Морозов")
+    assert one["doctor"] == "Морозов Артём Викторович" and one["responses"] == 1 and "mean_score" not in one
+
+
+def test_declined_survey_closes_the_reason_and_low_score_warns(treated):
+    cli = treated
+    cli("consent", "S1", "--purpose", "survey", "--channel", "call")
+    assert cli("survey", "S1", "--decline", "--date", TODAY).exit_code == 0
+    assert cli.json("today", "--date", TODAY) == []
+    r = cli("survey", "S2", "--score", "4", "--doctor", "Козлов", "--comment", "Больно", "--complaint")
+    assert r.exit_code == 0 and "Complaint #1 opened" in r.stdout
+    assert cli.rows("SELECT status, score FROM surveys ORDER BY id") == [("declined", None), ("answered", 4)]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["survey", "S1", "--score", "11"], "from 1 to 10"),
+    (["survey", "S1", "--score", "9", "--recommend", "12"], "from 0 to 10"),
+    (["survey", "S1", "--score", "9", "--expectations", "maybe"], "yes, partly or no"),
+    (["survey", "S2", "--score", "9"], "no finished treatment"),
+    (["survey", "S2", "--score", "9", "--doctor", "Козлова"], "did you mean"),
+    (["survey", "NOPE", "--score", "9"], "no patient or entry"),
+    (["survey", "S1"], "give the answers"),
+])
+def test_bad_survey_input(treated, args, needle):
+    r = treated(*args)
+    assert r.exit_code != 0 and needle in r.stderr, r.stderr
+    assert treated.count("surveys") == 0

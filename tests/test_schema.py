@@ -63,7 +63,13 @@ EXPECTED["complaints"] = [
     ("opened_by", "TEXT", 1, 0), ("opened_at", "TEXT", 1, 0), ("action", "TEXT", 0, 0),
     ("resolved_by", "TEXT", 0, 0), ("resolved_at", "TEXT", 0, 0), ("informed_by", "TEXT", 0, 0),
     ("informed_at", "TEXT", 0, 0)]
-MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints"]
+EXPECTED["surveys"] = [
+    ("id", "INTEGER", 0, 1), ("patient_id", "TEXT", 1, 0), ("visit_id", "TEXT", 0, 0), ("status", "TEXT", 1, 0),
+    ("score", "INTEGER", 0, 0), ("recommend", "INTEGER", 0, 0), ("expectations", "TEXT", 0, 0),
+    ("comment", "TEXT", 0, 0), ("questions", "TEXT", 1, 0), ("recorded_by", "TEXT", 1, 0),
+    ("recorded_at", "TEXT", 1, 0)]
+EXPECTED["survey_doctors"] = [("survey_id", "INTEGER", 1, 1), ("doctor", "TEXT", 1, 2)]
+MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys"]
 
 
 def test_migrated_schema_is_pinned(tmp_path):

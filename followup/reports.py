@@ -1,0 +1,106 @@
+"""Survey statistics and report rows: pure functions of records (no clock, no database, no CLI).
+
+A doctor's results count only once there are enough answers to mean something: at
+least ``threshold`` (20) respondents treated by that doctor. Answers are taken in
+waves of ``threshold``: a wave closes when it is full and the next one starts; a
+doctor is ``stable`` once the last two closed waves are both positive, ``repeat``
+while they are not, and ``collecting`` before the first wave closes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Response:
+    """One answered survey, as it counts for one doctor."""
+
+    survey_id: int
+    date: dt.date
+    score: int
+    recommend: int | None
+    expectations: str | None
+    comment: str | None
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    respondents: int = 20        # a wave
+    positive_mean: float = 8.0   # a wave is positive with a mean score at least this ...
+    positive_nps: float = 30.0   # ... and an NPS at least this
+
+
+def nps(recommends: Sequence[int]) -> tuple[float, tuple[float, float]] | None:
+    """Net Promoter Score (promoters 9-10 minus detractors 0-6, in %) with its 95 % confidence interval.
+
+    The interval is the normal approximation for a difference of two proportions of one
+    sample: var = (p + d - (p - d)^2) / n; clipped to [-100, 100].
+    """
+    n = len(recommends)
+    if n == 0:
+        return None
+    p = sum(1 for r in recommends if r >= 9) / n
+    d = sum(1 for r in recommends if r <= 6) / n
+    score = 100 * (p - d)
+    half = 1.96 * 100 * math.sqrt(max(p + d - (p - d) ** 2, 0.0) / n)
+    return round(score, 1), (round(max(score - half, -100.0), 1), round(min(score + half, 100.0), 1))
+
+
+def summarize(responses: Sequence[Response]) -> dict:
+    """Mean, median, distribution, NPS with its interval, share of expectations met."""
+    scores = [r.score for r in responses]
+    recs = [r.recommend for r in responses if r.recommend is not None]
+    exp = [r.expectations for r in responses if r.expectations]
+    promoter = nps(recs)
+    return {
+        "responses": len(responses),
+        "mean_score": round(statistics.fmean(scores), 2),
+        "median_score": statistics.median(scores),
+        "distribution": {str(k): scores.count(k) for k in range(1, 11)},
+        "nps": promoter[0] if promoter else None,
+        "nps_ci": list(promoter[1]) if promoter else None,
+        "expectations_met": round(exp.count("yes") / len(exp), 3) if exp else None,
+    }
+
+
+def positive(summary: dict, t: Thresholds) -> bool:
+    return summary["mean_score"] >= t.positive_mean and (summary["nps"] or -100) >= t.positive_nps
+
+
+def doctor_report(doctor: str, responses: Iterable[Response], t: Thresholds = Thresholds(),
+                  date_from: dt.date | None = None, date_to: dt.date | None = None) -> dict:
+    """The per-doctor report (the JSON contract of `followup report --doctor`).
+
+    Below the threshold: status ``collecting`` and the count, no figures — a figure from 12
+    answers is not a result. At or above it: the figures over the closed waves, each closed
+    wave side by side, and the status (``stable`` / ``repeat``).
+    """
+    chosen = sorted((r for r in responses if (date_from is None or r.date >= date_from)
+                     and (date_to is None or r.date <= date_to)), key=lambda r: (r.date, r.survey_id))
+    size = t.respondents
+    closed = [chosen[i:i + size] for i in range(0, len(chosen) - len(chosen) % size, size)]
+    current = len(chosen) - len(closed) * size
+    report = {"doctor": doctor, "responses": len(chosen), "threshold": size,
+              "current_wave": {"responses": current, "of": size}}
+    if not closed:
+        report["status"] = "collecting"
+        return report
+    waves = []
+    for i, wave in enumerate(closed, 1):
+        s = summarize(wave)
+        waves.append({"wave": i, "from": wave[0].date.isoformat(), "to": wave[-1].date.isoformat(),
+                      "mean_score": s["mean_score"], "nps": s["nps"], "positive": positive(s, t)})
+    in_waves = [r for wave in closed for r in wave]
+    report.update(summarize(in_waves))
+    report["responses"] = len(chosen)
+    report["status"] = "stable" if len(waves) >= 2 and waves[-1]["positive"] and waves[-2]["positive"] else "repeat"
+    report["waves"] = waves
+    report["trend"] = (None if len(waves) < 2 else
+                       round(waves[-1]["mean_score"] - waves[-2]["mean_score"], 2))
+    report["comments"] = [r.comment for r in in_waves if r.comment][-5:]
+    return report

@@ -1,0 +1,57 @@
+"""Survey statistics against hand-computed values; the threshold edge; waves."""
+
+import datetime as dt
+
+import pytest
+
+from followup.reports import Response, Thresholds, doctor_report, nps, summarize
+
+
+def answers(n, score=9, recommend=10, start=dt.date(2026, 1, 1), expectations="yes"):
+    return [Response(i, start + dt.timedelta(days=i), score, recommend, expectations, f"c{i}") for i in range(n)]
+
+
+def test_nps_and_its_interval_by_hand():
+    # 10 promoters, 5 passives, 5 detractors of 20: NPS = 50 % - 25 % = 25
+    # var = (0.5 + 0.25 - 0.25^2) / 20 = 0.034375; half-width = 1.96 * 100 * sqrt(var) = 36.34
+    recs = [10] * 6 + [9] * 4 + [8] * 3 + [7] * 2 + [6, 5, 3, 0, 2]
+    score, (lo, hi) = nps(recs)
+    assert score == 25.0 and (lo, hi) == (-11.3, 61.3)
+    assert nps([10] * 20) == (100.0, (100.0, 100.0))
+    assert nps([]) is None
+
+
+def test_summary_by_hand():
+    rs = [Response(i, dt.date(2026, 1, 1), s, 10, e, None)
+          for i, (s, e) in enumerate([(10, "yes"), (8, "yes"), (6, "partly"), (9, "no")])]
+    s = summarize(rs)
+    assert s["mean_score"] == 8.25 and s["median_score"] == 8.5
+    assert s["distribution"]["10"] == 1 and s["distribution"]["6"] == 1 and s["distribution"]["1"] == 0
+    assert s["expectations_met"] == 0.5
+
+
+@pytest.mark.parametrize("n, status, waves", [(19, "collecting", 0), (20, "repeat", 1), (39, "repeat", 1),
+                                              (40, "stable", 2)])
+def test_threshold_edge_and_waves(n, status, waves):
+    r = doctor_report("Козлов", answers(n))
+    assert r["status"] == status and r["responses"] == n
+    if status == "collecting":
+        assert r["current_wave"] == {"responses": 19, "of": 20}
+        assert "mean_score" not in r and "nps" not in r  # no figure from 19 answers
+    else:
+        assert len(r["waves"]) == waves and r["mean_score"] == 9.0 and r["nps"] == 100.0
+
+
+def test_a_negative_wave_means_repeat_and_the_trend_shows():
+    rs = answers(20, score=6, recommend=5) + answers(20, score=9, recommend=10, start=dt.date(2026, 3, 1))
+    r = doctor_report("Морозов", rs)
+    assert [w["positive"] for w in r["waves"]] == [False, True]
+    assert r["status"] == "repeat" and r["trend"] == 3.0
+    r2 = doctor_report("Морозов", rs + answers(20, start=dt.date(2026, 5, 1)))
+    assert r2["status"] == "stable"
+
+
+def test_date_range():
+    rs = answers(30)
+    r = doctor_report("X", rs, Thresholds(), date_from=dt.date(2026, 1, 15))
+    assert r["responses"] == 16 and r["status"] == "collecting"
