@@ -795,6 +795,7 @@ def survey(
     doctor: Optional[str] = typer.Option(None, "--doctor", help="Attribute to this doctor (required when the "
                                          "patient has no finished treatment)."),
     complaint: bool = typer.Option(False, "--complaint", help="Also open a complaint from the comment."),
+    ask: bool = typer.Option(False, "--ask", help="Ask the questions even when not on a terminal."),
     by: Optional[str] = typer.Option(None, "--by", help="Who called."),
     date: Optional[str] = typer.Option(None, "--date", help="The day of the list (default: today)."),
 ):
@@ -819,12 +820,13 @@ def survey(
         raise UsageError(f"{pid} has no finished treatment to ask about; name the doctor with --doctor")
     doctors = [_known_doctor(conn, doctor)] if doctor else rules.treatment_doctors(records.visits, end)
     answers = {"score": score, "recommend": recommend, "expectations": expectations, "comment": comment}
-    interactive = not decline and all(v is None for v in answers.values())
+    interactive = ask or (not decline and all(v is None for v in answers.values()))
     if interactive:
-        if not sys.stdin.isatty():
+        if not (ask or sys.stdin.isatty()):
             raise UsageError("give the answers (--score, --recommend, --expectations, --comment) or --decline, "
                              "or run on a terminal to be asked")
-        answers, decline = _ask_survey(records.patient.name, doctors, by or _user(), conn)
+        asked, decline = _ask_survey(records.patient.name, doctors, by or _user(), conn)
+        answers = {k: asked.get(k) for k in QUESTIONS}
     if not decline:
         _check_answers(answers)
     who, when = by or _user(), _now()

@@ -140,3 +140,19 @@ def test_bad_survey_input(treated, args, needle):
     r = treated(*args)
     assert r.exit_code != 0 and needle in r.stderr, r.stderr
     assert treated.count("surveys") == 0
+
+
+def test_interactive_survey_reads_the_script_and_checks_each_answer(treated):
+    cli = treated
+    # agree; a score of 12 is refused and asked again; then 8, 10, partly, a comment; confirm
+    r = cli("survey", "S1", "--ask", "--by", "Анна", input="y\n12\n8\n10\npartly\nДолго ждал\ny\n")
+    assert r.exit_code == 0, r.output
+    assert "As agreed after your treatment" in r.stdout and "From 1 to 10, please." in r.stdout
+    assert cli.rows("SELECT score, recommend, expectations, comment, questions FROM surveys") == [
+        (8, 10, "partly", "Долго ждал", "v1")]
+
+
+def test_interactive_survey_declined(treated):
+    r = treated("survey", "S1", "--ask", input="n\n")
+    assert r.exit_code == 0 and "declined" in r.stdout
+    assert treated.rows("SELECT status FROM surveys") == [("declined",)]
