@@ -1181,6 +1181,17 @@ def demo(
     db.add_consents(conn, consents)
     for n in nexts:
         db.add_next_contact(conn, n)
+    from followup.demo import survey_answers
+
+    ends = db.treatment_ends(conn)
+    visits_of = {}
+    for pid, vid, day, doc in ends:
+        visits_of.setdefault(pid, []).append((vid, day, doc))
+    [records_by] = [{r.patient.patient_id: r for r in db.load_records(conn, today, sorted(visits_of))}]
+    for row in survey_answers(ends, today=today, seed=seed):
+        r = records_by[row["patient_id"]]
+        end = next(v for v in r.visits if v.visit_id == row["visit_id"])
+        db.add_survey(conn, row, rules.treatment_doctors(r.visits, end))
     entries, settings = _day_list(conn, today)
     shown = rules.short_ids(entries)
     data = [_entry_json(e, settings, shown[e.entry_id]) for e in entries]
@@ -1203,8 +1214,19 @@ def demo(
     for d in sample:
         out.print(f"  {d['entry_id']}  {d['window'] or '     any     '}  {d['patient']} ({d['patient_id']}), "
                   f"{d['channel']} {d['phone']}: {d['reasons'][0]['text']}", markup=False, soft_wrap=True)
+    from followup import reports
+
+    by_doctor: dict[str, list] = {}
+    for s in db.survey_responses(conn):
+        for d in s["doctors"]:
+            by_doctor.setdefault(d, []).append(reports.Response(
+                s["id"], dt.date.fromisoformat(s["recorded_at"][:10]), s["score"], s["recommend"], s["expectations"],
+                s["comment"]))
+    out.print("\nSurveys: " + "; ".join(f"{d}: {reports.doctor_report(d, rs)['status']} ({len(rs)})"
+                                        for d, rs in sorted(by_doctor.items())), markup=False)
     out.print("\nTry:", markup=False)
     for line in (f'followup --db "{db_file}" today',
+                 f'followup --db "{db_file}" report',
                  f'followup --db "{db_file}" why {sample[0]["patient_id"] if sample else "000001"}',
                  f'followup --db "{db_file}" patient find Иванов',
                  f'followup --db "{db_file}" patient show 000001',

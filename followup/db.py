@@ -1011,3 +1011,9 @@ def survey_responses(conn: sqlite3.Connection) -> list[dict]:
         if r[-1]:
             row["doctors"].append(r[-1])
     return list(out.values())
+
+
+def treatment_ends(conn: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
+    """(patient, visit, date, doctor) of every treatment_end visit."""
+    return conn.execute("SELECT v.patient_id, v.visit_id, v.date, d.name FROM visits v JOIN doctors d "
+                        "ON d.id = v.doctor_id WHERE v.kind = 'treatment_end' ORDER BY v.date").fetchall()

@@ -226,3 +226,29 @@ def staff_records(patient_ids: list[str], *, today: dt.date, seed: int = 2026112
                           "channel": channels[0], "doctor": rng.choice(DOCTORS),
                           "recorded_by": "admin.petrova", "recorded_at": when.isoformat(sep=" ")})
     return consents, nexts
+
+
+# How the demo's doctors fare in surveys: answers per doctor and their scores. Смирнова has two
+# positive waves (stable), Козлов one (reported, still to repeat), Морозов — new — is collecting.
+SURVEY_PLAN = {DOCTORS[0]: (44, (9, 10)), DOCTORS[1]: (26, (6, 10)), DOCTORS[3]: (12, (7, 10))}
+COMMENTS = ("Всё понравилось, спасибо", "Долго ждал в коридоре", "Дорого, но качественно", "Не больно, аккуратно",
+            "Хотелось бы запись онлайн", "Администратор была очень внимательна", None, None, None)
+
+
+def survey_answers(treatment_ends: list[tuple[str, str, str, str]], *, today: dt.date,
+                   seed: int = 20261123) -> list[dict]:
+    """Answered surveys for past treatments (patient, end visit, date, doctor), as a caller records them."""
+    rng = random.Random(seed + 2)
+    out = []
+    for doctor, (wanted, (lo, hi)) in SURVEY_PLAN.items():
+        ends = [e for e in treatment_ends if e[3] == doctor and dt.date.fromisoformat(e[2]) < today - dt.timedelta(14)]
+        ends.sort(key=lambda e: e[2])
+        for pid, visit_id, day, _ in ends[-wanted:]:
+            when = dt.date.fromisoformat(day) + dt.timedelta(days=rng.randrange(7, 14))
+            score = rng.randint(lo, hi)
+            out.append({"patient_id": pid, "visit_id": visit_id, "status": "answered", "score": score,
+                        "recommend": min(10, score + rng.choice((0, 0, 1))),
+                        "expectations": "yes" if score >= 8 else rng.choice(("partly", "no")),
+                        "comment": rng.choice(COMMENTS), "questions": "v1", "recorded_by": "admin.petrova",
+                        "recorded_at": f"{when.isoformat()} 12:00:00"})
+    return out

@@ -103,6 +103,10 @@ def test_demo_builds_and_imports_a_clinic(cli, tmp_path, db_path):
     assert runs[0]["files"][0]["inserted"] == 300
     info = cli.json("--db", demo_db, "db", "info")[0]
     assert info["doctors"] == 4 and info["visits"] > 600
+    # survey answers enough for one doctor to be stable, one reported (repeat), one collecting
+    statuses = {r["doctor"]: r["status"] for r in cli.json("--db", demo_db, "report")}
+    assert sorted(statuses.values()).count("stable") == 1 and "repeat" in statuses.values()
+    assert "collecting" in statuses.values()
     # the same seed gives the same clinic
     again = cli("demo", "--dir", tmp_path / "demo2", "--patients", "300")
     assert again.exit_code == 0
