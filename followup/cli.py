@@ -928,16 +928,15 @@ def report(
     conn = _open(ctx, create=False)
     settings = db.get_settings(conn)
     t = reports.Thresholds(respondents=int(settings.get("survey_wave", rules.Policy().survey_wave)))
-    by_doctor: dict[str, list] = {name: [] for name in db.doctor_names(conn)}
-    for s in db.survey_responses(conn):
-        if s["status"] != "answered":
-            continue
-        r = reports.Response(s["id"], dt.date.fromisoformat(s["recorded_at"][:10]), s["score"], s["recommend"],
-                             s["expectations"], s["comment"])
-        for d in s["doctors"]:
-            by_doctor.setdefault(d, []).append(r)
+    by_doctor = {name: [] for name in db.doctor_names(conn)}
+    by_doctor.update(_responses_by_doctor(conn))
     names = [_known_doctor(conn, doctor)] if doctor else sorted(by_doctor)
     results = [reports.doctor_report(name, by_doctor.get(name, []), t, lo, hi) for name in names]
+    complaints = db.list_complaints(conn)
+    for r in results:
+        mine = [c for c in complaints if c["doctor"] == r["doctor"]]
+        r["complaints"] = {"open": sum(1 for c in mine if not c["resolved_at"]),
+                           "resolved": sum(1 for c in mine if c["resolved_at"])}
     if fmt is Format.json:
         typer.echo(json.dumps(results[0] if doctor else results, ensure_ascii=False, indent=2))
         return
@@ -950,10 +949,86 @@ def report(
     if doctor and fmt is Format.table and results[0]["status"] != "collecting":
         r = results[0]
         _print_rows(r["waves"], ["wave", "from", "to", "mean_score", "nps", "positive"], fmt, title="Waves")
+        _print_rows([dict(x, examples=" | ".join(x["examples"])) for x in r["themes"]],
+                    ["theme", "count", "examples"], fmt, title="Themes of comments")
         out = _console()
         top = max(r["distribution"].values()) or 1
         for k, n in r["distribution"].items():
             out.print(f"{k:>3} {'█' * round(30 * n / top)} {n}", markup=False)
+
+
+def _responses_by_doctor(conn) -> dict[str, list]:
+    """Answered surveys as reports.Response, per doctor they count for, with their themes."""
+    from followup import db, reports
+
+    keywords = reports.theme_keywords(db.get_settings(conn))
+    assigned = db.assigned_themes(conn)
+    by_doctor: dict[str, list] = {}
+    for s in db.survey_responses(conn):
+        if s["status"] != "answered":
+            continue
+        r = reports.Response(s["id"], dt.date.fromisoformat(s["recorded_at"][:10]), s["score"], s["recommend"],
+                             s["expectations"], s["comment"],
+                             tuple(reports.classify(s["comment"], keywords, assigned.get(s["id"], ()))))
+        for d in s["doctors"]:
+            by_doctor.setdefault(d, []).append(r)
+    return by_doctor
+
+
+themes_app = typer.Typer(cls=_Group, help="Themes of survey comments: what patients talk about.",
+                         invoke_without_command=True)
+app.add_typer(themes_app, name="themes")
+
+
+@themes_app.callback()
+def themes(ctx: typer.Context, fmt: Format = FORMAT_OPTION):
+    """List the comments no theme matches, so that themes can be assigned and keywords added."""
+    if ctx.invoked_subcommand:
+        return
+    from followup import db, reports
+
+    conn = _open(ctx, create=False)
+    keywords = reports.theme_keywords(db.get_settings(conn))
+    assigned = db.assigned_themes(conn)
+    rows = [{"survey": s["id"], "date": s["recorded_at"][:10], "comment": s["comment"]}
+            for s in db.survey_responses(conn)
+            if s["comment"] and not reports.classify(s["comment"], keywords, assigned.get(s["id"], ()))]
+    if not rows and fmt is Format.table:
+        _console().print("Every comment has a theme. Themes: " + ", ".join(keywords), markup=False)
+        return
+    _print_rows(rows, ["survey", "date", "comment"], fmt, title="Comments without a theme")
+
+
+@themes_app.command("add")
+def themes_add(ctx: typer.Context, name: str = typer.Argument(..., help="A theme, new or built-in."),
+               keywords: str = typer.Option(..., "--keywords", help="Comma-separated words or stems."),
+               by: Optional[str] = typer.Option(None, "--by", help="Who changes it.")):
+    """Add keywords to a theme; every comment is classified again with them."""
+    from followup import db
+
+    words = [w.strip() for w in keywords.split(",") if w.strip()]
+    if not name.strip() or not words:
+        raise UsageError("give a theme name and at least one keyword")
+    conn = _open(ctx, create=False)
+    key = f"theme.{name.strip()}"
+    old = db.get_settings(conn).get(key)
+    merged = ",".join(dict.fromkeys(([w for w in old.split(",") if w] if old else []) + words))
+    db.set_setting(conn, key, merged, by=by or _user(), at=_now())
+    typer.echo(f"Theme {name.strip()!r}: {merged}")
+
+
+@themes_app.command("assign")
+def themes_assign(ctx: typer.Context, survey_id: int = typer.Argument(..., help="The survey's number."),
+                  theme: str = typer.Argument(..., help="The theme."),
+                  by: Optional[str] = typer.Option(None, "--by", help="Who assigns it.")):
+    """Give one comment a theme by hand."""
+    from followup import db
+
+    conn = _open(ctx, create=False)
+    if not any(s["id"] == survey_id and s["comment"] for s in db.survey_responses(conn)):
+        raise NotFound(f"no survey #{survey_id} with a comment")
+    db.assign_theme(conn, survey_id, theme.strip(), by=by or _user(), at=_now())
+    typer.echo(f"Survey #{survey_id}: theme {theme.strip()!r}.")
 
 
 complaint_app = typer.Typer(cls=_Group, help="Complaints: record, answer fast, tell the patient what was done.",
@@ -1216,12 +1291,7 @@ def demo(
                   f"{d['channel']} {d['phone']}: {d['reasons'][0]['text']}", markup=False, soft_wrap=True)
     from followup import reports
 
-    by_doctor: dict[str, list] = {}
-    for s in db.survey_responses(conn):
-        for d in s["doctors"]:
-            by_doctor.setdefault(d, []).append(reports.Response(
-                s["id"], dt.date.fromisoformat(s["recorded_at"][:10]), s["score"], s["recommend"], s["expectations"],
-                s["comment"]))
+    by_doctor = _responses_by_doctor(conn)
     out.print("\nSurveys: " + "; ".join(f"{d}: {reports.doctor_report(d, rs)['status']} ({len(rs)})"
                                         for d, rs in sorted(by_doctor.items())), markup=False)
     out.print("\nTry:", markup=False)

@@ -332,12 +332,26 @@ def _migrations():
             """
         )
 
+    @migrations()
+    def m005_survey_themes(db):
+        db.executescript(
+            """
+            CREATE TABLE survey_themes (
+                survey_id INTEGER NOT NULL REFERENCES surveys(id),
+                theme TEXT NOT NULL,
+                assigned_by TEXT NOT NULL,
+                assigned_at TEXT NOT NULL,
+                PRIMARY KEY (survey_id, theme)
+            );
+            """
+        )
+
     return migrations
 
 
 # The names of the migrations above, in order: checked with plain SQL on every start, so that
 # sqlite-utils is imported only when there is something to apply. A test keeps it in step.
-MIGRATION_NAMES = ("m001_initial", "m002_contacts", "m003_complaints", "m004_surveys")
+MIGRATION_NAMES = ("m001_initial", "m002_contacts", "m003_complaints", "m004_surveys", "m005_survey_themes")
 
 
 def _applied(conn: sqlite3.Connection) -> list[str]:
@@ -1017,3 +1031,16 @@ def treatment_ends(conn: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
     """(patient, visit, date, doctor) of every treatment_end visit."""
     return conn.execute("SELECT v.patient_id, v.visit_id, v.date, d.name FROM visits v JOIN doctors d "
                         "ON d.id = v.doctor_id WHERE v.kind = 'treatment_end' ORDER BY v.date").fetchall()
+
+
+def assigned_themes(conn: sqlite3.Connection) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for sid, theme in conn.execute("SELECT survey_id, theme FROM survey_themes ORDER BY assigned_at"):
+        out.setdefault(sid, []).append(theme)
+    return out
+
+
+def assign_theme(conn: sqlite3.Connection, survey_id: int, theme: str, *, by: str, at: str) -> None:
+    with write_transaction(conn):
+        conn.execute("INSERT OR IGNORE INTO survey_themes (survey_id, theme, assigned_by, assigned_at) "
+                     "VALUES (?, ?, ?, ?)", (survey_id, theme, by, at))

@@ -26,6 +26,7 @@ class Response:
     recommend: int | None
     expectations: str | None
     comment: str | None
+    themes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,5 +103,58 @@ def doctor_report(doctor: str, responses: Iterable[Response], t: Thresholds = Th
     report["waves"] = waves
     report["trend"] = (None if len(waves) < 2 else
                        round(waves[-1]["mean_score"] - waves[-2]["mean_score"], 2))
-    report["comments"] = [r.comment for r in in_waves if r.comment][-5:]
+    report["themes"] = theme_counts([(r.comment, list(r.themes)) for r in in_waves if r.comment])
     return report
+
+
+# ---------------------------------------------------------------------------
+# Themes of comments: keywords (stems, folded) per theme; editable in the settings
+
+
+THEMES = {
+    "service": ("сервис", "обслуживан", "отношени", "внимател", "вежлив", "хамств", "грубо", "service", "rude",
+                "polite", "friendly"),
+    "prices": ("цен", "дорог", "дешев", "стоимост", "оплат", "скидк", "price", "expensive", "cost", "cheap"),
+    "quality of treatment": ("качеств", "пломб", "выпал", "переделыва", "коронк", "результат", "quality",
+                             "filling", "crown", "redo"),
+    "pain": ("боль", "больно", "болит", "анестез", "обезбол", "pain", "hurt", "anaesth", "anesth"),
+    "waiting time": ("ждал", "ожидан", "очеред", "опоздан", "долго", "задерж", "wait", "late", "queue", "delay"),
+    "staff": ("администратор", "ассистент", "медсестр", "персонал", "врач", "доктор", "staff", "receptionist",
+              "nurse", "doctor"),
+    "cleanliness": ("чист", "гряз", "стерил", "clean", "dirty", "hygien"),
+}
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.casefold().replace("ё", "е").split())
+
+
+def theme_keywords(settings: dict[str, str]) -> dict[str, tuple[str, ...]]:
+    """Built-in themes with the clinic's additions (`theme.NAME` = comma-separated keywords)."""
+    out = {name: tuple(words) for name, words in THEMES.items()}
+    for key, value in settings.items():
+        if key.startswith("theme."):
+            name = key.removeprefix("theme.")
+            extra = tuple(_fold(w) for w in value.split(",") if w.strip())
+            out[name] = tuple(dict.fromkeys(out.get(name, ()) + extra))
+    return out
+
+
+def classify(comment: str | None, keywords: dict[str, tuple[str, ...]],
+             assigned: Iterable[str] = ()) -> list[str]:
+    """The themes of a comment: by keyword, plus any the manager assigned by hand."""
+    found = list(dict.fromkeys(assigned))
+    text = _fold(comment or "")
+    if text:
+        found += [name for name, words in keywords.items() if name not in found and any(w in text for w in words)]
+    return found
+
+
+def theme_counts(comments: Sequence[tuple[str, list[str]]], examples: int = 2) -> list[dict]:
+    """(comment, themes) pairs -> themes by count, each with a couple of example comments."""
+    by_theme: dict[str, list[str]] = {}
+    for text, themes in comments:
+        for t in themes:
+            by_theme.setdefault(t, []).append(text)
+    return [{"theme": t, "count": len(texts), "examples": texts[:examples]}
+            for t, texts in sorted(by_theme.items(), key=lambda kv: (-len(kv[1]), kv[0]))]

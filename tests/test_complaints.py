@@ -156,3 +156,29 @@ def test_interactive_survey_declined(treated):
     r = treated("survey", "S1", "--ask", input="n\n")
     assert r.exit_code == 0 and "declined" in r.stdout
     assert treated.rows("SELECT status FROM surveys") == [("declined",)]
+
+
+def test_themes_commands_and_the_doctor_report(treated, tmp_path):
+    cli = treated
+    # 20 answered surveys for Козлов, each about its own treatment
+    rows = [[f"Q{n}", f"Пациент {n}", f"8916555{n:04d}"] for n in range(20)]
+    visits = [[f"E{n}", f"Q{n}", "Козлов Дмитрий Игоревич", "01.10.2026", "Окончание лечения"] for n in range(20)]
+    cli("import", write_csv(tmp_path / "q.csv", ["Номер карты", "ФИО", "Телефон"], rows))
+    cli("import", write_csv(tmp_path / "e.csv", ["Номер визита", "Номер карты", "Врач", "Дата визита", "Вид приёма"],
+                            visits))
+    comments = ["Хотелось бы запись онлайн", "Долго ждал"] + [""] * 18
+    for n in range(20):
+        args = ["survey", f"Q{n}", "--score", "9", "--recommend", "10", "--expectations", "yes"]
+        assert cli(*args, *(["--comment", comments[n]] if comments[n] else [])).exit_code == 0
+    assert [r["comment"] for r in cli.json("themes")] == ["Хотелось бы запись онлайн"]
+    assert cli("themes", "add", "online booking", "--keywords", "онлайн").exit_code == 0
+    assert cli.json("themes") == []
+    cli("complaint", "add", "Q1", "--text", "Долго ждал", "--doctor", "Козлов")
+    report = cli.json("report", "--doctor", "Козлов")
+    assert report["status"] == "repeat" and report["responses"] == 20 and report["mean_score"] == 9.0
+    assert {t["theme"] for t in report["themes"]} == {"online booking", "waiting time"}
+    assert report["complaints"] == {"open": 1, "resolved": 0}
+    surveys = cli.rows("SELECT id FROM surveys WHERE comment = 'Долго ждал'")
+    assert cli("themes", "assign", str(surveys[0][0]), "service").exit_code == 0
+    report = cli.json("report", "--doctor", "Козлов")
+    assert "service" in {t["theme"] for t in report["themes"]}

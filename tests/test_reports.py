@@ -55,3 +55,17 @@ def test_date_range():
     rs = answers(30)
     r = doctor_report("X", rs, Thresholds(), date_from=dt.date(2026, 1, 15))
     assert r["responses"] == 16 and r["status"] == "collecting"
+
+
+def test_themes_by_keyword_and_by_hand():
+    from followup.reports import THEMES, classify, theme_counts, theme_keywords
+
+    kw = theme_keywords({})
+    assert classify("Долго ждал в коридоре, было больно", kw) == ["pain", "waiting time"]
+    assert classify("Всё понравилось", kw) == []
+    assert classify("Всё понравилось", kw, ["service"]) == ["service"]
+    more = theme_keywords({"theme.online booking": "онлайн, запись через сайт", "theme.prices": "рассрочк"})
+    assert classify("Хотелось бы запись онлайн", more) == ["online booking"]
+    assert "рассрочк" in more["prices"] and set(THEMES["prices"]) <= set(more["prices"])
+    counts = theme_counts([("a", ["pain"]), ("b", ["pain", "prices"]), ("c", ["prices"]), ("d", ["pain"])])
+    assert counts[0] == {"theme": "pain", "count": 3, "examples": ["a", "b"]}

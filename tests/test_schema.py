@@ -69,7 +69,9 @@ EXPECTED["surveys"] = [
     ("comment", "TEXT", 0, 0), ("questions", "TEXT", 1, 0), ("recorded_by", "TEXT", 1, 0),
     ("recorded_at", "TEXT", 1, 0)]
 EXPECTED["survey_doctors"] = [("survey_id", "INTEGER", 1, 1), ("doctor", "TEXT", 1, 2)]
-MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys"]
+EXPECTED["survey_themes"] = [("survey_id", "INTEGER", 1, 1), ("theme", "TEXT", 1, 2), ("assigned_by", "TEXT", 1, 0),
+                             ("assigned_at", "TEXT", 1, 0)]
+MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys", "m005_survey_themes"]
 
 
 def test_migrated_schema_is_pinned(tmp_path):
