@@ -914,15 +914,22 @@ def _ask_survey(patient: str, doctors: list[str], caller: str, conn) -> tuple[di
 @app.command("report")
 def report(
     ctx: typer.Context,
+    what: Optional[str] = typer.Argument(None, help="'clinic' for the clinic report; else survey results."),
+    year: Optional[int] = typer.Option(None, "--year", help="With clinic: the year (default: this year)."),
     doctor: Optional[str] = typer.Option(None, "--doctor", help="One doctor (a name part will do); "
                                          "without it, one line per doctor."),
     date_from: Optional[str] = typer.Option(None, "--from", help="Only answers from this day."),
     date_to: Optional[str] = typer.Option(None, "--to", help="Only answers up to this day."),
     fmt: Format = FORMAT_OPTION,
 ):
-    """Survey results per doctor, shown only from 20 respondents on (waves of 20)."""
+    """Survey results per doctor, shown only from 20 respondents on (waves of 20); `report clinic` for the
+    clinic: conversion of first-time patients, dead souls, the contact funnel, consent coverage, complaints."""
     from followup import db, reports, rules
 
+    if what is not None:
+        if what != "clinic":
+            raise UsageError(f"unknown report {what!r} (use: followup report clinic, or --doctor NAME)")
+        return _clinic_report(ctx, year or dt.date.today().year, fmt)
     lo = _date(date_from, "--from") if date_from else None
     hi = _date(date_to, "--to") if date_to else None
     conn = _open(ctx, create=False)
@@ -955,6 +962,45 @@ def report(
         top = max(r["distribution"].values()) or 1
         for k, n in r["distribution"].items():
             out.print(f"{k:>3} {'█' * round(30 * n / top)} {n}", markup=False)
+
+
+def _clinic_report(ctx, year: int, fmt: Format) -> None:
+    from followup import db, reports, rules
+
+    today = dt.date.today()
+    conn = _open(ctx, create=False)
+    active = db.active_patients_last_visit(conn)
+    entries, _ = _day_list(conn, today)
+    due: dict[str, int] = {}
+    for e in entries:
+        for r in e.reasons + tuple(x for m in e.household for x in m.reasons):
+            due[r.code] = due.get(r.code, 0) + 1
+    data = {
+        "year": year,
+        "conversion": reports.conversion(db.first_and_second_visits(conn), year, today),
+        "dead_souls": reports.dead_souls(active, today),
+        "funnel": reports.funnel(db.contact_reasons(conn, year), due),
+        "consent_coverage": reports.consent_coverage(len(active), db.consent_decisions(conn), rules.PURPOSES),
+        "complaints": reports.complaint_stats(db.complaint_dates(conn, year)),
+    }
+    if fmt is Format.json:
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    if fmt is Format.csv:  # the exportable list of dead souls
+        _print_rows(data["dead_souls"], ["patient_id", "last_visit"], fmt)
+        return
+    _print_rows(data["conversion"], ["doctor", "quarter", "first_time", "returned", "pending", "conversion", "final"],
+                fmt,
+                title=f"First-time patients of {year} who came back within 12 months")
+    _console().print(f"Dead souls: {len(data['dead_souls'])} active patients with no visit for 24 months "
+                     f"(list: followup report clinic --format csv)", markup=False)
+    _print_rows(data["funnel"], ["reason", "due_today", "attempted", "reached", "booked", "declined"], fmt,
+                title=f"Contacts in {year}, by reason")
+    _print_rows(data["consent_coverage"], ["purpose", "patients", "share"], fmt,
+                title="Active patients with a recorded contact decision")
+    c = data["complaints"]
+    _console().print(f"Complaints in {year}: {c['opened']} opened, {c['resolved']} resolved (median "
+                     f"{c['median_days_to_resolve']} days), {c['informed']} patients informed.", markup=False)
 
 
 def _responses_by_doctor(conn) -> dict[str, list]:

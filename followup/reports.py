@@ -158,3 +158,79 @@ def theme_counts(comments: Sequence[tuple[str, list[str]]], examples: int = 2) -
             by_theme.setdefault(t, []).append(text)
     return [{"theme": t, "count": len(texts), "examples": texts[:examples]}
             for t, texts in sorted(by_theme.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
+
+
+# ---------------------------------------------------------------------------
+# The clinic report
+
+
+def _quarter(d: dt.date) -> str:
+    return f"{d.year}-Q{(d.month - 1) // 3 + 1}"
+
+
+def conversion(first_visits: Iterable[tuple[str, str | None, dt.date, dt.date | None]], year: int,
+               today: dt.date, months: int = 12) -> list[dict]:
+    """First-time patients of ``year`` who came back within ``months``, per doctor of the first visit
+    and quarter. Input: (patient, doctor of the first visit, first visit, second visit or None).
+
+    ``conversion`` is returned / first-time so far; a first visit less than ``months`` ago that has
+    not returned yet is ``pending`` (it may still), so a quarter's figure is final only without pending.
+    """
+    from dateutil.relativedelta import relativedelta
+
+    rows: dict[tuple[str, str], dict] = {}
+    for _pid, doctor, first, second in first_visits:
+        if first.year != year:
+            continue
+        key = (doctor or "-", _quarter(first))
+        row = rows.setdefault(key, {"doctor": key[0], "quarter": key[1], "first_time": 0, "returned": 0,
+                                    "pending": 0})
+        row["first_time"] += 1
+        deadline = first + relativedelta(months=months)
+        if second is not None and second <= deadline:
+            row["returned"] += 1
+        elif deadline > today:
+            row["pending"] += 1
+    for row in rows.values():
+        row["conversion"] = round(row["returned"] / row["first_time"], 3)
+        row["final"] = row["pending"] == 0
+    return sorted(rows.values(), key=lambda r: (r["doctor"], r["quarter"]))
+
+
+def dead_souls(patients: Iterable[tuple[str, dt.date | None]], today: dt.date, months: int = 24) -> list[dict]:
+    """Active patients with no visit for ``months`` (or none at all): (patient, last visit)."""
+    from dateutil.relativedelta import relativedelta
+
+    cutoff = today - relativedelta(months=months)
+    return [{"patient_id": pid, "last_visit": last.isoformat() if last else None}
+            for pid, last in patients if last is None or last < cutoff]
+
+
+def funnel(contacts: Iterable[tuple[str, str]], due_today: dict[str, int]) -> list[dict]:
+    """Per reason: on today's list, attempted, reached, booked, declined. Input: (reason code, outcome)."""
+    codes = ("appointment_reminder", "plan_stage_missed", "control_overdue", "survey_call", "hygiene_recall",
+             "agreed_contact")
+    rows = {c: {"reason": c, "due_today": due_today.get(c, 0), "attempted": 0, "reached": 0, "booked": 0,
+                "declined": 0} for c in codes}
+    for code, outcome in contacts:
+        row = rows.setdefault(code, {"reason": code, "due_today": 0, "attempted": 0, "reached": 0, "booked": 0,
+                                     "declined": 0})
+        row["attempted"] += 1
+        if outcome in ("reached", "booked", "declined"):
+            row[outcome] += 1
+    return list(rows.values())
+
+
+def consent_coverage(active: int, decided: dict[str, int], purposes: Sequence[str]) -> list[dict]:
+    """Share of active patients with a recorded contact decision (granted or withdrawn), per purpose."""
+    return [{"purpose": p, "patients": decided.get(p, 0),
+             "share": round(decided.get(p, 0) / active, 3) if active else None} for p in purposes]
+
+
+def complaint_stats(complaints: Iterable[tuple[dt.date, dt.date | None, bool]]) -> dict:
+    """(opened, resolved or None, informed) -> opened, resolved, median days to resolve, informed."""
+    items = list(complaints)
+    days = [(r - o).days for o, r, _ in items if r]
+    return {"opened": len(items), "resolved": len(days), "open": len(items) - len(days),
+            "median_days_to_resolve": statistics.median(days) if days else None,
+            "informed": sum(1 for *_, informed in items if informed)}

@@ -182,3 +182,17 @@ def test_themes_commands_and_the_doctor_report(treated, tmp_path):
     assert cli("themes", "assign", str(surveys[0][0]), "service").exit_code == 0
     report = cli.json("report", "--doctor", "Козлов")
     assert "service" in {t["theme"] for t in report["themes"]}
+
+
+def test_clinic_report_end_to_end(treated):
+    cli = treated
+    cli("consent", "S1", "--purpose", "survey", "--channel", "call")
+    cli("complaint", "add", "S2", "--text", "x")
+    data = cli.json("report", "clinic")
+    assert set(data) == {"year", "conversion", "dead_souls", "funnel", "consent_coverage", "complaints"}
+    assert data["complaints"]["opened"] == 1
+    assert {r["purpose"]: r["patients"] for r in data["consent_coverage"]}["survey"] == 1
+    assert [s["patient_id"] for s in data["dead_souls"]] == ["S2"]  # no visit at all
+    csv_out = cli("report", "clinic", "--format", "csv").stdout.splitlines()
+    assert csv_out == ["patient_id,last_visit", "S2,"]
+    assert cli("report", "nonsense").exit_code == 2

@@ -69,3 +69,32 @@ def test_themes_by_keyword_and_by_hand():
     assert "рассрочк" in more["prices"] and set(THEMES["prices"]) <= set(more["prices"])
     counts = theme_counts([("a", ["pain"]), ("b", ["pain", "prices"]), ("c", ["prices"]), ("d", ["pain"])])
     assert counts[0] == {"theme": "pain", "count": 3, "examples": ["a", "b"]}
+
+
+def test_clinic_report_parts_by_hand():
+    from followup.reports import complaint_stats, consent_coverage, conversion, dead_souls, funnel
+
+    D = dt.date.fromisoformat
+    today = D("2026-11-23")
+    firsts = [("a", "Козлов", D("2025-02-01"), D("2025-06-01")),   # returned within 12 months
+              ("b", "Козлов", D("2025-02-10"), D("2026-03-01")),   # returned, but too late
+              ("c", "Козлов", D("2025-03-01"), None),              # never
+              ("d", "Смирнова", D("2025-11-30"), None),            # window still open: pending
+              ("e", "Козлов", D("2024-05-01"), D("2024-06-01"))]   # another year
+    rows = conversion(firsts, 2025, today)
+    assert rows == [
+        {"doctor": "Козлов", "quarter": "2025-Q1", "first_time": 3, "returned": 1, "pending": 0,
+         "conversion": 0.333, "final": True},
+        {"doctor": "Смирнова", "quarter": "2025-Q4", "first_time": 1, "returned": 0, "pending": 1,
+         "conversion": 0.0, "final": False}]
+    souls = dead_souls([("a", D("2024-11-22")), ("b", D("2024-11-23")), ("c", None)], today)
+    assert [s["patient_id"] for s in souls] == ["a", "c"]
+    f = {r["reason"]: r for r in funnel([("survey_call", "reached"), ("survey_call", "no-answer"),
+                                         ("hygiene_recall", "booked")], {"survey_call": 4})}
+    assert (f["survey_call"]["due_today"], f["survey_call"]["attempted"], f["survey_call"]["reached"]) == (4, 2, 1)
+    assert f["hygiene_recall"]["booked"] == 1
+    assert consent_coverage(200, {"recall": 50}, ("recall", "survey")) == [
+        {"purpose": "recall", "patients": 50, "share": 0.25}, {"purpose": "survey", "patients": 0, "share": 0.0}]
+    assert complaint_stats([(D("2026-01-01"), D("2026-01-03"), True), (D("2026-02-01"), D("2026-02-05"), False),
+                            (D("2026-03-01"), None, False)]) == {
+        "opened": 3, "resolved": 2, "open": 1, "median_days_to_resolve": 3.0, "informed": 1}
