@@ -58,9 +58,11 @@ class Format(str, Enum):
     table = "table"
     json = "json"
     csv = "csv"
+    md = "md"
 
 
-FORMAT_OPTION = typer.Option(Format.table, "--format", "-f", help="table for people; json or csv for scripts.")
+FORMAT_OPTION = typer.Option(Format.table, "--format", "-f", help="table for people; json or csv for scripts; "
+                             "md (Markdown) for a document.")
 
 
 def _version(value: bool):
@@ -111,6 +113,15 @@ def _print_rows(rows: list[dict], columns: list[str], fmt: Format, title: str | 
     """One place for table/json/csv output of a list of flat records (labels: table headings)."""
     if fmt is Format.json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    elif fmt is Format.md:
+        def cell(v) -> str:
+            return "" if v is None else str(v).replace("|", "\\|").replace("\n", "<br>")
+        if title:
+            typer.echo(f"\n**{title}**\n")
+        typer.echo("| " + " | ".join((labels or {}).get(c, c.replace("_", " ")) for c in columns) + " |")
+        typer.echo("|" + "---|" * len(columns))
+        for r in rows:
+            typer.echo("| " + " | ".join(cell(r.get(c)) for c in columns) + " |")
     elif fmt is Format.csv:
         import csv
 
@@ -830,9 +841,10 @@ def survey(
     if not decline:
         _check_answers(answers)
     who, when = by or _user(), _now()
+    settings = db.get_settings(conn)
     row = {"patient_id": pid, "visit_id": end.visit_id if end else None,
            "status": "declined" if decline else "answered", **({k: None for k in answers} if decline else answers),
-           "questions": QUESTIONS_VERSION, "recorded_by": who, "recorded_at": when}
+           "questions": settings.get("survey.version", QUESTIONS_VERSION), "recorded_by": who, "recorded_at": when}
     if row["expectations"]:
         row["expectations"] = row["expectations"].lower()
     contact = {"patient_id": pid, "entry_id": None, "list_date": day.isoformat(), "channel": "call",
@@ -844,8 +856,11 @@ def survey(
         typer.echo(f"Survey #{sid}: {pid} declined; the survey call for this treatment is closed.")
         return
     typer.echo(f"Survey #{sid} recorded for {pid} (counts for {', '.join(doctors)}).")
-    policy = rules.policy_from(db.get_settings(conn))
-    low = answers["score"] is not None and answers["score"] <= policy.low_score
+    from followup import reports
+
+    policy = rules.policy_from(settings)
+    problems = set(reports.classify(answers["comment"], reports.theme_keywords(settings))) & reports.PROBLEM_THEMES
+    low = (answers["score"] is not None and answers["score"] <= policy.low_score) or bool(problems)
     if complaint:
         if not (answers["comment"] or "").strip():
             raise UsageError("--complaint needs a --comment to open it with")
@@ -888,7 +903,9 @@ def _ask_survey(patient: str, doctors: list[str], caller: str, conn) -> tuple[di
 
     from followup import db
 
-    clinic = db.get_settings(conn).get("clinic_name", "the clinic")
+    settings = db.get_settings(conn)
+    clinic = settings.get("clinic_name", "the clinic")
+    questions = {k: settings.get(f"survey.question.{k}", text) for k, text in QUESTIONS.items()}
     out = _console()
     out.print(f"[bold]Script[/bold]: Hello, this is {caller} from {clinic}. As agreed after your treatment "
               f"with {', '.join(doctors) or 'us'}, may I ask you two or three short questions? It takes two "
@@ -897,14 +914,14 @@ def _ask_survey(patient: str, doctors: list[str], caller: str, conn) -> tuple[di
     if not Confirm.ask("Does the patient agree?"):
         return {}, True
     answers: dict = {}
-    while not 1 <= (answers.setdefault("score", IntPrompt.ask(QUESTIONS["score"])) or 0) <= 10:
+    while not 1 <= (answers.setdefault("score", IntPrompt.ask(questions["score"])) or 0) <= 10:
         answers.pop("score")
         out.print("From 1 to 10, please.")
-    while not 0 <= answers.setdefault("recommend", IntPrompt.ask(QUESTIONS["recommend"])) <= 10:
+    while not 0 <= answers.setdefault("recommend", IntPrompt.ask(questions["recommend"])) <= 10:
         answers.pop("recommend")
         out.print("From 0 to 10, please.")
-    answers["expectations"] = Prompt.ask(QUESTIONS["expectations"], choices=["yes", "partly", "no"])
-    answers["comment"] = Prompt.ask(QUESTIONS["comment"], default="") or None
+    answers["expectations"] = Prompt.ask(questions["expectations"], choices=["yes", "partly", "no"])
+    answers["comment"] = Prompt.ask(questions["comment"], default="") or None
     out.print(answers)
     if not Confirm.ask("Save these answers?"):
         raise UsageError("not saved")
@@ -1211,6 +1228,8 @@ def _config_keys() -> dict[str, str]:
 
     keys = {name: str(f.default) for name, f in rules.Policy.__dataclass_fields__.items()}
     keys["clinic_name"] = "The clinic"
+    keys["survey.version"] = QUESTIONS_VERSION
+    keys.update({f"survey.question.{k}": text for k, text in QUESTIONS.items()})
     keys.update({f"template.{code}": text for code, text in rules.DEFAULT_TEMPLATES.items()})
     return keys
 

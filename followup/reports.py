@@ -125,6 +125,10 @@ THEMES = {
 }
 
 
+# Themes that name a problem: a comment with one of them suggests opening a complaint.
+PROBLEM_THEMES = {"prices", "quality of treatment", "pain", "waiting time", "cleanliness"}
+
+
 def _fold(text: str) -> str:
     return " ".join(text.casefold().replace("ё", "е").split())
 

@@ -196,3 +196,19 @@ def test_clinic_report_end_to_end(treated):
     csv_out = cli("report", "clinic", "--format", "csv").stdout.splitlines()
     assert csv_out == ["patient_id,last_visit", "S2,"]
     assert cli("report", "nonsense").exit_code == 2
+
+
+def test_question_set_is_versioned_and_a_problem_comment_suggests_a_complaint(treated):
+    cli = treated
+    assert cli("config", "set", "survey.version", "v2-short").exit_code == 0
+    assert cli("config", "set", "survey.question.comment", "Что нам улучшить?").exit_code == 0
+    r = cli("survey", "S1", "--score", "9", "--recommend", "9", "--comment", "Было больно")
+    assert r.exit_code == 0 and "open a complaint?" in r.stdout  # a good score, but the comment names pain
+    assert cli.rows("SELECT questions FROM surveys") == [("v2-short",)]
+    r = cli("survey", "S2", "--score", "9", "--doctor", "Козлов", "--comment", "Всё отлично")
+    assert "open a complaint?" not in r.stdout
+
+
+def test_report_as_markdown(treated):
+    out = treated("report", "--format", "md").stdout
+    assert "| doctor | status | n |" in out and "| Козлов Дмитрий Игоревич | collecting | 0 / 20 |" in out
