@@ -25,8 +25,33 @@ from typer.core import TyperGroup
 from followup.errors import Busy, FollowupError, NotFound, RowsRejected, UsageError
 
 
+# Click's own error classes, as the Click that Typer vendors defines them.
+_CLICK_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
 class _Group(TyperGroup):
-    """Catches every FollowupError once, at the edge: one line on stderr and its exit code."""
+    """Catches every FollowupError once, at the edge: one line on stderr and its exit code.
+
+    Mistyped options and values (Click's usage errors) get one line too, instead of a box.
+    """
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except _CLICK_ERROR as exc:
+            ctx = getattr(exc, "ctx", None)
+            if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+                typer.echo(ctx.get_help())
+            else:
+                hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+                typer.echo(f"Error: {exc.format_message()}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo("Aborted.", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx):
         try:

@@ -124,3 +124,12 @@ def test_python_dash_m_and_no_traceback_for_user_errors(tmp_path):
     version = subprocess.run([sys.executable, "-m", "followup", "--version"], capture_output=True, text=True)
     assert version.stdout.startswith("followup ")
     assert json.dumps  # stdlib only above
+
+
+def test_mistyped_commands_and_values_get_one_line(cli):
+    for args, needle in ((["tody"], "No such command 'tody'. Did you mean 'today'?"),
+                         (["today", "--chanel", "sms"], "No such option: --chanel"),
+                         (["survey", "P1", "--score", "abc"], "'abc' is not a valid int")):
+        r = cli(*args)
+        assert r.exit_code == 2 and r.stderr.startswith("Error: ") and needle in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
