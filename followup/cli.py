@@ -976,7 +976,12 @@ def report(
     hi = _date(date_to, "--to") if date_to else None
     conn = _open(ctx, create=False)
     settings = db.get_settings(conn)
-    t = reports.Thresholds(respondents=int(settings.get("survey_wave", rules.Policy().survey_wave)))
+    defaults = reports.Thresholds()
+    t = reports.Thresholds(respondents=int(settings.get("survey_wave", rules.Policy().survey_wave)),
+                           positive_mean=float(settings.get("report.positive_mean", defaults.positive_mean)),
+                           positive_nps=float(settings.get("report.positive_nps", defaults.positive_nps)))
+    policy = rules.policy_from(settings)
+    today = dt.date.today()
     by_doctor = {name: [] for name in db.doctor_names(conn)}
     by_doctor.update(_responses_by_doctor(conn))
     names = [_known_doctor(conn, doctor)] if doctor else sorted(by_doctor)
@@ -984,8 +989,10 @@ def report(
     complaints = db.list_complaints(conn)
     for r in results:
         mine = [c for c in complaints if c["doctor"] == r["doctor"]]
+        overdue = [c for c in mine if rules.complaint_overdue(rules.Complaint(
+            c["id"], c["patient_id"], c["doctor"], dt.date.fromisoformat(c["opened_at"][:10])), today, policy)]
         r["complaints"] = {"open": sum(1 for c in mine if not c["resolved_at"]),
-                           "resolved": sum(1 for c in mine if c["resolved_at"])}
+                           "overdue": len(overdue), "resolved": sum(1 for c in mine if c["resolved_at"])}
     if fmt is Format.json:
         typer.echo(json.dumps(results[0] if doctor else results, ensure_ascii=False, indent=2))
         return
@@ -1254,6 +1261,8 @@ def _config_keys() -> dict[str, str]:
     keys = {name: str(f.default) for name, f in rules.Policy.__dataclass_fields__.items()}
     keys["clinic_name"] = "The clinic"
     keys["survey.version"] = QUESTIONS_VERSION
+    keys["report.positive_mean"] = "8.0"
+    keys["report.positive_nps"] = "30.0"
     keys.update({f"survey.question.{k}": text for k, text in QUESTIONS.items()})
     keys.update({f"template.{code}": text for code, text in rules.DEFAULT_TEMPLATES.items()})
     return keys
@@ -1298,6 +1307,11 @@ def config_set(ctx: typer.Context, key: str = typer.Argument(..., help="A settin
     if value is not None and key in rules.Policy.__dataclass_fields__:
         if not value.isdigit() or int(value) > 3650:
             raise UsageError(f"{key} takes a whole number of days/times (0-3650)")
+    if value is not None and key.startswith("report."):
+        try:
+            float(value)
+        except ValueError:
+            raise UsageError(f"{key} takes a number") from None
     if value is not None and key.startswith("template."):
         try:
             value.format_map(rules._Blank())

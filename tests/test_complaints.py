@@ -177,7 +177,9 @@ def test_themes_commands_and_the_doctor_report(treated, tmp_path):
     report = cli.json("report", "--doctor", "Козлов")
     assert report["status"] == "repeat" and report["responses"] == 20 and report["mean_score"] == 9.0
     assert {t["theme"] for t in report["themes"]} == {"online booking", "waiting time"}
-    assert report["complaints"] == {"open": 1, "resolved": 0}
+    assert report["complaints"] == {"open": 1, "overdue": 0, "resolved": 0}
+    cli("config", "set", "report.positive_mean", "9.5")
+    assert cli.json("report", "--doctor", "Козлов")["waves"][0]["positive"] is False
     surveys = cli.rows("SELECT id FROM surveys WHERE comment = 'Долго ждал'")
     assert cli("themes", "assign", str(surveys[0][0]), "service").exit_code == 0
     report = cli.json("report", "--doctor", "Козлов")
