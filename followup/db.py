@@ -433,7 +433,7 @@ def existing_rows(conn: sqlite3.Connection, spec: TableSpec, keys: Sequence[tupl
                f"WHERE t.{spec.key[0]} IN (SELECT value FROM json_each(?))")
         param = json.dumps([k[0] for k in keys], ensure_ascii=False)
     else:
-        on = " AND ".join(f"t.{k} = j.value ->> {i}" for i, k in enumerate(spec.key))
+        on = " AND ".join(f"t.{k} = json_extract(j.value, '$[{i}]')" for i, k in enumerate(spec.key))
         sql = (f"SELECT {cols}, t.import_file, {missing} FROM json_each(?) j "
                f"JOIN {spec.table} t ON {on}")
         param = json.dumps([list(k) for k in keys], ensure_ascii=False)

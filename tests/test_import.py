@@ -97,6 +97,9 @@ def test_appointments_and_plans(cli, patients_csv, tmp_path):
                     "ORDER BY stage") == [
         ("P1", "1", "Имплантация 36", "2026-10-01", "done", "2026-09-01"),
         ("P1", "2", "Коронка 36", "2026-11-01", "planned", "2026-09-01")]
+    # re-read: rows found by their composite key (plan, stage), none changed
+    again = cli.json("import", "--force", plans)["files"][0]
+    assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 2)
 
 
 def test_mapping_file_for_another_layout(cli, tmp_path, patients_csv):
