@@ -759,36 +759,12 @@ def done(
     if not matches:
         raise NotFound(f"no entry {entry!r} on the list of {day.isoformat()} (see followup today)")
     found = matches[0]
-    policy = rules.policy_from(settings)
-    who, when = by or _user(), _now()
-    retry = (day + dt.timedelta(days=policy.retry_days)).isoformat() if outcome in rules.UNANSWERED else None
-    contacts, withdrawals, flags = [], [], []
-    for member in (found, *found.household):
-        contacts.append({"patient_id": member.patient.patient_id, "entry_id": found.entry_id[:16],
-                         "list_date": day.isoformat(), "channel": found.channel, "outcome": outcome,
-                         "reasons": [[r.code, r.ref] for r in member.reasons], "retry_on": retry,
-                         "callback_on": callback.isoformat() if callback else None, "note": note,
-                         "recorded_by": who, "recorded_at": when})
-        if outcome == "declined":
-            for purpose in dict.fromkeys(r.purpose for r in member.reasons):
-                for ch in rules.CHANNELS:
-                    withdrawals.append({"patient_id": member.patient.patient_id, "purpose": purpose,
-                                        "channel": ch, "granted": 0, "address": None, "window": None,
-                                        "days": None, "how": "phone" if found.channel == "call" else "form",
-                                        "note": "declined when contacted", "source": "followup",
-                                        "recorded_by": who, "recorded_at": when})
-        if outcome == "wrong-number" and found.address:
-            flags.append({"patient_id": member.patient.patient_id, "phone": found.address,
-                          "flagged_on": day.isoformat(), "recorded_by": who})
-    db.record_contact(conn, contacts, withdrawals=withdrawals, phone_flags=flags, entry_id=found.entry_id[:16],
-                      list_date=day.isoformat())
+    steps = rules.next_steps(found, outcome, day, rules.policy_from(settings), by=by or _user(), at=_now(),
+                             callback=callback, note=note)
+    db.record_contact(conn, steps.contacts, withdrawals=steps.withdrawals, phone_flags=steps.phone_flags,
+                      entry_id=found.entry_id[:16], list_date=day.isoformat())
     shown = rules.short_ids(entries)[found.entry_id]
-    step = {"no-answer": f"try again on {retry}, at another time of day",
-            "busy": f"try again on {retry}, at another time of day",
-            "wrong-number": "the phone is flagged until a new number is imported",
-            "declined": "consent withdrawn for " + ", ".join(dict.fromkeys(r.purpose for r in found.reasons)),
-            "booked": "the reasons are closed", "reached": "the reasons are closed",
-            "call-back": f"rescheduled to {callback}"}[outcome]
+    step = steps.text
     typer.echo(f"Recorded {outcome} for entry {shown} ({found.patient.patient_id}"
                f"{' + ' + str(len(found.household)) + ' in the household' if found.household else ''}): {step}.")
 

@@ -832,3 +832,52 @@ def candidate_windows(today: dt.date, policy: Policy) -> dict[str, str]:
         "recall_to": iso(_add_months(today, -policy.recall_months) + dt.timedelta(days=3)),
         "today": iso(today),
     }
+
+
+# ---------------------------------------------------------------------------
+# What an outcome leads to
+
+
+@dataclass(frozen=True)
+class NextSteps:
+    """The records an outcome writes (for each patient on the call) and the sentence that says so."""
+
+    contacts: list[dict]
+    withdrawals: list[dict]
+    phone_flags: list[dict]
+    text: str
+
+
+def next_steps(entry: Entry, outcome: str, day: dt.date, policy: Policy, *, by: str, at: str,
+               callback: dt.date | None = None, note: str | None = None) -> NextSteps:
+    """no-answer/busy: retry after policy.retry_days (counts toward the attempt limit);
+    wrong-number: flag that phone; declined: withdraw consent for those purposes on every channel,
+    recorded as such; booked/reached: the reasons are settled; call-back: due again on ``callback``.
+    """
+    retry = (day + dt.timedelta(days=policy.retry_days)).isoformat() if outcome in UNANSWERED else None
+    contacts, withdrawals, flags = [], [], []
+    for member in (entry, *entry.household):
+        pid = member.patient.patient_id
+        contacts.append({"patient_id": pid, "entry_id": entry.entry_id[:16], "list_date": day.isoformat(),
+                         "channel": entry.channel, "outcome": outcome,
+                         "reasons": [[r.code, r.ref] for r in member.reasons], "retry_on": retry,
+                         "callback_on": callback.isoformat() if callback else None, "note": note,
+                         "recorded_by": by, "recorded_at": at})
+        if outcome == "declined":
+            for purpose in dict.fromkeys(r.purpose for r in member.reasons):
+                withdrawals.extend({"patient_id": pid, "purpose": purpose, "channel": ch, "granted": 0,
+                                    "address": None, "window": None, "days": None,
+                                    "how": "phone" if entry.channel == "call" else "form",
+                                    "note": "declined when contacted", "source": "followup",
+                                    "recorded_by": by, "recorded_at": at} for ch in CHANNELS)
+        if outcome == "wrong-number" and entry.address:
+            flags.append({"patient_id": pid, "phone": entry.address, "flagged_on": day.isoformat(),
+                          "recorded_by": by})
+    purposes = ", ".join(dict.fromkeys(r.purpose for m in (entry, *entry.household) for r in m.reasons))
+    text = {"no-answer": f"try again on {retry}, at another time of day",
+            "busy": f"try again on {retry}, at another time of day",
+            "wrong-number": "the phone is flagged until a new number is imported",
+            "declined": f"consent withdrawn for {purposes}",
+            "booked": "the reasons are closed", "reached": "the reasons are closed",
+            "call-back": f"rescheduled to {callback}"}[outcome]
+    return NextSteps(contacts, withdrawals, flags, text)

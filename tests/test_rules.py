@@ -6,7 +6,7 @@ import pytest
 
 from followup.rules import (Appointment, Consent, Contact, NextContact, Patient, PhoneFlag, PlanStage, Policy,
                             Records, Visit, Window, assess, current_consents, entry_id, find_entry, message,
-                            parse_days, parse_window, plan_day, short_ids)
+                            next_steps, parse_days, parse_window, plan_day, short_ids)
 
 TODAY = dt.date(2026, 11, 23)  # a Monday
 POLICY = Policy()
@@ -326,3 +326,22 @@ def test_entry_ids_are_short_unique_and_stay_valid():
         assert find_entry(entries, e.entry_id.upper()) == [e]
     assert len(find_entry(entries, a[:6])) == 2  # the shared prefix is ambiguous: done refuses it
     assert find_entry(entries, "abc") == []  # fewer than 6 characters never match
+
+
+@pytest.mark.parametrize("outcome, retry, withdrawn, flagged, text", [
+    ("no-answer", "2026-11-24", 0, 0, "try again on 2026-11-24"),
+    ("busy", "2026-11-24", 0, 0, "at another time of day"),
+    ("declined", None, 4, 0, "consent withdrawn for recall"),
+    ("wrong-number", None, 0, 1, "flagged"),
+    ("booked", None, 0, 0, "closed"),
+])
+def test_next_steps_of_each_outcome(outcome, retry, withdrawn, flagged, text):
+    [entry] = plan_day([records(visits=DUE_RECALL)], TODAY, POLICY)
+    steps = next_steps(entry, outcome, TODAY, POLICY, by="admin", at="2026-11-23 10:00:00")
+    [contact] = steps.contacts
+    assert contact["outcome"] == outcome and contact["retry_on"] == retry and contact["recorded_by"] == "admin"
+    assert contact["reasons"] == [["hygiene_recall", "recall:2026-11-20"]]
+    assert len(steps.withdrawals) == withdrawn and len(steps.phone_flags) == flagged and text in steps.text
+    if withdrawn:
+        assert {w["channel"] for w in steps.withdrawals} == {"call", "sms", "email", "messenger"}
+        assert all(w["granted"] == 0 and w["note"] == "declined when contacted" for w in steps.withdrawals)
