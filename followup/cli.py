@@ -90,6 +90,15 @@ FORMAT_OPTION = typer.Option(Format.table, "--format", "-f", help="table for peo
                              "md (Markdown) for a document.")
 
 
+def _excel_safe(value) -> str:
+    """A CSV cell Excel shows as text: '=', '+', '-', '@', tab or CR first gets a leading quote
+    ('+79161234567 stays readable as a phone)."""
+    if value is None:
+        return ""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def _version(value: bool):
     if value:
         from followup import __version__
@@ -150,10 +159,12 @@ def _print_rows(rows: list[dict], columns: list[str], fmt: Format, title: str | 
     elif fmt is Format.csv:
         import csv
 
-        w = csv.writer(sys.stdout, lineterminator="\n")
+        # For Excel: UTF-8 with a BOM so Cyrillic shows, and no cell that Excel would run as a formula.
+        sys.stdout.write("\ufeff")
+        w = csv.writer(sys.stdout, lineterminator="\r\n")
         w.writerow(columns)
         for r in rows:
-            w.writerow(["" if r.get(c) is None else r.get(c) for c in columns])
+            w.writerow([_excel_safe(r.get(c)) for c in columns])
     else:
         from rich.table import Table
 

@@ -252,7 +252,7 @@ def test_today_table_and_csv(clinic):
     table = clinic("today", "--date", DAY)
     assert table.exit_code == 0 and "Иванов Иван Иванович" in table.stdout and "hygiene_recall" in table.stdout
     csv_out = clinic("today", "--date", DAY, "--format", "csv")
-    assert csv_out.stdout.splitlines()[0].startswith("entry,window,patient,phone,channel,reasons")
+    assert csv_out.stdout.splitlines()[0].startswith("\ufeffentry,window,patient,phone,channel,reasons")
     empty = clinic("today", "--date", "2026-01-01")
     assert "Nobody to contact" in empty.stdout
     assert json.loads(clinic("today", "--date", "2026-01-01", "--format", "json").stdout) == []
@@ -307,3 +307,20 @@ def test_unreadable_consent_value_rejects_the_row(cli, tmp_path):
     result = cli("import", write_csv(tmp_path / "p.csv", headers, rows))
     assert result.exit_code == 3 and "Согласие: unknown consent value" in result.stderr
     assert cli.rows("SELECT count(*) FROM consents WHERE patient_id = 'X1'") == [(0,)]
+
+
+def test_csv_is_safe_to_open_in_excel(cli, tmp_path):
+    import csv
+    import io
+
+    p = write_csv(tmp_path / "p.csv", ["Номер карты", "ФИО", "Телефон"],
+                  [["X1", '=HYPERLINK("http://evil")', "89161234567"], ["X2", "@SUM(A1) Иванов", "89161234568"]])
+    cli("import", p)
+    out = cli("patient", "find", "sum", "--format", "csv").stdout
+    assert out.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(out.lstrip("\ufeff"))))
+    columns = rows[0]
+    assert rows[1][columns.index("full_name")] == "'@SUM(A1) Иванов"
+    assert rows[1][columns.index("phone")] == "'+79161234568"  # neutralised, still readable
+    out = cli("patient", "find", "hyperlink", "--format", "csv").stdout
+    assert "'=HYPERLINK" in out
