@@ -74,7 +74,7 @@ def connect(path: Path, *, create: bool = True, migrate: bool = True) -> sqlite3
     if mode != "wal":  # e.g. a read-only directory
         conn.execute("PRAGMA journal_mode = DELETE")
     if migrate:
-        apply_migrations(conn)
+        apply_migrations(conn, path)
     return conn
 
 
@@ -362,10 +362,15 @@ def _applied(conn: sqlite3.Connection) -> list[str]:
         return []
 
 
-def apply_migrations(conn: sqlite3.Connection) -> None:
-    """Apply pending migrations, all in one BEGIN IMMEDIATE transaction."""
-    if set(MIGRATION_NAMES) <= set(_applied(conn)):
+def apply_migrations(conn: sqlite3.Connection, path: Path | None = None) -> None:
+    """Apply pending migrations, all in one BEGIN IMMEDIATE transaction (a failure leaves the schema
+    as it was). A database that already has a schema is first backed up beside itself."""
+    applied = _applied(conn)
+    if set(MIGRATION_NAMES) <= set(applied):
         return
+    if applied and path is not None:
+        pending = next(n for n in MIGRATION_NAMES if n not in applied)
+        backup(conn, Path(f"{path}.before-{pending}.bak"))
     from sqlite_utils import Database
 
     db = Database(conn, execute_plugins=False)
@@ -1090,3 +1095,50 @@ def complaint_dates(conn: sqlite3.Connection, year: int) -> list[tuple[dt.date, 
     return [(dt.date.fromisoformat(o[:10]), dt.date.fromisoformat(r[:10]) if r else None, bool(i))
             for o, r, i in conn.execute("SELECT opened_at, resolved_at, informed_at FROM complaints "
                                         "WHERE opened_at LIKE ?", (f"{year}-%",))]
+
+
+# ---------------------------------------------------------------------------
+# Backup and check
+
+
+def backup(conn: sqlite3.Connection, dest: Path) -> Path:
+    """A consistent copy while others write (SQLite's online backup API): written to a temporary
+    file beside ``dest``, fsynced, then renamed over it; mode 0600."""
+    dest = Path(dest)
+    if dest.is_dir():
+        raise DatabaseError(f"{dest} is a directory; give the backup's file name")
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        _create_private(tmp)
+    except OSError as exc:
+        raise DatabaseError(f"cannot write {dest}: {exc.strerror}") from None
+    try:
+        target = sqlite3.connect(str(tmp))
+        try:
+            conn.backup(target)
+            target.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            target.close()
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, dest)
+        dir_fd = os.open(dest.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def check(conn: sqlite3.Connection) -> dict:
+    """integrity_check, foreign_key_check and the schema version."""
+    integrity = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+    fks = conn.execute("PRAGMA foreign_key_check").fetchall()
+    return {"integrity": integrity, "foreign_key_problems": len(fks), "schema": schema_version(conn),
+            "ok": integrity == ["ok"] and not fks}

@@ -133,3 +133,19 @@ def test_mistyped_commands_and_values_get_one_line(cli):
         r = cli(*args)
         assert r.exit_code == 2 and r.stderr.startswith("Error: ") and needle in r.stderr, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_backup_and_check(cli, patients_csv, tmp_path):
+    import sqlite3
+
+    cli("import", patients_csv)
+    dest = tmp_path / "backups" / "clinic.db"
+    dest.parent.mkdir()
+    r = cli("backup", dest)
+    assert r.exit_code == 0 and dest.exists() and dest.stat().st_mode & 0o777 == 0o600
+    assert sqlite3.connect(dest).execute("SELECT count(*) FROM patients").fetchone() == (3,)
+    assert not [p for p in dest.parent.iterdir() if p.name != "clinic.db"]  # no temporary file left
+    assert cli("backup", tmp_path).exit_code != 0  # a directory is refused
+    out = cli.json("check")
+    assert out["ok"] is True and out["schema"] == "m005_survey_themes" and out["foreign_key_problems"] == 0
+    assert cli("--db", dest, "check").stdout.startswith("ok")

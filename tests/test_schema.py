@@ -119,3 +119,32 @@ def test_not_a_database(tmp_path):
     else:
         raise AssertionError("expected DatabaseError")
     assert sqlite3.sqlite_version
+
+
+def test_a_migration_backs_up_first_and_a_failing_one_changes_nothing(tmp_path):
+    path = tmp_path / "x.db"
+    conn = db.connect(path)
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm005_survey_themes'")
+    conn.execute("DROP TABLE survey_themes")
+    conn.close()
+    db.connect(path).close()  # applies m005 again, after a backup
+    backup = tmp_path / "x.db.before-m005_survey_themes.bak"
+    assert backup.exists() and backup.stat().st_mode & 0o777 == 0o600
+    assert sqlite3.connect(backup).execute(
+        "SELECT count(*) FROM sqlite_master WHERE name = 'survey_themes'").fetchone() == (0,)
+    # a failing migration: nothing of it stays
+    conn = db.connect(path)
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm005_survey_themes'")
+    conn.execute("DROP TABLE survey_themes")
+    conn.execute("CREATE TABLE survey_themes (x)")  # makes m005's CREATE TABLE fail
+    conn.close()
+    try:
+        db.connect(path)
+    except sqlite3.OperationalError:
+        pass
+    else:
+        raise AssertionError("expected the migration to fail")
+    conn = sqlite3.connect(path)
+    assert [r[1] for r in conn.execute("PRAGMA table_info(survey_themes)")] == ["x"]
+    assert conn.execute("SELECT count(*) FROM _sqlite_migrations WHERE name = 'm005_survey_themes'").fetchone() \
+        == (0,)
