@@ -1,0 +1,387 @@
+"""The receptionist's work: consent, next, today, why, flagged, done, log; and config."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Optional
+
+import typer
+
+from followup.cli.core import FORMAT_OPTION, Format, QUESTIONS, QUESTIONS_VERSION, _Group, _choices, _console, _date, _known_patient, _now, _open, _print_rows, _user, app
+from followup.errors import NotFound, UsageError
+
+
+@app.command("consent")
+def consent(
+    ctx: typer.Context,
+    patient: str = typer.Argument(..., help="The patient's card number (or 'show' followed by it)."),
+    show_id: Optional[str] = typer.Argument(None, hidden=True),
+    purpose: list[str] = typer.Option([], "--purpose", "-p", help="reminder, plan, control, survey, recall, "
+                                      "agreed, marketing, or all; may be repeated."),
+    channel: list[str] = typer.Option([], "--channel", "-c", help="call, sms, email, messenger, or all; "
+                                      "may be repeated."),
+    phone: Optional[str] = typer.Option(None, "--phone", help="The number (or address) to use, if not the "
+                                        "patient's main one."),
+    window: Optional[str] = typer.Option(None, "--window", help="Preferred time of day, e.g. 18:00-20:00."),
+    days: Optional[str] = typer.Option(None, "--days", help="Days that suit, e.g. mon-fri or sat,sun."),
+    how: str = typer.Option("in-person", "--how", help="How it was given: in-person, phone or form."),
+    note: Optional[str] = typer.Option(None, "--note", help="A free note, e.g. 'prefers SMS'."),
+    by: Optional[str] = typer.Option(None, "--by", help="Who records it (else $FOLLOWUP_USER, else you)."),
+    withdraw: bool = typer.Option(False, "--withdraw", help="Record a withdrawal instead of a grant."),
+    fmt: Format = FORMAT_OPTION,
+):
+    """Record a patient's consent to be contacted (or its withdrawal); 'consent show ID' shows it.
+
+    Nothing is ever edited: a withdrawal is a new record, and the history stays.
+    """
+    from followup import db, rules
+
+    if patient == "show":
+        if not show_id:
+            raise UsageError("usage: followup consent show PATIENT")
+        return _consent_show(ctx, show_id, fmt)
+    if show_id:
+        raise UsageError(f"unexpected argument {show_id!r}")
+    purposes = _choices(purpose, rules.PURPOSES, "purpose")
+    channels = _choices(channel, rules.CHANNELS, "channel")
+    if how not in ("in-person", "phone", "form"):
+        raise UsageError(f"--how must be in-person, phone or form, not {how!r}")
+    try:
+        win = str(rules.parse_window(window)) if window else None
+        day_set = rules.format_days(rules.parse_days(days)) if days else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    address = None
+    if phone:
+        from followup.importing.values import normalize_phone
+
+        if "@" in phone:
+            address = phone.strip()
+        else:
+            address, valid = normalize_phone(phone)
+            if not valid:
+                raise UsageError("--phone is not a valid phone number")
+    conn = _open(ctx, create=False)
+    pid = _known_patient(conn, patient)
+    who, when = by or _user(), _now()
+    rows = [{"patient_id": pid, "purpose": pu, "channel": ch, "granted": 0 if withdraw else 1,
+             "address": address, "window": win, "days": day_set, "how": how, "note": note,
+             "source": "followup", "recorded_by": who, "recorded_at": when}
+            for pu in purposes for ch in channels]
+    db.add_consents(conn, rows)
+    verb = "withdrawn" if withdraw else "granted"
+    typer.echo(f"Consent {verb} for {pid}: {', '.join(purposes)} by {', '.join(channels)} "
+               f"(recorded by {who}).")
+
+
+def _consent_show(ctx, patient_id: str, fmt: Format) -> None:
+    from followup import db
+
+    conn = _open(ctx, create=False)
+    pid = _known_patient(conn, patient_id)
+    history = db.consent_history(conn, pid)
+    current: dict[tuple, dict] = {}
+    for h in history:
+        current[(h["purpose"], h["channel"])] = h
+    state = [dict(h, granted=bool(h["granted"])) for h in current.values()]
+    if fmt is Format.json:
+        typer.echo(json.dumps({"patient_id": pid, "current": state,
+                               "history": [dict(h, granted=bool(h["granted"])) for h in history]},
+                              ensure_ascii=False, indent=2))
+        return
+    cols = ["purpose", "channel", "state", "address", "window", "days", "how", "note", "recorded_by",
+            "recorded_at"]
+    def rows(items):
+        return [dict(h, state="granted" if h["granted"] else "withdrawn") for h in items]
+    if fmt is Format.csv:
+        _print_rows(rows(history), cols, fmt)
+        return
+    if not history:
+        _console().print(f"No consent recorded for {pid}: the patient is never contacted.", markup=False)
+        return
+    _print_rows(rows(sorted(current.values(), key=lambda h: (h["purpose"], h["channel"]))), cols, fmt,
+                title=f"Consent of {pid}: now")
+    _print_rows(rows(history), cols, fmt, title="History (nothing is ever edited)")
+
+
+@app.command("next")
+def next_contact(
+    ctx: typer.Context,
+    patient: str = typer.Argument(..., help="The patient's card number."),
+    on: str = typer.Option(..., "--on", help="The agreed date, e.g. 2026-12-15."),
+    reason: str = typer.Option(..., "--reason", help="What the contact is about, as agreed."),
+    channel: Optional[str] = typer.Option(None, "--channel", help="call, sms, email or messenger."),
+    doctor: Optional[str] = typer.Option(None, "--doctor", help="The doctor who asked for it."),
+    by: Optional[str] = typer.Option(None, "--by", help="Who records it."),
+):
+    """Record the date and form of the next contact agreed with the patient."""
+    from followup import db, rules
+
+    day = _date(on, "--on")
+    if channel and channel not in rules.CHANNELS:
+        raise UsageError(f"unknown channel {channel!r} (one of {', '.join(rules.CHANNELS)})")
+    if not reason.strip():
+        raise UsageError("--reason must say what the contact is about")
+    conn = _open(ctx, create=False)
+    pid = _known_patient(conn, patient)
+    who = by or _user()
+    nid = db.add_next_contact(conn, {"patient_id": pid, "due": day.isoformat(), "reason": reason.strip(),
+                                     "channel": channel, "doctor": doctor, "recorded_by": who,
+                                     "recorded_at": _now()})
+    typer.echo(f"Next contact {nid} for {pid} agreed for {day.isoformat()} (recorded by {who}).")
+
+
+def _day_list(conn, day: dt.date, channel: Optional[str] = None, doctor: Optional[str] = None):
+    from followup import db, rules
+
+    settings = db.get_settings(conn)
+    policy = rules.policy_from(settings)
+    records = db.load_records(conn, day, windows=rules.candidate_windows(day, policy))
+    entries = rules.plan_day(records, day, policy, channel=channel, doctor=doctor)
+    return entries, settings
+
+
+def _entry_json(e, settings: dict, shown_id: str) -> dict:
+    from followup import rules
+
+    templates = {k.removeprefix("template."): v for k, v in settings.items() if k.startswith("template.")}
+    return {
+        "entry_id": shown_id, "patient_id": e.patient.patient_id, "patient": e.patient.name,
+        "phone": e.address, "channel": e.channel, "window": str(e.window) if e.window else None,
+        "reasons": [{"code": r.code, "text": r.text, "doctor": r.doctor, "due": r.due.isoformat(),
+                     "ref": r.ref, "evidence": r.evidence} for r in e.reasons],
+        "warnings": list(e.warnings),
+        "household": [{"patient_id": m.patient.patient_id, "patient": m.patient.name,
+                       "reasons": [{"code": r.code, "text": r.text, "doctor": r.doctor, "due": r.due.isoformat(),
+                                    "ref": r.ref, "evidence": r.evidence} for r in m.reasons],
+                       "warnings": list(m.warnings)} for m in e.household],
+        "message": rules.message(e, templates, settings.get("clinic_name", "The clinic")),
+    }
+
+
+@app.command("today")
+def today(
+    ctx: typer.Context,
+    date: Optional[str] = typer.Option(None, "--date", help="The day to list (default: today)."),
+    channel: Optional[str] = typer.Option(None, "--channel", help="Only call, sms, email or messenger."),
+    doctor: Optional[str] = typer.Option(None, "--doctor", help="Only reasons of this doctor (a name part)."),
+    fmt: Format = FORMAT_OPTION,
+):
+    """Today's list: consented patients with a concrete reason, each with its evidence.
+
+    Ordered by the patient's preferred time of day. Record each outcome with `followup done ENTRY`.
+    """
+    from followup import rules
+
+    day = _date(date)
+    if channel and channel not in rules.CHANNELS:
+        raise UsageError(f"unknown channel {channel!r} (one of {', '.join(rules.CHANNELS)})")
+    conn = _open(ctx, create=False)
+    entries, settings = _day_list(conn, day, channel, doctor)
+    shown = rules.short_ids(entries)  # filtered lists may show a shorter id; `done` refuses an ambiguous one
+    data = [_entry_json(e, settings, shown[e.entry_id]) for e in entries]
+    if fmt is Format.json:  # compact: the C encoder, one entry a line
+        typer.echo("[" + ",\n".join(json.dumps(d, ensure_ascii=False) for d in data) + "]")
+        return
+    flat = [{"entry": d["entry_id"], "window": d["window"] or "", "patient": f"{d['patient']} ({d['patient_id']})",
+             "phone": d["phone"], "channel": d["channel"],
+             "reasons": "\n".join(f"{r['code']}: {r['text']}" for r in d["reasons"])
+             + "".join(f"\n+ {m['patient']} ({m['patient_id']}): " + "; ".join(r["text"] for r in m["reasons"])
+                       for m in d["household"]),
+             "doctor": ", ".join(dict.fromkeys(r["doctor"] for r in d["reasons"] if r["doctor"])),
+             "warnings": "\n".join(d["warnings"]), "message": d["message"] or ""} for d in data]
+    if fmt is Format.csv:
+        _print_rows(flat, list(flat[0]) if flat else ["entry"], fmt)
+        return
+    if not flat:
+        _console().print(f"Nobody to contact on {day.isoformat()}.", markup=False)
+        return
+    _print_rows(flat, ["entry", "window", "patient", "phone", "channel", "reasons", "doctor", "warnings"], fmt,
+                title=f"Contacts for {day.isoformat()}: {len(flat)}")
+    for d in data:
+        if d["message"]:
+            _console().print(f"{d['entry_id']} {d['channel']} to {d['phone']}: {d['message']}", markup=False,
+                             soft_wrap=True)
+
+
+@app.command("why")
+def why(
+    ctx: typer.Context,
+    patient: str = typer.Argument(..., help="The patient's card number."),
+    date: Optional[str] = typer.Option(None, "--date", help="The day to explain (default: today)."),
+    fmt: Format = FORMAT_OPTION,
+):
+    """For every rule: whether it fires for this patient, and if not, why not."""
+    from followup import db, rules
+
+    day = _date(date)
+    conn = _open(ctx, create=False)
+    pid = _known_patient(conn, patient)
+    policy = rules.policy_from(db.get_settings(conn))
+    [records] = db.load_records(conn, day, [pid])
+    findings = rules.assess(records, day, policy)
+    rows = [{"rule": f.code, "status": f.status, "explanation": f.text, "excluded_by": f.excluded_by,
+             "channels": ",".join(f.channels)} for f in findings]
+    if fmt is Format.table:
+        _console().print(f"{records.patient.name} ({pid}) on {day.isoformat()}", markup=False)
+    _print_rows(rows, ["rule", "status", "explanation", "channels"], fmt)
+
+
+@app.command("flagged")
+def flagged(
+    ctx: typer.Context,
+    date: Optional[str] = typer.Option(None, "--date", help="The day (default: today)."),
+    fmt: Format = FORMAT_OPTION,
+):
+    """For the manager: reasons dropped from the list after the unanswered-attempt limit."""
+    from followup import db, rules
+
+    day = _date(date)
+    conn = _open(ctx, create=False)
+    policy = rules.policy_from(db.get_settings(conn))
+    records = db.load_records(conn, day, windows=rules.candidate_windows(day, policy))
+    rows = [{"patient_id": p.patient_id, "patient": p.name, "phone": p.phone, "rule": f.code,
+             "explanation": f.text} for p, f in rules.for_manager(records, day, policy)]
+    if not rows and fmt is Format.table:
+        _console().print(f"Nothing flagged on {day.isoformat()}.", markup=False)
+        return
+    _print_rows(rows, ["patient_id", "patient", "phone", "rule", "explanation"], fmt,
+                title=f"Flagged for the manager on {day.isoformat()}")
+
+
+@app.command("done")
+def done(
+    ctx: typer.Context,
+    entry: str = typer.Argument(..., help="The entry id from `followup today`."),
+    outcome: str = typer.Option(..., "--outcome", help="reached, no-answer, busy, wrong-number, declined, "
+                                "booked or call-back."),
+    on: Optional[str] = typer.Option(None, "--on", help="With call-back: the date to call again."),
+    note: Optional[str] = typer.Option(None, "--note", help="A note for the log."),
+    by: Optional[str] = typer.Option(None, "--by", help="Who made the contact."),
+    date: Optional[str] = typer.Option(None, "--date", help="The day of the list the entry is on (default: today)."),
+):
+    """Record the outcome of a contact and apply its next step.
+
+    no-answer/busy: try again after the retry days, at another time of day (counts toward the attempt
+    limit); wrong-number: that phone is flagged until a new one is imported; declined: consent for
+    those purposes is withdrawn; booked: the reasons close; call-back: rescheduled to --on.
+    """
+    from followup import db, rules
+
+    if outcome not in rules.OUTCOMES:
+        raise UsageError(f"unknown outcome {outcome!r} (one of {', '.join(rules.OUTCOMES)})")
+    day = _date(date)
+    callback = _date(on, "--on") if on else None
+    if outcome == "call-back" and not callback:
+        raise UsageError("call-back needs --on DATE")
+    if on and outcome != "call-back":
+        raise UsageError("--on goes with --outcome call-back")
+    if callback and callback <= day:
+        raise UsageError("--on must be a later day than the list's")
+    conn = _open(ctx, create=False)
+    entries, settings = _day_list(conn, day)
+    matches = rules.find_entry(entries, entry)
+    if len(matches) > 1:
+        raise UsageError(f"entry {entry!r} names {len(matches)} entries; give more of its characters")
+    if not matches:
+        raise NotFound(f"no entry {entry!r} on the list of {day.isoformat()} (see followup today)")
+    found = matches[0]
+    steps = rules.next_steps(found, outcome, day, rules.policy_from(settings), by=by or _user(), at=_now(),
+                             callback=callback, note=note)
+    db.record_contact(conn, steps.contacts, withdrawals=steps.withdrawals, phone_flags=steps.phone_flags,
+                      entry_id=found.entry_id[:16], list_date=day.isoformat())
+    shown = rules.short_ids(entries)[found.entry_id]
+    step = steps.text
+    typer.echo(f"Recorded {outcome} for entry {shown} ({found.patient.patient_id}"
+               f"{' + ' + str(len(found.household)) + ' in the household' if found.household else ''}): {step}.")
+
+
+@app.command("log")
+def log(ctx: typer.Context, patient: str = typer.Argument(..., help="The patient's card number."),
+        fmt: Format = FORMAT_OPTION):
+    """The patient's contact history: who, when, how, the outcome and the reasons."""
+    from followup import db
+
+    conn = _open(ctx, create=False)
+    pid = _known_patient(conn, patient)
+    rows = db.contact_log(conn, pid)
+    if fmt is Format.json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    flat = [dict(r, reasons=", ".join(f"{c}:{ref}" for c, ref in r["reasons"])) for r in rows]
+    _print_rows(flat, ["recorded_at", "recorded_by", "channel", "outcome", "reasons", "retry_on", "callback_on",
+                       "note"], fmt, title=f"Contacts with {pid}")
+
+
+
+config_app = typer.Typer(cls=_Group, help="The clinic's contact policy and texts, shared by every desk.",
+                         no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+def _config_keys() -> dict[str, str]:
+    from followup import rules
+
+    keys = {name: str(f.default) for name, f in rules.Policy.__dataclass_fields__.items()}
+    keys["clinic_name"] = "The clinic"
+    keys["survey.version"] = QUESTIONS_VERSION
+    keys["report.positive_mean"] = "8.0"
+    keys["report.positive_nps"] = "30.0"
+    keys.update({f"survey.question.{k}": text for k, text in QUESTIONS.items()})
+    keys.update({f"template.{code}": text for code, text in rules.DEFAULT_TEMPLATES.items()})
+    return keys
+
+
+@config_app.command("list")
+def config_list(ctx: typer.Context, fmt: Format = FORMAT_OPTION):
+    """Every setting with its value (and whether it is the default)."""
+    from followup import db
+
+    conn = _open(ctx, create=False)
+    stored = db.get_settings(conn)
+    rows = [{"key": k, "value": stored.get(k, v), "default": k not in stored} for k, v in _config_keys().items()]
+    _print_rows(rows, ["key", "value", "default"], fmt)
+
+
+@config_app.command("get")
+def config_get(ctx: typer.Context, key: str = typer.Argument(..., help="A setting, e.g. cap_days.")):
+    """Print one setting's value."""
+    from followup import db
+
+    keys = _config_keys()
+    if key not in keys:
+        raise UsageError(f"unknown setting {key!r} (see followup config list)")
+    conn = _open(ctx, create=False)
+    typer.echo(db.get_settings(conn).get(key, keys[key]))
+
+
+@config_app.command("set")
+def config_set(ctx: typer.Context, key: str = typer.Argument(..., help="A setting, e.g. cap_days."),
+               value: Optional[str] = typer.Argument(None, help="The new value (omit with --default)."),
+               default: bool = typer.Option(False, "--default", help="Go back to the default value."),
+               by: Optional[str] = typer.Option(None, "--by", help="Who changes it.")):
+    """Change a setting for every desk and the cron job."""
+    from followup import db, rules
+
+    keys = _config_keys()
+    if key not in keys:
+        raise UsageError(f"unknown setting {key!r} (see followup config list)")
+    if default == (value is not None):
+        raise UsageError("give a value, or --default")
+    if value is not None and key in rules.Policy.__dataclass_fields__:
+        if not value.isdigit() or int(value) > 3650:
+            raise UsageError(f"{key} takes a whole number of days/times (0-3650)")
+    if value is not None and key.startswith("report."):
+        try:
+            float(value)
+        except ValueError:
+            raise UsageError(f"{key} takes a number") from None
+    if value is not None and key.startswith("template."):
+        try:
+            value.format_map(rules._Blank())
+        except (ValueError, IndexError):
+            raise UsageError(f"{key}: braces must name fields like {{date}}") from None
+    conn = _open(ctx, create=False)
+    db.set_setting(conn, key, value, by=by or _user(), at=_now())
+    typer.echo(f"{key} = {value if value is not None else keys[key]}")

@@ -1,0 +1,52 @@
+"""Where the database is, what is in it, its backup and its check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from followup.cli.core import FORMAT_OPTION, Format, _db_path, _open, _print_rows, app, db_app
+
+
+@db_app.command("path")
+def db_path(ctx: typer.Context):
+    """Print where the database is (--db, else $FOLLOWUP_DB, else the per-user data directory)."""
+    typer.echo(str(_db_path(ctx)))
+
+
+@db_app.command("info")
+def db_info(ctx: typer.Context, fmt: Format = FORMAT_OPTION):
+    """Show the schema version and how many rows each table holds."""
+    from followup import db
+
+    conn = _open(ctx, create=False)
+    info = {"path": str(_db_path(ctx)), "schema": db.schema_version(conn), **db.table_counts(conn)}
+    _print_rows([info], list(info), fmt)
+
+
+@app.command("backup")
+def backup(ctx: typer.Context, dest: Path = typer.Argument(..., help="The backup file to write.")):
+    """A consistent copy of the database while others keep working (readable by its owner only)."""
+    from followup import db
+
+    conn = _open(ctx, create=False)
+    written = db.backup(conn, dest.expanduser())
+    typer.echo(f"Backup written: {written}")
+
+
+@app.command("check")
+def check(ctx: typer.Context, fmt: Format = FORMAT_OPTION):
+    """Check the database: integrity, foreign keys, schema version. Exit 1 if anything is wrong."""
+    from followup import db
+
+    conn = _open(ctx, create=False)
+    result = db.check(conn)
+    if fmt is Format.json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+    else:
+        state = "ok" if result["ok"] else "PROBLEMS: " + "; ".join(result["integrity"][:3])
+        typer.echo(f"{state} (schema {result['schema']}, {result['foreign_key_problems']} foreign-key problems)")
+    if not result["ok"]:
+        raise typer.Exit(1)

@@ -1,0 +1,183 @@
+"""The nightly import: `followup import`, its report and its history."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from followup.cli.core import FORMAT_OPTION, Format, _console, _db_path, _open, _print_rows, _user, app
+from followup.errors import RowsRejected, UsageError
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    paths: Optional[list[Path]] = typer.Argument(None, help="Export files, or directories of them "
+                                                 "(patients are imported first)."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="patients, visits, appointments or plans "
+                                       "(else told from the headers)."),
+    mapping: Optional[Path] = typer.Option(None, "--mapping", help="A TOML file naming the columns of "
+                                           "an unusual layout.", dir_okay=False),
+    full_export: bool = typer.Option(False, "--full-export", help="The patients file is the whole list: "
+                                     "mark patients it leaves out as missing (never deleted)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Report what would change; write nothing."),
+    force: bool = typer.Option(False, "--force", help="Read a file even if it is the same as last time."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing on success (for cron); "
+                               "errors still go to stderr."),
+    history: bool = typer.Option(False, "--history", help="Show the recorded import runs instead."),
+    max_rejects: float = typer.Option(5.0, "--max-rejects", help="Percent of bad rows above which a "
+                                      "file is not imported at all.", min=0, max=100),
+    max_missing: float = typer.Option(10.0, "--max-missing", help="With --full-export: percent of "
+                                      "patients left out above which the file is taken as truncated.",
+                                      min=0, max=100),
+    encoding: str = typer.Option("cp1251", "--fallback-encoding", help="Encoding of CSV files that are "
+                                 "not UTF-8."),
+    region: str = typer.Option("RU", "--region", help="Country for phone numbers written without +code."),
+    fmt: Format = FORMAT_OPTION,
+):
+    """Import the clinic's exports: patients, visits, appointments and treatment plans.
+
+    Each file is all or nothing; bad rows are listed with line, column and reason.
+    Exit codes: 0 done, 3 done but some rows rejected, 65 a file not imported,
+    66 a file not found, 75 another import is running.
+    """
+    if history:
+        return _import_history(ctx, fmt)
+    if not paths:
+        raise UsageError("name the export files or a directory to import (or --history)")
+    from followup.importing import ImportOptions, import_paths
+    from followup.importing.fields import Mapping, load_mapping
+
+    options = ImportOptions(
+        kind=kind, mapping=load_mapping(mapping) if mapping else Mapping(), full_export=full_export,
+        dry_run=dry_run, force=force, reject_threshold=max_rejects / 100,
+        deactivate_threshold=max_missing / 100, region=region.upper(), fallback_encoding=encoding,
+        user=_user())
+    db_file = _db_path(ctx)
+    with contextlib.ExitStack() as stack:
+        if dry_run and not db_file.exists():  # a dry run on a new install leaves no file behind
+            db_file = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "dry-run.db"
+        from followup import db
+
+        conn = db.connect(db_file)
+        stack.callback(conn.close)
+        with _progress(quiet) as on_rows:
+            result = import_paths(conn, db_file, list(paths), options, today=dt.date.today(), on_rows=on_rows)
+    _report_import(result, quiet=quiet, fmt=fmt)
+    failed = [f for f in result.files if f.outcome == "failed"]
+    if failed:
+        raise typer.Exit(failed[0].exit_code)
+    if any(f.rejected for f in result.files):
+        raise typer.Exit(RowsRejected.exit_code)
+
+
+class _progress:
+    """A Rich progress line on stderr, only on a terminal and never under --quiet."""
+
+    def __init__(self, quiet: bool):
+        self.enabled = not quiet and sys.stderr.isatty()
+        self.progress = None
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                 TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
+                                 console=_console(err=True), transient=True)
+        self.progress.start()
+
+        def on_rows(path: str, rows: int) -> None:
+            if path not in self.tasks:
+                self.tasks[path] = self.progress.add_task(Path(path).name, total=None)
+            self.progress.update(self.tasks[path], completed=rows)
+
+        return on_rows
+
+    def __exit__(self, *exc):
+        if self.progress:
+            self.progress.stop()
+        return False
+
+
+FILE_COLUMNS = ["file", "kind", "outcome", "rows_read", "inserted", "updated", "unchanged", "rejected",
+                "deactivated"]
+COUNT_LABELS = {"rows_read": "read", "inserted": "new", "updated": "changed", "unchanged": "same",
+                "deactivated": "missing", "started_at": "started", "duration_s": "sec"}
+
+
+def _file_row(f) -> dict:
+    return {"file": Path(f.path).name, "kind": f.kind, "outcome": f.outcome, "rows_read": f.rows_read,
+            "inserted": f.inserted, "updated": f.updated, "unchanged": f.unchanged, "rejected": f.rejected,
+            "deactivated": f.deactivated}
+
+
+def _report_import(result, *, quiet: bool, fmt: Format) -> None:
+    if quiet and all(f.outcome != "failed" and not f.rejected for f in result.files):
+        return  # nothing to say: not even Rich is imported
+    err = _console(err=True)
+    for f in result.files:
+        if f.outcome == "failed":
+            err.print(f"Error: {f.message}", markup=False, soft_wrap=True)
+            continue
+        shown = f.rejects[:20]
+        for r in shown:
+            col = f", {r.column}" if r.column else ""
+            err.print(f"{f.path}: line {r.line}{col}: {r.reason}", markup=False, soft_wrap=True)
+        if f.rejected > len(shown):
+            err.print(f"{f.path}: ... {f.rejected - len(shown)} more rejected rows "
+                      f"(followup import --history --format json lists up to 200)", markup=False)
+    if quiet:
+        return
+    if fmt is not Format.table:
+        rows = [dict(_file_row(f), path=f.path, sha256=f.sha256, encoding=f.encoding, message=f.message,
+                     notes=f.notes) for f in result.files]
+        if fmt is Format.json:
+            typer.echo(json.dumps({"run_id": result.run_id, "outcome": result.outcome,
+                                   "duration_s": round(result.duration_s, 3), "files": rows},
+                                  ensure_ascii=False, indent=2))
+        else:
+            _print_rows(rows, FILE_COLUMNS, fmt)
+        return
+    _print_rows([_file_row(f) for f in result.files], FILE_COLUMNS, fmt, labels=COUNT_LABELS,
+                title=f"Import run {result.run_id}: {result.outcome} in {result.duration_s:.1f} s")
+    out = _console()
+    for f in result.files:
+        for note in f.notes:
+            out.print(f"{Path(f.path).name}: {note}", markup=False)
+        if f.outcome in ("unchanged", "dry-run") and f.message:
+            out.print(f"{Path(f.path).name}: {f.message}", markup=False)
+        if f.outcome == "dry-run":
+            out.print(f"{Path(f.path).name}: dry run - nothing was written", markup=False)
+
+
+def _import_history(ctx: typer.Context, fmt: Format) -> None:
+    from followup import db
+
+    conn = _open(ctx, create=False)
+    runs = db.import_history(conn)
+    if fmt is Format.json:
+        typer.echo(json.dumps(runs, ensure_ascii=False, indent=2))
+        return
+    rows = []
+    for run in runs:
+        for f in run["files"] or [{}]:
+            rows.append({"run": run["id"], "started_at": run["started_at"][:16].replace("T", " "),
+                         "user": run["user"], "duration_s": run["duration_s"],
+                         "file": Path(f["path"]).name if f.get("path") else "",
+                         **{k: f.get(k) for k in FILE_COLUMNS[1:]}})
+        if not run["files"]:
+            rows[-1]["outcome"] = run["outcome"]
+    columns = ["run", "started_at", "file", *FILE_COLUMNS[1:], "duration_s"]
+    if fmt is Format.csv:
+        columns.insert(2, "user")
+    _print_rows(rows, columns, fmt, title="Import runs, newest first", labels=COUNT_LABELS)

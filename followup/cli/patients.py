@@ -1,0 +1,89 @@
+"""Looking a patient up: `patient show`, `patient find`."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from followup.cli.core import FORMAT_OPTION, Format, _console, _open, _print_rows, patient_app
+from followup.errors import NotFound, UsageError
+
+
+PATIENT_LIST_COLUMNS = ["patient_id", "full_name", "birth_date", "phone", "household_id", "status"]
+
+
+def _patient_row(p: dict) -> dict:
+    """A patient for people to read: an invalid phone and a missing patient are said so."""
+    row = {c: p.get(c) for c in PATIENT_LIST_COLUMNS}
+    if p.get("phone") and not p.get("phone_valid"):
+        row["phone"] = f"{p['phone']} (invalid)"
+    if p.get("missing_since"):
+        row["status"] = f"{p['status']}, missing since {p['missing_since']}"
+    return row
+
+
+@patient_app.command("show")
+def patient_show(ctx: typer.Context, patient_id: str = typer.Argument(..., help="The patient's card number."),
+                 fmt: Format = FORMAT_OPTION):
+    """Everything imported about one patient: details, visits, appointments, plan stages."""
+    from followup import db
+
+    conn = _open(ctx, create=False)
+    patient = db.get_patient(conn, patient_id.strip())
+    if patient is None:
+        raise NotFound(f"no patient with card number {patient_id!r}")
+    if fmt is Format.json:
+        typer.echo(json.dumps(patient, ensure_ascii=False, indent=2))
+        return
+    if fmt is Format.csv:
+        _print_rows(patient["visits"], ["visit_id", "date", "kind", "doctor", "control_due"], fmt)
+        return
+    out = _console()
+    out.print(f"[bold]{patient['full_name']}[/bold]  card {patient['patient_id']}")
+    for label, key in (("born", "birth_date"), ("phone", "phone"), ("phone 2", "phone2"), ("e-mail", "email"),
+                       ("status", "status"), ("first visit", "first_visit"), ("household", "household_id")):
+        value = _patient_row(patient).get(key, patient.get(key)) if key in ("phone", "status") else patient[key]
+        if key == "phone2" and patient["phone2"] and not patient["phone2_valid"]:
+            value = f"{patient['phone2']} (invalid)"
+        if value:
+            out.print(f"  {label:<12} {value}", markup=False)
+    if patient["household"]:
+        out.print(f"  {'same family':<12} {', '.join(patient['household'])}", markup=False)
+    for title, rows, cols in (
+        ("Visits", patient["visits"], ["date", "kind", "doctor", "control_due", "visit_id"]),
+        ("Appointments", patient["appointments"], ["start", "status", "doctor", "appointment_id"]),
+        ("Plan stages", patient["plan_stages"], ["plan_id", "stage", "stage_title", "due_date", "status",
+                                                 "doctor"]),
+    ):
+        if rows:
+            _print_rows(rows, cols, Format.table, title=title)
+
+
+@patient_app.command("find")
+def patient_find(ctx: typer.Context, text: str = typer.Argument(..., help="A part of the name, or a phone "
+                                                                "number in any format."),
+                 fmt: Format = FORMAT_OPTION):
+    """Find patients by a part of the name (any case, ё = е) or by phone in any format."""
+    from followup import db
+    from followup.importing.values import fold, normalize_phone
+
+    text = text.strip()
+    if not text:
+        raise UsageError("give a part of a name or a phone number")
+    conn = _open(ctx, create=False)
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if len(digits) >= 5 and len(digits) >= len(text.replace(" ", "")) // 2:
+        number, valid = normalize_phone(text)
+        found = db.find_patients(conn, phone=number) if valid else []
+        if not found:
+            tail = digits[1:] if len(digits) == 11 and digits[0] in "78" else digits
+            found = db.find_patients(conn, digits=tail)
+    else:
+        found = db.find_patients(conn, name_fold=fold(text))
+    if not found and fmt is Format.table:
+        raise NotFound("no patient matches")
+    if fmt is Format.table:
+        _print_rows([_patient_row(p) for p in found], PATIENT_LIST_COLUMNS, fmt)
+    else:
+        _print_rows(found, list(db.PATIENT_COLUMNS), fmt)
