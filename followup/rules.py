@@ -699,7 +699,13 @@ def plan_day(records: Iterable[Records], today: dt.date, policy: Policy,
         if not due:
             continue
         state = current_consents(r.consents)
+        capped = False  # the cap: one non-reminder contact a day too, whatever the channels
         for ch, reasons in _by_channel(due):
+            if capped:
+                reasons = [x for x in reasons if x.code == "appointment_reminder"]
+                if not reasons:
+                    continue
+            capped = capped or any(x.code != "appointment_reminder" for x in reasons)
             if channel and ch != channel:
                 continue
             consents = [state[(rs.purpose, ch)] for rs in reasons]

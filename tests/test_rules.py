@@ -345,3 +345,23 @@ def test_next_steps_of_each_outcome(outcome, retry, withdrawn, flagged, text):
     if withdrawn:
         assert {w["channel"] for w in steps.withdrawals} == {"call", "sms", "email", "messenger"}
         assert all(w["granted"] == 0 and w["note"] == "declined when contacted" for w in steps.withdrawals)
+
+
+def test_one_non_reminder_contact_a_day_even_across_channels():
+    """Plan stage consented by call only, recall by SMS only: one of them today, the other waits (the cap)."""
+    r = records(consents=(consent("plan", "call"), consent("recall", "sms")), visits=DUE_RECALL,
+                plan_stages=(PlanStage("PL1", "1", "P1", "Козлов", None, D("2026-11-10"), "planned"),))
+    assert {f.code for f in assess(r, TODAY, POLICY) if f.status == "due"} == {"plan_stage_missed",
+                                                                              "hygiene_recall"}
+    [entry] = plan_day([r], TODAY, POLICY)
+    assert [x.code for x in entry.reasons] == ["plan_stage_missed"] and entry.channel == "call"
+
+
+def test_a_reminder_still_goes_by_its_own_channel():
+    r = records(consents=(consent("control", "call"), consent("reminder", "sms")),
+                visits=(Visit("V2", "P1", "Смирнова", D("2026-08-19"), "treatment_end", D("2026-11-19")),),
+                appointments=(Appointment("A1", "P1", "Смирнова", at("2026-11-25 10:00"), "booked"),))
+    policy = Policy(reminder_days=2)
+    entries = plan_day([r], TODAY, policy)
+    # the booking excludes the control exam; the reminder remains, by SMS
+    assert [(e.channel, [x.code for x in e.reasons]) for e in entries] == [("sms", ["appointment_reminder"])]
