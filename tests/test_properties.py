@@ -78,3 +78,58 @@ def test_the_list_keeps_its_promises(records):
                 assert all(x.code == "appointment_reminder" for x in member.reasons)
     assert all(n == 1 for n in seen.values())            # never twice on one channel
     assert all(n == 1 for n in non_reminder.values())    # one non-reminder contact a day at most
+
+
+# --- the importer ---------------------------------------------------------------------------
+
+import csv as _csv  # noqa: E402
+import sqlite3 as _sqlite3  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from followup import db  # noqa: E402
+from followup.importing import ImportOptions, import_paths  # noqa: E402
+
+names = st.text(alphabet="АБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЭЮЯабвгдеёжзийклмнопрстуфхцчшщэюя -'\"Ab;,=+@", min_size=1,
+                max_size=25).filter(lambda s: s.strip())
+phones = st.one_of(st.just(""), st.integers(9_000_000_000, 9_999_999_999).map(lambda n: f"8 ({str(n)[:3]}) "
+                                                                                       f"{str(n)[3:6]}-{str(n)[6:8]}-"
+                                                                                       f"{str(n)[8:]}"),
+                   st.text(alphabet="0123456789 ()-+", max_size=14))
+dates = st.one_of(st.just(""), st.dates(dt.date(1920, 1, 1), dt.date(2026, 1, 1)).map(lambda d: d.strftime("%d.%m.%Y")),
+                  st.text(alphabet="0123456789.", max_size=10))
+
+
+def _dump(path: Path) -> list:
+    conn = _sqlite3.connect(path)
+    try:
+        return [conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in ("patients", "households")]
+    finally:
+        conn.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(names, dates, phones), min_size=1, max_size=40),
+       st.sampled_from(["cp1251", "utf-8", "utf-8-sig"]), st.sampled_from([";", ",", "\t"]))
+def test_importing_any_file_twice_equals_once_and_never_crashes(rows, encoding, delimiter):
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        path = tmp / "patients.csv"
+        with open(path, "w", encoding=encoding, newline="", errors="replace") as fh:
+            w = _csv.writer(fh, delimiter=delimiter)
+            w.writerow(["Номер карты", "ФИО", "Дата рождения", "Телефон"])
+            for i, (name, born, phone) in enumerate(rows):
+                w.writerow([f"{i:05d}", name, born, phone])
+        db_path = tmp / "f.db"
+        conn = db.connect(db_path)
+        first = import_paths(conn, db_path, [path], ImportOptions(reject_threshold=1.0), today=dt.date(2026, 11, 23))
+        once = _dump(db_path)
+        again = import_paths(conn, db_path, [path], ImportOptions(reject_threshold=1.0, force=True),
+                             today=dt.date(2026, 11, 23))
+        conn.close()
+        assert _dump(db_path) == once
+        f1, f2 = first.files[0], again.files[0]
+        if f1.outcome == "imported":
+            assert (f2.inserted, f2.updated) == (0, 0) and f2.unchanged == f1.inserted
+        else:  # refused as a whole: a clear message, nothing written
+            assert f1.outcome == "failed" and f1.message and once[0] == []
