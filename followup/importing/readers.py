@@ -139,7 +139,7 @@ def open_csv(path: Path, *, encoding: str | None, fallback: str, delimiter: str 
     delim = delimiter or _pick_delimiter(header_line)
 
     fh = open(path, encoding=chosen, errors="strict", newline="")
-    reader = csv.reader(fh, delimiter=delim)
+    reader = csv.reader(fh, delimiter=delim, strict=True)  # a quote left open is an error, not glued text
     try:
         headers = next(reader)
     except StopIteration:

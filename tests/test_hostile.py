@@ -1,0 +1,122 @@
+"""Hostile and broken export files: each gives its exit code and one clear message, never a traceback,
+and a file refused as a whole leaves the database exactly as it was. (Files are made here, in a temp
+dir, rather than committed: one of them is 10 MB.)"""
+
+import sqlite3
+import zipfile
+
+import pytest
+from openpyxl import Workbook
+
+from conftest import PATIENT_HEADERS, PATIENTS, write_csv
+
+GOOD = "Номер карты;ФИО;Дата рождения;Телефон\r\n" + "".join(
+    f"{n:06d};Пациент{n} Тестов;01.01.1980;8916{n:07d}\r\n" for n in range(1, 41))
+
+
+def cp(text: str) -> bytes:
+    return text.encode("cp1251")
+
+
+def xlsx(path, rows):
+    wb = Workbook()
+    for r in rows:
+        wb.active.append(r)
+    wb.save(path)
+
+
+CASES = {
+    # name: (file maker, expected exit code, a piece of the message)
+    "empty.csv": (lambda p: p.write_bytes(b""), 65, "empty"),
+    "header_only.csv": (lambda p: p.write_bytes(cp("Номер карты;ФИО\r\n")), 65, "no data rows"),
+    "blank_lines_only.csv": (lambda p: p.write_bytes(cp("Номер карты;ФИО\r\n\r\n  \r\n;\r\n")), 65, "no data rows"),
+    "binary.csv": (lambda p: p.write_bytes(bytes(range(256)) * 50), 65, ""),
+    "nul_bytes.csv": (lambda p: p.write_bytes(cp(GOOD).replace(b"\r\n", b"\x00\r\n", 3)), 65, "NUL"),
+    "truncated_mid_row.csv": (lambda p: p.write_bytes(cp(GOOD + "000041;Обрыв")), 3, "truncated"),
+    "mixed_line_endings.csv": (lambda p: p.write_bytes(cp(GOOD).replace(b"\r\n", b"\n", 20)), 0, ""),
+    "unclosed_quote.csv": (lambda p: p.write_bytes(cp(GOOD + '000041;"Незакрытая кавычка;01.01.1980;\r\n')), 65,
+                           "broken CSV"),
+    "unclosed_quote_two_columns.csv": (lambda p: p.write_bytes(cp('Номер карты;ФИО\r\n000001;Первый\r\n'
+                                                                  '000002;"Незакрытая;\r\n000003;Третий\r\n')), 65,
+                                       "broken CSV"),
+    "text_after_closing_quote.csv": (lambda p: p.write_bytes(cp('Номер карты;ФИО\r\n000001;"Первый"Пациент\r\n')),
+                                     65, "broken CSV"),
+    "huge_field.csv": (lambda p: p.write_bytes(cp("Номер карты;ФИО\r\n000001;" + "Я" * 10_000_000 + "\r\n")), 65,
+                       "broken CSV"),
+    "duplicate_ids.csv": (lambda p: p.write_bytes(cp(GOOD + "000001;Двойник Первого;;\r\n")), 3, "duplicate"),
+    "wrong_encoding_koi8.csv": (lambda p: p.write_bytes(GOOD.encode("koi8_r")), 65, "mojibake"),
+    "wrong_encoding_cp866.csv": (lambda p: p.write_bytes(GOOD.encode("cp866")), 65, "mojibake"),
+    "mojibake_utf8_as_cp1251.csv": (lambda p: p.write_text(GOOD.encode("utf-8").decode("cp1251", "ignore"),
+                                                           encoding="utf-8"), 65, "mojibake"),
+    "replacement_chars.csv": (lambda p: p.write_text(GOOD.replace("Тестов", "Т\ufffd\ufffdстов"), encoding="utf-8"),
+                              65, "mojibake"),
+    "formula_payloads.csv": (lambda p: p.write_bytes(cp(GOOD + '000041;"=HYPERLINK(""http://x"")";;+79161234567\r\n'
+                                                     "000042;@SUM(A1);;-1\r\n")), 0, ""),
+    "impossible_date.csv": (lambda p: p.write_bytes(cp(GOOD + "000041;Фёдоров Фёдор;31.02.1980;\r\n")), 3,
+                            "impossible date"),
+    "date_out_of_range.csv": (lambda p: p.write_bytes(cp(GOOD + "000041;Фёдоров Фёдор;01.13.1980;\r\n"
+                                                         "000042;Петров Пётр;01.01.19800;\r\n")), 3, "date"),
+    "foreign_phones.csv": (lambda p: p.write_bytes(cp(GOOD + "000041;Smith John;;+44 20 7946 0958\r\n")), 0, ""),
+    "unquoted_delimiter.csv": (lambda p: p.write_bytes(cp(GOOD + "000041;Иванов;Иван;01.01.1980;89161234567\r\n")),
+                               3, "unquoted delimiter"),
+    "unknown_headers.csv": (lambda p: p.write_bytes(cp("Колонка А;Колонка Б\r\n1;2\r\n")), 65, "cannot tell"),
+    "missing_required_column.csv": (lambda p: p.write_bytes(cp("ФИО;Телефон;Дата рождения\r\nИванов;1;2\r\n")), 65,
+                                    "cannot tell"),
+    "unknown_status.csv": (lambda p: p.write_bytes(cp("Номер карты;ФИО;Статус\r\n" + "".join(
+        f"{n:06d};Пациент {n};Активен\r\n" for n in range(40)) + "000099;Странный;Космонавт\r\n")), 3,
+                           "unknown value"),
+    "every_row_bad.csv": (lambda p: p.write_bytes(cp("Номер карты;ФИО;Дата рождения\r\n" + "".join(
+        f"{n:06d};Пациент {n};32.01.1980\r\n" for n in range(10)))), 65, "rows rejected"),
+    "duplicate_header.csv": (lambda p: p.write_bytes(cp("Номер карты;ФИО;ФИО\r\n000001;Первый;Второй\r\n")), 0, ""),
+    "bom_and_tabs.csv": (lambda p: p.write_bytes("\ufeffНомер карты\tФИО\r\n000001\tПервый Пациент\r\n"
+                                                 .encode("utf-8")), 0, ""),
+    "quoted_newlines.csv": (lambda p: p.write_bytes(cp('Номер карты;ФИО\r\n000001;"Многострочное\r\nимя"\r\n')), 0,
+                            ""),
+    "broken.xlsx": (lambda p: p.write_bytes(b"PK\x03\x04" + b"garbage" * 100), 65, "not a readable .xlsx"),
+    "not_zip.xlsx": (lambda p: p.write_bytes(b"this is text, not a workbook"), 65, ""),
+    "empty_sheet.xlsx": (lambda p: xlsx(p, []), 65, "empty"),
+    "zip_without_workbook.xlsx": (lambda p: zipfile.ZipFile(p, "w").writestr("hello.txt", "hi"), 65, ""),
+    "visits_unknown_patients.csv": (lambda p: p.write_bytes(cp("Номер визита;Номер карты;Дата визита\r\n" + "".join(
+        f"V{n};999{n};01.01.2026\r\n" for n in range(10)))), 65, "rows rejected"),
+    "appointment_bad_time.csv": (lambda p: p.write_bytes(cp("Номер записи;Номер карты;Дата и время\r\n" + "".join(
+        f"Z{n};{n:06d};01.12.2026 10:00\r\n" for n in range(1, 4)) + "Z9;000001;01.12.2026 25:00\r\n")), 65,
+                                 "rows rejected"),
+}
+
+
+def snapshot(path):
+    conn = sqlite3.connect(path)
+    try:
+        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()
+                for t in ("patients", "visits", "appointments", "plan_stages", "consents", "households")}
+    finally:
+        conn.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_hostile_file(cli, tmp_path, name):
+    cli("import", write_csv(tmp_path / "base.csv", PATIENT_HEADERS, PATIENTS))
+    before = snapshot(cli.db_path)
+    make, code, needle = CASES[name]
+    path = tmp_path / "in" / name
+    path.parent.mkdir()
+    make(path)
+    r = cli("import", path)
+    assert r.exit_code == code, (name, r.exit_code, r.output[-500:])
+    assert "Traceback" not in r.output
+    if code:
+        assert r.stderr.startswith("Error: ") or "line " in r.stderr, r.stderr[:300]
+        assert needle in r.stderr, (needle, r.stderr[:300])
+    if code == 65:
+        assert snapshot(cli.db_path) == before  # refused as a whole: nothing changed
+    assert cli.rows("PRAGMA integrity_check") == [("ok",)]
+
+
+def test_a_directory_of_unknown_files(cli, tmp_path):
+    d = tmp_path / "exports"
+    d.mkdir()
+    (d / "notes.pdf").write_bytes(b"%PDF-1.4")
+    (d / "~$lock.xlsx").write_bytes(b"x")
+    r = cli("import", d)
+    assert r.exit_code == 65 and "no CSV or .xlsx files" in r.stderr
