@@ -147,5 +147,47 @@ def test_backup_and_check(cli, patients_csv, tmp_path):
     assert not [p for p in dest.parent.iterdir() if p.name != "clinic.db"]  # no temporary file left
     assert cli("backup", tmp_path).exit_code != 0  # a directory is refused
     out = cli.json("check")
-    assert out["ok"] is True and out["schema"] == "m005_survey_themes" and out["foreign_key_problems"] == 0
+    assert out["ok"] is True and out["schema"] == "m006_erasures" and out["foreign_key_problems"] == 0
     assert cli("--db", dest, "check").stdout.startswith("ok")
+
+
+def test_patient_export_and_forget(cli, tmp_path):
+    import datetime as dt
+
+    from conftest import write_csv
+
+    end = (dt.date.today() - dt.timedelta(days=9)).strftime("%d.%m.%Y")
+    cli("import", write_csv(tmp_path / "p.csv", ["Номер карты", "ФИО", "Телефон", "E-mail"],
+                            [["F1", "Забытова Фаина Фёдоровна", "89161112299", "faina@example.ru"],
+                             ["F2", "Другой Пациент", "89161112200", ""]]))
+    cli("import", write_csv(tmp_path / "v.csv", ["Номер визита", "Номер карты", "Врач", "Дата визита", "Вид приёма"],
+                            [["E1", "F1", "Козлов Дмитрий Игоревич", end, "Окончание лечения"]]))
+    cli("consent", "F1", "--purpose", "all", "--channel", "call", "--note", "звонить мужу Фаины")
+    cli("survey", "F1", "--score", "4", "--recommend", "5", "--comment", "Фаина недовольна")
+    cli("complaint", "add", "F1", "--text", "Фаина: больно")
+    # export: everything, to a private file
+    out = tmp_path / "f1.json"
+    assert cli("patient", "export", "F1", "--out", out).exit_code == 0
+    assert out.stat().st_mode & 0o777 == 0o600
+    import json
+
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["patient"]["email"] == "faina@example.ru" and len(data["consents"]) == 7
+    assert data["surveys"][0]["comment"] == "Фаина недовольна" and data["complaints"][0]["text"] == "Фаина: больно"
+    # forget: gone from every table and from the file's bytes; the score still counts, anonymously
+    r = cli("patient", "forget", "F1", "--yes")
+    assert r.exit_code == 0 and "1 survey scores kept" in r.stdout
+    raw = cli.db_path.read_bytes() + (cli.db_path.with_name(cli.db_path.name + "-wal").read_bytes()
+                                      if cli.db_path.with_name(cli.db_path.name + "-wal").exists() else b"")
+    for secret in ("Забытова", "Фаина", "faina@example.ru", "79161112299"):
+        assert secret.encode("utf-8") not in raw, secret
+    assert cli("patient", "show", "F1").exit_code == 66
+    report = cli.json("report", "--doctor", "Козлов")
+    assert report["responses"] == 1
+    assert cli.rows("SELECT rows_erased > 0, surveys_kept FROM erasures") == [(1, 1)]
+    assert cli.count("patients") == 2  # F2 and the anonymous holder of the kept score
+    # back in a later import: a new patient, never contacted without a new consent
+    cli("import", "--force", write_csv(tmp_path / "p2.csv", ["Номер карты", "ФИО", "Телефон"],
+                                       [["F1", "Забытова Фаина Фёдоровна", "89161112299"]]))
+    assert cli.json("consent", "show", "F1")["history"] == []
+    assert cli("patient", "forget", "NOPE", "--yes").exit_code == 66

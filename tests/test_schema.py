@@ -71,7 +71,10 @@ EXPECTED["surveys"] = [
 EXPECTED["survey_doctors"] = [("survey_id", "INTEGER", 1, 1), ("doctor", "TEXT", 1, 2)]
 EXPECTED["survey_themes"] = [("survey_id", "INTEGER", 1, 1), ("theme", "TEXT", 1, 2), ("assigned_by", "TEXT", 1, 0),
                              ("assigned_at", "TEXT", 1, 0)]
-MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys", "m005_survey_themes"]
+EXPECTED["erasures"] = [("id", "INTEGER", 0, 1), ("erased_at", "TEXT", 1, 0), ("erased_by", "TEXT", 1, 0),
+                        ("rows_erased", "INTEGER", 1, 0), ("surveys_kept", "INTEGER", 1, 0)]
+MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys", "m005_survey_themes",
+              "m006_erasures"]
 
 
 def test_migrated_schema_is_pinned(tmp_path):

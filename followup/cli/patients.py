@@ -1,12 +1,14 @@
-"""Looking a patient up: `patient show`, `patient find`."""
+"""A patient: `patient show`, `patient find`, and the patient's rights: `patient export`, `patient forget`."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Optional
 
 import typer
 
-from followup.cli.core import FORMAT_OPTION, Format, _console, _open, _print_rows, patient_app
+from followup.cli.core import FORMAT_OPTION, Format, _console, _now, _open, _print_rows, _user, patient_app
 from followup.errors import NotFound, UsageError
 
 
@@ -87,3 +89,49 @@ def patient_find(ctx: typer.Context, text: str = typer.Argument(..., help="A par
         _print_rows([_patient_row(p) for p in found], PATIENT_LIST_COLUMNS, fmt)
     else:
         _print_rows(found, list(db.PATIENT_COLUMNS), fmt)
+
+
+@patient_app.command("export")
+def patient_export(ctx: typer.Context, patient_id: str = typer.Argument(..., help="The patient's card number."),
+                   out: Optional[Path] = typer.Option(None, "--out", help="Write to this file (mode 0600) "
+                                                      "instead of the standard output.", dir_okay=False)):
+    """Everything stored about one patient, as JSON (the patient's right of access)."""
+    from followup import db
+
+    conn = _open(ctx, create=False)
+    data = db.patient_data(conn, patient_id.strip())
+    if data is None:
+        raise NotFound(f"no patient with card number {patient_id!r}")
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    if out is None:
+        typer.echo(text)
+        return
+    import os
+
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text + "\n")
+    typer.echo(f"Written: {out}")
+
+
+@patient_app.command("forget")
+def patient_forget(ctx: typer.Context, patient_id: str = typer.Argument(..., help="The patient's card number."),
+                   yes: bool = typer.Option(False, "--yes", help="Do it without asking."),
+                   by: Optional[str] = typer.Option(None, "--by", help="Who erases.")):
+    """Erase a patient's personal data everywhere (the right to erasure); survey scores stay, anonymous.
+
+    Backups made before keep what they had; a later import brings the patient back as new, and
+    nobody is contacted without a new consent.
+    """
+    from followup import db
+
+    conn = _open(ctx, create=False)
+    pid = patient_id.strip()
+    if db.patient_data(conn, pid) is None:
+        raise NotFound(f"no patient with card number {patient_id!r}")
+    if not yes and not typer.confirm(f"Erase everything about {pid}? This cannot be undone", default=False):
+        raise UsageError("nothing erased")
+    result = db.forget_patient(conn, pid, by=by or _user(), at=_now())
+    typer.echo(f"Erased (erasure #{result['erasure']}): {result['rows_erased']} records; "
+               f"{result['surveys_kept']} survey scores kept without the patient.")
