@@ -814,6 +814,14 @@ def contact_log(conn: sqlite3.Connection, patient_id: str) -> list[dict]:
     return out
 
 
+def household_members(conn: sqlite3.Connection, patient_ids: Iterable[str]) -> list[str]:
+    """Everyone in the households of these patients."""
+    return [r[0] for r in conn.execute(
+        "SELECT p.patient_id FROM patients p WHERE p.household_id IN (SELECT household_id FROM patients "
+        "WHERE patient_id IN (SELECT value FROM json_each(?)) AND household_id IS NOT NULL)",
+        (json.dumps(list(patient_ids), ensure_ascii=False),))]
+
+
 def next_contacts(conn: sqlite3.Connection, patient_id: str) -> list[dict]:
     cols = ("id", "due", "reason", "channel", "doctor", "recorded_by", "recorded_at")
     return [dict(zip(cols, r)) for r in conn.execute(

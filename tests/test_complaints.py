@@ -81,8 +81,6 @@ def test_overdue_rule(opened, resolved, today, overdue):
 
 @pytest.fixture
 def treated(cli, tmp_path):
-    from dateutil.relativedelta import relativedelta  # noqa: F401
-
     end = dt.date.today() - dt.timedelta(days=8)
     p = write_csv(tmp_path / "p.csv", ["Номер карты", "ФИО", "Телефон"],
                   [["S1", "Пациент Первый", "89161234501"], ["S2", "Пациент Второй", "89161234502"]])

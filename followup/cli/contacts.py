@@ -142,6 +142,29 @@ def _day_list(conn, day: dt.date, channel: Optional[str] = None, doctor: Optiona
     return entries, settings
 
 
+def _entries_named(conn, day: dt.date, given: str):
+    """The day's entries whose id starts with ``given``, without planning the whole day.
+
+    An entry id is a hash of (day, patient, channel), so only the candidates whose hash fits
+    (and their households, which may share the call) are planned. Returns (matches, entries, settings).
+    """
+    from followup import db, rules
+
+    settings = db.get_settings(conn)
+    given = given.strip().lower()
+    if len(given) < rules.ENTRY_ID_LENGTH:
+        return [], [], settings
+    policy = rules.policy_from(settings)
+    windows = rules.candidate_windows(day, policy)
+    hits = {pid for pid in db.candidate_patients(conn, windows) for ch in rules.CHANNELS
+            if rules.entry_id(day, pid, ch).startswith(given)}
+    if not hits:
+        return [], [], settings
+    pids = sorted(hits | set(db.household_members(conn, hits)))
+    entries = rules.plan_day(db.load_records(conn, day, pids, windows), day, policy)
+    return rules.find_entry(entries, given), entries, settings
+
+
 def _entry_json(e, settings: dict, shown_id: str) -> dict:
     from followup import rules
 
@@ -280,8 +303,7 @@ def done(
     if callback and callback <= day:
         raise UsageError("--on must be a later day than the list's")
     conn = _open(ctx, create=False)
-    entries, settings = _day_list(conn, day)
-    matches = rules.find_entry(entries, entry)
+    matches, entries, settings = _entries_named(conn, day, entry)
     if len(matches) > 1:
         raise UsageError(f"entry {entry!r} names {len(matches)} entries; give more of its characters")
     if not matches:
