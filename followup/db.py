@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from followup.entryids import shortest_prefixes
 from followup.errors import FollowupError, NotFound
 
 ENV_DB = "FOLLOWUP_DB"
@@ -361,13 +362,57 @@ def _migrations():
             """
         )
 
+    @migrations()
+    def m007_day_plan(db):
+        # The day's list, kept so that the dozens of `followup today` a day cost a read. SQLite
+        # itself keeps it honest: every write to a patient's staff records (or to the patient)
+        # marks that patient for re-planning, and a settings change or an import drops the plan.
+        db.executescript(
+            """
+            CREATE TABLE plan_meta (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                day TEXT NOT NULL,
+                stamp TEXT NOT NULL,
+                survey_wave INTEGER NOT NULL
+            );
+            CREATE TABLE plan_entries (
+                entry_id TEXT PRIMARY KEY,
+                shown TEXT NOT NULL,
+                patient_id TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                no_window INTEGER NOT NULL,
+                start TEXT NOT NULL,
+                priority INTEGER NOT NULL,
+                name TEXT NOT NULL,
+                payload TEXT NOT NULL
+            );
+            CREATE INDEX plan_entries_order ON plan_entries(no_window, start, priority, name, channel, patient_id);
+            CREATE TABLE plan_members (
+                patient_id TEXT NOT NULL,
+                entry_id TEXT NOT NULL,
+                PRIMARY KEY (patient_id, entry_id)
+            ) WITHOUT ROWID;
+            CREATE TABLE plan_dirty (patient_id TEXT PRIMARY KEY) WITHOUT ROWID;
+            CREATE TRIGGER plan_stale_settings_i AFTER INSERT ON settings BEGIN DELETE FROM plan_meta; END;
+            CREATE TRIGGER plan_stale_settings_u AFTER UPDATE ON settings BEGIN DELETE FROM plan_meta; END;
+            CREATE TRIGGER plan_stale_settings_d AFTER DELETE ON settings BEGIN DELETE FROM plan_meta; END;
+            CREATE TRIGGER plan_stale_import AFTER UPDATE ON import_files BEGIN DELETE FROM plan_meta; END;
+            """
+        )
+        rows = {"INSERT": "(NEW.patient_id)", "UPDATE": "(OLD.patient_id), (NEW.patient_id)", "DELETE": "(OLD.patient_id)"}
+        for table in ("consents", "next_contacts", "contacts", "phone_flags", "complaints", "surveys", "patients"):
+            for event, ids in rows.items():
+                if (table, event) != ("patients", "INSERT"):  # a new patient has no consent yet
+                    db.execute(f"CREATE TRIGGER plan_dirty_{table}_{event.lower()} AFTER {event} ON {table} "
+                               f"BEGIN INSERT OR IGNORE INTO plan_dirty VALUES {ids}; END")
+
     return migrations
 
 
 # The names of the migrations above, in order: checked with plain SQL on every start, so that
 # sqlite-utils is imported only when there is something to apply. A test keeps it in step.
 MIGRATION_NAMES = ("m001_initial", "m002_contacts", "m003_complaints", "m004_surveys", "m005_survey_themes",
-                   "m006_erasures")
+                   "m006_erasures", "m007_day_plan")
 
 
 def _applied(conn: sqlite3.Connection) -> list[str]:
@@ -958,6 +1003,95 @@ def survey_counts(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 # ---------------------------------------------------------------------------
+# The stored day plan (m007): `followup today` reads it; triggers keep it honest
+
+
+PLAN_COLUMNS = ("entry_id", "patient_id", "channel", "no_window", "start", "priority", "name", "payload")
+
+
+def plan_state(conn: sqlite3.Connection) -> tuple[str, str, int] | None:
+    """(day, stamp, survey wave) of the stored plan, or None when it was dropped or never made."""
+    return conn.execute("SELECT day, stamp, survey_wave FROM plan_meta").fetchone()
+
+
+def plan_dirty(conn: sqlite3.Connection) -> list[str]:
+    """Patients whose records changed since the plan was stored (marked by triggers)."""
+    return [r[0] for r in conn.execute("SELECT patient_id FROM plan_dirty")]
+
+
+def completed_waves(conn: sqlite3.Connection, wave: int) -> list[str]:
+    """Doctors with a full survey wave: their survey calls lose their priority on the list."""
+    return [r[0] for r in conn.execute(
+        "SELECT sd.doctor FROM survey_doctors sd JOIN surveys s ON s.id = sd.survey_id "
+        "WHERE s.status = 'answered' GROUP BY sd.doctor HAVING count(*) >= ? ORDER BY sd.doctor", (wave,))]
+
+
+_PLAN_ORDER = "ORDER BY no_window, start, priority, name, channel, patient_id"
+
+
+def plan_entries(conn: sqlite3.Connection, channel: str | None = None) -> list[tuple[str, str]]:
+    """(id shown, JSON payload without the id) of the stored plan's entries, in list order."""
+    where, params = ("WHERE channel = ? ", (channel,)) if channel else ("", ())
+    return conn.execute(f"SELECT shown, payload FROM plan_entries {where}{_PLAN_ORDER}", params).fetchall()
+
+
+def plan_json(conn: sqlite3.Connection, channel: str | None = None) -> bytes:
+    """The stored plan as `followup today --format json` prints it, as UTF-8 bytes.
+
+    Bytes all the way from the file to the terminal: the list's megabytes are never decoded.
+    """
+    where, params = ("WHERE channel = ? ", (channel,)) if channel else ("", ())
+    factory, conn.text_factory = conn.text_factory, bytes
+    try:
+        rows = conn.execute(f"SELECT shown, payload FROM plan_entries {where}{_PLAN_ORDER}", params).fetchall()
+    finally:
+        conn.text_factory = factory
+    return b"[" + b",\n".join([b'{"entry_id": "' + shown + b'", ' + payload[1:] for shown, payload in rows]) + b"]"
+
+
+def plan_entry_members(conn: sqlite3.Connection, patient_ids: Iterable[str]) -> list[str]:
+    """Everyone who shares a stored entry (a household call) with one of these patients."""
+    return [r[0] for r in conn.execute(
+        "SELECT DISTINCT patient_id FROM plan_members WHERE entry_id IN (SELECT entry_id FROM plan_members "
+        "WHERE patient_id IN (SELECT value FROM json_each(?)))", (json.dumps(list(patient_ids), ensure_ascii=False),))]
+
+
+def store_plan(conn: sqlite3.Connection, day: str, stamp: str, wave: int, rows: Sequence[dict],
+               replacing: Iterable[str] | None = None) -> None:
+    """Store the day's entries: all of them, or (``replacing``) those of these patients only.
+
+    The caller holds the write transaction in which it read the marked patients; they are all
+    re-planned here, so the marks go.
+    """
+    if replacing is None:
+        conn.execute("DELETE FROM plan_entries")
+        conn.execute("DELETE FROM plan_members")
+    else:
+        ids = json.dumps(list(replacing), ensure_ascii=False)
+        conn.execute("DELETE FROM plan_entries WHERE entry_id IN (SELECT entry_id FROM plan_members "
+                     "WHERE patient_id IN (SELECT value FROM json_each(?)))", (ids,))
+        conn.execute("DELETE FROM plan_members WHERE entry_id NOT IN (SELECT entry_id FROM plan_entries)")
+    conn.executemany(f"INSERT INTO plan_entries (shown, {', '.join(PLAN_COLUMNS)}) "
+                     f"VALUES ('', {', '.join('?' * len(PLAN_COLUMNS))})",
+                     [tuple(r[c] for c in PLAN_COLUMNS) for r in rows])
+    conn.executemany("INSERT INTO plan_members (patient_id, entry_id) VALUES (?, ?)",
+                     [(pid, r["entry_id"]) for r in rows for pid in r["members"]])
+    ids = conn.execute("SELECT entry_id, shown FROM plan_entries").fetchall()
+    prefixes = shortest_prefixes(full for full, _ in ids)  # a new entry may lengthen a neighbour's
+    conn.executemany("UPDATE plan_entries SET shown = ? WHERE entry_id = ?",
+                     [(prefixes[full], full) for full, shown in ids if shown != prefixes[full]])
+    conn.execute("DELETE FROM plan_dirty")
+    conn.execute("INSERT OR REPLACE INTO plan_meta (id, day, stamp, survey_wave) VALUES (1, ?, ?, ?)",
+                 (day, stamp, wave))
+
+
+def drop_plan(conn: sqlite3.Connection) -> None:
+    """Forget the stored plan entirely (it holds names and phones: `patient forget` drops it)."""
+    for table in ("plan_meta", "plan_entries", "plan_members", "plan_dirty"):
+        conn.execute(f"DELETE FROM {table}")
+
+
+# ---------------------------------------------------------------------------
 # Settings shared by every desk and cron
 
 
@@ -1215,6 +1349,7 @@ def forget_patient(conn: sqlite3.Connection, patient_id: str, *, by: str, at: st
             erased += conn.execute(f"DELETE FROM {table} WHERE patient_id = ?", (patient_id,)).rowcount
         erased += conn.execute("DELETE FROM patients WHERE patient_id = ?", (patient_id,)).rowcount
         conn.execute("UPDATE erasures SET rows_erased = ?, surveys_kept = ? WHERE id = ?", (erased, kept, erasure))
+        drop_plan(conn)
     conn.execute("VACUUM")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return {"erasure": erasure, "rows_erased": erased, "surveys_kept": kept}

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+from followup.entryids import CHANNELS, ENTRY_ID_LENGTH, entry_id, shortest_prefixes
+
 PURPOSES = ("reminder", "plan", "control", "survey", "recall", "agreed", "marketing")
-CHANNELS = ("call", "sms", "email", "messenger")
 OUTCOMES = ("reached", "no-answer", "busy", "wrong-number", "declined", "booked", "call-back")
 ACTIVE = "active"
 
@@ -616,28 +616,9 @@ def _day_allowed(state, purpose: str, channels: list[str], today: dt.date) -> bo
 # Today's list
 
 
-ENTRY_ID_LENGTH = 6
-
-
-def entry_id(day: dt.date, patient_id: str, channel: str) -> str:
-    """The entry's full id, stable for the day; lists show its shortest unique prefix (6+ characters)."""
-    return hashlib.sha1(f"{day}|{patient_id}|{channel}".encode()).hexdigest()
-
-
 def short_ids(entries: Sequence[Entry]) -> dict[str, str]:
-    """Full id -> the prefix shown: 6 characters, longer only where two of the day's ids share them.
-
-    `followup done` accepts any prefix that names one entry, so an id once shown stays valid.
-    """
-    out = {}
-    ids = sorted(e.entry_id for e in entries)
-    for i, full in enumerate(ids):
-        n = ENTRY_ID_LENGTH
-        for other in (ids[i - 1] if i else "", ids[i + 1] if i + 1 < len(ids) else ""):
-            while n < len(full) and other[:n] == full[:n]:
-                n += 1
-        out[full] = full[:n]
-    return out
+    """Full id -> the prefix shown (see entryids.shortest_prefixes)."""
+    return shortest_prefixes(e.entry_id for e in entries)
 
 
 def find_entry(entries: Sequence[Entry], given: str) -> list[Entry]:
@@ -716,8 +697,13 @@ def plan_day(records: Iterable[Records], today: dt.date, policy: Policy,
                                   tuple(sorted(reasons, key=lambda x: (x.priority, x.code))),
                                   warnings_for(r, today, policy)), r))
     merged = _merge_households([e for e, _ in entries])
-    return sorted(merged, key=lambda e: (e.window is None, e.window.start if e.window else dt.time(0),
-                                         min(x.priority for x in e.reasons), e.patient.name, e.channel))
+    return sorted(merged, key=list_order)
+
+
+def list_order(e: Entry) -> tuple[int, str, int, str, str, str]:
+    """Where an entry goes on the list: by time window (none last), priority, name, channel, card."""
+    return (int(e.window is None), e.window.start.isoformat() if e.window else "",
+            min(x.priority for x in e.reasons), e.patient.name, e.channel, e.patient.patient_id)
 
 
 def _doctor_matches(reason: Reason, doctor: str) -> bool:

@@ -73,8 +73,16 @@ EXPECTED["survey_themes"] = [("survey_id", "INTEGER", 1, 1), ("theme", "TEXT", 1
                              ("assigned_at", "TEXT", 1, 0)]
 EXPECTED["erasures"] = [("id", "INTEGER", 0, 1), ("erased_at", "TEXT", 1, 0), ("erased_by", "TEXT", 1, 0),
                         ("rows_erased", "INTEGER", 1, 0), ("surveys_kept", "INTEGER", 1, 0)]
+EXPECTED["plan_meta"] = [("id", "INTEGER", 0, 1), ("day", "TEXT", 1, 0), ("stamp", "TEXT", 1, 0),
+                         ("survey_wave", "INTEGER", 1, 0)]
+EXPECTED["plan_entries"] = [
+    ("entry_id", "TEXT", 0, 1), ("shown", "TEXT", 1, 0), ("patient_id", "TEXT", 1, 0), ("channel", "TEXT", 1, 0),
+    ("no_window", "INTEGER", 1, 0),
+    ("start", "TEXT", 1, 0), ("priority", "INTEGER", 1, 0), ("name", "TEXT", 1, 0), ("payload", "TEXT", 1, 0)]
+EXPECTED["plan_members"] = [("patient_id", "TEXT", 1, 1), ("entry_id", "TEXT", 1, 2)]
+EXPECTED["plan_dirty"] = [("patient_id", "TEXT", 1, 1)]
 MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys", "m005_survey_themes",
-              "m006_erasures"]
+              "m006_erasures", "m007_day_plan"]
 
 
 def test_migrated_schema_is_pinned(tmp_path):

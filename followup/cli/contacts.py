@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Optional
 
@@ -132,57 +131,6 @@ def next_contact(
     typer.echo(f"Next contact {nid} for {pid} agreed for {day.isoformat()} (recorded by {who}).")
 
 
-def _day_list(conn, day: dt.date, channel: Optional[str] = None, doctor: Optional[str] = None):
-    from followup import db, rules
-
-    settings = db.get_settings(conn)
-    policy = rules.policy_from(settings)
-    records = db.load_records(conn, day, windows=rules.candidate_windows(day, policy))
-    entries = rules.plan_day(records, day, policy, channel=channel, doctor=doctor)
-    return entries, settings
-
-
-def _entries_named(conn, day: dt.date, given: str):
-    """The day's entries whose id starts with ``given``, without planning the whole day.
-
-    An entry id is a hash of (day, patient, channel), so only the candidates whose hash fits
-    (and their households, which may share the call) are planned. Returns (matches, entries, settings).
-    """
-    from followup import db, rules
-
-    settings = db.get_settings(conn)
-    given = given.strip().lower()
-    if len(given) < rules.ENTRY_ID_LENGTH:
-        return [], [], settings
-    policy = rules.policy_from(settings)
-    windows = rules.candidate_windows(day, policy)
-    hits = {pid for pid in db.candidate_patients(conn, windows) for ch in rules.CHANNELS
-            if rules.entry_id(day, pid, ch).startswith(given)}
-    if not hits:
-        return [], [], settings
-    pids = sorted(hits | set(db.household_members(conn, hits)))
-    entries = rules.plan_day(db.load_records(conn, day, pids, windows), day, policy)
-    return rules.find_entry(entries, given), entries, settings
-
-
-def _entry_json(e, settings: dict, shown_id: str) -> dict:
-    from followup import rules
-
-    templates = {k.removeprefix("template."): v for k, v in settings.items() if k.startswith("template.")}
-    return {
-        "entry_id": shown_id, "patient_id": e.patient.patient_id, "patient": e.patient.name,
-        "phone": e.address, "channel": e.channel, "window": str(e.window) if e.window else None,
-        "reasons": [{"code": r.code, "text": r.text, "doctor": r.doctor, "due": r.due.isoformat(),
-                     "ref": r.ref, "evidence": r.evidence} for r in e.reasons],
-        "warnings": list(e.warnings),
-        "household": [{"patient_id": m.patient.patient_id, "patient": m.patient.name,
-                       "reasons": [{"code": r.code, "text": r.text, "doctor": r.doctor, "due": r.due.isoformat(),
-                                    "ref": r.ref, "evidence": r.evidence} for r in m.reasons],
-                       "warnings": list(m.warnings)} for m in e.household],
-        "message": rules.message(e, templates, settings.get("clinic_name", "The clinic")),
-    }
-
-
 @app.command("today")
 def today(
     ctx: typer.Context,
@@ -195,18 +143,25 @@ def today(
 
     Ordered by the patient's preferred time of day. Record each outcome with `followup done ENTRY`.
     """
-    from followup import rules
+    from followup.cli.daylist import day_list, entry_json, stored_day, with_id
+    from followup.entryids import CHANNELS, shortest_prefixes
 
     day = _date(date)
-    if channel and channel not in rules.CHANNELS:
-        raise UsageError(f"unknown channel {channel!r} (one of {', '.join(rules.CHANNELS)})")
+    if channel and channel not in CHANNELS:
+        raise UsageError(f"unknown channel {channel!r} (one of {', '.join(CHANNELS)})")
     conn = _open(ctx, create=False)
-    entries, settings = _day_list(conn, day, channel, doctor)
-    shown = rules.short_ids(entries)  # filtered lists may show a shorter id; `done` refuses an ambiguous one
-    data = [_entry_json(e, settings, shown[e.entry_id]) for e in entries]
-    if fmt is Format.json:  # compact: the C encoder, one entry a line
-        typer.echo("[" + ",\n".join(json.dumps(d, ensure_ascii=False) for d in data) + "]")
+    if doctor:  # one doctor's reasons change who the cap lets through: planned afresh
+        entries, settings = day_list(conn, day, channel, doctor)
+        shown = shortest_prefixes(e.entry_id for e in entries)
+        data = [entry_json(e, settings, shown[e.entry_id]) for e in entries]
+        if fmt is Format.json:  # one entry a line
+            typer.echo("[" + ",\n".join(json.dumps(d, ensure_ascii=False) for d in data) + "]")
+            return
+    elif fmt is Format.json:  # the stored plan's bytes, one entry a line
+        typer.echo(stored_day(conn, day, channel, as_json=True))
         return
+    else:
+        data = [json.loads(with_id(shown, payload)) for shown, payload in stored_day(conn, day, channel)]
     flat = [{"entry": d["entry_id"], "window": d["window"] or "", "patient": f"{d['patient']} ({d['patient_id']})",
              "phone": d["phone"], "channel": d["channel"],
              "reasons": "\n".join(f"{r['code']}: {r['text']}" for r in d["reasons"])
@@ -303,7 +258,9 @@ def done(
     if callback and callback <= day:
         raise UsageError("--on must be a later day than the list's")
     conn = _open(ctx, create=False)
-    matches, entries, settings = _entries_named(conn, day, entry)
+    from followup.cli.daylist import entries_named
+
+    matches, entries, settings = entries_named(conn, day, entry)
     if len(matches) > 1:
         raise UsageError(f"entry {entry!r} names {len(matches)} entries; give more of its characters")
     if not matches:

@@ -10,7 +10,7 @@ import typer
 
 from followup.cli.core import Format, _console, _user, app
 from followup.cli.imports import _report_import
-from followup.cli.contacts import _day_list, _entry_json
+from followup.cli.daylist import day_list, entry_json
 from followup.cli.surveys import _responses_by_doctor
 
 
@@ -59,9 +59,9 @@ def demo(
         r = records_by[row["patient_id"]]
         end = next(v for v in r.visits if v.visit_id == row["visit_id"])
         db.add_survey(conn, row, rules.treatment_doctors(r.visits, end))
-    entries, settings = _day_list(conn, today)
+    entries, settings = day_list(conn, today)
     shown = rules.short_ids(entries)
-    data = [_entry_json(e, settings, shown[e.entry_id]) for e in entries]
+    data = [entry_json(e, settings, shown[e.entry_id]) for e in entries]
     out = _console()
     out.print(f"\nDemo clinic: {files.counts['patients']:,} patients, {files.counts['visits']:,} visits, "
               f"{files.counts['appointments']:,} appointments, {files.counts['plans']:,} plan stages.",

@@ -11,7 +11,7 @@ import typer
 
 from followup.cli.core import FORMAT_OPTION, Format, QUESTIONS, QUESTIONS_VERSION, _Group, _console, _date, _known_doctor, _known_patient, _now, _open, _print_rows, _user, app
 from followup.errors import NotFound, UsageError
-from followup.cli.contacts import _day_list, _entries_named
+from followup.cli.daylist import day_list, entries_named
 
 
 @app.command("survey")
@@ -99,7 +99,7 @@ def _survey_target(conn, target: str, day: dt.date) -> tuple[str, Optional[str]]
     if db.patient_exists(conn, target):
         return target, None
     if len(target) >= rules.ENTRY_ID_LENGTH:
-        matches, _, _ = _entries_named(conn, day, target)
+        matches, _, _ = entries_named(conn, day, target)
         if len(matches) == 1:
             survey_reasons = [r for r in matches[0].reasons if r.code == "survey_call"]
             return matches[0].patient.patient_id, survey_reasons[0].ref if survey_reasons else None
@@ -213,7 +213,7 @@ def _clinic_report(ctx, year: int, fmt: Format) -> None:
     today = dt.date.today()
     conn = _open(ctx, create=False)
     active = db.active_patients_last_visit(conn)
-    entries, _ = _day_list(conn, today)
+    entries, _ = day_list(conn, today)
     due: dict[str, int] = {}
     for e in entries:
         for r in e.reasons + tuple(x for m in e.household for x in m.reasons):

@@ -1,0 +1,181 @@
+"""The day's list: planned by the rules, stored in the database, read by `followup today`.
+
+Planning a 50,000-patient clinic's day takes a second or two; `today` is typed dozens of times a
+day. So the plan is stored (tables of migration m007) and `today` reads it. It is never served
+stale: SQLite triggers mark a patient whenever one of their staff records (consent, contact,
+next contact, phone flag, complaint, survey) or the patient changes, and drop the whole plan
+when a setting changes or an import writes. Before reading, `today` re-plans the marked patients
+(and whoever shares a household call with them) inside one write transaction. The stamp also
+holds the code's version and which doctors have completed their survey wave (that changes
+the order of other patients' survey calls).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+from typing import Optional
+
+# how long `today` waits for the write lock to refresh the stored plan before planning the day
+# itself without storing it (while a nightly import holds the lock, for example)
+REFRESH_WAIT_MS = 1_000
+
+
+def day_list(conn, day: dt.date, channel: Optional[str] = None, doctor: Optional[str] = None):
+    """Plan the day with the rules (nothing stored). Returns (entries, settings)."""
+    from followup import db, rules
+
+    settings = db.get_settings(conn)
+    policy = rules.policy_from(settings)
+    records = db.load_records(conn, day, windows=rules.candidate_windows(day, policy))
+    entries = rules.plan_day(records, day, policy, channel=channel, doctor=doctor)
+    return entries, settings
+
+
+def entries_named(conn, day: dt.date, given: str):
+    """The day's entries whose id starts with ``given``, without planning the whole day.
+
+    An entry id is a hash of (day, patient, channel), so only the candidates whose hash fits
+    (and their households, which may share the call) are planned. Returns (matches, entries, settings).
+    """
+    from followup import db, rules
+
+    settings = db.get_settings(conn)
+    given = given.strip().lower()
+    if len(given) < rules.ENTRY_ID_LENGTH:
+        return [], [], settings
+    policy = rules.policy_from(settings)
+    windows = rules.candidate_windows(day, policy)
+    hits = {pid for pid in db.candidate_patients(conn, windows) for ch in rules.CHANNELS
+            if rules.entry_id(day, pid, ch).startswith(given)}
+    if not hits:
+        return [], [], settings
+    pids = sorted(hits | set(db.household_members(conn, hits)))
+    entries = rules.plan_day(db.load_records(conn, day, pids, windows), day, policy)
+    return rules.find_entry(entries, given), entries, settings
+
+
+def _reasons_json(reasons) -> list[dict]:
+    return [{"code": r.code, "text": r.text, "doctor": r.doctor, "due": r.due.isoformat(), "ref": r.ref,
+             "evidence": r.evidence} for r in reasons]
+
+
+def entry_json(e, settings: dict, shown_id: str) -> dict:
+    """An entry as the JSON contract of `followup today` has it."""
+    from followup import rules
+
+    templates = {k.removeprefix("template."): v for k, v in settings.items() if k.startswith("template.")}
+    return {
+        "entry_id": shown_id, "patient_id": e.patient.patient_id, "patient": e.patient.name,
+        "phone": e.address, "channel": e.channel, "window": str(e.window) if e.window else None,
+        "reasons": _reasons_json(e.reasons),
+        "warnings": list(e.warnings),
+        "household": [{"patient_id": m.patient.patient_id, "patient": m.patient.name,
+                       "reasons": _reasons_json(m.reasons), "warnings": list(m.warnings)} for m in e.household],
+        "message": rules.message(e, templates, settings.get("clinic_name", "The clinic")),
+    }
+
+
+def _payload(e, settings: dict) -> str:
+    """The entry's JSON without its id (which is shown as a prefix that depends on the whole list)."""
+    d = entry_json(e, settings, "")
+    del d["entry_id"]
+    return json.dumps(d, ensure_ascii=False)
+
+
+def with_id(shown_id: str, payload: str) -> str:
+    """The stored payload with the id shown put first, as `entry_json` orders the keys (see db.plan_json)."""
+    return f'{{"entry_id": "{shown_id}", {payload[1:]}'
+
+
+def _stamp(conn, wave: int) -> str:
+    """What the stored plan depends on beyond the rows the triggers watch."""
+    from followup import __version__, db
+
+    rules_file = os.stat(os.path.join(os.path.dirname(os.path.dirname(__file__)), "rules.py"))
+    return json.dumps([__version__, rules_file.st_mtime_ns, rules_file.st_size, db.completed_waves(conn, wave)],
+                      ensure_ascii=False)
+
+
+def _rows(entries, settings: dict) -> list[dict]:
+    from followup import rules
+
+    rows = []
+    for e in entries:
+        no_window, start, priority, name, channel, patient_id = rules.list_order(e)
+        rows.append({"entry_id": e.entry_id, "patient_id": patient_id, "channel": channel, "no_window": no_window,
+                     "start": start, "priority": priority, "name": name, "payload": _payload(e, settings),
+                     "members": [patient_id] + [m.patient.patient_id for m in e.household]})
+    return rows
+
+
+def _refresh(conn, day: dt.date) -> None:
+    """Inside a write transaction: bring the stored plan up to date for ``day``."""
+    from followup import db, rules
+
+    settings = db.get_settings(conn)
+    policy = rules.policy_from(settings)
+    stamp = _stamp(conn, policy.survey_wave)
+    state = db.plan_state(conn)
+    windows = rules.candidate_windows(day, policy)
+    if state is None or state[0] != day.isoformat() or state[1] != stamp:
+        entries = rules.plan_day(db.load_records(conn, day, windows=windows), day, policy)
+        db.store_plan(conn, day.isoformat(), stamp, policy.survey_wave, _rows(entries, settings))
+        return
+    dirty = db.plan_dirty(conn)
+    if not dirty:
+        return
+    # the marked patients, their households (a member may now share their call or stop sharing
+    # it) and whoever shares a stored entry with them are planned again, together
+    affected = sorted(set(dirty) | set(db.household_members(conn, dirty)) | set(db.plan_entry_members(conn, dirty)))
+    entries = rules.plan_day(db.load_records(conn, day, affected, windows), day, policy)
+    db.store_plan(conn, day.isoformat(), stamp, policy.survey_wave, _rows(entries, settings), replacing=affected)
+
+
+def _fresh(conn, day: dt.date) -> bool:
+    from followup import db
+
+    state = db.plan_state(conn)
+    return (state is not None and state[0] == day.isoformat() and not db.plan_dirty(conn)
+            and state[1] == _stamp(conn, state[2]))
+
+
+def stored_day(conn, day: dt.date, channel: Optional[str] = None, *, as_json: bool = False):
+    """The day's entries as (id shown, JSON payload without the id) in list order, or (``as_json``)
+    the whole list as `today --format json` prints it, in UTF-8 bytes.
+
+    Read from the stored plan when it is current (a read transaction: no lock taken); else the
+    plan is brought up to date and stored first. If the write lock is not to be had within
+    REFRESH_WAIT_MS (an import is writing) or the file is read-only, the day is planned here
+    and nothing stored.
+    """
+    from followup import db
+
+    read = db.plan_json if as_json else db.plan_entries
+    conn.execute("BEGIN")
+    try:
+        if _fresh(conn, day):
+            return read(conn, channel)
+    finally:
+        conn.execute("COMMIT")
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {REFRESH_WAIT_MS}")
+        try:
+            with db.write_transaction(conn):
+                _refresh(conn, day)
+                return read(conn, channel)
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {db.BUSY_TIMEOUT_MS}")
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "readonly" not in str(exc):
+            raise
+    from followup.entryids import shortest_prefixes
+
+    entries, settings = day_list(conn, day)
+    shown = shortest_prefixes(e.entry_id for e in entries)
+    pairs = [(shown[e.entry_id], _payload(e, settings)) for e in entries if not channel or e.channel == channel]
+    if as_json:
+        return ("[" + ",\n".join(with_id(s, p) for s, p in pairs) + "]").encode()
+    return pairs

@@ -1,0 +1,226 @@
+"""The stored day plan: `followup today` reads it, and it must never differ from planning afresh.
+
+Every kind of write a desk, the manager, cron or a hand-made SQL statement can make is followed by
+a comparison of `today` (served from the stored plan) with the rules run over the whole database.
+"""
+
+import datetime as dt
+import sqlite3
+import time
+
+import pytest
+
+from conftest import write_csv
+from followup import db
+from followup.cli.daylist import day_list, entry_json
+from followup.entryids import shortest_prefixes
+
+DAY = dt.date.today()
+
+
+def fresh(path, day=DAY):
+    conn = db.connect(path)
+    try:
+        entries, settings = day_list(conn, day)
+        shown = shortest_prefixes(e.entry_id for e in entries)
+        return [entry_json(e, settings, shown[e.entry_id]) for e in entries]
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def demo_file(tmp_path_factory):
+    from conftest import Cli
+
+    where = tmp_path_factory.mktemp("demo")
+    assert Cli(where / "unused.db")("demo", "--dir", where).exit_code == 0
+    return where / "demo.db"
+
+
+@pytest.fixture
+def demo(demo_file, tmp_path, cli):
+    path = tmp_path / "demo.db"
+    src = sqlite3.connect(demo_file)
+    dst = sqlite3.connect(path)
+    src.backup(dst)
+    src.close()
+    dst.close()
+
+    class Demo:
+        def __init__(self):
+            self.path = path
+
+        def __call__(self, *args):
+            result = cli("--db", path, *args)
+            assert result.exit_code in (0, 3), result.output
+            return result
+
+        def today(self, *args):
+            return cli.json("--db", path, "today", *args)
+
+        def check(self):
+            """`today` (stored) equals a fresh plan; returns the list."""
+            got = self.today()
+            assert got == fresh(path)
+            return got
+
+        def sql(self, statement, params=()):
+            conn = sqlite3.connect(path)
+            with conn:
+                conn.execute(statement, params)
+            conn.close()
+
+    return Demo()
+
+
+def state(path):
+    conn = sqlite3.connect(path)
+    try:
+        return (conn.execute("SELECT day, stamp FROM plan_meta").fetchone(),
+                conn.execute("SELECT count(*) FROM plan_dirty").fetchone()[0],
+                conn.execute("SELECT count(*) FROM plan_entries").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_stored_plan_equals_a_fresh_one_after_every_kind_of_write(demo, tmp_path):
+    listed = demo.check()
+    assert len(listed) > 20
+    meta, dirty, stored = state(demo.path)
+    assert meta[0] == DAY.isoformat() and dirty == 0 and stored == len(listed)
+
+    calls = [e for e in listed if e["channel"] == "call" and not e["household"]]
+    outcomes = ["no-answer", "declined", "booked", "wrong-number", "busy", "reached"]
+    for e, outcome in zip(calls, outcomes):
+        demo("done", e["entry_id"], "--outcome", outcome)
+        after = demo.check()
+        assert e["patient_id"] not in {x["patient_id"] for x in after}
+    e = calls[len(outcomes)]
+    demo("done", e["entry_id"], "--outcome", "call-back", "--on", (DAY + dt.timedelta(days=3)).isoformat())
+    demo.check()
+
+    household = [e for e in demo.check() if e["household"]]
+    if household:  # one member declines for both: the merged call goes
+        demo("done", household[0]["entry_id"], "--outcome", "declined")
+        demo.check()
+
+    # a withdrawal, a grant with an agreed contact, a complaint: each changes one patient's entry
+    someone = demo.check()[0]["patient_id"]
+    demo("consent", someone, "--purpose", "all", "--channel", "all", "--withdraw")
+    assert someone not in {x["patient_id"] for x in demo.check()}
+    conn = sqlite3.connect(demo.path)
+    unconsented = conn.execute("SELECT patient_id FROM patients WHERE status = 'active' AND patient_id NOT IN "
+                               "(SELECT patient_id FROM consents) LIMIT 1").fetchone()[0]
+    conn.close()
+    demo("consent", unconsented, "--purpose", "agreed", "--channel", "call")
+    demo("next", unconsented, "--on", DAY.isoformat(), "--reason", "Results of the X-ray")
+    assert unconsented in {x["patient_id"] for x in demo.check()}
+    other = demo.check()[1]["patient_id"]
+    demo("complaint", "add", other, "--text", "Долго ждал в коридоре")
+    [entry] = [x for x in demo.check() if x["patient_id"] == other]
+    assert any("complaint" in w for w in entry["warnings"])
+
+    # a write made outside followup (a hand-made SQL withdrawal) is seen all the same
+    target = demo.check()[2]["patient_id"]
+    demo.sql("INSERT INTO consents (patient_id, purpose, channel, granted, how, source, recorded_by, recorded_at) "
+             "SELECT patient_id, purpose, channel, 0, 'phone', 'followup', 'sql', ? FROM consents WHERE patient_id = ?",
+             (dt.datetime.now().isoformat(timespec="seconds"), target))
+    assert target not in {x["patient_id"] for x in demo.check()}
+
+    # a setting drops the whole plan; so does an import that changes something
+    demo("config", "set", "cap_days", "30")
+    assert state(demo.path)[0] is None
+    demo.check()
+    first = demo.check()[0]
+    patients = write_csv(tmp_path / "archive.csv", ["Номер карты", "ФИО", "Статус"],
+                         [[first["patient_id"], first["patient"], "Архив"]])
+    demo("import", patients)
+    assert first["patient_id"] not in {x["patient_id"] for x in demo.check()}
+
+    # forgetting a patient drops the stored plan with their name in it
+    gone = demo.check()[0]
+    demo("patient", "forget", gone["patient_id"], "--yes")
+    assert gone["patient_id"] not in {x["patient_id"] for x in demo.check()}
+
+
+def test_a_completed_survey_wave_reorders_the_list(demo):
+    """Survey calls of doctors still collecting come first: when a doctor's wave fills, the plan is remade."""
+    listed = demo.check()
+    surveys = [e for e in listed if any(r["code"] == "survey_call" for r in e["reasons"])]
+    if not surveys:
+        pytest.skip("the demo clinic has no survey call today")
+    doctor = next(r for r in surveys[0]["reasons"] if r["code"] == "survey_call")["evidence"]["doctors"][0]
+    conn = sqlite3.connect(demo.path)
+    answered = conn.execute("SELECT count(*) FROM survey_doctors sd JOIN surveys s ON s.id = sd.survey_id "
+                            "WHERE s.status = 'answered' AND sd.doctor = ?", (doctor,)).fetchone()[0]
+    conn.close()
+    demo("config", "set", "survey_wave", str(answered + 1))
+    demo.check()
+    before = state(demo.path)[0]
+    demo("survey", surveys[0]["entry_id"], "--score", "9", "--recommend", "9", "--expectations", "yes")
+    after = demo.check()
+    assert state(demo.path)[0][1] != before[1]  # the doctor's wave is now complete: a new stamp
+    assert surveys[0]["patient_id"] not in {x["patient_id"] for x in after}
+
+
+def test_today_answers_while_another_process_holds_the_write_lock(demo):
+    demo.check()
+    target = demo.check()[0]["patient_id"]
+    demo("consent", target, "--purpose", "all", "--channel", "all", "--withdraw")
+    holder = sqlite3.connect(demo.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # an import writing, say
+    try:
+        started = time.monotonic()
+        got = demo.today()
+        waited = time.monotonic() - started
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert got == fresh(demo.path) and target not in {x["patient_id"] for x in got}
+    assert waited < 8  # planned without storing after a short wait, not the 10 s busy timeout
+    assert state(demo.path)[1] > 0  # still marked: the next `today` stores the plan
+    demo.check()
+    assert state(demo.path)[1] == 0
+
+
+def test_filters_on_the_stored_plan(demo):
+    listed = demo.check()
+    for channel in ("call", "sms"):
+        got = demo.today("--channel", channel)
+        assert [x["patient_id"] for x in got] == [x["patient_id"] for x in listed if x["channel"] == channel]
+    doctor = next(r["doctor"] for x in listed for r in x["reasons"] if r["doctor"])
+    by_doctor = demo.today("--doctor", doctor.split()[0])
+    assert by_doctor and all(any(doctor.split()[0].casefold() in (r["doctor"] or "").casefold()
+                                 or any(doctor.split()[0].casefold() in d.casefold()
+                                        for d in r["evidence"].get("doctors") or [])
+                                 for r in x["reasons"]) for x in by_doctor)
+
+
+def test_household_members_join_and_leave_the_stored_call(cli, tmp_path):
+    p = write_csv(tmp_path / "p.csv", ["Номер карты", "ФИО", "Телефон", "Код семьи"],
+                  [["H3", "Сидорова Анна", "8 (926) 000-00-03", "F1"], ["H4", "Сидоров Пётр", "8 (926) 000-00-03", "F1"],
+                   ["H5", "Сидорова Мария", "8 (926) 000-00-03", "F1"]])
+    old = (DAY - dt.timedelta(days=200)).strftime("%d.%m.%Y")
+    v = write_csv(tmp_path / "v.csv", ["Номер визита", "Номер карты", "Врач", "Дата визита", "Вид приёма"],
+                  [[f"V{i}", f"H{i}", "Новикова Елена", old, "Профгигиена"] for i in (3, 4, 5)])
+    assert cli("import", p, v).exit_code == 0
+
+    def check():
+        got = cli.json("today")
+        assert got == fresh(cli.db_path)
+        return [(x["patient_id"], [m["patient_id"] for m in x["household"]]) for x in got]
+
+    assert check() == []
+    cli("consent", "H4", "-p", "recall", "-c", "call")
+    assert check() == [("H4", [])]
+    cli("consent", "H3", "-p", "recall", "-c", "call")
+    assert check() == [("H3", ["H4"])]  # one call for both
+    cli("consent", "H5", "-p", "recall", "-c", "call")
+    assert check() == [("H3", ["H4", "H5"])]
+    cli("consent", "H3", "-p", "recall", "-c", "call", "--withdraw")
+    assert check() == [("H4", ["H5"])]
+    conn = sqlite3.connect(cli.db_path)  # a member moved out, by hand: both calls are planned again
+    with conn:
+        conn.execute("UPDATE patients SET household_id = NULL WHERE patient_id = 'H5'")
+    conn.close()
+    assert check() == [("H4", []), ("H5", [])]
