@@ -373,7 +373,8 @@ def _migrations():
                 id INTEGER PRIMARY KEY CHECK (id = 1),
                 day TEXT NOT NULL,
                 stamp TEXT NOT NULL,
-                survey_wave INTEGER NOT NULL
+                survey_wave INTEGER NOT NULL,
+                list BLOB NOT NULL
             );
             CREATE TABLE plan_entries (
                 entry_id TEXT PRIMARY KEY,
@@ -396,7 +397,8 @@ def _migrations():
             CREATE TRIGGER plan_stale_settings_i AFTER INSERT ON settings BEGIN DELETE FROM plan_meta; END;
             CREATE TRIGGER plan_stale_settings_u AFTER UPDATE ON settings BEGIN DELETE FROM plan_meta; END;
             CREATE TRIGGER plan_stale_settings_d AFTER DELETE ON settings BEGIN DELETE FROM plan_meta; END;
-            CREATE TRIGGER plan_stale_import AFTER UPDATE ON import_files BEGIN DELETE FROM plan_meta; END;
+            CREATE TRIGGER plan_stale_import AFTER UPDATE OF outcome ON import_files WHEN NEW.outcome = 'imported'
+                BEGIN DELETE FROM plan_meta; END;
             """
         )
         rows = {"INSERT": "(NEW.patient_id)", "UPDATE": "(OLD.patient_id), (NEW.patient_id)", "DELETE": "(OLD.patient_id)"}
@@ -1038,9 +1040,15 @@ def plan_entries(conn: sqlite3.Connection, channel: str | None = None) -> list[t
 def plan_json(conn: sqlite3.Connection, channel: str | None = None) -> bytes:
     """The stored plan as `followup today --format json` prints it, as UTF-8 bytes.
 
-    Bytes all the way from the file to the terminal: the list's megabytes are never decoded.
+    The whole list is kept ready as one value (a read of a few megabytes, never decoded); a list
+    for one channel is put together from the entries.
     """
-    where, params = ("WHERE channel = ? ", (channel,)) if channel else ("", ())
+    if not channel:
+        return conn.execute("SELECT list FROM plan_meta").fetchone()[0]
+    return _plan_json(conn, "WHERE channel = ? ", (channel,))
+
+
+def _plan_json(conn: sqlite3.Connection, where: str = "", params: tuple = ()) -> bytes:
     factory, conn.text_factory = conn.text_factory, bytes
     try:
         rows = conn.execute(f"SELECT shown, payload FROM plan_entries {where}{_PLAN_ORDER}", params).fetchall()
@@ -1081,8 +1089,8 @@ def store_plan(conn: sqlite3.Connection, day: str, stamp: str, wave: int, rows: 
     conn.executemany("UPDATE plan_entries SET shown = ? WHERE entry_id = ?",
                      [(prefixes[full], full) for full, shown in ids if shown != prefixes[full]])
     conn.execute("DELETE FROM plan_dirty")
-    conn.execute("INSERT OR REPLACE INTO plan_meta (id, day, stamp, survey_wave) VALUES (1, ?, ?, ?)",
-                 (day, stamp, wave))
+    conn.execute("INSERT OR REPLACE INTO plan_meta (id, day, stamp, survey_wave, list) VALUES (1, ?, ?, ?, ?)",
+                 (day, stamp, wave, _plan_json(conn)))
 
 
 def drop_plan(conn: sqlite3.Connection) -> None:

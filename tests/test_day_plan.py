@@ -135,6 +135,8 @@ def test_stored_plan_equals_a_fresh_one_after_every_kind_of_write(demo, tmp_path
     patients = write_csv(tmp_path / "archive.csv", ["Номер карты", "ФИО", "Статус"],
                          [[first["patient_id"], first["patient"], "Архив"]])
     demo("import", patients)
+    meta, dirty, _ = state(demo.path)
+    assert meta[0] == DAY.isoformat() and dirty == 0  # the import planned the day again: `today` is a read
     assert first["patient_id"] not in {x["patient_id"] for x in demo.check()}
 
     # forgetting a patient drops the stored plan with their name in it

@@ -74,7 +74,7 @@ EXPECTED["survey_themes"] = [("survey_id", "INTEGER", 1, 1), ("theme", "TEXT", 1
 EXPECTED["erasures"] = [("id", "INTEGER", 0, 1), ("erased_at", "TEXT", 1, 0), ("erased_by", "TEXT", 1, 0),
                         ("rows_erased", "INTEGER", 1, 0), ("surveys_kept", "INTEGER", 1, 0)]
 EXPECTED["plan_meta"] = [("id", "INTEGER", 0, 1), ("day", "TEXT", 1, 0), ("stamp", "TEXT", 1, 0),
-                         ("survey_wave", "INTEGER", 1, 0)]
+                         ("survey_wave", "INTEGER", 1, 0), ("list", "BLOB", 1, 0)]
 EXPECTED["plan_entries"] = [
     ("entry_id", "TEXT", 0, 1), ("shown", "TEXT", 1, 0), ("patient_id", "TEXT", 1, 0), ("channel", "TEXT", 1, 0),
     ("no_window", "INTEGER", 1, 0),

@@ -70,6 +70,13 @@ def import_(
         stack.callback(conn.close)
         with _progress(quiet) as on_rows:
             result = import_paths(conn, db_file, list(paths), options, today=dt.date.today(), on_rows=on_rows)
+        if any(f.outcome == "imported" for f in result.files):  # the morning's first `today` is then a read
+            import sqlite3
+
+            from followup.cli.daylist import stored_day
+
+            with contextlib.suppress(sqlite3.Error):  # the import stands; `today` will plan the day itself
+                stored_day(conn, dt.date.today())
     _report_import(result, quiet=quiet, fmt=fmt)
     failed = [f for f in result.files if f.outcome == "failed"]
     if failed:
