@@ -22,7 +22,7 @@ from followup.entryids import shortest_prefixes
 from followup.errors import FollowupError, NotFound
 
 ENV_DB = "FOLLOWUP_DB"
-BUSY_TIMEOUT_MS = 10_000
+BUSY_TIMEOUT_MS = 30_000  # a desk's write waits out an import file's transaction
 
 
 class DatabaseError(FollowupError):
