@@ -191,3 +191,35 @@ def test_patient_export_and_forget(cli, tmp_path):
                                        [["F1", "Забытова Фаина Фёдоровна", "89161112299"]]))
     assert cli.json("consent", "show", "F1")["history"] == []
     assert cli("patient", "forget", "NOPE", "--yes").exit_code == 66
+
+
+def test_a_bug_shows_where_it_happened_but_no_data(cli, patients_csv, monkeypatch):
+    """An unexpected error's message may hold a value from the data: it is never shown, nor are locals."""
+    import pytest
+
+    from followup import db
+
+    assert cli("import", patients_csv).exit_code == 0
+
+    def broken(conn, patient_id):
+        name, phone = "Иванов Иван Иванович", "+79161234567"  # noqa: F841 - locals a traceback could show
+        raise ValueError(f"cannot format {name} {phone}")
+
+    monkeypatch.setattr(db, "contact_log", broken)
+    out = cli("log", "000101")
+    assert out.exit_code == 70
+    assert "internal error in followup (ValueError)" in out.stderr and "in broken" in out.stderr
+    assert "Иванов" not in out.output and "916" not in out.output and "Traceback" not in out.output
+    monkeypatch.setenv("FOLLOWUP_DEBUG", "1")  # the full traceback, for a developer who asks
+    with pytest.raises(ValueError):
+        cli("log", "000101")
+
+
+def test_a_damaged_database_is_one_line(cli, patients_csv):
+    assert cli("import", patients_csv).exit_code == 0
+    data = bytearray(cli.db_path.read_bytes())
+    data[4096:4096 * 6] = b"\xff" * (4096 * 5)  # pages of the file overwritten
+    cli.db_path.write_bytes(bytes(data))
+    out = cli("patient", "find", "Иванов")
+    assert out.exit_code == 74 and out.stderr.startswith("Error: ") and len(out.stderr.splitlines()) == 1
+    assert "Traceback" not in out.output

@@ -15,6 +15,7 @@ from typing import Optional
 import typer
 from typer.core import TyperGroup
 
+from followup.db import DatabaseError
 from followup.errors import Busy, FollowupError, NotFound, UsageError
 
 
@@ -44,6 +45,11 @@ class _Group(TyperGroup):
         except typer.Abort:
             typer.echo("Aborted.", err=True)
             sys.exit(1)
+        except Exception as exc:  # a bug: its message may hold a value from the data, so it is never shown
+            if os.environ.get("FOLLOWUP_DEBUG"):
+                raise
+            _report_bug(exc)
+            sys.exit(INTERNAL_ERROR)
         sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx):
@@ -52,11 +58,28 @@ class _Group(TyperGroup):
         except FollowupError as exc:
             typer.echo(f"Error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 typer.echo(f"Error: {Busy('the database is busy; try again in a moment')}", err=True)
                 raise typer.Exit(Busy.exit_code) from None
-            raise
+            if type(exc) not in (sqlite3.OperationalError, sqlite3.DatabaseError):
+                raise  # a constraint or programming error is a bug (see main)
+            # disk full, read-only file, damaged file: SQLite's message names no data
+            typer.echo(f"Error: the database cannot be used: {exc} (see followup check)", err=True)
+            raise typer.Exit(DatabaseError.exit_code) from None
+
+
+INTERNAL_ERROR = 70  # EX_SOFTWARE
+
+
+def _report_bug(exc: BaseException) -> None:
+    """Where it happened (files, lines, functions) and the exception's type: no message, no locals."""
+    import traceback
+
+    typer.echo(f"Error: internal error in followup ({type(exc).__name__}). Please report it with the lines "
+               f"below; they carry no patient data (FOLLOWUP_DEBUG=1 shows the full traceback).", err=True)
+    for frame in traceback.extract_tb(exc.__traceback__)[-10:]:
+        typer.echo(f"  {os.path.basename(frame.filename)}:{frame.lineno} in {frame.name}", err=True)
 
 
 app = typer.Typer(
