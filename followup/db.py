@@ -20,6 +20,7 @@ from pathlib import Path
 
 from followup.entryids import shortest_prefixes
 from followup.errors import FollowupError, NotFound
+from followup.i18n import tr
 
 ENV_DB = "FOLLOWUP_DB"
 BUSY_TIMEOUT_MS = 30_000  # a desk's write waits out an import file's transaction
@@ -57,13 +58,13 @@ def connect(path: Path, *, create: bool = True, migrate: bool = True) -> sqlite3
     path = Path(path)
     if not path.exists():
         if not create:
-            raise NotFound(f"no database at {path} (run 'followup import' first, or pass --db)")
+            raise NotFound(tr("no database at {path} (run 'followup import' first, or pass --db)", path=path))
         try:
             _create_private(path)
         except FileExistsError:
             pass
         except OSError as exc:
-            raise DatabaseError(f"cannot create the database at {path}: {exc.strerror}") from None
+            raise DatabaseError(tr("cannot create the database at {path}: {reason}", path=path, reason=exc.strerror)) from None
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -71,7 +72,7 @@ def connect(path: Path, *, create: bool = True, migrate: bool = True) -> sqlite3
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.DatabaseError as exc:
-        raise DatabaseError(f"{path} is not a usable SQLite database ({exc})") from None
+        raise DatabaseError(tr("{path} is not a usable SQLite database ({reason})", path=path, reason=exc)) from None
     if mode != "wal":  # e.g. a read-only directory
         conn.execute("PRAGMA journal_mode = DELETE")
     if migrate:
@@ -837,7 +838,7 @@ def record_contact(conn: sqlite3.Connection, contacts: Sequence[dict], *, withdr
     with write_transaction(conn):
         if entry_id and conn.execute("SELECT 1 FROM contacts WHERE entry_id = ? AND list_date = ?",
                                      (entry_id, list_date)).fetchone():
-            raise UsageError(f"entry {entry_id} of {list_date} is already closed (see followup log)")
+            raise UsageError(tr("entry {entry} of {day} is already closed (see followup log)", entry=entry_id, day=list_date))
         ids = []
         for c in contacts:
             row = dict(c, reasons=json.dumps(c["reasons"], ensure_ascii=False))
@@ -1175,7 +1176,7 @@ def add_survey(conn: sqlite3.Connection, row: dict, doctors: Sequence[str], *, c
             sid = conn.execute(f"INSERT INTO surveys ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                                tuple(row[c] for c in cols)).lastrowid
         except sqlite3.IntegrityError:
-            raise UsageError(f"a survey for treatment {row['visit_id']} is already recorded") from None
+            raise UsageError(tr("a survey for treatment {visit} is already recorded", visit=row["visit_id"])) from None
         conn.executemany("INSERT INTO survey_doctors (survey_id, doctor) VALUES (?, ?)",
                          [(sid, d) for d in dict.fromkeys(doctors)])
         if contact:
@@ -1272,13 +1273,13 @@ def backup(conn: sqlite3.Connection, dest: Path) -> Path:
     file beside ``dest``, fsynced, then renamed over it; mode 0600."""
     dest = Path(dest)
     if dest.is_dir():
-        raise DatabaseError(f"{dest} is a directory; give the backup's file name")
+        raise DatabaseError(tr("{path} is a directory; give the backup's file name", path=dest))
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
     tmp.unlink(missing_ok=True)
     try:
         _create_private(tmp)
     except OSError as exc:
-        raise DatabaseError(f"cannot write {dest}: {exc.strerror}") from None
+        raise DatabaseError(tr("cannot write {path}: {reason}", path=dest, reason=exc.strerror)) from None
     try:
         target = sqlite3.connect(str(tmp))
         try:

@@ -13,6 +13,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from followup.i18n import N_, tr
+
 DOCTORS = (
     "Смирнова Анна Петровна",      # therapist, long with the clinic
     "Козлов Дмитрий Игоревич",     # orthopaedist
@@ -202,7 +204,9 @@ def staff_records(patient_ids: list[str], *, today: dt.date, seed: int = 2026112
         when = dt.datetime.combine(today - dt.timedelta(days=rng.randrange(30, 600)), dt.time(rng.randrange(9, 20)))
         channels = ["sms"] if rng.random() < 0.2 else (["call", "sms"] if rng.random() < 0.3 else ["call"])
         window = rng.choice(windows)
-        note = rng.choice((None, None, None, "prefers SMS to calls", "dislikes anaesthesia", "call the mobile only"))
+        note = rng.choice((None, None, None, N_("prefers SMS to calls"), N_("dislikes anaesthesia"),
+                           N_("call the mobile only")))
+        note = tr(note) if note else None  # what the desk wrote, in the clinic's language
         for purpose in purposes:
             if purpose == "survey" and rng.random() < 0.2:
                 continue
@@ -216,13 +220,14 @@ def staff_records(patient_ids: list[str], *, today: dt.date, seed: int = 2026112
         if rng.random() < 0.03:
             consents.append({"patient_id": pid, "purpose": "recall", "channel": channels[0], "granted": 0,
                              "address": None, "window": None, "days": None, "how": "phone",
-                             "note": "asked not to be reminded", "source": "followup",
+                             "note": tr("asked not to be reminded"), "source": "followup",
                              "recorded_by": "admin.ivanova",
                              "recorded_at": (when + dt.timedelta(days=20)).isoformat(sep=" ")})
         if rng.random() < 0.01:
             nexts.append({"patient_id": pid, "due": today.isoformat(),
-                          "reason": rng.choice(("discuss the implant plan after the X-ray",
-                                                "ask how the new crown feels", "agree the date of the next stage")),
+                          "reason": tr(rng.choice((N_("discuss the implant plan after the X-ray"),
+                                                   N_("ask how the new crown feels"),
+                                                   N_("agree the date of the next stage")))),
                           "channel": channels[0], "doctor": rng.choice(DOCTORS),
                           "recorded_by": "admin.petrova", "recorded_at": when.isoformat(sep=" ")})
     return consents, nexts

@@ -15,6 +15,8 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from followup.i18n import N_
+
 
 @dataclass(frozen=True)
 class Response:
@@ -89,7 +91,7 @@ def doctor_report(doctor: str, responses: Iterable[Response], t: Thresholds = Th
     report = {"doctor": doctor, "responses": len(chosen), "threshold": size,
               "current_wave": {"responses": current, "of": size}}
     if not closed:
-        report["status"] = "collecting"
+        report["status"] = N_("collecting")
         return report
     waves = []
     for i, wave in enumerate(closed, 1):
@@ -99,7 +101,8 @@ def doctor_report(doctor: str, responses: Iterable[Response], t: Thresholds = Th
     in_waves = [r for wave in closed for r in wave]
     report.update(summarize(in_waves))
     report["responses"] = len(chosen)
-    report["status"] = "stable" if len(waves) >= 2 and waves[-1]["positive"] and waves[-2]["positive"] else "repeat"
+    report["status"] = N_("stable") if len(waves) >= 2 and waves[-1]["positive"] and waves[-2]["positive"] \
+        else N_("repeat")
     report["waves"] = waves
     report["trend"] = (None if len(waves) < 2 else
                        round(waves[-1]["mean_score"] - waves[-2]["mean_score"], 2))
@@ -112,16 +115,16 @@ def doctor_report(doctor: str, responses: Iterable[Response], t: Thresholds = Th
 
 
 THEMES = {
-    "service": ("сервис", "обслуживан", "отношени", "внимател", "вежлив", "хамств", "грубо", "service", "rude",
+    N_("service"): ("сервис", "обслуживан", "отношени", "внимател", "вежлив", "хамств", "грубо", "service", "rude",
                 "polite", "friendly"),
-    "prices": ("цен", "дорог", "дешев", "стоимост", "оплат", "скидк", "price", "expensive", "cost", "cheap"),
-    "quality of treatment": ("качеств", "пломб", "выпал", "переделыва", "коронк", "результат", "quality",
+    N_("prices"): ("цен", "дорог", "дешев", "стоимост", "оплат", "скидк", "price", "expensive", "cost", "cheap"),
+    N_("quality of treatment"): ("качеств", "пломб", "выпал", "переделыва", "коронк", "результат", "quality",
                              "filling", "crown", "redo"),
-    "pain": ("боль", "больно", "болит", "анестез", "обезбол", "pain", "hurt", "anaesth", "anesth"),
-    "waiting time": ("ждал", "ожидан", "очеред", "опоздан", "долго", "задерж", "wait", "late", "queue", "delay"),
-    "staff": ("администратор", "ассистент", "медсестр", "персонал", "врач", "доктор", "staff", "receptionist",
+    N_("pain"): ("боль", "больно", "болит", "анестез", "обезбол", "pain", "hurt", "anaesth", "anesth"),
+    N_("waiting time"): ("ждал", "ожидан", "очеред", "опоздан", "долго", "задерж", "wait", "late", "queue", "delay"),
+    N_("staff"): ("администратор", "ассистент", "медсестр", "персонал", "врач", "доктор", "staff", "receptionist",
               "nurse", "doctor"),
-    "cleanliness": ("чист", "гряз", "стерил", "clean", "dirty", "hygien"),
+    N_("cleanliness"): ("чист", "гряз", "стерил", "clean", "dirty", "hygien"),
 }
 
 

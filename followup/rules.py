@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from followup.entryids import CHANNELS, ENTRY_ID_LENGTH, entry_id, shortest_prefixes
+from followup.i18n import N_, tr
+from followup.i18n import day as _fmt
 
 PURPOSES = ("reminder", "plan", "control", "survey", "recall", "agreed", "marketing")
 OUTCOMES = ("reached", "no-answer", "busy", "wrong-number", "declined", "booked", "call-back")
@@ -30,6 +32,13 @@ REASONS = {
 }
 # outcomes after which a reason is settled (the patient was spoken to)
 SETTLING = {"reached", "booked", "declined"}
+# codes shown as words in tables and sentences (tr): statuses, outcomes, findings
+WORDS = (N_("active"), N_("archived"), N_("deceased"), N_("answered"), N_("declined"), N_("reached"),
+         N_("no-answer"), N_("busy"), N_("wrong-number"), N_("booked"), N_("call-back"), N_("due"), N_("excluded"),
+         N_("none"), N_("call"), N_("sms"), N_("messenger"), N_("appointment_reminder"), N_("plan_stage_missed"),
+         N_("control_overdue"), N_("survey_call"), N_("hygiene_recall"), N_("agreed_contact"), N_("reminder"),
+         N_("plan"), N_("control"), N_("recall"), N_("agreed"), N_("marketing"), N_("in-person"), N_("form"),
+         N_("import"), N_("mon"), N_("tue"), N_("wed"), N_("thu"), N_("fri"), N_("sat"), N_("sun"))
 UNANSWERED = {"no-answer", "busy"}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -262,16 +271,16 @@ def parse_days(text: str) -> frozenset[int]:
             continue
         lo, _, hi = part.partition("-")
         if lo not in WEEKDAYS or (hi and hi not in WEEKDAYS):
-            raise ValueError(f"unknown day {part!r} (use mon, tue, wed, thu, fri, sat, sun)")
+            raise ValueError(tr("unknown day {value!r} (use mon, tue, wed, thu, fri, sat, sun)", value=part))
         a, b = WEEKDAYS.index(lo), WEEKDAYS.index(hi or lo)
         days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
     if not days:
-        raise ValueError("no days given")
+        raise ValueError(tr("no days given"))
     return frozenset(days)
 
 
 def format_days(days: frozenset[int] | None) -> str:
-    return "any day" if days is None else ",".join(WEEKDAYS[d] for d in sorted(days))
+    return tr("any day") if days is None else ",".join(WEEKDAYS[d] for d in sorted(days))
 
 
 @functools.lru_cache(maxsize=256)
@@ -281,9 +290,9 @@ def parse_window(text: str) -> Window:
         a, b = text.replace(" ", "").split("-")
         start, end = dt.time.fromisoformat(_hhmm(a)), dt.time.fromisoformat(_hhmm(b))
     except ValueError:
-        raise ValueError(f"window {text!r} is not like 18:00-20:00") from None
+        raise ValueError(tr("window {value!r} is not like 18:00-20:00", value=text)) from None
     if start >= end:
-        raise ValueError(f"window {text!r} ends before it starts")
+        raise ValueError(tr("window {value!r} ends before it starts", value=text))
     return Window(start, end)
 
 
@@ -298,7 +307,8 @@ def _hhmm(s: str) -> str:
 # The six rules. Each returns a Finding per candidate (due or why not).
 
 
-def _fmt(d: dt.date) -> str:
+def _iso(d: dt.date) -> str:
+    """Dates in the evidence (the JSON contract) are ISO in every language."""
     return d.isoformat()
 
 
@@ -309,15 +319,17 @@ def appointment_reminder(r: Records, today: dt.date, policy: Policy) -> list[Fin
         if a.status != "booked" or not (today < a.start.date() <= horizon):
             continue
         when = f"{a.start:%Y-%m-%d %H:%M}"
+        shown = f"{_fmt(a.start.date())} {a.start:%H:%M}"
         reason = Reason("appointment_reminder", a.appointment_id,
-                        f"Reminder: appointment on {when}" + (f" with {a.doctor}" if a.doctor else ""),
+                        tr("Reminder: appointment on {when} with {doctor}", when=shown, doctor=a.doctor) if a.doctor
+                        else tr("Reminder: appointment on {when}", when=shown),
                         a.doctor, a.start.date(),
                         {"appointment_id": a.appointment_id, "start": when, "doctor": a.doctor})
         found.append(Finding(reason.code, "due", reason.text, reason))
     if not found:
         found.append(Finding("appointment_reminder", "none",
-                             f"no booked appointment between {_fmt(today + dt.timedelta(days=1))} "
-                             f"and {_fmt(horizon)}"))
+                             tr("no booked appointment between {start} and {end}",
+                                start=_fmt(today + dt.timedelta(days=1)), end=_fmt(horizon))))
     return found
 
 
@@ -340,36 +352,37 @@ def plan_stage_missed(r: Records, today: dt.date, policy: Policy) -> list[Findin
         if s.plan_id in seen_plans:
             continue  # only the next stage of each plan
         seen_plans.add(s.plan_id)
-        label = f"plan {s.plan_id} stage {s.stage}" + (f" ({s.title})" if s.title else "")
+        label = tr("plan {plan} stage {stage}", plan=s.plan_id, stage=s.stage) + (f" ({s.title})" if s.title else "")
         late = (today - s.due).days
         if late < policy.plan_grace_days:
-            found.append(Finding("plan_stage_missed", "none", f"{label} is due {_fmt(s.due)}; not "
-                                 f"{policy.plan_grace_days} days late yet"))
+            found.append(Finding("plan_stage_missed", "none", tr("{label} is due {due}; not {n} days late yet",
+                                                                 label=label, due=_fmt(s.due), n=policy.plan_grace_days)))
             continue
         if late > policy.overdue_window_days:
-            found.append(Finding("plan_stage_missed", "none", f"{label} was due {_fmt(s.due)}: over "
-                                 f"{policy.overdue_window_days} days ago, left to the manager"))
+            found.append(Finding("plan_stage_missed", "none", tr("{label} was due {due}: over {n} days ago, left "
+                                                                 "to the manager", label=label, due=_fmt(s.due),
+                                                                 n=policy.overdue_window_days)))
             continue
         visit = _visit_after(r, s.due)
         if visit:
-            found.append(Finding("plan_stage_missed", "excluded", f"{label}: visited on {_fmt(visit.date)} "
-                                 f"after the due date"))
+            found.append(Finding("plan_stage_missed", "excluded", tr("{label}: visited on {date} after the due date",
+                                                                     label=label, date=_fmt(visit.date))))
             continue
         booked = _booked_after(r, today)
         if booked:
             found.append(Finding("plan_stage_missed", "excluded",
-                                 f"{label}: booked for {booked.start:%Y-%m-%d}"))
+                                 tr("{label}: booked for {date}", label=label, date=_fmt(booked.start.date()))))
             continue
-        signed = f", signed {_fmt(s.signed)}" if s.signed else ""
+        signed = tr(", signed {date}", date=_fmt(s.signed)) if s.signed else ""
         reason = Reason("plan_stage_missed", f"{s.plan_id}/{s.stage}",
-                        f"Missed treatment-plan stage: {label} was due {_fmt(s.due)}"
-                        + (f" (plan by {s.doctor}{signed})" if s.doctor else ""),
+                        tr("Missed treatment-plan stage: {label} was due {due}", label=label, due=_fmt(s.due))
+                        + (tr(" (plan by {doctor}{signed})", doctor=s.doctor, signed=signed) if s.doctor else ""),
                         s.doctor, s.due,
-                        {"plan_id": s.plan_id, "stage": s.stage, "title": s.title, "due_date": _fmt(s.due),
-                         "signed_date": _fmt(s.signed) if s.signed else None, "doctor": s.doctor})
+                        {"plan_id": s.plan_id, "stage": s.stage, "title": s.title, "due_date": _iso(s.due),
+                         "signed_date": _iso(s.signed) if s.signed else None, "doctor": s.doctor})
         found.append(Finding(reason.code, "due", reason.text, reason))
     if not found:
-        found.append(Finding("plan_stage_missed", "none", "no planned treatment-plan stage"))
+        found.append(Finding("plan_stage_missed", "none", tr("no planned treatment-plan stage")))
     return found
 
 
@@ -379,27 +392,30 @@ def control_overdue(r: Records, today: dt.date, policy: Policy) -> list[Finding]
     if setters:
         v = setters[-1]  # the latest control date a doctor set
         due = v.control_due
-        label = f"control exam due {_fmt(due)} (set by {v.doctor or 'the doctor'} on {_fmt(v.date)})"
+        label = tr("control exam due {due} (set by {doctor} on {date})", due=_fmt(due),
+                   doctor=v.doctor or tr("the doctor"), date=_fmt(v.date))
         late = (today - due).days
         control = _visit_after(r, v.date, {"control"})
         booked = _booked_after(r, today)
         if control:
-            found.append(Finding("control_overdue", "excluded", f"{label}: control visit on {_fmt(control.date)}"))
+            found.append(Finding("control_overdue", "excluded", tr("{label}: control visit on {date}", label=label,
+                                                                   date=_fmt(control.date))))
         elif late < policy.control_grace_days:
-            found.append(Finding("control_overdue", "none", f"{label}: not {policy.control_grace_days} days "
-                                 f"past yet"))
+            found.append(Finding("control_overdue", "none", tr("{label}: not {n} days past yet", label=label,
+                                                               n=policy.control_grace_days)))
         elif late > policy.overdue_window_days:
-            found.append(Finding("control_overdue", "none", f"{label}: over {policy.overdue_window_days} days "
-                                 f"ago, left to the manager"))
+            found.append(Finding("control_overdue", "none", tr("{label}: over {n} days ago, left to the manager",
+                                                               label=label, n=policy.overdue_window_days)))
         elif booked:
-            found.append(Finding("control_overdue", "excluded", f"{label}: booked for {booked.start:%Y-%m-%d}"))
+            found.append(Finding("control_overdue", "excluded", tr("{label}: booked for {date}", label=label,
+                                                                   date=_fmt(booked.start.date()))))
         else:
-            reason = Reason("control_overdue", v.visit_id, f"Overdue control exam: {label}", v.doctor, due,
-                            {"visit_id": v.visit_id, "visit_date": _fmt(v.date), "control_due": _fmt(due),
+            reason = Reason("control_overdue", v.visit_id, tr("Overdue control exam: {label}", label=label), v.doctor, due,
+                            {"visit_id": v.visit_id, "visit_date": _iso(v.date), "control_due": _iso(due),
                              "doctor": v.doctor})
             found.append(Finding(reason.code, "due", reason.text, reason))
     if not found:
-        found.append(Finding("control_overdue", "none", "no control date set by a doctor"))
+        found.append(Finding("control_overdue", "none", tr("no control date set by a doctor")))
     return found
 
 
@@ -424,20 +440,22 @@ def survey_call(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
             continue
         done = next((x for x in r.surveys if x.visit_id == v.visit_id), None)
         if done:
-            found.append(Finding("survey_call", "excluded", f"treatment ended {_fmt(v.date)}: survey "
-                                 f"{done.status} on {_fmt(done.date)}", excluded_by="settled"))
+            found.append(Finding("survey_call", "excluded", tr("treatment ended {end}: survey {status} on {date}",
+                                                               end=_fmt(v.date), status=tr(done.status),
+                                                               date=_fmt(done.date)), excluded_by="settled"))
             break
         doctors = treatment_doctors(r.visits, v)
         collecting = any(r.survey_counts.get(d, 0) < policy.survey_wave for d in doctors)
         reason = Reason("survey_call", v.visit_id,
-                        f"Agreed survey call: treatment by {', '.join(doctors) or 'the clinic'} ended "
-                        f"{_fmt(v.date)}", v.doctor, v.date,
-                        {"visit_id": v.visit_id, "treatment_end": _fmt(v.date), "doctors": doctors},
+                        tr("Agreed survey call: treatment by {doctors} ended {date}",
+                           doctors=", ".join(doctors) or tr("the clinic"), date=_fmt(v.date)), v.doctor, v.date,
+                        {"visit_id": v.visit_id, "treatment_end": _iso(v.date), "doctors": doctors},
                         priority=0 if collecting else 1)
         found.append(Finding(reason.code, "due", reason.text, reason))
         break  # one survey per patient at a time: the latest treatment
     if not found:
-        found.append(Finding("survey_call", "none", f"no treatment ended between {_fmt(lo)} and {_fmt(hi)}"))
+        found.append(Finding("survey_call", "none", tr("no treatment ended between {start} and {end}",
+                                                       start=_fmt(lo), end=_fmt(hi))))
     return found
 
 
@@ -450,22 +468,24 @@ def _add_months(day: dt.date, months: int) -> dt.date:
 def hygiene_recall(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
     hygiene = max((v.date for v in r.visits if v.kind == "hygiene"), default=None)
     last = max((v.date for v in r.visits), default=None)
-    basis, what = (hygiene, "last hygiene visit") if hygiene else (last, "last visit (no hygiene visit)")
+    basis, what = (hygiene, N_("last hygiene visit")) if hygiene else (last, N_("last visit (no hygiene visit)"))
     if basis is None:
-        return [Finding("hygiene_recall", "none", "no visits")]
+        return [Finding("hygiene_recall", "none", tr("no visits"))]
     due = _add_months(basis, policy.recall_months)
-    label = f"{what} {_fmt(basis)}, recall due {_fmt(due)}"
+    label = tr("{what} {date}, recall due {due}", what=tr(what), date=_fmt(basis), due=_fmt(due))
     if due > today:
-        return [Finding("hygiene_recall", "none", f"{label}: not yet")]
+        return [Finding("hygiene_recall", "none", tr("{label}: not yet", label=label))]
     if (today - due).days > policy.recall_window_days:
-        return [Finding("hygiene_recall", "none", f"{label}: lapsed after {policy.recall_window_days} days")]
+        return [Finding("hygiene_recall", "none", tr("{label}: lapsed after {n} days", label=label,
+                                                     n=policy.recall_window_days))]
     booked = _booked_after(r, today)
     if booked:
-        return [Finding("hygiene_recall", "excluded", f"{label}: booked for {booked.start:%Y-%m-%d}")]
+        return [Finding("hygiene_recall", "excluded", tr("{label}: booked for {date}", label=label,
+                                                         date=_fmt(booked.start.date())))]
     doctor = next((v.doctor for v in sorted(r.visits, key=lambda v: v.date, reverse=True)
                    if v.date == basis), None)
-    reason = Reason("hygiene_recall", f"recall:{_fmt(due)}", f"Hygiene recall: {label}", doctor, due,
-                    {"basis": what, "basis_date": _fmt(basis), "recall_due": _fmt(due)})
+    reason = Reason("hygiene_recall", f"recall:{due.isoformat()}", tr("Hygiene recall: {label}", label=label), doctor,
+                    due, {"basis": what, "basis_date": _iso(basis), "recall_due": _iso(due)})
     return [Finding(reason.code, "due", reason.text, reason)]
 
 
@@ -473,17 +493,18 @@ def agreed_contact(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
     found = []
     for n in sorted(r.next_contacts, key=lambda n: n.due):
         if n.due > today:
-            found.append(Finding("agreed_contact", "none", f"next contact agreed for {_fmt(n.due)}: {n.reason}"))
+            found.append(Finding("agreed_contact", "none", tr("next contact agreed for {date}: {reason}",
+                                                              date=_fmt(n.due), reason=n.reason)))
             continue
         reason = Reason("agreed_contact", str(n.id),
-                        f"Agreed next contact ({_fmt(n.due)}): {n.reason}"
-                        + (f", for {n.doctor}" if n.doctor else ""),
-                        n.doctor, n.due, {"next_id": n.id, "agreed_for": _fmt(n.due), "reason": n.reason,
+                        tr("Agreed next contact ({date}): {reason}", date=_fmt(n.due), reason=n.reason)
+                        + (tr(", for {doctor}", doctor=n.doctor) if n.doctor else ""),
+                        n.doctor, n.due, {"next_id": n.id, "agreed_for": _iso(n.due), "reason": n.reason,
                                           "channel": n.channel, "doctor": n.doctor, "recorded_by": n.recorded_by})
         found.append(Finding(reason.code, "due", reason.text, reason,
                              channels=(n.channel,) if n.channel else ()))
     if not found:
-        found.append(Finding("agreed_contact", "none", "no next contact agreed"))
+        found.append(Finding("agreed_contact", "none", tr("no next contact agreed")))
     return found
 
 
@@ -503,8 +524,8 @@ def assess(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
         findings.extend(rule(r, today, policy))
 
     if p.status != ACTIVE or p.missing_since:
-        why = f"patient is {p.status}" if p.status != ACTIVE else \
-            f"patient left out of the full export since {_fmt(p.missing_since)}"
+        why = tr("patient is {status}", status=tr(p.status)) if p.status != ACTIVE else \
+            tr("patient left out of the full export since {date}", date=_fmt(p.missing_since))
         return [_exclude(f, why, "inactive") for f in findings]
 
     settled, attempts, retry, callback, last_cap_contact = _history(r.contacts, policy)
@@ -523,32 +544,37 @@ def assess(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
         usable = [ch for ch in granted if _reachable(p, ch, state[(purpose, ch)], flagged)]
         if key in settled:
             c = settled[key]
-            out.append(_exclude(f, f"{c.outcome} on {c.at:%Y-%m-%d} ({c.channel}, by {c.by})", "settled"))
+            out.append(_exclude(f, tr("{outcome} on {date} ({channel}, by {by})", outcome=tr(c.outcome),
+                                      date=_fmt(c.at.date()), channel=c.channel, by=c.by), "settled"))
         elif not granted:
             withdrawn = [c for (pu, _), c in state.items() if pu == purpose and not c.granted]
             if withdrawn:
                 w = max(withdrawn, key=lambda c: c.recorded_at)
-                out.append(_exclude(f, f"consent for {purpose} withdrawn on {w.recorded_at:%Y-%m-%d} "
-                                       f"({w.channel}, recorded by {w.recorded_by})", "withdrawn"))
+                out.append(_exclude(f, tr("consent for {purpose} withdrawn on {date} ({channel}, recorded by {by})",
+                                          purpose=purpose, date=_fmt(w.recorded_at.date()), channel=w.channel,
+                                          by=w.recorded_by), "withdrawn"))
             else:
-                wanted = "/".join(f.channels) if f.channels else "any channel"
-                out.append(_exclude(f, f"no consent for {purpose} by {wanted}", "no_consent"))
+                wanted = "/".join(f.channels) if f.channels else tr("any channel")
+                out.append(_exclude(f, tr("no consent for {purpose} by {channels}", purpose=purpose, channels=wanted),
+                                    "no_consent"))
         elif not usable:
             out.append(_exclude(f, _unreachable_why(p, granted, state, purpose, flagged), "unreachable"))
         elif attempts.get(key, 0) >= policy.max_attempts:
-            out.append(_exclude(f, f"{attempts[key]} unanswered attempts: stopped, for the manager", "attempts"))
+            out.append(_exclude(f, tr("{n} unanswered attempts: stopped, for the manager", n=attempts[key]),
+                                "attempts"))
         elif key in callback and callback[key] > today:
-            out.append(_exclude(f, f"asked to call back on {_fmt(callback[key])}", "call_back"))
+            out.append(_exclude(f, tr("asked to call back on {date}", date=_fmt(callback[key])), "call_back"))
         elif key in retry and retry[key] > today:
-            out.append(_exclude(f, f"no answer; next try on {_fmt(retry[key])}", "retry"))
+            out.append(_exclude(f, tr("no answer; next try on {date}", date=_fmt(retry[key])), "retry"))
         elif reason.code != "appointment_reminder" and last_cap_contact and \
                 (today - last_cap_contact.at.date()).days < policy.cap_days and \
                 not (key in callback and callback[key] <= today):
             until = last_cap_contact.at.date() + dt.timedelta(days=policy.cap_days)
-            out.append(_exclude(f, f"contacted {last_cap_contact.at:%Y-%m-%d}, cap until {_fmt(until)}", "cap"))
+            out.append(_exclude(f, tr("contacted {date}, cap until {until}", date=_fmt(last_cap_contact.at.date()),
+                                      until=_fmt(until)), "cap"))
         elif not _day_allowed(state, purpose, usable, today):
             days = {format_days(state[(purpose, ch)].days) for ch in usable}
-            out.append(_exclude(f, f"not today: the patient agreed to {', '.join(sorted(days))}", "day"))
+            out.append(_exclude(f, tr("not today: the patient agreed to {days}", days=", ".join(sorted(days))), "day"))
         else:
             out.append(replace(f, channels=tuple(ch for ch in usable if _day_ok(state[(purpose, ch)], today))))
     return out
@@ -557,7 +583,7 @@ def assess(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
 def _exclude(f: Finding, why: str, code: str) -> Finding:
     if f.status != "due":
         return f
-    return Finding(f.code, "excluded", f"{f.text} - excluded: {why}", f.reason, excluded_by=code)
+    return Finding(f.code, "excluded", tr("{text} - excluded: {why}", text=f.text, why=why), f.reason, excluded_by=code)
 
 
 def _history(contacts: Sequence[Contact], policy: Policy):
@@ -598,10 +624,13 @@ def _unreachable_why(p: Patient, granted: list[str], state, purpose: str, flagge
     for ch in granted:
         addr = _address(p, ch, state[(purpose, ch)])
         if addr and addr in flagged:
-            return f"phone flagged wrong on {_fmt(flagged[addr].flagged_on)} (until a new number is imported)"
+            return tr("phone flagged wrong on {date} (until a new number is imported)",
+                      date=_fmt(flagged[addr].flagged_on))
     if p.phone and not p.phone_valid:
-        return "the phone number is invalid or incomplete: never dialled"
-    return f"no {'e-mail' if granted == ['email'] else 'phone number'} to use for {'/'.join(granted)}"
+        return tr("the phone number is invalid or incomplete: never dialled")
+    if granted == ["email"]:
+        return tr("no e-mail to use for {channels}", channels="/".join(granted))
+    return tr("no phone number to use for {channels}", channels="/".join(granted))
 
 
 def _day_ok(consent: Consent, today: dt.date) -> bool:
@@ -637,26 +666,28 @@ def warnings_for(r: Records, today: dt.date, policy: Policy) -> tuple[str, ...]:
     out = []
     for c in sorted(r.complaints, key=lambda c: c.opened):
         if c.resolved is None:
-            overdue = " - OVERDUE" if complaint_overdue(c, today, policy) else ""
-            about = f" about {c.doctor}" if c.doctor else ""
-            out.append(f"open complaint #{c.id}{about} since {_fmt(c.opened)}{overdue}")
+            overdue = tr(" - OVERDUE") if complaint_overdue(c, today, policy) else ""
+            about = tr(" about {doctor}", doctor=c.doctor) if c.doctor else ""
+            out.append(tr("open complaint #{id}{about} since {date}{overdue}", id=c.id, about=about,
+                          date=_fmt(c.opened), overdue=overdue))
     answered = [x for x in r.surveys if x.status == "answered" and x.score is not None]
     if answered:
         last = max(answered, key=lambda x: x.date)
         if last.score <= policy.low_score:
-            out.append(f"last survey negative: {last.score}/10 on {_fmt(last.date)}")
+            out.append(tr("last survey negative: {score}/10 on {date}", score=last.score, date=_fmt(last.date)))
     refusals = [c for c in r.contacts if c.outcome == "declined"
                 and (today - c.at.date()).days <= policy.refusal_days]
     if refusals:
         last = max(refusals, key=lambda c: c.at)
         codes = ", ".join(code for code, _ in last.reasons)
-        out.append(f"declined on {last.at:%Y-%m-%d} ({codes})")
+        out.append(tr("declined on {date} ({codes})", date=_fmt(last.at.date()), codes=codes))
     unanswered = [c for c in r.contacts if c.outcome in UNANSWERED and c.retry_on and c.retry_on <= today]
     if unanswered:
         last = max(unanswered, key=lambda c: c.at)
-        out.append(f"no answer on {last.at:%Y-%m-%d} at {last.at:%H:%M}: try another time of day")
+        out.append(tr("no answer on {date} at {time}: try another time of day", date=_fmt(last.at.date()),
+                      time=f"{last.at:%H:%M}"))
     notes = [c.note for c in current_consents(r.consents).values() if c.granted and c.note]
-    out.extend(f"note: {n}" for n in dict.fromkeys(notes))
+    out.extend(tr("note: {note}", note=n) for n in dict.fromkeys(notes))
     return tuple(out)
 
 
@@ -755,19 +786,24 @@ def policy_from(settings: dict[str, str]) -> Policy:
     return Policy(**values)
 
 
-DEFAULT_TEMPLATES = {
-    "appointment_reminder": "{greeting}! {clinic} reminds you of your appointment on {date} at {time}{with_doctor}. "
-                            "If the time no longer suits you, please call us.",
-    "plan_stage_missed": "{greeting}! {clinic} here. The next stage of your treatment plan ({title}) was due on "
-                         "{date}. Please call us to choose a convenient time.",
-    "control_overdue": "{greeting}! {clinic} here. {doctor_or_we} asked to see you for a control exam from {date}. "
-                       "Please call us to book it.",
-    "survey_call": "{greeting}! {clinic} here. How do you feel after your treatment? As agreed, we would like to "
-                   "ask you two short questions - please reply or call us when convenient.",
-    "hygiene_recall": "{greeting}! {clinic} here. As agreed, a reminder: it is time for your regular hygiene "
-                      "visit (the last one was on {date}). Please call us to book.",
-    "agreed_contact": "{greeting}! {clinic} here, as agreed: {text}.",
+DEFAULT_TEMPLATES = {  # in the chosen language: see default_templates()
+    "appointment_reminder": N_("{greeting}! {clinic} reminds you of your appointment on {date} at {time}"
+                               "{with_doctor}. If the time no longer suits you, please call us."),
+    "plan_stage_missed": N_("{greeting}! {clinic} here. The next stage of your treatment plan ({title}) was due on "
+                            "{date}. Please call us to choose a convenient time."),
+    "control_overdue": N_("{greeting}! {clinic} here. {doctor_or_we} asked to see you for a control exam from "
+                          "{date}. Please call us to book it."),
+    "survey_call": N_("{greeting}! {clinic} here. How do you feel after your treatment? As agreed, we would like "
+                      "to ask you two short questions - please reply or call us when convenient."),
+    "hygiene_recall": N_("{greeting}! {clinic} here. As agreed, a reminder: it is time for your regular hygiene "
+                         "visit (the last one was on {date}). Please call us to book."),
+    "agreed_contact": N_("{greeting}! {clinic} here, as agreed: {text}."),
 }
+
+
+def default_templates() -> dict[str, str]:
+    """The SMS / e-mail templates in the chosen language (a clinic's own, set by config, win)."""
+    return {code: tr(text) for code, text in DEFAULT_TEMPLATES.items()}
 
 
 def message(entry: Entry, templates: dict[str, str], clinic: str) -> str | None:
@@ -779,9 +815,9 @@ def message(entry: Entry, templates: dict[str, str], clinic: str) -> str | None:
     for reason in entry.reasons:
         ev = reason.evidence
         values = {
-            "greeting": f"Hello, {who}", "clinic": clinic, "doctor": reason.doctor or "",
-            "with_doctor": f" with {reason.doctor}" if reason.doctor else "",
-            "doctor_or_we": reason.doctor or "Your doctor",
+            "greeting": tr("Hello, {name}", name=who), "clinic": clinic, "doctor": reason.doctor or "",
+            "with_doctor": tr(" with {doctor}", doctor=reason.doctor) if reason.doctor else "",
+            "doctor_or_we": reason.doctor or tr("Your doctor"),
             "date": reason.due.strftime("%d.%m.%Y"), "time": "", "title": ev.get("title") or "",
             "text": ev.get("reason") or reason.text,
         }
@@ -790,7 +826,7 @@ def message(entry: Entry, templates: dict[str, str], clinic: str) -> str | None:
             values.update(date=start.strftime("%d.%m.%Y"), time=start.strftime("%H:%M"))
         if reason.code == "hygiene_recall":
             values["date"] = dt.date.fromisoformat(ev["basis_date"]).strftime("%d.%m.%Y")
-        template = templates.get(reason.code) or DEFAULT_TEMPLATES[reason.code]
+        template = templates.get(reason.code) or tr(DEFAULT_TEMPLATES[reason.code])
         text = template.format_map(_Blank(values))
         parts.append(text if not parts else text.split("! ", 1)[-1])
     return " ".join(parts)
@@ -860,16 +896,20 @@ def next_steps(entry: Entry, outcome: str, day: dt.date, policy: Policy, *, by: 
                 withdrawals.extend({"patient_id": pid, "purpose": purpose, "channel": ch, "granted": 0,
                                     "address": None, "window": None, "days": None,
                                     "how": "phone" if entry.channel == "call" else "form",
-                                    "note": "declined when contacted", "source": "followup",
+                                    "note": tr("declined when contacted"), "source": "followup",
                                     "recorded_by": by, "recorded_at": at} for ch in CHANNELS)
         if outcome == "wrong-number" and entry.address:
             flags.append({"patient_id": pid, "phone": entry.address, "flagged_on": day.isoformat(),
                           "recorded_by": by})
     purposes = ", ".join(dict.fromkeys(r.purpose for m in (entry, *entry.household) for r in m.reasons))
-    text = {"no-answer": f"try again on {retry}, at another time of day",
-            "busy": f"try again on {retry}, at another time of day",
-            "wrong-number": "the phone is flagged until a new number is imported",
-            "declined": f"consent withdrawn for {purposes}",
-            "booked": "the reasons are closed", "reached": "the reasons are closed",
-            "call-back": f"rescheduled to {callback}"}[outcome]
+    if outcome in UNANSWERED:
+        text = tr("try again on {date}, at another time of day", date=_fmt(dt.date.fromisoformat(retry)))
+    elif outcome == "wrong-number":
+        text = tr("the phone is flagged until a new number is imported")
+    elif outcome == "declined":
+        text = tr("consent withdrawn for {purposes}", purposes=purposes)
+    elif outcome == "call-back":
+        text = tr("rescheduled to {date}", date=_fmt(callback))
+    else:
+        text = tr("the reasons are closed")
     return NextSteps(contacts, withdrawals, flags, text)

@@ -176,7 +176,7 @@ def test_patient_export_and_forget(cli, tmp_path):
     assert data["surveys"][0]["comment"] == "Фаина недовольна" and data["complaints"][0]["text"] == "Фаина: больно"
     # forget: gone from every table and from the file's bytes; the score still counts, anonymously
     r = cli("patient", "forget", "F1", "--yes")
-    assert r.exit_code == 0 and "1 survey scores kept" in r.stdout
+    assert r.exit_code == 0 and "1 survey score kept" in r.stdout  # plural forms right
     raw = cli.db_path.read_bytes() + (cli.db_path.with_name(cli.db_path.name + "-wal").read_bytes()
                                       if cli.db_path.with_name(cli.db_path.name + "-wal").exists() else b"")
     for secret in ("Забытова", "Фаина", "faina@example.ru", "79161112299"):

@@ -8,7 +8,9 @@ from typing import Optional
 import typer
 
 from followup.cli.core import FORMAT_OPTION, Format, QUESTIONS, QUESTIONS_VERSION, _Group, _choices, _console, _date, _known_patient, _now, _open, _print_rows, _user, app
+from followup import i18n
 from followup.errors import NotFound, UsageError
+from followup.i18n import N_, ntr, tr
 
 
 @app.command("consent")
@@ -38,14 +40,14 @@ def consent(
 
     if patient == "show":
         if not show_id:
-            raise UsageError("usage: followup consent show PATIENT")
+            raise UsageError(tr("usage: followup consent show PATIENT"))
         return _consent_show(ctx, show_id, fmt)
     if show_id:
-        raise UsageError(f"unexpected argument {show_id!r}")
+        raise UsageError(tr("unexpected argument {value!r}", value=show_id))
     purposes = _choices(purpose, rules.PURPOSES, "purpose")
     channels = _choices(channel, rules.CHANNELS, "channel")
     if how not in ("in-person", "phone", "form"):
-        raise UsageError(f"--how must be in-person, phone or form, not {how!r}")
+        raise UsageError(tr("--how must be in-person, phone or form, not {value!r}", value=how))
     try:
         win = str(rules.parse_window(window)) if window else None
         day_set = rules.format_days(rules.parse_days(days)) if days else None
@@ -60,7 +62,7 @@ def consent(
         else:
             address, valid = normalize_phone(phone)
             if not valid:
-                raise UsageError("--phone is not a valid phone number")
+                raise UsageError(tr("--phone is not a valid phone number"))
     conn = _open(ctx, create=False)
     pid = _known_patient(conn, patient)
     who, when = by or _user(), _now()
@@ -69,9 +71,9 @@ def consent(
              "source": "followup", "recorded_by": who, "recorded_at": when}
             for pu in purposes for ch in channels]
     db.add_consents(conn, rows)
-    verb = "withdrawn" if withdraw else "granted"
-    typer.echo(f"Consent {verb} for {pid}: {', '.join(purposes)} by {', '.join(channels)} "
-               f"(recorded by {who}).")
+    text = "Consent withdrawn for {pid}: {purposes} by {channels} (recorded by {who})." if withdraw else \
+        "Consent granted for {pid}: {purposes} by {channels} (recorded by {who})."
+    typer.echo(tr(text, pid=pid, purposes=", ".join(purposes), channels=", ".join(channels), who=who))
 
 
 def _consent_show(ctx, patient_id: str, fmt: Format) -> None:
@@ -91,17 +93,19 @@ def _consent_show(ctx, patient_id: str, fmt: Format) -> None:
         return
     cols = ["purpose", "channel", "state", "address", "window", "days", "how", "note", "recorded_by",
             "recorded_at"]
-    def rows(items):
-        return [dict(h, state="granted" if h["granted"] else "withdrawn") for h in items]
+    def rows(items, word=tr):  # words for people; CSV keeps the codes
+        return [dict(h, state=word(N_("granted")) if h["granted"] else word(N_("withdrawn")), purpose=word(h["purpose"]),
+                     channel=word(h["channel"]), how=word(h["how"]),
+                     days=",".join(word(d) for d in h["days"].split(",")) if h["days"] else h["days"]) for h in items]
     if fmt is Format.csv:
-        _print_rows(rows(history), cols, fmt)
+        _print_rows(rows(history, str), cols, fmt)
         return
     if not history:
-        _console().print(f"No consent recorded for {pid}: the patient is never contacted.", markup=False)
+        _console().print(tr("No consent recorded for {pid}: the patient is never contacted.", pid=pid), markup=False)
         return
     _print_rows(rows(sorted(current.values(), key=lambda h: (h["purpose"], h["channel"]))), cols, fmt,
-                title=f"Consent of {pid}: now")
-    _print_rows(rows(history), cols, fmt, title="History (nothing is ever edited)")
+                title=tr("Consent of {pid}: now", pid=pid))
+    _print_rows(rows(history), cols, fmt, title=tr("History (nothing is ever edited)"))
 
 
 @app.command("next")
@@ -119,16 +123,16 @@ def next_contact(
 
     day = _date(on, "--on")
     if channel and channel not in rules.CHANNELS:
-        raise UsageError(f"unknown channel {channel!r} (one of {', '.join(rules.CHANNELS)})")
+        raise UsageError(tr("unknown channel {value!r} (one of {allowed})", value=channel, allowed=", ".join(rules.CHANNELS)))
     if not reason.strip():
-        raise UsageError("--reason must say what the contact is about")
+        raise UsageError(tr("--reason must say what the contact is about"))
     conn = _open(ctx, create=False)
     pid = _known_patient(conn, patient)
     who = by or _user()
     nid = db.add_next_contact(conn, {"patient_id": pid, "due": day.isoformat(), "reason": reason.strip(),
                                      "channel": channel, "doctor": doctor, "recorded_by": who,
                                      "recorded_at": _now()})
-    typer.echo(f"Next contact {nid} for {pid} agreed for {day.isoformat()} (recorded by {who}).")
+    typer.echo(tr("Next contact {nid} for {pid} agreed for {day} (recorded by {who}).", nid=nid, pid=pid, day=i18n.day(day), who=who))
 
 
 @app.command("today")
@@ -148,7 +152,7 @@ def today(
 
     day = _date(date)
     if channel and channel not in CHANNELS:
-        raise UsageError(f"unknown channel {channel!r} (one of {', '.join(CHANNELS)})")
+        raise UsageError(tr("unknown channel {value!r} (one of {allowed})", value=channel, allowed=", ".join(CHANNELS)))
     conn = _open(ctx, create=False)
     if doctor:  # one doctor's reasons change who the cap lets through: planned afresh
         entries, settings = day_list(conn, day, channel, doctor)
@@ -162,9 +166,10 @@ def today(
         return
     else:
         data = [json.loads(with_id(shown, payload)) for shown, payload in stored_day(conn, day, channel)]
+    word = tr if fmt in (Format.table, Format.md) else str  # CSV keeps the codes
     flat = [{"entry": d["entry_id"], "window": d["window"] or "", "patient": f"{d['patient']} ({d['patient_id']})",
-             "phone": d["phone"], "channel": d["channel"],
-             "reasons": "\n".join(f"{r['code']}: {r['text']}" for r in d["reasons"])
+             "phone": d["phone"], "channel": word(d["channel"]),
+             "reasons": "\n".join(f"{word(r['code'])}: {r['text']}" for r in d["reasons"])
              + "".join(f"\n+ {m['patient']} ({m['patient_id']}): " + "; ".join(r["text"] for r in m["reasons"])
                        for m in d["household"]),
              "doctor": ", ".join(dict.fromkeys(r["doctor"] for r in d["reasons"] if r["doctor"])),
@@ -173,13 +178,14 @@ def today(
         _print_rows(flat, list(flat[0]) if flat else ["entry"], fmt)
         return
     if not flat:
-        _console().print(f"Nobody to contact on {day.isoformat()}.", markup=False)
+        _console().print(tr("Nobody to contact on {day}.", day=i18n.day(day)), markup=False)
         return
     _print_rows(flat, ["entry", "window", "patient", "phone", "channel", "reasons", "doctor", "warnings"], fmt,
-                title=f"Contacts for {day.isoformat()}: {len(flat)}")
+                title=tr("Contacts for {day}: {n}", day=i18n.day(day), n=len(flat)))
     for d in data:
         if d["message"]:
-            _console().print(f"{d['entry_id']} {d['channel']} to {d['phone']}: {d['message']}", markup=False,
+            _console().print(tr("{entry} {channel} to {address}: {message}", entry=d["entry_id"], channel=tr(d["channel"]),
+                                address=d["phone"], message=d["message"]), markup=False,
                              soft_wrap=True)
 
 
@@ -199,10 +205,13 @@ def why(
     policy = rules.policy_from(db.get_settings(conn))
     [records] = db.load_records(conn, day, [pid])
     findings = rules.assess(records, day, policy)
-    rows = [{"rule": f.code, "status": f.status, "explanation": f.text, "excluded_by": f.excluded_by,
-             "channels": ",".join(f.channels)} for f in findings]
+    shown = fmt in (Format.table, Format.md)
+    rows = [{"rule": tr(f.code) if shown else f.code, "status": tr(f.status) if shown else f.status,
+             "explanation": f.text,
+             "excluded_by": f.excluded_by,
+             "channels": ",".join(tr(c) if shown else c for c in f.channels)} for f in findings]
     if fmt is Format.table:
-        _console().print(f"{records.patient.name} ({pid}) on {day.isoformat()}", markup=False)
+        _console().print(tr("{name} ({pid}) on {day}", name=records.patient.name, pid=pid, day=i18n.day(day)), markup=False)
     _print_rows(rows, ["rule", "status", "explanation", "channels"], fmt)
 
 
@@ -222,10 +231,10 @@ def flagged(
     rows = [{"patient_id": p.patient_id, "patient": p.name, "phone": p.phone, "rule": f.code,
              "explanation": f.text} for p, f in rules.for_manager(records, day, policy)]
     if not rows and fmt is Format.table:
-        _console().print(f"Nothing flagged on {day.isoformat()}.", markup=False)
+        _console().print(tr("Nothing flagged on {day}.", day=i18n.day(day)), markup=False)
         return
     _print_rows(rows, ["patient_id", "patient", "phone", "rule", "explanation"], fmt,
-                title=f"Flagged for the manager on {day.isoformat()}")
+                title=tr("Flagged for the manager on {day}", day=i18n.day(day)))
 
 
 @app.command("done")
@@ -248,23 +257,23 @@ def done(
     from followup import db, rules
 
     if outcome not in rules.OUTCOMES:
-        raise UsageError(f"unknown outcome {outcome!r} (one of {', '.join(rules.OUTCOMES)})")
+        raise UsageError(tr("unknown outcome {value!r} (one of {allowed})", value=outcome, allowed=", ".join(rules.OUTCOMES)))
     day = _date(date)
     callback = _date(on, "--on") if on else None
     if outcome == "call-back" and not callback:
-        raise UsageError("call-back needs --on DATE")
+        raise UsageError(tr("call-back needs --on DATE"))
     if on and outcome != "call-back":
-        raise UsageError("--on goes with --outcome call-back")
+        raise UsageError(tr("--on goes with --outcome call-back"))
     if callback and callback <= day:
-        raise UsageError("--on must be a later day than the list's")
+        raise UsageError(tr("--on must be a later day than the list's"))
     conn = _open(ctx, create=False)
     from followup.cli.daylist import entries_named
 
     matches, entries, settings = entries_named(conn, day, entry)
     if len(matches) > 1:
-        raise UsageError(f"entry {entry!r} names {len(matches)} entries; give more of its characters")
+        raise UsageError(tr("entry {entry!r} names {n} entries; give more of its characters", entry=entry, n=len(matches)))
     if not matches:
-        raise NotFound(f"no entry {entry!r} on the list of {day.isoformat()} (see followup today)")
+        raise NotFound(tr("no entry {entry!r} on the list of {day} (see followup today)", entry=entry, day=i18n.day(day)))
     found = matches[0]
     steps = rules.next_steps(found, outcome, day, rules.policy_from(settings), by=by or _user(), at=_now(),
                              callback=callback, note=note)
@@ -272,8 +281,9 @@ def done(
                       entry_id=found.entry_id[:16], list_date=day.isoformat())
     shown = rules.short_ids(entries)[found.entry_id]
     step = steps.text
-    typer.echo(f"Recorded {outcome} for entry {shown} ({found.patient.patient_id}"
-               f"{' + ' + str(len(found.household)) + ' in the household' if found.household else ''}): {step}.")
+    household = ntr(" + {n} in the household", " + {n} in the household", len(found.household)) if found.household else ""
+    typer.echo(tr("Recorded {outcome} for entry {entry} ({pid}{household}): {step}.", outcome=outcome, entry=shown,
+                  pid=found.patient.patient_id, household=household, step=step))
 
 
 @app.command("log")
@@ -290,7 +300,7 @@ def log(ctx: typer.Context, patient: str = typer.Argument(..., help="The patient
         return
     flat = [dict(r, reasons=", ".join(f"{c}:{ref}" for c, ref in r["reasons"])) for r in rows]
     _print_rows(flat, ["recorded_at", "recorded_by", "channel", "outcome", "reasons", "retry_on", "callback_on",
-                       "note"], fmt, title=f"Contacts with {pid}")
+                       "note"], fmt, title=tr("Contacts with {pid}", pid=pid))
 
 
 
@@ -303,12 +313,13 @@ def _config_keys() -> dict[str, str]:
     from followup import rules
 
     keys = {name: str(f.default) for name, f in rules.Policy.__dataclass_fields__.items()}
-    keys["clinic_name"] = "The clinic"
+    keys["clinic_name"] = tr("The clinic")
+    keys["language"] = ""
     keys["survey.version"] = QUESTIONS_VERSION
     keys["report.positive_mean"] = "8.0"
     keys["report.positive_nps"] = "30.0"
-    keys.update({f"survey.question.{k}": text for k, text in QUESTIONS.items()})
-    keys.update({f"template.{code}": text for code, text in rules.DEFAULT_TEMPLATES.items()})
+    keys.update({f"survey.question.{k}": tr(text) for k, text in QUESTIONS.items()})
+    keys.update({f"template.{code}": text for code, text in rules.default_templates().items()})
     return keys
 
 
@@ -330,7 +341,7 @@ def config_get(ctx: typer.Context, key: str = typer.Argument(..., help="A settin
 
     keys = _config_keys()
     if key not in keys:
-        raise UsageError(f"unknown setting {key!r} (see followup config list)")
+        raise UsageError(tr("unknown setting {key!r} (see followup config list)", key=key))
     conn = _open(ctx, create=False)
     typer.echo(db.get_settings(conn).get(key, keys[key]))
 
@@ -345,22 +356,24 @@ def config_set(ctx: typer.Context, key: str = typer.Argument(..., help="A settin
 
     keys = _config_keys()
     if key not in keys:
-        raise UsageError(f"unknown setting {key!r} (see followup config list)")
+        raise UsageError(tr("unknown setting {key!r} (see followup config list)", key=key))
     if default == (value is not None):
-        raise UsageError("give a value, or --default")
+        raise UsageError(tr("give a value, or --default"))
     if value is not None and key in rules.Policy.__dataclass_fields__:
         if not value.isdigit() or int(value) > 3650:
-            raise UsageError(f"{key} takes a whole number of days/times (0-3650)")
+            raise UsageError(tr("{key} takes a whole number of days/times (0-3650)", key=key))
     if value is not None and key.startswith("report."):
         try:
             float(value)
         except ValueError:
-            raise UsageError(f"{key} takes a number") from None
+            raise UsageError(tr("{key} takes a number", key=key)) from None
+    if value is not None and key == "language" and value not in i18n.LANGUAGES:
+        raise UsageError(tr("language takes one of: {allowed}", allowed=", ".join(i18n.LANGUAGES)))
     if value is not None and key.startswith("template."):
         try:
             value.format_map(rules._Blank())
         except (ValueError, IndexError):
-            raise UsageError(f"{key}: braces must name fields like {{date}}") from None
+            raise UsageError(tr("{key}: braces must name fields like {{date}}", key=key)) from None
     conn = _open(ctx, create=False)
     db.set_setting(conn, key, value, by=by or _user(), at=_now())
     typer.echo(f"{key} = {value if value is not None else keys[key]}")

@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from followup.db import DatabaseError
 from followup.errors import Busy, FollowupError, NotFound, UsageError
+from followup.i18n import LANGUAGES, N_, choose, language, set_language, tr
 
 
 # Click's own error classes, as the Click that Typer vendors defines them.
@@ -29,21 +30,24 @@ class _Group(TyperGroup):
     Mistyped options and values (Click's usage errors) get one line too, instead of a box.
     """
 
-    def main(self, *args, standalone_mode: bool = True, **kwargs):
+    def main(self, args=None, *rest, standalone_mode: bool = True, **kwargs):
+        argv = list(sys.argv[1:] if args is None else args)
+        _choose_language(argv)
+        _translate_help(self, argv)
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(argv, *rest, standalone_mode=False, **kwargs)
         try:
-            rv = super().main(*args, standalone_mode=False, **kwargs)
+            rv = super().main(argv, *rest, standalone_mode=False, **kwargs)
         except _CLICK_ERROR as exc:
             ctx = getattr(exc, "ctx", None)
             if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
                 typer.echo(ctx.get_help())
             else:
-                hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
-                typer.echo(f"Error: {exc.format_message()}{hint}", err=True)
+                hint = tr(" (see: {command} --help)", command=ctx.command_path) if ctx is not None else ""
+                typer.echo(tr("Error: {message}", message=_click_message(exc.format_message())) + hint, err=True)
             sys.exit(exc.exit_code)
         except typer.Abort:
-            typer.echo("Aborted.", err=True)
+            typer.echo(tr("Aborted."), err=True)
             sys.exit(1)
         except Exception as exc:  # a bug: its message may hold a value from the data, so it is never shown
             if os.environ.get("FOLLOWUP_DEBUG"):
@@ -56,17 +60,107 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except FollowupError as exc:
-            typer.echo(f"Error: {exc}", err=True)
+            typer.echo(tr("Error: {message}", message=str(exc)), err=True)
             raise typer.Exit(exc.exit_code) from None
         except sqlite3.DatabaseError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
-                typer.echo(f"Error: {Busy('the database is busy; try again in a moment')}", err=True)
+                typer.echo(tr("Error: {message}", message=tr("the database is busy; try again in a moment")), err=True)
                 raise typer.Exit(Busy.exit_code) from None
             if type(exc) not in (sqlite3.OperationalError, sqlite3.DatabaseError):
                 raise  # a constraint or programming error is a bug (see main)
             # disk full, read-only file, damaged file: SQLite's message names no data
-            typer.echo(f"Error: the database cannot be used: {exc} (see followup check)", err=True)
+            typer.echo(tr("Error: the database cannot be used: {reason} (see followup check)", reason=str(exc)), err=True)
             raise typer.Exit(DatabaseError.exit_code) from None
+
+
+def _option_value(argv: list[str], name: str) -> Optional[str]:
+    """The value of a global option (--lang, --db) before Click parses the command line."""
+    for i, a in enumerate(argv):
+        if a == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith(name + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def _choose_language(argv: list[str]) -> None:
+    """--lang, else $FOLLOWUP_LANG, else the clinic's setting, else the locale (see i18n.choose)."""
+    given = _option_value(argv, "--lang")
+    setting = None
+    if not (given or os.environ.get("FOLLOWUP_LANG")):
+        setting = _language_setting(_option_value(argv, "--db"))
+    set_language(choose(given, setting))
+
+
+def _language_setting(db_option: Optional[str]) -> Optional[str]:
+    """The clinic's `language` setting, read without migrating or creating anything."""
+    given = db_option or os.environ.get("FOLLOWUP_DB")
+    if given:
+        path = Path(given).expanduser()
+    else:
+        from followup.db import default_path
+
+        path = default_path()
+    if not path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT value FROM settings WHERE key = 'language'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    return row[0] if row else None
+
+
+def _translate_help(group, argv: list[str]) -> None:
+    """Help texts are English in the code (the catalogue's keys): put them in the chosen language."""
+    if language() == "en":
+        return
+    import inspect
+
+    def walk(cmd):
+        if cmd.help:
+            cmd.help = tr(inspect.cleandoc(cmd.help))
+        if cmd.short_help:
+            cmd.short_help = tr(cmd.short_help)
+        for param in cmd.params:
+            if getattr(param, "help", None):
+                param.help = tr(param.help)
+        for sub in getattr(cmd, "commands", {}).values():
+            walk(sub)
+
+    walk(group)
+    if "--help" in argv or not argv:
+        import typer.rich_utils as ru
+
+        ru.OPTIONS_PANEL_TITLE, ru.COMMANDS_PANEL_TITLE = tr("Options"), tr("Commands")
+        ru.ARGUMENTS_PANEL_TITLE, ru.REQUIRED_LONG_STRING = tr("Arguments"), tr("[required]")
+        ru.DEFAULT_STRING = tr("[default: {}]")
+        _translate_click_help()
+
+
+def _translate_click_help() -> None:
+    """Click's own help words ('Usage:', the --help option's text), for a help page in Russian."""
+    from typer import _click
+
+    command, formatter = _click.core.Command, _click.formatting.HelpFormatter
+    if getattr(command, "_followup_translated", False):
+        return
+    get_help_option, write_usage = command.get_help_option, formatter.write_usage
+
+    def translated_help_option(self, ctx):
+        option = get_help_option(self, ctx)
+        if option is not None:
+            option.help = tr(N_("Show this message and exit."))
+        return option
+
+    def translated_usage(self, prog, args="", prefix=None):
+        return write_usage(self, prog, args, tr(N_("Usage: ")) if prefix is None else prefix)
+
+    command.get_help_option, formatter.write_usage = translated_help_option, translated_usage
+    command._followup_translated = True
 
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE
@@ -76,10 +170,11 @@ def _report_bug(exc: BaseException) -> None:
     """Where it happened (files, lines, functions) and the exception's type: no message, no locals."""
     import traceback
 
-    typer.echo(f"Error: internal error in followup ({type(exc).__name__}). Please report it with the lines "
-               f"below; they carry no patient data (FOLLOWUP_DEBUG=1 shows the full traceback).", err=True)
+    typer.echo(tr("Error: internal error in followup ({kind}). Please report it with the lines below; they carry "
+                  "no patient data (FOLLOWUP_DEBUG=1 shows the full traceback).", kind=type(exc).__name__), err=True)
     for frame in traceback.extract_tb(exc.__traceback__)[-10:]:
-        typer.echo(f"  {os.path.basename(frame.filename)}:{frame.lineno} in {frame.name}", err=True)
+        typer.echo(tr("  {file}:{line} in {function}", file=os.path.basename(frame.filename), line=frame.lineno,
+                      function=frame.name), err=True)
 
 
 app = typer.Typer(
@@ -119,7 +214,7 @@ def _version(value: bool):
     if value:
         from followup import __version__
 
-        typer.echo(f"followup {__version__}")
+        typer.echo("followup " + __version__)
         raise typer.Exit()
 
 
@@ -130,8 +225,12 @@ def _root(
                                       "per-user data directory).", dir_okay=False),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="Language: en or ru (else $FOLLOWUP_LANG, else the "
+                                       "clinic's setting 'language', else the locale)."),
 ):
     """followup: justified, consented contacts with a dental clinic's patients."""
+    if lang is not None and lang.strip().lower() not in LANGUAGES:
+        raise UsageError(tr("unknown language {lang!r} (en or ru)", lang=lang))
     ctx.obj = {"db": db}
 
 
@@ -168,10 +267,10 @@ def _print_rows(rows: list[dict], columns: list[str], fmt: Format, title: str | 
             return "" if v is None else str(v).replace("|", "\\|").replace("\n", "<br>")
         if title:
             typer.echo(f"\n**{title}**\n")
-        typer.echo("| " + " | ".join((labels or {}).get(c, c.replace("_", " ")) for c in columns) + " |")
+        typer.echo("| " + " | ".join(_heading(c, labels) for c in columns) + " |")
         typer.echo("|" + "---|" * len(columns))
         for r in rows:
-            typer.echo("| " + " | ".join(cell(r.get(c)) for c in columns) + " |")
+            typer.echo("| " + " | ".join(cell(_cell(r.get(c))) for c in columns) + " |")
     elif fmt is Format.csv:
         import csv
 
@@ -186,11 +285,64 @@ def _print_rows(rows: list[dict], columns: list[str], fmt: Format, title: str | 
 
         table = Table(title=title)
         for c in columns:
-            table.add_column((labels or {}).get(c, c.replace("_", " ")), overflow="fold")
+            table.add_column(_heading(c, labels), overflow="fold")
         for r in rows:
-            table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in columns))
+            table.add_row(*(_cell(r.get(c)) for c in columns))
         _console().print(table)
 
+
+
+# Table headings (column names with spaces), for the catalogue; CSV and JSON keep the field names
+HEADINGS = (N_("entry"), N_("window"), N_("patient"), N_("phone"), N_("channel"), N_("reasons"), N_("doctor"),
+            N_("warnings"), N_("message"), N_("rule"), N_("status"), N_("explanation"), N_("channels"),
+            N_("patient id"), N_("recorded at"), N_("recorded by"), N_("outcome"), N_("retry on"),
+            N_("callback on"), N_("note"), N_("key"), N_("value"), N_("default"), N_("file"), N_("kind"),
+            N_("rejected"), N_("run"), N_("user"), N_("visit id"), N_("date"), N_("control due"), N_("start"),
+            N_("appointment id"), N_("plan id"), N_("stage"), N_("stage title"), N_("due date"), N_("full name"),
+            N_("birth date"), N_("household id"), N_("phone valid"), N_("phone2"), N_("phone2 valid"), N_("email"),
+            N_("first visit"), N_("missing since"), N_("purpose"), N_("state"), N_("address"), N_("days"),
+            N_("how"), N_("n"), N_("mean"), N_("median"), N_("nps"), N_("nps ci"), N_("expectations met"),
+            N_("trend"), N_("wave"), N_("from"), N_("to"), N_("mean score"), N_("positive"), N_("theme"),
+            N_("count"), N_("examples"), N_("last visit"), N_("quarter"), N_("first time"), N_("returned"),
+            N_("pending"), N_("conversion"), N_("final"), N_("reason"), N_("due today"), N_("attempted"),
+            N_("reached"), N_("booked"), N_("declined"), N_("patients"), N_("share"), N_("survey"), N_("comment"),
+            N_("id"), N_("opened at"), N_("text"), N_("action"))
+
+
+def _cell(value) -> str:
+    """A value in a table for people: yes/no in the chosen language."""
+    if isinstance(value, bool):
+        return tr(N_("yes")) if value else tr(N_("no"))
+    return "" if value is None else str(value)
+
+
+def _heading(column: str, labels: dict[str, str] | None) -> str:
+    """A table's column heading in the chosen language (CSV and JSON keep the field names)."""
+    return tr((labels or {}).get(column) or column.replace("_", " "))
+
+
+def _click_message(text: str) -> str:
+    """Click's own usage errors, in the chosen language (their values kept as typed)."""
+    if language() == "en":
+        return text
+    import re
+
+    for pattern, msgid in _CLICK_ERRORS:
+        m = re.fullmatch(pattern, text, re.S)
+        if m:
+            return tr(msgid, **m.groupdict())
+    return text
+
+
+_CLICK_ERRORS = (
+    (r"No such option: (?P<option>\S+)(?P<rest>.*)", "No such option: {option}{rest}"),
+    (r"No such command '(?P<command>.+)'\.", "No such command '{command}'."),
+    (r"Missing option '(?P<option>.+)'\.", "Missing option '{option}'."),
+    (r"Missing argument '(?P<argument>.+)'\.", "Missing argument '{argument}'."),
+    (r"Got unexpected extra arguments? \((?P<args>.+)\)", "Got unexpected extra arguments ({args})"),
+    (r"Invalid value for '(?P<option>.+?)': (?P<reason>.+)", "Invalid value for '{option}': {reason}"),
+    (r"Option '(?P<option>.+)' requires an argument\.", "Option '{option}' requires an argument."),
+)
 
 
 def _date(text: Optional[str], what: str = "--date") -> dt.date:
@@ -202,7 +354,8 @@ def _date(text: Optional[str], what: str = "--date") -> dt.date:
     try:
         return parse_date(text.strip())
     except (BadValue, ValueError):
-        raise UsageError(f"{what} {text!r} is not a date (use 2026-12-03 or 03.12.2026)") from None
+        raise UsageError(tr("{what} {value!r} is not a date (use 2026-12-03 or 03.12.2026)", what=what,
+                            value=text)) from None
 
 
 def _now() -> str:
@@ -214,7 +367,7 @@ def _known_patient(conn, patient_id: str) -> str:
 
     patient_id = patient_id.strip()
     if not db.patient_exists(conn, patient_id):
-        raise NotFound(f"no patient with card number {patient_id!r}")
+        raise NotFound(tr("no patient with card number {id!r}", id=patient_id))
     return patient_id
 
 
@@ -228,9 +381,10 @@ def _choices(values: list[str], allowed: tuple[str, ...], what: str) -> list[str
             elif part in allowed:
                 out.append(part)
             else:
-                raise UsageError(f"unknown {what} {part!r} (one of {', '.join(allowed)}, or all)")
+                raise UsageError(tr("unknown {what} {value!r} (one of {allowed}, or all)", what=tr(what), value=part,
+                                    allowed=", ".join(allowed)))
     if not out:
-        raise UsageError(f"give at least one --{what}")
+        raise UsageError(tr("give at least one --{what}", what=what))
     return list(dict.fromkeys(out))
 
 
@@ -254,15 +408,15 @@ def _known_doctor(conn, name: Optional[str]) -> Optional[str]:
     surnames = {n.split()[0]: n for n in names if n.split()}
     close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.5) or partial[:3] or \
         [surnames[m] for m in difflib.get_close_matches(wanted.split()[0], list(surnames), n=3, cutoff=0.6)]
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    raise UsageError(f"unknown doctor {name!r}{hint}")
+    hint = tr("; did you mean {names}?", names=tr(" or ").join(repr(c) for c in close)) if close else ""
+    raise UsageError(tr("unknown doctor {name!r}", name=name) + hint)
 
 
 
 QUESTIONS_VERSION = "v1"
-QUESTIONS = {
-    "score": "Overall, how satisfied are you with your treatment, from 1 to 10?",
-    "recommend": "How likely are you to recommend us to friends or family, from 0 to 10?",
-    "expectations": "Did the treatment meet your expectations: yes, partly or no?",
-    "comment": "What should we improve?",
+QUESTIONS = {  # in the chosen language where asked (tr); a clinic's own, set by config, win
+    "score": N_("Overall, how satisfied are you with your treatment, from 1 to 10?"),
+    "recommend": N_("How likely are you to recommend us to friends or family, from 0 to 10?"),
+    "expectations": N_("Did the treatment meet your expectations: yes, partly or no?"),
+    "comment": N_("What should we improve?"),
 }

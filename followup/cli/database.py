@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from followup.cli.core import FORMAT_OPTION, Format, _db_path, _open, _print_rows, app, db_app
+from followup.i18n import ntr, tr
 
 
 @db_app.command("path")
@@ -33,7 +34,7 @@ def backup(ctx: typer.Context, dest: Path = typer.Argument(..., help="The backup
 
     conn = _open(ctx, create=False)
     written = db.backup(conn, dest.expanduser())
-    typer.echo(f"Backup written: {written}")
+    typer.echo(tr("Backup written: {path}", path=written))
 
 
 @app.command("check")
@@ -46,7 +47,9 @@ def check(ctx: typer.Context, fmt: Format = FORMAT_OPTION):
     if fmt is Format.json:
         typer.echo(json.dumps(result, ensure_ascii=False))
     else:
-        state = "ok" if result["ok"] else "PROBLEMS: " + "; ".join(result["integrity"][:3])
-        typer.echo(f"{state} (schema {result['schema']}, {result['foreign_key_problems']} foreign-key problems)")
+        state = tr("ok") if result["ok"] else tr("PROBLEMS: {list}", list="; ".join(result["integrity"][:3]))
+        typer.echo(tr("{state} (schema {schema}, {problems})", state=state, schema=result["schema"],
+                      problems=ntr("{n} foreign-key problem", "{n} foreign-key problems",
+                                   result["foreign_key_problems"])))
     if not result["ok"]:
         raise typer.Exit(1)

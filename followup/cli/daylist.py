@@ -6,7 +6,7 @@ stale: SQLite triggers mark a patient whenever one of their staff records (conse
 next contact, phone flag, complaint, survey) or the patient changes, and drop the whole plan
 when a setting changes or an import writes. Before reading, `today` re-plans the marked patients
 (and whoever shares a household call with them) inside one write transaction. The stamp also
-holds the code's version and which doctors have completed their survey wave (that changes
+holds the code's version, the language of the texts, and which doctors have completed their survey wave (that changes
 the order of other patients' survey calls).
 """
 
@@ -17,6 +17,8 @@ import json
 import os
 import sqlite3
 from typing import Optional
+
+from followup.i18n import tr
 
 # how long `today` waits for the write lock to refresh the stored plan before planning the day
 # itself without storing it (while a nightly import holds the lock, for example)
@@ -74,7 +76,7 @@ def entry_json(e, settings: dict, shown_id: str) -> dict:
         "warnings": list(e.warnings),
         "household": [{"patient_id": m.patient.patient_id, "patient": m.patient.name,
                        "reasons": _reasons_json(m.reasons), "warnings": list(m.warnings)} for m in e.household],
-        "message": rules.message(e, templates, settings.get("clinic_name", "The clinic")),
+        "message": rules.message(e, templates, settings.get("clinic_name") or tr("The clinic")),
     }
 
 
@@ -92,11 +94,11 @@ def with_id(shown_id: str, payload: str) -> str:
 
 def _stamp(conn, wave: int) -> str:
     """What the stored plan depends on beyond the rows the triggers watch."""
-    from followup import __version__, db
+    from followup import __version__, db, i18n
 
     rules_file = os.stat(os.path.join(os.path.dirname(os.path.dirname(__file__)), "rules.py"))
-    return json.dumps([__version__, rules_file.st_mtime_ns, rules_file.st_size, db.completed_waves(conn, wave)],
-                      ensure_ascii=False)
+    return json.dumps([__version__, i18n.language(), rules_file.st_mtime_ns, rules_file.st_size,
+                       db.completed_waves(conn, wave)], ensure_ascii=False)
 
 
 def _rows(entries, settings: dict) -> list[dict]:

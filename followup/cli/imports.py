@@ -14,6 +14,7 @@ import typer
 
 from followup.cli.core import FORMAT_OPTION, Format, _console, _db_path, _open, _print_rows, _user, app
 from followup.errors import RowsRejected, UsageError
+from followup.i18n import N_, ntr, tr
 
 
 @app.command("import")
@@ -51,7 +52,7 @@ def import_(
     if history:
         return _import_history(ctx, fmt)
     if not paths:
-        raise UsageError("name the export files or a directory to import (or --history)")
+        raise UsageError(tr("name the export files or a directory to import (or --history)"))
     from followup.importing import ImportOptions, import_paths
     from followup.importing.fields import Mapping, load_mapping
 
@@ -118,8 +119,16 @@ class _progress:
 
 FILE_COLUMNS = ["file", "kind", "outcome", "rows_read", "inserted", "updated", "unchanged", "rejected",
                 "deactivated"]
-COUNT_LABELS = {"rows_read": "read", "inserted": "new", "updated": "changed", "unchanged": "same",
-                "deactivated": "missing", "started_at": "started", "duration_s": "sec"}
+COUNT_LABELS = {"rows_read": N_("read"), "inserted": N_("new"), "updated": N_("changed"), "unchanged": N_("same"),
+                "deactivated": N_("missing"), "started_at": N_("started"), "duration_s": N_("sec")}
+# the kinds and outcomes shown in the tables (JSON and CSV keep the codes)
+WORDS = (N_("patients"), N_("visits"), N_("appointments"), N_("plans"), N_("imported"), N_("unchanged"),
+         N_("dry-run"), N_("failed"), N_("running"), N_("partial"), N_("ok"))
+
+
+def _shown(row: dict) -> dict:
+    return dict(row, kind=tr(row["kind"]) if row.get("kind") else row.get("kind"),
+                outcome=tr(row["outcome"]) if row.get("outcome") else row.get("outcome"))
 
 
 def _file_row(f) -> dict:
@@ -134,15 +143,17 @@ def _report_import(result, *, quiet: bool, fmt: Format) -> None:
     err = _console(err=True)
     for f in result.files:
         if f.outcome == "failed":
-            err.print(f"Error: {f.message}", markup=False, soft_wrap=True)
+            err.print(tr("Error: {message}", message=f.message), markup=False, soft_wrap=True)
             continue
         shown = f.rejects[:20]
         for r in shown:
             col = f", {r.column}" if r.column else ""
-            err.print(f"{f.path}: line {r.line}{col}: {r.reason}", markup=False, soft_wrap=True)
+            err.print(tr("{path}: line {line}{column}: {reason}", path=f.path, line=r.line, column=col, reason=r.reason),
+                      markup=False, soft_wrap=True)
         if f.rejected > len(shown):
-            err.print(f"{f.path}: ... {f.rejected - len(shown)} more rejected rows "
-                      f"(followup import --history --format json lists up to 200)", markup=False)
+            err.print(ntr("{path}: ... {n} more rejected row (followup import --history --format json lists up to 200)",
+                          "{path}: ... {n} more rejected rows (followup import --history --format json lists up to "
+                          "200)", f.rejected - len(shown), path=f.path), markup=False)
     if quiet:
         return
     if fmt is not Format.table:
@@ -155,8 +166,9 @@ def _report_import(result, *, quiet: bool, fmt: Format) -> None:
         else:
             _print_rows(rows, FILE_COLUMNS, fmt)
         return
-    _print_rows([_file_row(f) for f in result.files], FILE_COLUMNS, fmt, labels=COUNT_LABELS,
-                title=f"Import run {result.run_id}: {result.outcome} in {result.duration_s:.1f} s")
+    _print_rows([_shown(_file_row(f)) for f in result.files], FILE_COLUMNS, fmt, labels=COUNT_LABELS,
+                title=tr("Import run {id}: {outcome} in {seconds} s", id=result.run_id, outcome=tr(result.outcome),
+                         seconds=f"{result.duration_s:.1f}"))
     out = _console()
     for f in result.files:
         for note in f.notes:
@@ -164,7 +176,7 @@ def _report_import(result, *, quiet: bool, fmt: Format) -> None:
         if f.outcome in ("unchanged", "dry-run") and f.message:
             out.print(f"{Path(f.path).name}: {f.message}", markup=False)
         if f.outcome == "dry-run":
-            out.print(f"{Path(f.path).name}: dry run - nothing was written", markup=False)
+            out.print(tr("{file}: dry run - nothing was written", file=Path(f.path).name), markup=False)
 
 
 def _import_history(ctx: typer.Context, fmt: Format) -> None:
@@ -187,4 +199,6 @@ def _import_history(ctx: typer.Context, fmt: Format) -> None:
     columns = ["run", "started_at", "file", *FILE_COLUMNS[1:], "duration_s"]
     if fmt is Format.csv:
         columns.insert(2, "user")
-    _print_rows(rows, columns, fmt, title="Import runs, newest first", labels=COUNT_LABELS)
+    if fmt in (Format.table, Format.md):
+        rows = [_shown(r) for r in rows]
+    _print_rows(rows, columns, fmt, title=tr("Import runs, newest first"), labels=COUNT_LABELS)

@@ -10,6 +10,7 @@ import typer
 
 from followup.cli.core import FORMAT_OPTION, Format, _console, _now, _open, _print_rows, _user, patient_app
 from followup.errors import NotFound, UsageError
+from followup.i18n import N_, ntr, tr
 
 
 PATIENT_LIST_COLUMNS = ["patient_id", "full_name", "birth_date", "phone", "household_id", "status"]
@@ -34,7 +35,7 @@ def patient_show(ctx: typer.Context, patient_id: str = typer.Argument(..., help=
     conn = _open(ctx, create=False)
     patient = db.get_patient(conn, patient_id.strip())
     if patient is None:
-        raise NotFound(f"no patient with card number {patient_id!r}")
+        raise NotFound(tr("no patient with card number {id!r}", id=patient_id))
     if fmt is Format.json:
         typer.echo(json.dumps(patient, ensure_ascii=False, indent=2))
         return
@@ -42,20 +43,21 @@ def patient_show(ctx: typer.Context, patient_id: str = typer.Argument(..., help=
         _print_rows(patient["visits"], ["visit_id", "date", "kind", "doctor", "control_due"], fmt)
         return
     out = _console()
-    out.print(f"[bold]{patient['full_name']}[/bold]  card {patient['patient_id']}")
-    for label, key in (("born", "birth_date"), ("phone", "phone"), ("phone 2", "phone2"), ("e-mail", "email"),
-                       ("status", "status"), ("first visit", "first_visit"), ("household", "household_id")):
+    out.print(tr("[bold]{name}[/bold]  card {id}", name=patient["full_name"], id=patient["patient_id"]))
+    for label, key in ((N_("born"), "birth_date"), (N_("phone"), "phone"), (N_("phone 2"), "phone2"),
+                       (N_("e-mail"), "email"), (N_("status"), "status"), (N_("first visit"), "first_visit"),
+                       (N_("household"), "household_id")):
         value = _patient_row(patient).get(key, patient.get(key)) if key in ("phone", "status") else patient[key]
         if key == "phone2" and patient["phone2"] and not patient["phone2_valid"]:
-            value = f"{patient['phone2']} (invalid)"
+            value = tr("{phone} (invalid)", phone=patient["phone2"])
         if value:
-            out.print(f"  {label:<12} {value}", markup=False)
+            out.print(f"  {tr(label):<12} {value}", markup=False)
     if patient["household"]:
-        out.print(f"  {'same family':<12} {', '.join(patient['household'])}", markup=False)
+        out.print(f"  {tr('same family'):<12} {', '.join(patient['household'])}", markup=False)
     for title, rows, cols in (
-        ("Visits", patient["visits"], ["date", "kind", "doctor", "control_due", "visit_id"]),
-        ("Appointments", patient["appointments"], ["start", "status", "doctor", "appointment_id"]),
-        ("Plan stages", patient["plan_stages"], ["plan_id", "stage", "stage_title", "due_date", "status",
+        (tr("Visits"), patient["visits"], ["date", "kind", "doctor", "control_due", "visit_id"]),
+        (tr("Appointments"), patient["appointments"], ["start", "status", "doctor", "appointment_id"]),
+        (tr("Plan stages"), patient["plan_stages"], ["plan_id", "stage", "stage_title", "due_date", "status",
                                                  "doctor"]),
     ):
         if rows:
@@ -72,7 +74,7 @@ def patient_find(ctx: typer.Context, text: str = typer.Argument(..., help="A par
 
     text = text.strip()
     if not text:
-        raise UsageError("give a part of a name or a phone number")
+        raise UsageError(tr("give a part of a name or a phone number"))
     conn = _open(ctx, create=False)
     digits = "".join(ch for ch in text if ch.isdigit())
     if len(digits) >= 5 and len(digits) >= len(text.replace(" ", "")) // 2:
@@ -84,7 +86,7 @@ def patient_find(ctx: typer.Context, text: str = typer.Argument(..., help="A par
     else:
         found = db.find_patients(conn, name_fold=fold(text))
     if not found and fmt is Format.table:
-        raise NotFound("no patient matches")
+        raise NotFound(tr("no patient matches"))
     if fmt is Format.table:
         _print_rows([_patient_row(p) for p in found], PATIENT_LIST_COLUMNS, fmt)
     else:
@@ -101,7 +103,7 @@ def patient_export(ctx: typer.Context, patient_id: str = typer.Argument(..., hel
     conn = _open(ctx, create=False)
     data = db.patient_data(conn, patient_id.strip())
     if data is None:
-        raise NotFound(f"no patient with card number {patient_id!r}")
+        raise NotFound(tr("no patient with card number {id!r}", id=patient_id))
     text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
     if out is None:
         typer.echo(text)
@@ -112,7 +114,7 @@ def patient_export(ctx: typer.Context, patient_id: str = typer.Argument(..., hel
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text + "\n")
-    typer.echo(f"Written: {out}")
+    typer.echo(tr("Written: {path}", path=out))
 
 
 @patient_app.command("forget")
@@ -129,9 +131,10 @@ def patient_forget(ctx: typer.Context, patient_id: str = typer.Argument(..., hel
     conn = _open(ctx, create=False)
     pid = patient_id.strip()
     if db.patient_data(conn, pid) is None:
-        raise NotFound(f"no patient with card number {patient_id!r}")
-    if not yes and not typer.confirm(f"Erase everything about {pid}? This cannot be undone", default=False):
-        raise UsageError("nothing erased")
+        raise NotFound(tr("no patient with card number {id!r}", id=patient_id))
+    if not yes and not typer.confirm(tr("Erase everything about {pid}? This cannot be undone", pid=pid), default=False):
+        raise UsageError(tr("nothing erased"))
     result = db.forget_patient(conn, pid, by=by or _user(), at=_now())
-    typer.echo(f"Erased (erasure #{result['erasure']}): {result['rows_erased']} records; "
-               f"{result['surveys_kept']} survey scores kept without the patient.")
+    typer.echo(tr("Erased (erasure #{id}): {records}; {scores} kept without the patient.", id=result["erasure"],
+                  records=ntr("{n} record", "{n} records", result["rows_erased"]),
+                  scores=ntr("{n} survey score", "{n} survey scores", result["surveys_kept"])))

@@ -11,6 +11,7 @@ import typer
 
 from followup.cli.core import FORMAT_OPTION, Format, QUESTIONS, QUESTIONS_VERSION, _Group, _console, _date, _known_doctor, _known_patient, _now, _open, _print_rows, _user, app
 from followup.errors import NotFound, UsageError
+from followup.i18n import N_, ntr, tr
 from followup.cli.daylist import day_list, entries_named
 
 
@@ -46,16 +47,16 @@ def survey(
     end = next((v for v in ends if v.visit_id == visit_id), None) if visit_id else \
         next((v for v in reversed(ends) if v.visit_id not in surveyed), None)
     if end is not None and end.visit_id in surveyed:
-        raise UsageError(f"a survey for treatment {end.visit_id} is already recorded")
+        raise UsageError(tr("a survey for treatment {visit} is already recorded", visit=end.visit_id))
     if end is None and not doctor:
-        raise UsageError(f"{pid} has no finished treatment to ask about; name the doctor with --doctor")
+        raise UsageError(tr("{pid} has no finished treatment to ask about; name the doctor with --doctor", pid=pid))
     doctors = [_known_doctor(conn, doctor)] if doctor else rules.treatment_doctors(records.visits, end)
     answers = {"score": score, "recommend": recommend, "expectations": expectations, "comment": comment}
     interactive = ask or (not decline and all(v is None for v in answers.values()))
     if interactive:
         if not (ask or sys.stdin.isatty()):
-            raise UsageError("give the answers (--score, --recommend, --expectations, --comment) or --decline, "
-                             "or run on a terminal to be asked")
+            raise UsageError(tr("give the answers (--score, --recommend, --expectations, --comment) or --decline, "
+                                "or run on a terminal to be asked"))
         asked, decline = _ask_survey(records.patient.name, doctors, by or _user(), conn)
         answers = {k: asked.get(k) for k in QUESTIONS}
     if not decline:
@@ -73,9 +74,9 @@ def survey(
                "recorded_at": when}
     sid = db.add_survey(conn, row, doctors, contact=contact if end else None)
     if decline:
-        typer.echo(f"Survey #{sid}: {pid} declined; the survey call for this treatment is closed.")
+        typer.echo(tr("Survey #{id}: {pid} declined; the survey call for this treatment is closed.", id=sid, pid=pid))
         return
-    typer.echo(f"Survey #{sid} recorded for {pid} (counts for {', '.join(doctors)}).")
+    typer.echo(tr("Survey #{id} recorded for {pid} (counts for {doctors}).", id=sid, pid=pid, doctors=", ".join(doctors)))
     from followup import reports
 
     policy = rules.policy_from(settings)
@@ -83,12 +84,12 @@ def survey(
     low = (answers["score"] is not None and answers["score"] <= policy.low_score) or bool(problems)
     if complaint:
         if not (answers["comment"] or "").strip():
-            raise UsageError("--complaint needs a --comment to open it with")
+            raise UsageError(tr("--complaint needs a --comment to open it with"))
         cid = db.add_complaint(conn, {"patient_id": pid, "doctor": doctors[0] if len(doctors) == 1 else None,
                                       "text": answers["comment"].strip(), "opened_by": who, "opened_at": when})
-        typer.echo(f"Complaint #{cid} opened from the comment.")
+        typer.echo(tr("Complaint #{id} opened from the comment.", id=cid))
     elif low or answers["expectations"] == "no":
-        typer.echo(f"A negative answer: open a complaint? followup complaint add {pid} --text \"...\"")
+        typer.echo(tr("A negative answer: open a complaint? followup complaint add {pid} --text \"...\"", pid=pid))
 
 
 def _survey_target(conn, target: str, day: dt.date) -> tuple[str, Optional[str]]:
@@ -103,17 +104,17 @@ def _survey_target(conn, target: str, day: dt.date) -> tuple[str, Optional[str]]
         if len(matches) == 1:
             survey_reasons = [r for r in matches[0].reasons if r.code == "survey_call"]
             return matches[0].patient.patient_id, survey_reasons[0].ref if survey_reasons else None
-    raise NotFound(f"no patient or entry {target!r}")
+    raise NotFound(tr("no patient or entry {value!r}", value=target))
 
 
 def _check_answers(answers: dict) -> None:
     score, recommend, expectations = answers["score"], answers["recommend"], answers["expectations"]
     if score is None or not 1 <= score <= 10:
-        raise UsageError("--score must be a whole number from 1 to 10")
+        raise UsageError(tr("--score must be a whole number from 1 to 10"))
     if recommend is not None and not 0 <= recommend <= 10:
-        raise UsageError("--recommend must be a whole number from 0 to 10")
+        raise UsageError(tr("--recommend must be a whole number from 0 to 10"))
     if expectations is not None and expectations.lower() not in ("yes", "partly", "no"):
-        raise UsageError("--expectations must be yes, partly or no")
+        raise UsageError(tr("--expectations must be yes, partly or no"))
 
 
 def _ask_survey(patient: str, doctors: list[str], caller: str, conn) -> tuple[dict, bool]:
@@ -124,26 +125,26 @@ def _ask_survey(patient: str, doctors: list[str], caller: str, conn) -> tuple[di
 
     settings = db.get_settings(conn)
     clinic = settings.get("clinic_name", "the clinic")
-    questions = {k: settings.get(f"survey.question.{k}", text) for k, text in QUESTIONS.items()}
+    questions = {k: settings.get(f"survey.question.{k}") or tr(text) for k, text in QUESTIONS.items()}
     out = _console()
-    out.print(f"[bold]Script[/bold]: Hello, this is {caller} from {clinic}. As agreed after your treatment "
-              f"with {', '.join(doctors) or 'us'}, may I ask you two or three short questions? It takes two "
-              f"minutes.")
-    out.print(f"Patient: {patient}", markup=False)
-    if not Confirm.ask("Does the patient agree?"):
+    out.print(tr("[bold]Script[/bold]: Hello, this is {caller} from {clinic}. As agreed after your treatment with "
+                 "{doctors}, may I ask you two or three short questions? It takes two minutes.", caller=caller,
+                 clinic=clinic, doctors=", ".join(doctors) or tr("us")))
+    out.print(tr("Patient: {name}", name=patient), markup=False)
+    if not Confirm.ask(tr("Does the patient agree?")):
         return {}, True
     answers: dict = {}
     while not 1 <= (answers.setdefault("score", IntPrompt.ask(questions["score"])) or 0) <= 10:
         answers.pop("score")
-        out.print("From 1 to 10, please.")
+        out.print(tr("From 1 to 10, please."))
     while not 0 <= answers.setdefault("recommend", IntPrompt.ask(questions["recommend"])) <= 10:
         answers.pop("recommend")
-        out.print("From 0 to 10, please.")
+        out.print(tr("From 0 to 10, please."))
     answers["expectations"] = Prompt.ask(questions["expectations"], choices=["yes", "partly", "no"])
     answers["comment"] = Prompt.ask(questions["comment"], default="") or None
     out.print(answers)
-    if not Confirm.ask("Save these answers?"):
-        raise UsageError("not saved")
+    if not Confirm.ask(tr("Save these answers?")):
+        raise UsageError(tr("not saved"))
     return answers, False
 
 
@@ -164,7 +165,7 @@ def report(
 
     if what is not None:
         if what != "clinic":
-            raise UsageError(f"unknown report {what!r} (use: followup report clinic, or --doctor NAME)")
+            raise UsageError(tr("unknown report {value!r} (use: followup report clinic, or --doctor NAME)", value=what))
         return _clinic_report(ctx, year or dt.date.today().year, fmt)
     lo = _date(date_from, "--from") if date_from else None
     hi = _date(date_to, "--to") if date_to else None
@@ -190,17 +191,17 @@ def report(
     if fmt is Format.json:
         typer.echo(json.dumps(results[0] if doctor else results, ensure_ascii=False, indent=2))
         return
-    rows = [{"doctor": r["doctor"], "status": r["status"],
+    rows = [{"doctor": r["doctor"], "status": tr(r["status"]) if fmt in (Format.table, Format.md) else r["status"],
              "n": f"{r['current_wave']['responses']} / {r['threshold']}" if r["status"] == "collecting"
              else r["responses"], "mean": r.get("mean_score"), "median": r.get("median_score"),
              "nps": r.get("nps"), "nps_ci": r.get("nps_ci"), "expectations_met": r.get("expectations_met"),
              "trend": r.get("trend")} for r in results]
-    _print_rows(rows, list(rows[0]) if rows else ["doctor"], fmt, title="Survey results by doctor")
+    _print_rows(rows, list(rows[0]) if rows else ["doctor"], fmt, title=tr("Survey results by doctor"))
     if doctor and fmt is Format.table and results[0]["status"] != "collecting":
         r = results[0]
-        _print_rows(r["waves"], ["wave", "from", "to", "mean_score", "nps", "positive"], fmt, title="Waves")
-        _print_rows([dict(x, examples=" | ".join(x["examples"])) for x in r["themes"]],
-                    ["theme", "count", "examples"], fmt, title="Themes of comments")
+        _print_rows(r["waves"], ["wave", "from", "to", "mean_score", "nps", "positive"], fmt, title=tr("Waves"))
+        _print_rows([dict(x, theme=tr(x["theme"]), examples=" | ".join(x["examples"])) for x in r["themes"]],
+                    ["theme", "count", "examples"], fmt, title=tr("Themes of comments"))
         out = _console()
         top = max(r["distribution"].values()) or 1
         for k, n in r["distribution"].items():
@@ -234,16 +235,21 @@ def _clinic_report(ctx, year: int, fmt: Format) -> None:
         return
     _print_rows(data["conversion"], ["doctor", "quarter", "first_time", "returned", "pending", "conversion", "final"],
                 fmt,
-                title=f"First-time patients of {year} who came back within 12 months")
-    _console().print(f"Dead souls: {len(data['dead_souls'])} active patients with no visit for 24 months "
-                     f"(list: followup report clinic --format csv)", markup=False)
-    _print_rows(data["funnel"], ["reason", "due_today", "attempted", "reached", "booked", "declined"], fmt,
-                title=f"Contacts in {year}, by reason")
-    _print_rows(data["consent_coverage"], ["purpose", "patients", "share"], fmt,
-                title="Active patients with a recorded contact decision")
+                title=tr("First-time patients of {year} who came back within 12 months", year=year))
+    _console().print(tr("Dead souls: {patients} with no visit for 24 months (list: followup report clinic --format csv)",
+                        patients=ntr("{n} active patient", "{n} active patients", len(data["dead_souls"]))),
+                     markup=False)
+    _print_rows([dict(r, reason=tr(r["reason"])) for r in data["funnel"]],
+                ["reason", "due_today", "attempted", "reached", "booked", "declined"], fmt,
+                title=tr("Contacts in {year}, by reason", year=year))
+    _print_rows([dict(r, purpose=tr(r["purpose"])) for r in data["consent_coverage"]], ["purpose", "patients", "share"],
+                fmt,
+                title=tr("Active patients with a recorded contact decision"))
     c = data["complaints"]
-    _console().print(f"Complaints in {year}: {c['opened']} opened, {c['resolved']} resolved (median "
-                     f"{c['median_days_to_resolve']} days), {c['informed']} patients informed.", markup=False)
+    _console().print(tr("Complaints in {year}: {opened} opened, {resolved} resolved (median {days} days), {informed} "
+                        "patients informed.", year=year, opened=c["opened"], resolved=c["resolved"],
+                        days="—" if c["median_days_to_resolve"] is None else c["median_days_to_resolve"],
+                        informed=c["informed"]), markup=False)
 
 
 def _responses_by_doctor(conn) -> dict[str, list]:
@@ -283,9 +289,9 @@ def themes(ctx: typer.Context, fmt: Format = FORMAT_OPTION):
             for s in db.survey_responses(conn)
             if s["comment"] and not reports.classify(s["comment"], keywords, assigned.get(s["id"], ()))]
     if not rows and fmt is Format.table:
-        _console().print("Every comment has a theme. Themes: " + ", ".join(keywords), markup=False)
+        _console().print(tr("Every comment has a theme. Themes: {list}", list=", ".join(keywords)), markup=False)
         return
-    _print_rows(rows, ["survey", "date", "comment"], fmt, title="Comments without a theme")
+    _print_rows(rows, ["survey", "date", "comment"], fmt, title=tr("Comments without a theme"))
 
 
 @themes_app.command("add")
@@ -297,13 +303,13 @@ def themes_add(ctx: typer.Context, name: str = typer.Argument(..., help="A theme
 
     words = [w.strip() for w in keywords.split(",") if w.strip()]
     if not name.strip() or not words:
-        raise UsageError("give a theme name and at least one keyword")
+        raise UsageError(tr("give a theme name and at least one keyword"))
     conn = _open(ctx, create=False)
     key = f"theme.{name.strip()}"
     old = db.get_settings(conn).get(key)
     merged = ",".join(dict.fromkeys(([w for w in old.split(",") if w] if old else []) + words))
     db.set_setting(conn, key, merged, by=by or _user(), at=_now())
-    typer.echo(f"Theme {name.strip()!r}: {merged}")
+    typer.echo(tr("Theme {name!r}: {keywords}", name=name.strip(), keywords=merged))
 
 
 @themes_app.command("assign")
@@ -315,9 +321,9 @@ def themes_assign(ctx: typer.Context, survey_id: int = typer.Argument(..., help=
 
     conn = _open(ctx, create=False)
     if not any(s["id"] == survey_id and s["comment"] for s in db.survey_responses(conn)):
-        raise NotFound(f"no survey #{survey_id} with a comment")
+        raise NotFound(tr("no survey #{id} with a comment", id=survey_id))
     db.assign_theme(conn, survey_id, theme.strip(), by=by or _user(), at=_now())
-    typer.echo(f"Survey #{survey_id}: theme {theme.strip()!r}.")
+    typer.echo(tr("Survey #{id}: theme {theme!r}.", id=survey_id, theme=theme.strip()))
 
 
 complaint_app = typer.Typer(cls=_Group, help="Complaints: record, answer fast, tell the patient what was done.",
@@ -330,7 +336,7 @@ def _complaint(conn, complaint_id: int) -> dict:
 
     found = db.get_complaint(conn, complaint_id)
     if found is None:
-        raise NotFound(f"no complaint #{complaint_id}")
+        raise NotFound(tr("no complaint #{id}", id=complaint_id))
     return found
 
 
@@ -346,12 +352,12 @@ def complaint_add(
     from followup import db
 
     if not text.strip():
-        raise UsageError("--text must say what the complaint is")
+        raise UsageError(tr("--text must say what the complaint is"))
     conn = _open(ctx, create=False)
     pid = _known_patient(conn, patient)
     cid = db.add_complaint(conn, {"patient_id": pid, "doctor": _known_doctor(conn, doctor), "text": text.strip(),
                                   "opened_by": by or _user(), "opened_at": _now()})
-    typer.echo(f"Complaint #{cid} opened for {pid}.")
+    typer.echo(tr("Complaint #{id} opened for {pid}.", id=cid, pid=pid))
 
 
 @complaint_app.command("list")
@@ -371,14 +377,14 @@ def complaint_list(
     for c in db.list_complaints(conn, open_only=open_only):
         record = rules.Complaint(c["id"], c["patient_id"], c["doctor"], dt.date.fromisoformat(c["opened_at"][:10]),
                                  dt.date.fromisoformat(c["resolved_at"][:10]) if c["resolved_at"] else None)
-        state = "informed" if c["informed_at"] else "resolved" if c["resolved_at"] else "open"
+        state = N_("informed") if c["informed_at"] else N_("resolved") if c["resolved_at"] else N_("open")
         rows.append(dict(c, state=state, overdue=rules.complaint_overdue(record, day, policy)))
     if fmt is Format.table:
         for r in rows:
-            r["state"] = r["state"] + (" - OVERDUE" if r["overdue"] else "")
+            r["state"] = tr(r["state"]) + (tr(" - OVERDUE") if r["overdue"] else "")
             r["opened_at"] = r["opened_at"][:16]
     _print_rows(rows, ["id", "state", "opened_at", "patient_id", "patient", "doctor", "text", "action"], fmt,
-                title="Complaints")
+                title=tr("Complaints"))
 
 
 @complaint_app.command("resolve")
@@ -392,14 +398,14 @@ def complaint_resolve(
     from followup import db
 
     if not action.strip():
-        raise UsageError("--action must say what was done")
+        raise UsageError(tr("--action must say what was done"))
     conn = _open(ctx, create=False)
     _complaint(conn, complaint_id)
     if not db.update_complaint(conn, complaint_id, expect="open", changes={
             "action": action.strip(), "resolved_by": by or _user(), "resolved_at": _now()}):
-        raise UsageError(f"complaint #{complaint_id} is already resolved")
-    typer.echo(f"Complaint #{complaint_id} resolved. Tell the patient what was done, then: "
-               f"followup complaint informed {complaint_id}")
+        raise UsageError(tr("complaint #{id} is already resolved", id=complaint_id))
+    typer.echo(tr("Complaint #{id} resolved. Tell the patient what was done, then: followup complaint informed {id}",
+                  id=complaint_id))
 
 
 @complaint_app.command("informed")
@@ -414,8 +420,8 @@ def complaint_informed(
     conn = _open(ctx, create=False)
     c = _complaint(conn, complaint_id)
     if not c["resolved_at"]:
-        raise UsageError(f"complaint #{complaint_id} is not resolved yet: resolve it first")
+        raise UsageError(tr("complaint #{id} is not resolved yet: resolve it first", id=complaint_id))
     if not db.update_complaint(conn, complaint_id, expect="resolved",
                                changes={"informed_by": by or _user(), "informed_at": _now()}):
-        raise UsageError(f"complaint #{complaint_id}: the patient was already informed")
-    typer.echo(f"Complaint #{complaint_id}: the patient was informed.")
+        raise UsageError(tr("complaint #{id}: the patient was already informed", id=complaint_id))
+    typer.echo(tr("Complaint #{id}: the patient was informed.", id=complaint_id))

@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from itertools import repeat
 
+from followup.i18n import tr
 from followup.importing.fields import DEFAULTS, LENIENT_VALUES, VALUES, Mapping, parse_consent
 from followup.importing.values import BadValue, fold, normalize_phone, parse_date, parse_datetime
 
@@ -134,7 +135,7 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
         def parse(s: str):
             if not s.strip():
                 if required:
-                    raise BadValue("empty date")
+                    raise BadValue(tr("empty date"))
                 return None
             return parse_date(s, date_format=fmt, pivot_year=pivot).isoformat()
         return memoised(f, parse, {"": _Bad("empty date")} if required else {"": None})
@@ -142,7 +143,7 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
     def stamp_column(f: str) -> Column:
         def parse(s: str):
             if not s.strip():
-                raise BadValue("empty date")
+                raise BadValue(tr("empty date"))
             return parse_datetime(s, date_format=fmt, pivot_year=pivot).isoformat(sep=" ", timespec="minutes")
         return memoised(f, parse, {"": _Bad("empty date")})
 
@@ -161,8 +162,8 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
                 return value
             if lenient:
                 return _Lenient(text)
-            raise BadValue(f"unknown value (expected one of {', '.join(sorted(allowed))}; "
-                           f"map it under [values.{f}] in a mapping file)")
+            raise BadValue(tr("unknown value (expected one of {allowed}; map it under [values.{field}] in a "
+                              "mapping file)", allowed=", ".join(sorted(allowed)), field=f))
         read = memoised(f, parse, {"": default})
 
         def column(col: Sequence[str], batch: Batch) -> list:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from followup.errors import DataError, UsageError
+from followup.i18n import tr
 from followup.importing.values import fold
 
 KINDS = ("patients", "visits", "appointments", "plans")
@@ -173,7 +174,7 @@ def parse_consent(text: str, custom: dict[str, str] | None = None) -> tuple[bool
     for part in re.split(r"[,;/+]| и ", key):
         part = part.strip()
         if part not in CONSENT_CHANNELS:
-            raise ValueError("unknown consent value (yes, no, or channels such as 'звонок, смс')")
+            raise ValueError(tr("unknown consent value (yes, no, or channels such as 'звонок, смс')"))
         channels.append(CONSENT_CHANNELS[part])
     return True, tuple(dict.fromkeys(channels))
 
@@ -220,30 +221,30 @@ def load_mapping(path: Path) -> Mapping:
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UsageError(f"mapping file not found: {path}") from None
+        raise UsageError(tr("mapping file not found: {path}", path=path)) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"mapping file {path} is not valid TOML: {exc}") from None
+        raise UsageError(tr("mapping file {path} is not valid TOML: {reason}", path=path, reason=exc)) from None
     known = {"kind", "encoding", "delimiter", "date_format", "columns", "values"}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise UsageError(f"mapping file {path}: unknown key {unknown[0]!r}")
+        raise UsageError(tr("mapping file {path}: unknown key {key!r}", path=path, key=unknown[0]))
     kind = data.get("kind")
     if kind is not None and kind not in KINDS:
-        raise UsageError(f"mapping file {path}: kind must be one of {', '.join(KINDS)}")
+        raise UsageError(tr("mapping file {path}: kind must be one of {allowed}", path=path, allowed=", ".join(KINDS)))
     columns = data.get("columns", {})
     values = data.get("values", {})
     if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
-        raise UsageError(f"mapping file {path}: [columns] must map our field names to header texts")
+        raise UsageError(tr("mapping file {path}: [columns] must map our field names to header texts", path=path))
     if not isinstance(values, dict) or not all(isinstance(v, dict) for v in values.values()):
-        raise UsageError(f"mapping file {path}: [values.FIELD] tables map their values to ours")
+        raise UsageError(tr("mapping file {path}: [values.FIELD] tables map their values to ours", path=path))
     if kind:
         bad = sorted(set(columns) - set(ALIASES[kind]))
         if bad:
-            raise UsageError(f"mapping file {path}: {kind} have no field {bad[0]!r} "
-                             f"(fields: {', '.join(ALIASES[kind])})")
+            raise UsageError(tr("mapping file {path}: {kind} have no field {field!r} (fields: {fields})", path=path,
+                                kind=kind, field=bad[0], fields=", ".join(ALIASES[kind])))
     delimiter = data.get("delimiter")
     if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter.replace("\\t", "\t")) != 1):
-        raise UsageError(f"mapping file {path}: delimiter must be one character")
+        raise UsageError(tr("mapping file {path}: delimiter must be one character", path=path))
     encoding = data.get("encoding")
     if encoding is not None:
         import codecs
@@ -251,7 +252,7 @@ def load_mapping(path: Path) -> Mapping:
         try:
             codecs.lookup(encoding)
         except LookupError:
-            raise UsageError(f"mapping file {path}: unknown encoding {encoding!r}") from None
+            raise UsageError(tr("mapping file {path}: unknown encoding {encoding!r}", path=path, encoding=encoding)) from None
     return Mapping(
         kind=kind,
         encoding=encoding,
@@ -283,8 +284,8 @@ def resolve_columns(kind: str, headers: list[str], mapping: Mapping, source: str
     for our, theirs in mapping.columns.items():
         want = normalise_header(theirs)
         if want not in norm:
-            raise DataError(f"{source}: the mapping names column {theirs!r} for {our}, "
-                            f"but the file has no such column")
+            raise DataError(tr("{source}: the mapping names column {column!r} for {field}, but the file has no such "
+                               "column", source=source, column=theirs, field=our))
         index[our] = norm.index(want)
     aliases = _ALIAS_INDEX[kind]
     taken = set(index.values())
@@ -295,8 +296,8 @@ def resolve_columns(kind: str, headers: list[str], mapping: Mapping, source: str
             taken.add(i)
     missing = [f for f in REQUIRED[kind] if f not in index]
     if "patients" == kind and "full_name" not in index and "last_name" not in index:
-        missing.append("full_name or last_name")
+        missing.append(tr("full_name or last_name"))
     if missing:
-        raise DataError(f"{source}: no column for {', '.join(missing)} in a {kind} file "
-                        f"(name it in a mapping file: followup import --mapping FILE)")
+        raise DataError(tr("{source}: no column for {fields} in a {kind} file (name it in a mapping file: followup "
+                           "import --mapping FILE)", source=source, fields=", ".join(missing), kind=kind))
     return index

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from followup.errors import DataError
+from followup.i18n import tr
 from followup.importing.values import cell_text
 
 CHUNK = 1 << 20
@@ -63,13 +64,13 @@ def file_digest(path: Path) -> tuple[str, int, bool]:
             except UnicodeDecodeError:
                 utf8 = False
     except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
+        raise DataError(tr("{path}: no such file", path=path)) from None
     except IsADirectoryError:
-        raise DataError(f"{path}: is a directory") from None
+        raise DataError(tr("{path}: is a directory", path=path)) from None
     except PermissionError:
-        raise DataError(f"{path}: permission denied") from None
+        raise DataError(tr("{path}: permission denied", path=path)) from None
     except OSError as exc:
-        raise DataError(f"{path}: cannot be read ({exc.strerror})") from None
+        raise DataError(tr("{path}: cannot be read ({reason})", path=path, reason=exc.strerror)) from None
     return digest.hexdigest(), size, utf8
 
 
@@ -125,16 +126,16 @@ def open_csv(path: Path, *, encoding: str | None, fallback: str, delimiter: str 
         with open(path, encoding=chosen, errors="strict", newline="") as fh:
             sample = fh.read(256 * 1024)
     except UnicodeDecodeError:
-        raise DataError(f"{path}: the text is not valid {chosen}") from None
+        raise DataError(tr("{path}: the text is not valid {encoding}", path=path, encoding=chosen)) from None
     except LookupError:
-        raise DataError(f"unknown encoding {chosen!r}") from None
+        raise DataError(tr("unknown encoding {encoding!r}", encoding=chosen)) from None
     if "\x00" in sample:
-        raise DataError(f"{path}: binary data (NUL bytes) - not a text export")
+        raise DataError(tr("{path}: binary data (NUL bytes) - not a text export", path=path))
     if not sample.strip():
-        raise DataError(f"{path}: the file is empty")
+        raise DataError(tr("{path}: the file is empty", path=path))
     if looks_like_mojibake(sample, decoded_as_fallback=used_fallback):
-        raise DataError(f"{path}: the text looks garbled (mojibake) when read as {chosen}; "
-                        f"re-export it, or name its encoding in a mapping file")
+        raise DataError(tr("{path}: the text looks garbled (mojibake) when read as {encoding}; re-export it, or "
+                           "name its encoding in a mapping file", path=path, encoding=chosen))
     header_line = sample.splitlines()[0] if sample.splitlines() else ""
     delim = delimiter or _pick_delimiter(header_line)
 
@@ -144,10 +145,10 @@ def open_csv(path: Path, *, encoding: str | None, fallback: str, delimiter: str 
         headers = next(reader)
     except StopIteration:
         fh.close()
-        raise DataError(f"{path}: the file is empty") from None
+        raise DataError(tr("{path}: the file is empty", path=path)) from None
     except (csv.Error, UnicodeDecodeError) as exc:
         fh.close()
-        raise DataError(f"{path}: line 1: cannot be read as CSV ({exc})") from None
+        raise DataError(tr("{path}: line 1: cannot be read as CSV ({reason})", path=path, reason=exc)) from None
     headers = [h.strip() for h in headers]
 
     def batches(n: int) -> Iterator[tuple[Sequence[int], list[list[str]]]]:
@@ -167,10 +168,11 @@ def open_csv(path: Path, *, encoding: str | None, fallback: str, delimiter: str 
                 lines.reverse()
                 yield lines, rows
         except csv.Error as exc:
-            raise DataError(f"{path}: line {reader.line_num}: broken CSV ({exc})") from None
+            raise DataError(tr("{path}: line {line}: broken CSV ({reason})", path=path, line=reader.line_num,
+                               reason=exc)) from None
         except UnicodeDecodeError:
-            raise DataError(f"{path}: near line {reader.line_num}: the text is not valid "
-                            f"{chosen}") from None
+            raise DataError(tr("{path}: near line {line}: the text is not valid {encoding}", path=path,
+                               line=reader.line_num, encoding=chosen)) from None
 
     return Opened(path, sha256, size, "csv", chosen.replace("-sig", ""), delim, headers, batches,
                   fh.close)
@@ -184,7 +186,8 @@ def open_xlsx(path: Path, *, sha256: str, size: int) -> Opened:
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable .xlsx workbook ({type(exc).__name__})") from None
+        raise DataError(tr("{path}: not a readable .xlsx workbook ({reason})", path=path,
+                           reason=type(exc).__name__)) from None
     ws = wb.worksheets[0]
     it = ws.iter_rows(values_only=True)
     headers = None
@@ -196,7 +199,7 @@ def open_xlsx(path: Path, *, sha256: str, size: int) -> Opened:
             break
     if headers is None:
         wb.close()
-        raise DataError(f"{path}: the workbook's first sheet is empty")
+        raise DataError(tr("{path}: the workbook's first sheet is empty", path=path))
     start = line
 
     def batches(n: int) -> Iterator[tuple[list[int], list[list[str]]]]:
@@ -222,7 +225,7 @@ def open_export(path: Path, *, encoding: str | None = None, fallback: str = "cp1
     path = Path(path)
     sha256, size, is_utf8 = file_digest(path)
     if size == 0:
-        raise DataError(f"{path}: the file is empty")
+        raise DataError(tr("{path}: the file is empty", path=path))
     with open(path, "rb") as fh:
         magic = fh.read(4)
     if path.suffix.lower() in (".xlsx", ".xlsm") or magic == b"PK\x03\x04":

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from followup.i18n import tr
+
 # What a phone number may be written with besides digits (and a leading +); anything else
 # goes to the slow path.
 _PHONE_PUNCTUATION = str.maketrans("", "", " ()-.")
@@ -31,7 +33,7 @@ def _ymd(y: int, m: int, d: int) -> dt.date:
     try:
         return dt.date(y, m, d)
     except ValueError:
-        raise BadValue("impossible date") from None
+        raise BadValue(tr("impossible date")) from None
 
 
 def _year(text: str, pivot: int) -> int:
@@ -40,7 +42,7 @@ def _year(text: str, pivot: int) -> int:
     if len(text) == 2:
         y = 2000 + int(text)
         return y - 100 if y > pivot else y
-    raise BadValue("unrecognised date")
+    raise BadValue(tr("unrecognised date"))
 
 
 def parse_date(value, *, date_format: str | None = None, pivot_year: int = 2069) -> dt.date:
@@ -73,12 +75,12 @@ def parse_datetime(value, *, date_format: str | None = None, pivot_year: int = 2
         return dt.datetime(value.year, value.month, value.day)
     s = str(value).strip()
     if not s.isascii():
-        raise BadValue("unrecognised date")
+        raise BadValue(tr("unrecognised date"))
     if date_format:
         try:
             return dt.datetime.strptime(s, date_format)
         except ValueError:
-            raise BadValue(f"date does not match the format {date_format}") from None
+            raise BadValue(tr("date does not match the format {format}", format=date_format)) from None
     date_part, _, time_part = s.replace("T", " ", 1).partition(" ")
     try:
         if len(date_part) == 10 and date_part[2] == "." and date_part[5] == ".":
@@ -88,12 +90,12 @@ def parse_datetime(value, *, date_format: str | None = None, pivot_year: int = 2
         else:
             parts = date_part.split(".")
             if len(parts) != 3 or not all(p.isdigit() for p in parts) or len(parts[0]) > 2 or len(parts[1]) > 2:
-                raise BadValue("unrecognised date" if s else "empty date")
+                raise BadValue(tr("unrecognised date") if s else tr("empty date"))
             day = _ymd(_year(parts[2], pivot_year), int(parts[1]), int(parts[0]))
     except ValueError as exc:
         if isinstance(exc, BadValue):
             raise
-        raise BadValue("unrecognised date") from None
+        raise BadValue(tr("unrecognised date")) from None
     if not time_part:
         return dt.datetime(day.year, day.month, day.day)
     bits = time_part.strip().split(":")
@@ -104,7 +106,7 @@ def parse_datetime(value, *, date_format: str | None = None, pivot_year: int = 2
         ss = int(float(bits[2])) if len(bits) == 3 else 0
         return dt.datetime(day.year, day.month, day.day, hh, mm, ss)
     except ValueError:
-        raise BadValue("unrecognised time of day") from None
+        raise BadValue(tr("unrecognised time of day")) from None
 
 
 def normalize_phone(raw, region: str = "RU") -> tuple[str, bool]:

@@ -1,0 +1,170 @@
+"""The Russian interface: every string the code shows is in the catalogue, every catalogue entry
+is used and translated, plural forms and dates are right, and a whole session is in Russian."""
+
+import ast
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+
+import followup
+from followup import i18n
+from followup.locale_ru import MESSAGES
+
+SOURCE = Path(followup.__file__).parent
+# calls whose text argument a user reads: it must come from the catalogue (tr / ntr), not a literal
+SHOWN = {"echo", "print", "ask", "confirm", "UsageError", "NotFound", "DataError", "DatabaseError", "Busy", "FollowupError",
+         "RowsRejected", "BadValue", "Exit", "Finding", "Reason"}
+WORDS = re.compile(r"[A-Za-z]{2,}")
+ALLOWED = {"followup "}  # the product's name
+
+
+def _name(func) -> str | None:
+    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+
+
+def _literal_text(node) -> str | None:
+    """The words of a literal (or f-string) argument, if it has any."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value if WORDS.search(node.value) and node.value not in ALLOWED else None
+    if isinstance(node, ast.JoinedStr):
+        text = "".join(v.value for v in node.values if isinstance(v, ast.Constant))
+        return text if WORDS.search(text) else None
+    if isinstance(node, ast.BinOp):
+        return _literal_text(node.left) or _literal_text(node.right)
+    return None
+
+
+def scan():
+    """(msgids the code shows, literals shown without the catalogue)"""
+    msgids, raw = set(), []
+    for path in sorted(SOURCE.rglob("*.py")):
+        if path.name == "locale_ru.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                name = _name(node.func)
+                args = [a.value for a in node.args[:2] if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+                if name in ("tr", "N_") and args:
+                    msgids.add(args[0])
+                elif name == "ntr" and len(args) == 2:
+                    msgids.add(tuple(args))
+                for kw in node.keywords:
+                    if kw.arg == "help" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
+                        msgids.add(kw.value.value)
+                    if kw.arg in ("title", "help", "text") and _literal_text(kw.value) and not (
+                            isinstance(kw.value, ast.Constant) and kw.arg == "help"):
+                        raw.append(f"{path.name}:{node.lineno} {kw.arg}={_literal_text(kw.value)!r}")
+                if name in SHOWN:
+                    shown = node.args[2:3] if name in ("Finding", "Reason") else node.args[:1]
+                    for a in shown:
+                        text = _literal_text(a)
+                        if text:
+                            raw.append(f"{path.name}:{node.lineno} {name}({text!r})")
+            if isinstance(node, ast.FunctionDef) and any(
+                    isinstance(d, ast.Call) and _name(d.func) in ("command", "callback") for d in node.decorator_list):
+                doc = ast.get_docstring(node)
+                if doc:
+                    msgids.add(doc)
+    return msgids, raw
+
+
+def test_every_string_shown_is_in_the_catalogue():
+    msgids, raw = scan()
+    assert not raw, "shown without the catalogue (wrap in tr/ntr):\n" + "\n".join(raw)
+    missing = sorted(m for m in msgids if m not in MESSAGES)
+    assert not missing, "not in followup/locale_ru.py:\n" + "\n".join(repr(m) for m in missing)
+
+
+def test_the_catalogue_is_complete_and_used():
+    msgids, _ = scan()
+    unused = sorted(k for k in MESSAGES if k not in msgids)
+    assert not unused, "in the catalogue but not in the code:\n" + "\n".join(repr(k) for k in unused)
+    for key, value in MESSAGES.items():
+        if isinstance(key, tuple):
+            assert isinstance(value, tuple) and len(value) == 3 and all(value), key  # 1 / 2-4 / 5+
+        else:
+            assert isinstance(value, str) and value.strip(), key
+            fields = set(re.findall(r"(?<!\{)\{(\w*)", key))
+            assert fields == set(re.findall(r"(?<!\{)\{(\w*)", value)), (key, value)  # the same {fields}
+
+
+@pytest.mark.parametrize("n, form", [(1, "пациент"), (2, "пациента"), (4, "пациента"), (5, "пациентов"),
+                                     (11, "пациентов"), (12, "пациентов"), (14, "пациентов"), (21, "пациент"),
+                                     (22, "пациента"), (25, "пациентов"), (101, "пациент"), (111, "пациентов"),
+                                     (0, "пациентов")])
+def test_russian_plural_forms(n, form):
+    forms = ("пациент", "пациента", "пациентов")
+    assert forms[i18n.russian_plural(n)] == form
+
+
+def test_dates_and_language_choice(monkeypatch):
+    try:
+        i18n.set_language("ru")
+        assert i18n.day(dt.date(2026, 12, 3)) == "03.12.2026"
+        i18n.set_language("en")
+        assert i18n.day(dt.date(2026, 12, 3)) == "2026-12-03"
+    finally:
+        i18n.set_language("en")
+    env = {"LANG": "ru_RU.UTF-8"}
+    assert i18n.choose(None, None, env) == "ru"
+    assert i18n.choose(None, "en", env) == "en"  # the clinic's setting before the locale
+    assert i18n.choose(None, "en", dict(env, FOLLOWUP_LANG="ru")) == "ru"
+    assert i18n.choose("en", "ru", dict(env, FOLLOWUP_LANG="ru")) == "en"  # --lang first
+    assert i18n.choose(None, None, {"LANG": "de_DE.UTF-8"}) == "en"
+    assert i18n.choose(None, None, {}) == "en"
+
+
+# Latin words a Russian screen may show: file names and formats, codes a script types, channel names
+LATIN_OK = {"patients", "visits", "appointments", "plans", "csv", "xlsx", "cp1251", "SMS", "NPS", "demo", "db",
+            "exports", "followup", "json", "md", "table", "mon", "fri", "sat", "sun",
+            "report", "clinic", "complaint", "informed", "today", "done", "log", "check", "import", "format",  # commands
+            "admin", "petrova", "ivanova"}  # staff logins in the demo
+
+
+def _english_words(text: str, tmp_path) -> list[str]:
+    text = text.replace(str(tmp_path), "")
+    words = []
+    for line in text.splitlines():
+        if line.strip().startswith("followup "):  # a command to type
+            continue
+        for w in re.findall(r"(?<![-\w])[A-Za-z][A-Za-z_]{2,}", line):
+            if w not in LATIN_OK and not re.fullmatch(r"[a-f0-9]+", w):
+                words.append(w)
+    return words
+
+
+def test_a_whole_session_in_russian(cli, tmp_path):
+    demo = cli("--lang", "ru", "demo", "--dir", tmp_path / "demo")
+    assert demo.exit_code == 0, demo.output
+    assert "Демо-клиника: 2000 пациентов" in demo.output and "Список на сегодня:" in demo.output
+    assert not _english_words(demo.output, tmp_path)
+    path = tmp_path / "demo" / "demo.db"
+    listed = cli.json("--db", path, "today")  # the demo keeps the clinic's language: no --lang needed below
+    someone = listed[0]["patient_id"]
+    for args in (["today"], ["why", someone], ["report"], ["report", "clinic"], ["log", someone],
+                 ["consent", "show", someone], ["complaint", "list"], ["import", "--history"], ["flagged"]):
+        out = cli("--db", path, *args)
+        assert out.exit_code == 0, (args, out.output)
+        assert not _english_words(out.output, tmp_path), (args, _english_words(out.output, tmp_path)[:10])
+    assert "23.11.2026" in cli("--db", path, "today", "--date", "2026-11-23").output  # dd.mm.yyyy
+    wrong = cli("--db", path, "done", "zzzzzz", "--outcome", "maybe")
+    assert wrong.exit_code == 2 and wrong.stderr.startswith("Ошибка: неизвестный исход 'maybe'")
+    help_page = cli("--db", path, "today", "--help").output
+    assert "Параметры" in help_page and "Показать эту справку и выйти." in help_page
+    # the contracts stay: field names and codes as in English
+    assert set(listed[0]) == {"entry_id", "patient_id", "patient", "phone", "channel", "window", "reasons",
+                              "warnings", "household", "message"}
+    assert {r["code"] for e in listed for r in e["reasons"]} <= {
+        "appointment_reminder", "plan_stage_missed", "control_overdue", "survey_call", "hygiene_recall",
+        "agreed_contact"}
+    assert {e["channel"] for e in listed} <= {"call", "sms", "email", "messenger"}
+    sms = next(e for e in listed if e["channel"] == "sms")
+    assert sms["message"].startswith("Здравствуйте, ")
+    csv_out = cli("--db", path, "today", "--format", "csv").stdout
+    assert csv_out.splitlines()[0] == "\ufeffentry,window,patient,phone,channel,reasons,doctor,warnings,message"
+    assert ",call," in csv_out or ",sms," in csv_out
+    english = cli("--db", path, "--lang", "en", "why", someone).output  # --lang wins over the setting
+    assert "rule" in english and "правило" not in english
