@@ -17,6 +17,10 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("FOLLOWUP_DB", str(tmp_path / "followup.db"))
     monkeypatch.setenv("FOLLOWUP_USER", "test-admin")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    # English unless a test asks otherwise, whatever the machine's locale
+    for var in ("FOLLOWUP_LANG", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
 
 
 @pytest.fixture

@@ -168,3 +168,22 @@ def test_a_whole_session_in_russian(cli, tmp_path):
     assert ",call," in csv_out or ",sms," in csv_out
     english = cli("--db", path, "--lang", "en", "why", someone).output  # --lang wins over the setting
     assert "rule" in english and "правило" not in english
+
+
+def test_the_language_comes_from_flag_env_setting_locale(cli, patients_csv, monkeypatch):
+    assert cli("import", patients_csv).exit_code == 0
+    missing = ["patient", "show", "nobody"]
+
+    def says(*args):
+        return cli(*args, *missing).stderr
+
+    assert says().startswith("Error: no patient")
+    monkeypatch.setenv("LANG", "ru_RU.UTF-8")
+    assert says().startswith("Ошибка: нет пациента")  # the locale
+    assert cli("config", "set", "language", "en").exit_code == 0
+    assert says().startswith("Error: no patient")  # the clinic's setting beats the locale
+    monkeypatch.setenv("FOLLOWUP_LANG", "ru")
+    assert says().startswith("Ошибка: нет пациента")  # the environment beats the setting
+    assert says("--lang", "en").startswith("Error: no patient")  # --lang beats everything
+    assert cli("--lang", "de", "today").exit_code == 2
+    assert cli("config", "set", "language", "de").exit_code == 2

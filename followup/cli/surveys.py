@@ -11,6 +11,7 @@ import typer
 
 from followup.cli.core import FORMAT_OPTION, Format, QUESTIONS, QUESTIONS_VERSION, _Group, _console, _date, _known_doctor, _known_patient, _now, _open, _print_rows, _user, app
 from followup.errors import NotFound, UsageError
+from followup import i18n
 from followup.i18n import N_, ntr, tr
 from followup.cli.daylist import day_list, entries_named
 
@@ -199,7 +200,9 @@ def report(
     _print_rows(rows, list(rows[0]) if rows else ["doctor"], fmt, title=tr("Survey results by doctor"))
     if doctor and fmt is Format.table and results[0]["status"] != "collecting":
         r = results[0]
-        _print_rows(r["waves"], ["wave", "from", "to", "mean_score", "nps", "positive"], fmt, title=tr("Waves"))
+        waves = [dict(w, **{k: i18n.day(dt.date.fromisoformat(w[k])) for k in ("from", "to") if w.get(k)})
+                 for w in r["waves"]]
+        _print_rows(waves, ["wave", "from", "to", "mean_score", "nps", "positive"], fmt, title=tr("Waves"))
         _print_rows([dict(x, theme=tr(x["theme"]), examples=" | ".join(x["examples"])) for x in r["themes"]],
                     ["theme", "count", "examples"], fmt, title=tr("Themes of comments"))
         out = _console()
