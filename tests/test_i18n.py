@@ -187,3 +187,14 @@ def test_the_language_comes_from_flag_env_setting_locale(cli, patients_csv, monk
     assert says("--lang", "en").startswith("Error: no patient")  # --lang beats everything
     assert cli("--lang", "de", "today").exit_code == 2
     assert cli("config", "set", "language", "de").exit_code == 2
+
+
+@pytest.mark.parametrize("args, start", [
+    (["--lang", "ru", "today", "--colour"], "Ошибка: Нет такого параметра: --colour"),
+    (["--lang", "ru", "todya"], "Ошибка: Нет такой команды 'todya'."),
+    (["--lang", "ru", "done", "abcdef"], "Ошибка: Не указан параметр '--outcome'."),
+    (["--lang", "ru", "why"], "Ошибка: Не указан аргумент 'patient'."),
+])
+def test_click_usage_errors_in_russian(cli, args, start):
+    out = cli(*args)
+    assert out.exit_code == 2 and out.stderr.startswith(start), out.stderr

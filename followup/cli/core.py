@@ -335,13 +335,15 @@ def _click_message(text: str) -> str:
 
 
 _CLICK_ERRORS = (
-    (r"No such option: (?P<option>\S+)(?P<rest>.*)", "No such option: {option}{rest}"),
-    (r"No such command '(?P<command>.+)'\.", "No such command '{command}'."),
-    (r"Missing option '(?P<option>.+)'\.", "Missing option '{option}'."),
-    (r"Missing argument '(?P<argument>.+)'\.", "Missing argument '{argument}'."),
-    (r"Got unexpected extra arguments? \((?P<args>.+)\)", "Got unexpected extra arguments ({args})"),
-    (r"Invalid value for '(?P<option>.+?)': (?P<reason>.+)", "Invalid value for '{option}': {reason}"),
-    (r"Option '(?P<option>.+)' requires an argument\.", "Option '{option}' requires an argument."),
+    (r"No such option: (?P<option>\S+)(?P<rest>.*)", N_("No such option: {option}{rest}")),
+    (r"No such command '(?P<command>.+?)'\. Did you mean '(?P<guess>.+)'\?",
+     N_("No such command '{command}'. Did you mean '{guess}'?")),
+    (r"No such command '(?P<command>.+)'\.", N_("No such command '{command}'.")),
+    (r"Missing option '(?P<option>.+)'\.", N_("Missing option '{option}'.")),
+    (r"Missing argument '(?P<argument>.+)'\.", N_("Missing argument '{argument}'.")),
+    (r"Got unexpected extra arguments? \((?P<args>.+)\)", N_("Got unexpected extra arguments ({args})")),
+    (r"Invalid value for '(?P<option>.+?)': (?P<reason>.+)", N_("Invalid value for '{option}': {reason}")),
+    (r"Option '(?P<option>.+)' requires an argument\.", N_("Option '{option}' requires an argument.")),
 )
 
 
