@@ -533,6 +533,7 @@ MESSAGES = {
     'sms': 'SMS',
     'messenger': 'мессенджер',
     'yes': 'да',
+    'partly': 'частично',
     'no': 'нет',
     'reminder': 'напоминание',
     'plan': 'план',

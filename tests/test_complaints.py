@@ -212,3 +212,13 @@ def test_question_set_is_versioned_and_a_problem_comment_suggests_a_complaint(tr
 def test_report_as_markdown(treated):
     out = treated("report", "--format", "md").stdout
     assert "| doctor | status | n |" in out and "| Козлов Дмитрий Игоревич | collecting | 0 / 20 |" in out
+
+
+def test_interactive_survey_in_russian(treated):
+    """The script and the questions read aloud in Russian; the answer is typed in Russian, stored as a code."""
+    r = treated("--lang", "ru", "survey", "S1", "--ask", "--by", "Анна", input="y\n11\n9\n10\nчастично\nВсё хорошо\ny\n")
+    assert r.exit_code == 0, r.output
+    assert "Как мы договорились после вашего лечения" in r.stdout and "От 1 до 10, пожалуйста." in r.stdout
+    assert "В целом насколько вы довольны лечением, от 1 до 10?" in r.stdout
+    assert "Опрос №1 записан для S1" in r.stdout
+    assert treated.rows("SELECT score, expectations, comment FROM surveys") == [(9, "partly", "Всё хорошо")]

@@ -141,7 +141,8 @@ def _ask_survey(patient: str, doctors: list[str], caller: str, conn) -> tuple[di
     while not 0 <= answers.setdefault("recommend", IntPrompt.ask(questions["recommend"])) <= 10:
         answers.pop("recommend")
         out.print(tr("From 0 to 10, please."))
-    answers["expectations"] = Prompt.ask(questions["expectations"], choices=["yes", "partly", "no"])
+    choices = {tr("yes"): "yes", tr("partly"): "partly", tr("no"): "no"}  # answered in the language, stored as codes
+    answers["expectations"] = choices[Prompt.ask(questions["expectations"], choices=list(choices))]
     answers["comment"] = Prompt.ask(questions["comment"], default="") or None
     out.print(answers)
     if not Confirm.ask(tr("Save these answers?")):
