@@ -545,17 +545,17 @@ def assess(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
         if key in settled:
             c = settled[key]
             out.append(_exclude(f, tr("{outcome} on {date} ({channel}, by {by})", outcome=tr(c.outcome),
-                                      date=_fmt(c.at.date()), channel=c.channel, by=c.by), "settled"))
+                                      date=_fmt(c.at.date()), channel=tr(c.channel), by=c.by), "settled"))
         elif not granted:
             withdrawn = [c for (pu, _), c in state.items() if pu == purpose and not c.granted]
             if withdrawn:
                 w = max(withdrawn, key=lambda c: c.recorded_at)
                 out.append(_exclude(f, tr("consent for {purpose} withdrawn on {date} ({channel}, recorded by {by})",
-                                          purpose=purpose, date=_fmt(w.recorded_at.date()), channel=w.channel,
+                                          purpose=tr(purpose), date=_fmt(w.recorded_at.date()), channel=tr(w.channel),
                                           by=w.recorded_by), "withdrawn"))
             else:
-                wanted = "/".join(f.channels) if f.channels else tr("any channel")
-                out.append(_exclude(f, tr("no consent for {purpose} by {channels}", purpose=purpose, channels=wanted),
+                wanted = "/".join(map(tr, f.channels)) if f.channels else tr("any channel")
+                out.append(_exclude(f, tr("no consent for {purpose} by {channels}", purpose=tr(purpose), channels=wanted),
                                     "no_consent"))
         elif not usable:
             out.append(_exclude(f, _unreachable_why(p, granted, state, purpose, flagged), "unreachable"))
@@ -629,8 +629,8 @@ def _unreachable_why(p: Patient, granted: list[str], state, purpose: str, flagge
     if p.phone and not p.phone_valid:
         return tr("the phone number is invalid or incomplete: never dialled")
     if granted == ["email"]:
-        return tr("no e-mail to use for {channels}", channels="/".join(granted))
-    return tr("no phone number to use for {channels}", channels="/".join(granted))
+        return tr("no e-mail to use for {channels}", channels="/".join(map(tr, granted)))
+    return tr("no phone number to use for {channels}", channels="/".join(map(tr, granted)))
 
 
 def _day_ok(consent: Consent, today: dt.date) -> bool:
@@ -679,7 +679,7 @@ def warnings_for(r: Records, today: dt.date, policy: Policy) -> tuple[str, ...]:
                 and (today - c.at.date()).days <= policy.refusal_days]
     if refusals:
         last = max(refusals, key=lambda c: c.at)
-        codes = ", ".join(code for code, _ in last.reasons)
+        codes = ", ".join(tr(code) for code, _ in last.reasons)
         out.append(tr("declined on {date} ({codes})", date=_fmt(last.at.date()), codes=codes))
     unanswered = [c for c in r.contacts if c.outcome in UNANSWERED and c.retry_on and c.retry_on <= today]
     if unanswered:
@@ -901,7 +901,7 @@ def next_steps(entry: Entry, outcome: str, day: dt.date, policy: Policy, *, by: 
         if outcome == "wrong-number" and entry.address:
             flags.append({"patient_id": pid, "phone": entry.address, "flagged_on": day.isoformat(),
                           "recorded_by": by})
-    purposes = ", ".join(dict.fromkeys(r.purpose for m in (entry, *entry.household) for r in m.reasons))
+    purposes = ", ".join(dict.fromkeys(tr(r.purpose) for m in (entry, *entry.household) for r in m.reasons))
     if outcome in UNANSWERED:
         text = tr("try again on {date}, at another time of day", date=_fmt(dt.date.fromisoformat(retry)))
     elif outcome == "wrong-number":

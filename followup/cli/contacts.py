@@ -73,7 +73,7 @@ def consent(
     db.add_consents(conn, rows)
     text = "Consent withdrawn for {pid}: {purposes} by {channels} (recorded by {who})." if withdraw else \
         "Consent granted for {pid}: {purposes} by {channels} (recorded by {who})."
-    typer.echo(tr(text, pid=pid, purposes=", ".join(purposes), channels=", ".join(channels), who=who))
+    typer.echo(tr(text, pid=pid, purposes=", ".join(map(tr, purposes)), channels=", ".join(map(tr, channels)), who=who))
 
 
 def _consent_show(ctx, patient_id: str, fmt: Format) -> None:
@@ -228,7 +228,8 @@ def flagged(
     conn = _open(ctx, create=False)
     policy = rules.policy_from(db.get_settings(conn))
     records = db.load_records(conn, day, windows=rules.candidate_windows(day, policy))
-    rows = [{"patient_id": p.patient_id, "patient": p.name, "phone": p.phone, "rule": f.code,
+    word = tr if fmt in (Format.table, Format.md) else str
+    rows = [{"patient_id": p.patient_id, "patient": p.name, "phone": p.phone, "rule": word(f.code),
              "explanation": f.text} for p, f in rules.for_manager(records, day, policy)]
     if not rows and fmt is Format.table:
         _console().print(tr("Nothing flagged on {day}.", day=i18n.day(day)), markup=False)
@@ -298,7 +299,9 @@ def log(ctx: typer.Context, patient: str = typer.Argument(..., help="The patient
     if fmt is Format.json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    flat = [dict(r, reasons=", ".join(f"{c}:{ref}" for c, ref in r["reasons"])) for r in rows]
+    word = tr if fmt in (Format.table, Format.md) else str
+    flat = [dict(r, reasons=", ".join(f"{word(c)}:{ref}" for c, ref in r["reasons"]), channel=word(r["channel"]),
+                 outcome=word(r["outcome"])) for r in rows]
     _print_rows(flat, ["recorded_at", "recorded_by", "channel", "outcome", "reasons", "retry_on", "callback_on",
                        "note"], fmt, title=tr("Contacts with {pid}", pid=pid))
 

@@ -293,7 +293,7 @@ def themes(ctx: typer.Context, fmt: Format = FORMAT_OPTION):
             for s in db.survey_responses(conn)
             if s["comment"] and not reports.classify(s["comment"], keywords, assigned.get(s["id"], ()))]
     if not rows and fmt is Format.table:
-        _console().print(tr("Every comment has a theme. Themes: {list}", list=", ".join(keywords)), markup=False)
+        _console().print(tr("Every comment has a theme. Themes: {list}", list=", ".join(map(tr, keywords))), markup=False)
         return
     _print_rows(rows, ["survey", "date", "comment"], fmt, title=tr("Comments without a theme"))
 
