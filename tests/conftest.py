@@ -21,6 +21,9 @@ def _isolated(tmp_path, monkeypatch):
     for var in ("FOLLOWUP_LANG", "LC_ALL", "LC_MESSAGES"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LANG", "C.UTF-8")
+    from followup import i18n
+
+    i18n.set_language("en")  # a command run in Russian by an earlier test leaves no trace
 
 
 @pytest.fixture
