@@ -559,6 +559,10 @@ MESSAGES = {
     'Got unexpected extra arguments ({args})': 'Лишние аргументы ({args})',
     "Invalid value for '{option}': {reason}": "Неверное значение '{option}': {reason}",
     "Option '{option}' requires an argument.": "Параметру '{option}' нужно значение.",
+    'Consent withdrawn for {pid}: {purposes} by {channels} (recorded by {who}).':
+        'Согласие {pid} отозвано: {purposes}; каналы: {channels} (записал(а) {who}).',
+    'Consent granted for {pid}: {purposes} by {channels} (recorded by {who}).':
+        'Согласие {pid} записано: {purposes}; каналы: {channels} (записал(а) {who}).',
     'Show this message and exit.': 'Показать эту справку и выйти.',
     'Usage: ': 'Использование: ',
     'unknown doctor {name!r}': 'неизвестный врач {name!r}',

@@ -136,7 +136,22 @@ def _english_words(text: str, tmp_path) -> list[str]:
     return words
 
 
-def test_a_whole_session_in_russian(cli, tmp_path):
+class _Recording(dict):
+    """The catalogue, noting every text looked up that it lacks (a word passed to tr() at run time)."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.missed = set()
+
+    def get(self, key, default=None):
+        if key not in self:
+            self.missed.add(key)
+        return super().get(key, default)
+
+
+def test_a_whole_session_in_russian(cli, tmp_path, monkeypatch):
+    recording = _Recording(MESSAGES)
+    monkeypatch.setattr(i18n, "_ru", lambda: recording)
     demo = cli("--lang", "ru", "demo", "--dir", tmp_path / "demo")
     assert demo.exit_code == 0, demo.output
     assert "Демо-клиника: 2000 пациентов" in demo.output and "Список на сегодня:" in demo.output
@@ -168,6 +183,7 @@ def test_a_whole_session_in_russian(cli, tmp_path):
     assert ",call," in csv_out or ",sms," in csv_out
     english = cli("--db", path, "--lang", "en", "why", someone).output  # --lang wins over the setting
     assert "rule" in english and "правило" not in english
+    assert not recording.missed  # no word shown at run time is missing from the catalogue
 
 
 def test_the_language_comes_from_flag_env_setting_locale(cli, patients_csv, monkeypatch):

@@ -71,8 +71,8 @@ def consent(
              "source": "followup", "recorded_by": who, "recorded_at": when}
             for pu in purposes for ch in channels]
     db.add_consents(conn, rows)
-    text = "Consent withdrawn for {pid}: {purposes} by {channels} (recorded by {who})." if withdraw else \
-        "Consent granted for {pid}: {purposes} by {channels} (recorded by {who})."
+    text = N_("Consent withdrawn for {pid}: {purposes} by {channels} (recorded by {who}).") if withdraw else \
+        N_("Consent granted for {pid}: {purposes} by {channels} (recorded by {who}).")
     typer.echo(tr(text, pid=pid, purposes=", ".join(map(tr, purposes)), channels=", ".join(map(tr, channels)), who=who))
 
 
