@@ -1058,6 +1058,13 @@ def _plan_json(conn: sqlite3.Connection, where: str = "", params: tuple = ()) ->
     return b"[" + b",\n".join([b'{"entry_id": "' + shown + b'", ' + payload[1:] for shown, payload in rows]) + b"]"
 
 
+def plan_members_named(conn: sqlite3.Connection, prefix: str) -> list[str]:
+    """Everyone on a stored entry whose id starts with ``prefix`` (lower-case hex)."""
+    return [r[0] for r in conn.execute(
+        "SELECT DISTINCT m.patient_id FROM plan_entries e JOIN plan_members m ON m.entry_id = e.entry_id "
+        "WHERE e.entry_id >= ? AND e.entry_id < ?", (prefix, prefix + "g"))]
+
+
 def plan_entry_members(conn: sqlite3.Connection, patient_ids: Iterable[str]) -> list[str]:
     """Everyone who shares a stored entry (a household call) with one of these patients."""
     return [r[0] for r in conn.execute(

@@ -50,8 +50,11 @@ def demo(demo_file, tmp_path, cli):
         def __init__(self):
             self.path = path
 
+        def run(self, *args):
+            return cli("--db", path, *args)
+
         def __call__(self, *args):
-            result = cli("--db", path, *args)
+            result = self.run(*args)
             assert result.exit_code in (0, 3), result.output
             return result
 
@@ -226,3 +229,23 @@ def test_household_members_join_and_leave_the_stored_call(cli, tmp_path):
         conn.execute("UPDATE patients SET household_id = NULL WHERE patient_id = 'H5'")
     conn.close()
     assert check() == [("H4", []), ("H5", [])]
+
+
+def test_done_finds_an_entry_planned_after_the_stored_plan(demo):
+    """`done` looks in the stored plan, and at the patients marked since: a new entry is found too."""
+    from followup.entryids import entry_id
+
+    demo.check()
+    conn = sqlite3.connect(demo.path)
+    newcomer = conn.execute("SELECT patient_id FROM patients WHERE status = 'active' AND patient_id NOT IN "
+                            "(SELECT patient_id FROM consents) LIMIT 1").fetchone()[0]
+    conn.close()
+    demo("consent", newcomer, "--purpose", "agreed", "--channel", "call")
+    demo("next", newcomer, "--on", DAY.isoformat(), "--reason", "Results of the X-ray")
+    assert state(demo.path)[1] > 0  # marked, not yet planned again
+    new_id = entry_id(DAY, newcomer, "call")[:8]
+    out = demo("done", new_id, "--outcome", "reached")
+    assert f"({newcomer})" in out.output
+    assert newcomer not in {x["patient_id"] for x in demo.check()}
+    made_up = demo.run("done", "abcdefabcdef", "--outcome", "reached")  # no entry has this id
+    assert made_up.exit_code == 66 and "no entry 'abcdefabcdef'" in made_up.stderr

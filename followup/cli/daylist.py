@@ -39,8 +39,9 @@ def day_list(conn, day: dt.date, channel: Optional[str] = None, doctor: Optional
 def entries_named(conn, day: dt.date, given: str):
     """The day's entries whose id starts with ``given``, without planning the whole day.
 
-    An entry id is a hash of (day, patient, channel), so only the candidates whose hash fits
-    (and their households, which may share the call) are planned. Returns (matches, entries, settings).
+    An entry id is a hash of (day, patient, channel), so only the patients whose hash fits (and
+    their households, which may share the call) are planned: found in the stored plan when it is
+    the day's, else among all the day's candidates. Returns (matches, entries, settings).
     """
     from followup import db, rules
 
@@ -50,13 +51,28 @@ def entries_named(conn, day: dt.date, given: str):
         return [], [], settings
     policy = rules.policy_from(settings)
     windows = rules.candidate_windows(day, policy)
-    hits = {pid for pid in db.candidate_patients(conn, windows) for ch in rules.CHANNELS
-            if rules.entry_id(day, pid, ch).startswith(given)}
+    hits = _stored_hits(conn, day, given, policy)
+    if hits is None:  # no stored plan for the day: every candidate whose hash fits
+        hits = {pid for pid in db.candidate_patients(conn, windows) for ch in rules.CHANNELS
+                if rules.entry_id(day, pid, ch).startswith(given)}
     if not hits:
         return [], [], settings
     pids = sorted(hits | set(db.household_members(conn, hits)))
     entries = rules.plan_day(db.load_records(conn, day, pids, windows), day, policy)
     return rules.find_entry(entries, given), entries, settings
+
+
+def _stored_hits(conn, day: dt.date, given: str, policy) -> set[str] | None:
+    """With the day's plan stored (for this day and stamp): the patients of its entries whose id fits,
+    and the patients marked since whose id would fit; the rest of the plan is current by construction.
+    None when no such plan is stored."""
+    from followup import db, rules
+
+    state = db.plan_state(conn)
+    if state is None or state[0] != day.isoformat() or state[1] != _stamp(conn, policy.survey_wave):
+        return None
+    marked = {p for p in db.plan_dirty(conn) for ch in rules.CHANNELS if rules.entry_id(day, p, ch).startswith(given)}
+    return set(db.plan_members_named(conn, given)) | marked
 
 
 def _reasons_json(reasons) -> list[dict]:
