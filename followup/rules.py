@@ -280,7 +280,13 @@ def parse_days(text: str) -> frozenset[int]:
 
 
 def format_days(days: frozenset[int] | None) -> str:
-    return tr("any day") if days is None else ",".join(WEEKDAYS[d] for d in sorted(days))
+    """Weekday numbers -> 'mon,tue' as stored (codes, whatever the language)."""
+    return "any" if days is None else ",".join(WEEKDAYS[d] for d in sorted(days))
+
+
+def _days_shown(days: frozenset[int] | None) -> str:
+    """The same, for people: in the chosen language."""
+    return tr("any day") if days is None else ",".join(tr(WEEKDAYS[d]) for d in sorted(days))
 
 
 @functools.lru_cache(maxsize=256)
@@ -573,7 +579,7 @@ def assess(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
             out.append(_exclude(f, tr("contacted {date}, cap until {until}", date=_fmt(last_cap_contact.at.date()),
                                       until=_fmt(until)), "cap"))
         elif not _day_allowed(state, purpose, usable, today):
-            days = {format_days(state[(purpose, ch)].days) for ch in usable}
+            days = {_days_shown(state[(purpose, ch)].days) for ch in usable}
             out.append(_exclude(f, tr("not today: the patient agreed to {days}", days=", ".join(sorted(days))), "day"))
         else:
             out.append(replace(f, channels=tuple(ch for ch in usable if _day_ok(state[(purpose, ch)], today))))
