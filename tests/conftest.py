@@ -93,3 +93,42 @@ def patients_csv(tmp_path) -> Path:
 @pytest.fixture
 def visits_csv(tmp_path) -> Path:
     return write_csv(tmp_path / "in" / "visits.csv", VISIT_HEADERS, VISITS)
+
+
+def renumbered_visits(src: Path, dst: Path, prefix: str) -> int:
+    """The visits of another generated clinic, with visit numbers of their own: all new rows."""
+    with open(src, encoding="cp1251", newline="") as fin, open(dst, "w", encoding="cp1251", newline="") as fout:
+        reader, writer = csv.reader(fin, delimiter=";"), csv.writer(fout, delimiter=";", lineterminator="\r\n")
+        writer.writerow(next(reader))
+        n = 0
+        for row in reader:
+            row[0] = prefix + row[0]
+            writer.writerow(row)
+            n += 1
+    return n
+
+
+def clinic_with_new_visits(where: Path, *, patients: int, visits_per_patient: float, new_visits_per_patient: float,
+                           seed: int) -> tuple[Path, Path, int]:
+    """A generated clinic imported with the staff's consents, and a large file of new visits for the same
+    patients still to import: (database, visits file, its rows)."""
+    import datetime as dt
+
+    from followup import db
+    from followup.demo import staff_records, write_clinic
+    from followup.importing import ImportOptions, import_paths
+
+    today = dt.date.today()
+    base = write_clinic(where / "base", today=today, patients=patients, visits_per_patient=visits_per_patient, seed=seed)
+    more = write_clinic(where / "more", today=today, patients=patients, visits_per_patient=new_visits_per_patient,
+                        seed=seed + 1)
+    rows = renumbered_visits(more.visits, where / "visits-new.csv", "N")
+    path = where / "clinic.db"
+    conn = db.connect(path)
+    import_paths(conn, path, [base.patients, base.visits, base.appointments, base.plans], ImportOptions(user="t"),
+                 today=today)
+    consents, _ = staff_records([r[0] for r in conn.execute("SELECT patient_id FROM patients")], today=today,
+                                seed=seed)
+    db.add_consents(conn, consents)
+    conn.close()
+    return path, where / "visits-new.csv", rows

@@ -7,8 +7,6 @@ The figures (import time, rounds, worst `today` latency) are printed; run with -
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
 import json
 import os
 import sqlite3
@@ -20,44 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from followup import db
-from followup.demo import staff_records, write_clinic
-from followup.importing import ImportOptions, import_paths
+from conftest import clinic_with_new_visits
 
 HERE = Path(__file__).resolve().parent
-TODAY = dt.date.today()
 PATIENTS = 20_000
-
-
-def renumbered_visits(src: Path, dst: Path, prefix: str) -> int:
-    """The visits of another generated clinic, with visit numbers of their own: all new rows."""
-    with open(src, encoding="cp1251", newline="") as fin, open(dst, "w", encoding="cp1251", newline="") as fout:
-        reader, writer = csv.reader(fin, delimiter=";"), csv.writer(fout, delimiter=";", lineterminator="\r\n")
-        writer.writerow(next(reader))
-        n = 0
-        for row in reader:
-            row[0] = prefix + row[0]
-            writer.writerow(row)
-            n += 1
-    return n
 
 
 @pytest.fixture(scope="module")
 def clinic(tmp_path_factory):
     """A 20,000-patient clinic with consents, and a 200,000-row visits file still to import."""
-    where = tmp_path_factory.mktemp("busy")
-    base = write_clinic(where / "base", today=TODAY, patients=PATIENTS, visits_per_patient=3, seed=5)
-    more = write_clinic(where / "more", today=TODAY, patients=PATIENTS, visits_per_patient=16, seed=6)
-    rows = renumbered_visits(more.visits, where / "visits-new.csv", "N")
-    path = where / "clinic.db"
-    conn = db.connect(path)
-    import_paths(conn, path, [base.patients, base.visits, base.appointments, base.plans], ImportOptions(user="t"),
-                 today=TODAY)
-    ids = [r[0] for r in conn.execute("SELECT patient_id FROM patients")]
-    consents, nexts = staff_records(ids, today=TODAY, seed=5)
-    db.add_consents(conn, consents)
-    conn.close()
-    return path, where / "visits-new.csv", rows
+    return clinic_with_new_visits(tmp_path_factory.mktemp("busy"), patients=PATIENTS, visits_per_patient=3,
+                                  new_visits_per_patient=16, seed=5)
 
 
 @pytest.mark.slow

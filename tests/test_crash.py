@@ -9,7 +9,6 @@ many kills landed before and after each commit.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import random
@@ -22,30 +21,16 @@ from pathlib import Path
 
 import pytest
 
-from followup import db
-from followup.demo import staff_records, write_clinic
-from followup.importing import ImportOptions, import_paths
-from test_concurrency import renumbered_visits
+from conftest import clinic_with_new_visits
 
-TODAY = dt.date.today()
 SEED = int(os.environ.get("CRASH_SEED", time.time_ns() % 1_000_000))
 
 
 @pytest.fixture(scope="module")
 def clinic(tmp_path_factory):
-    where = tmp_path_factory.mktemp("crash")
-    base = write_clinic(where / "base", today=TODAY, patients=5_000, visits_per_patient=4, seed=7)
-    more = write_clinic(where / "more", today=TODAY, patients=5_000, visits_per_patient=25, seed=8)
-    rows = renumbered_visits(more.visits, where / "visits-new.csv", "N")
-    path = where / "clinic.db"
-    conn = db.connect(path)
-    import_paths(conn, path, [base.patients, base.visits, base.appointments, base.plans], ImportOptions(user="t"),
-                 today=TODAY)
-    ids = [r[0] for r in conn.execute("SELECT patient_id FROM patients")]
-    consents, _ = staff_records(ids, today=TODAY, seed=7)
-    db.add_consents(conn, consents)
-    conn.close()
-    return path, where / "visits-new.csv", rows
+    """A 5,000-patient clinic with consents, and a 75,000-row visits file still to import."""
+    return clinic_with_new_visits(tmp_path_factory.mktemp("crash"), patients=5_000, visits_per_patient=4,
+                                  new_visits_per_patient=25, seed=7)
 
 
 def copy(src: Path, dst: Path) -> Path:
