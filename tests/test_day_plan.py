@@ -67,6 +67,16 @@ def demo(demo_file, tmp_path, cli):
             assert got == fresh(path)
             return got
 
+        def newcomer(self):
+            """An active patient with no consent yet agrees to a call today: a new entry."""
+            conn = sqlite3.connect(path)
+            pid = conn.execute("SELECT patient_id FROM patients WHERE status = 'active' AND patient_id NOT IN "
+                               "(SELECT patient_id FROM consents) LIMIT 1").fetchone()[0]
+            conn.close()
+            self("consent", pid, "--purpose", "agreed", "--channel", "call")
+            self("next", pid, "--on", DAY.isoformat(), "--reason", "Results of the X-ray")
+            return pid
+
         def sql(self, statement, params=()):
             conn = sqlite3.connect(path)
             with conn:
@@ -111,12 +121,7 @@ def test_stored_plan_equals_a_fresh_one_after_every_kind_of_write(demo, tmp_path
     someone = demo.check()[0]["patient_id"]
     demo("consent", someone, "--purpose", "all", "--channel", "all", "--withdraw")
     assert someone not in {x["patient_id"] for x in demo.check()}
-    conn = sqlite3.connect(demo.path)
-    unconsented = conn.execute("SELECT patient_id FROM patients WHERE status = 'active' AND patient_id NOT IN "
-                               "(SELECT patient_id FROM consents) LIMIT 1").fetchone()[0]
-    conn.close()
-    demo("consent", unconsented, "--purpose", "agreed", "--channel", "call")
-    demo("next", unconsented, "--on", DAY.isoformat(), "--reason", "Results of the X-ray")
+    unconsented = demo.newcomer()
     assert unconsented in {x["patient_id"] for x in demo.check()}
     other = demo.check()[1]["patient_id"]
     demo("complaint", "add", other, "--text", "Долго ждал в коридоре")
@@ -236,12 +241,7 @@ def test_done_finds_an_entry_planned_after_the_stored_plan(demo):
     from followup.entryids import entry_id
 
     demo.check()
-    conn = sqlite3.connect(demo.path)
-    newcomer = conn.execute("SELECT patient_id FROM patients WHERE status = 'active' AND patient_id NOT IN "
-                            "(SELECT patient_id FROM consents) LIMIT 1").fetchone()[0]
-    conn.close()
-    demo("consent", newcomer, "--purpose", "agreed", "--channel", "call")
-    demo("next", newcomer, "--on", DAY.isoformat(), "--reason", "Results of the X-ray")
+    newcomer = demo.newcomer()
     assert state(demo.path)[1] > 0  # marked, not yet planned again
     new_id = entry_id(DAY, newcomer, "call")[:8]
     out = demo("done", new_id, "--outcome", "reached")
