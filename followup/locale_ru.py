@@ -320,6 +320,8 @@ MESSAGES = {
         'согласие на {purpose} отозвано {date} ({channel}, записал(а) {by})',
     'consent withdrawn for {purposes}': 'согласие отозвано для: {purposes}',
     'contacted {date}, cap until {until}': 'связывались {date}, пауза до {until}',
+    'already closed today ({channel}: {outcome} at {time}, by {by}); new reasons wait until tomorrow':
+        'уже закрыто сегодня ({channel}: {outcome} в {time}, {by}); новые поводы ждут до завтра',
     'control due': 'контроль к',
     'control exam due {due} (set by {doctor} on {date})': 'контрольный осмотр к {due} (назначил(а) {doctor} {date})',
     'conversion': 'конверсия',

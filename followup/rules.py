@@ -235,7 +235,7 @@ class Finding:
     reason: Reason | None = None
     channels: tuple[str, ...] = ()
     excluded_by: str | None = None  # inactive, settled, no_consent, withdrawn, unreachable, attempts,
-    #                                 call_back, retry, cap, day (for scripts and the manager's list)
+    #                                 call_back, retry, cap, today, day (for scripts and the manager's list)
 
 
 @dataclass(frozen=True)
@@ -535,6 +535,9 @@ def assess(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
         return [_exclude(f, why, "inactive") for f in findings]
 
     settled, attempts, retry, callback, last_cap_contact = _history(r.contacts, policy)
+    # an entry is (day, patient, channel): once closed it stays closed, so a reason that turns up
+    # later in the day (an import, a new agreement) waits for tomorrow on that channel
+    closed_today = {c.channel: c for c in sorted(r.contacts, key=lambda c: c.at) if c.at.date() == today}
     flagged = {f.phone: f for f in r.phone_flags}
     out = []
     for f in findings:
@@ -578,11 +581,16 @@ def assess(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
             until = last_cap_contact.at.date() + dt.timedelta(days=policy.cap_days)
             out.append(_exclude(f, tr("contacted {date}, cap until {until}", date=_fmt(last_cap_contact.at.date()),
                                       until=_fmt(until)), "cap"))
-        elif not _day_allowed(state, purpose, usable, today):
-            days = {_days_shown(state[(purpose, ch)].days) for ch in usable}
+        elif not (still_open := [ch for ch in usable if ch not in closed_today]):
+            c = closed_today[usable[-1]]
+            out.append(_exclude(f, tr("already closed today ({channel}: {outcome} at {time}, by {by}); "
+                                      "new reasons wait until tomorrow", channel=tr(c.channel),
+                                      outcome=tr(c.outcome), time=f"{c.at:%H:%M}", by=c.by), "today"))
+        elif not _day_allowed(state, purpose, still_open, today):
+            days = {_days_shown(state[(purpose, ch)].days) for ch in still_open}
             out.append(_exclude(f, tr("not today: the patient agreed to {days}", days=", ".join(sorted(days))), "day"))
         else:
-            out.append(replace(f, channels=tuple(ch for ch in usable if _day_ok(state[(purpose, ch)], today))))
+            out.append(replace(f, channels=tuple(ch for ch in still_open if _day_ok(state[(purpose, ch)], today))))
     return out
 
 

@@ -160,7 +160,8 @@ def test_done_wrong_number_flags_the_phone_until_a_new_one(listed, tmp_path):
     p = write_csv(tmp_path / "p2.csv", ["Номер карты", "ФИО", "Телефон"], [["P1", "Иванов Иван Иванович",
                                                                               "8 (916) 999-88-77"]])
     cli("import", p)
-    [entry2] = today(cli)
+    assert today(cli) == []  # the entry of the day is closed; the new number is called tomorrow
+    [entry2] = cli.json("today", "--date", "2026-11-24")
     assert entry2["phone"] == "+79169998877"
 
 
@@ -217,6 +218,21 @@ def test_done_on_a_closed_entry_is_refused(listed):
     # the entry is no longer on the list, so it cannot be closed twice
     r = cli("done", entry, "--outcome", "reached", "--date", DAY)
     assert r.exit_code != 0 and cli.count("contacts") == 1
+
+
+def test_a_reason_that_turns_up_after_the_call_waits_for_tomorrow(listed):
+    """An entry is (day, patient, channel): once closed it is not listed again that day under the
+    same id (the CI failure of session 2: an import brought a new reason and `done` refused it)."""
+    cli, entry = listed
+    assert cli("done", entry, "--outcome", "no-answer", "--date", DAY).exit_code == 0
+    cli("consent", "P1", "--purpose", "agreed", "--channel", "call")
+    assert cli("next", "P1", "--on", DAY, "--reason", "ask about the crown").exit_code == 0
+    assert today(cli) == []
+    [agreed] = [f for f in cli.json("why", "P1", "--date", DAY) if f["rule"] == "agreed_contact"]
+    assert agreed["excluded_by"] == "today" and "already closed today (call: no-answer at " in agreed["explanation"]
+    [tomorrow] = cli.json("today", "--date", "2026-11-24")
+    assert {r["code"] for r in tomorrow["reasons"]} == {"hygiene_recall", "agreed_contact"}
+    assert cli("done", tomorrow["entry_id"], "--outcome", "reached", "--date", "2026-11-24").exit_code == 0
 
 
 def test_names_with_quotes_and_sql_are_plain_data(clinic):

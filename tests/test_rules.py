@@ -357,6 +357,20 @@ def test_one_non_reminder_contact_a_day_even_across_channels():
     assert [x.code for x in entry.reasons] == ["plan_stage_missed"] and entry.channel == "call"
 
 
+def test_a_channel_closed_today_stays_closed_and_other_channels_stay_open():
+    """A reason that turns up after today's call waits for tomorrow on that channel (an entry id is
+    day, patient and channel); a channel the patient was not contacted on today still serves it."""
+    called = contact("no-answer", "2026-11-23 10:00", (("plan_stage_missed", "PL1/1"),), retry_on=D("2026-11-24"))
+    r = records(visits=DUE_RECALL, contacts=(called,))
+    got, text = status(r, "hygiene_recall")
+    assert got == "excluded" and "already closed today (call: no-answer at 10:00" in text
+    assert plan_day([r], TODAY, POLICY) == []
+    assert status(r, "hygiene_recall", today=D("2026-11-24"))[0] == "due"
+    by_sms_too = records(consents=ALL + (consent("recall", "sms"),), visits=DUE_RECALL, contacts=(called,))
+    [entry] = plan_day([by_sms_too], TODAY, POLICY)
+    assert entry.channel == "sms" and [x.code for x in entry.reasons] == ["hygiene_recall"]
+
+
 def test_a_reminder_still_goes_by_its_own_channel():
     r = records(consents=(consent("control", "call"), consent("reminder", "sms")),
                 visits=(Visit("V2", "P1", "Смирнова", D("2026-08-19"), "treatment_end", D("2026-11-19")),),
