@@ -5,8 +5,8 @@
 Until STOP_FILE exists it runs `today`, records an outcome for one of its patients (card number
 modulo 4 == K), a consent, an agreed next contact and a survey, each through the real CLI, each
 carrying a unique marker. It writes to RESULT_FILE (JSON): every write that reported success
-(its marker), every failure (command and message, which carry no personal data), and the
-start and end of every command.
+(its marker), every failure (command, message (which carries no personal data), when the list it
+acted on was read and when it ended), and the start and end of every command.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ def main() -> None:
         result = runner.invoke(app, list(args))
         calls.append([args[0], started, time.time()])
         if result.exit_code != 0:
-            failures.append({"command": args[0], "exit": result.exit_code,
-                             "message": (result.output or repr(result.exception))[-300:]})
+            failures.append({"command": args[0], "exit": result.exit_code, "listed_at": listed_at,
+                             "ended": time.time(), "message": (result.output or repr(result.exception))[-300:]})
             return None
         if marker:
             done.append([kind, marker])
@@ -44,6 +44,7 @@ def main() -> None:
 
     i = 0
     while not stop.exists() or i == 0:
+        listed_at = time.time()
         listed = run("today", None, "today", "--format", "json")
         entries = json.loads(listed.stdout) if listed else []
         mine = [e for e in entries if e["channel"] == "call" and not e["household"]

@@ -64,6 +64,11 @@ def test_desks_keep_working_while_the_nightly_import_runs(clinic, tmp_path):
     out = [json.loads(r.read_text()) for r in results]
 
     failures = [f for o in out for f in o["failures"]]
+    # the one refusal that is right: the import's commit fell between a desk's `today` and its
+    # `done`, and its new visits closed that entry's reasons (the receptionist is told so)
+    gone = [f for f in failures if f["command"] == "done" and "no entry" in f["message"]
+            and f["listed_at"] < ended and f["ended"] > started]
+    failures = [f for f in failures if f not in gone]
     assert not failures, failures[:5]
     assert not any("locked" in f["message"] for f in failures)
     conn = sqlite3.connect(path)
@@ -86,6 +91,6 @@ def test_desks_keep_working_while_the_nightly_import_runs(clinic, tmp_path):
     todays = [c[2] - c[1] for o in out for c in o["calls"] if c[0] == "today"]
     writes = [c[2] - c[1] for o in out for c in o["calls"] if c[0] != "today"]
     print(f"\nimport of {rows} rows: {import_s:.1f} s; commands overlapping it per desk: {[len(d) for d in during]}; "
-          f"writes checked: {len(reported)}; `today` worst {max(todays):.2f} s, median "
+          f"writes checked: {len(reported)}; entries closed by the import under a desk: {len(gone)}; `today` worst {max(todays):.2f} s, median "
           f"{statistics.median(todays):.2f} s; slowest write {max(writes):.2f} s")
     assert max(todays) < 30
