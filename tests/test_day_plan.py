@@ -193,6 +193,20 @@ def test_today_answers_while_another_process_holds_the_write_lock(demo):
     assert state(demo.path)[1] == 0
 
 
+def test_a_look_at_another_day_leaves_the_stored_plan_alone(demo):
+    """`today --date tomorrow` is planned and shown, never stored: today's plan stays a read."""
+    demo.check()
+    before = state(demo.path)
+    tomorrow = DAY + dt.timedelta(days=1)
+    assert demo.today("--date", tomorrow.isoformat()) == fresh(demo.path, tomorrow)
+    assert state(demo.path) == before
+    # and a write meanwhile is still seen by today's list
+    demo.newcomer()
+    assert state(demo.path)[1] > 0
+    demo.check()
+    assert state(demo.path)[0] == before[0] and state(demo.path)[1] == 0
+
+
 def test_filters_on_the_stored_plan(demo):
     listed = demo.check()
     for channel in ("call", "sms"):

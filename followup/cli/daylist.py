@@ -165,9 +165,10 @@ def stored_day(conn, day: dt.date, channel: Optional[str] = None, *, as_json: bo
     the whole list as `today --format json` prints it, in UTF-8 bytes.
 
     Read from the stored plan when it is current (a read transaction: no lock taken); else the
-    plan is brought up to date and stored first. If the write lock is not to be had within
-    REFRESH_WAIT_MS (an import is writing) or the file is read-only, the day is planned here
-    and nothing stored.
+    plan is brought up to date and stored first. Only the calendar's today is stored: another
+    day (`--date`, a look at tomorrow's list) is planned here and nothing stored, so that it
+    never displaces the list the desks are working through. So is the day when the write lock
+    is not to be had within REFRESH_WAIT_MS (an import is writing) or the file is read-only.
     """
     from followup import db
 
@@ -178,6 +179,8 @@ def stored_day(conn, day: dt.date, channel: Optional[str] = None, *, as_json: bo
             return read(conn, channel)
     finally:
         conn.execute("COMMIT")
+    if day != dt.date.today():
+        return _unstored(conn, day, channel, as_json=as_json)
     try:
         conn.execute(f"PRAGMA busy_timeout = {REFRESH_WAIT_MS}")
         try:
@@ -189,9 +192,18 @@ def stored_day(conn, day: dt.date, channel: Optional[str] = None, *, as_json: bo
     except sqlite3.OperationalError as exc:
         if "locked" not in str(exc) and "readonly" not in str(exc):
             raise
+    return _unstored(conn, day, channel, as_json=as_json)
+
+
+def _unstored(conn, day: dt.date, channel: Optional[str], *, as_json: bool):
+    """The day planned here, nothing stored: what `stored_day` returns, in the same shapes."""
     from followup.entryids import shortest_prefixes
 
-    entries, settings = day_list(conn, day)
+    conn.execute("BEGIN")  # one snapshot, whoever commits meanwhile
+    try:
+        entries, settings = day_list(conn, day)
+    finally:
+        conn.execute("COMMIT")
     shown = shortest_prefixes(e.entry_id for e in entries)
     pairs = [(shown[e.entry_id], _payload(e, settings)) for e in entries if not channel or e.channel == channel]
     if as_json:
