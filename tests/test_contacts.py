@@ -1,12 +1,24 @@
-"""Consents, today's list, why, done and log, end to end through the CLI on a real database."""
+"""Consents, today's list, why, done and log, end to end through the CLI on a real database.
+
+The exports below are dated for DAY. The records staff make (consents, outcomes, next contacts)
+are stamped with the clock, and a list never counts a record made after its day, so the clock
+reads DAY, 10:00 (and runs on from there) whatever day the tests run on.
+"""
 
 import json
 
 import pytest
+from freezegun import freeze_time
 
 from conftest import write_csv
 
 DAY = "2026-11-23"
+
+
+@pytest.fixture(autouse=True)
+def clock():
+    with freeze_time(f"{DAY} 10:00:00", tick=True):
+        yield
 PATIENTS = [
     ["P1", "Иванов Иван Иванович", "01.02.1980", "8 (916) 123-45-67", "", ""],
     ["P2", "O'Brien \"; DROP TABLE patients; --", "15.07.1975", "+7 903 765 43 21", "", ""],
