@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from followup.i18n import N_
+from followup.text import fold
 
 
 @dataclass(frozen=True)
@@ -132,17 +133,13 @@ THEMES = {
 PROBLEM_THEMES = {"prices", "quality of treatment", "pain", "waiting time", "cleanliness"}
 
 
-def _fold(text: str) -> str:
-    return " ".join(text.casefold().replace("ё", "е").split())
-
-
 def theme_keywords(settings: dict[str, str]) -> dict[str, tuple[str, ...]]:
     """Built-in themes with the clinic's additions (`theme.NAME` = comma-separated keywords)."""
     out = {name: tuple(words) for name, words in THEMES.items()}
     for key, value in settings.items():
         if key.startswith("theme."):
             name = key.removeprefix("theme.")
-            extra = tuple(_fold(w) for w in value.split(",") if w.strip())
+            extra = tuple(fold(w) for w in value.split(",") if w.strip())
             out[name] = tuple(dict.fromkeys(out.get(name, ()) + extra))
     return out
 
@@ -151,7 +148,7 @@ def classify(comment: str | None, keywords: dict[str, tuple[str, ...]],
              assigned: Iterable[str] = ()) -> list[str]:
     """The themes of a comment: by keyword, plus any the manager assigned by hand."""
     found = list(dict.fromkeys(assigned))
-    text = _fold(comment or "")
+    text = fold(comment or "")
     if text:
         found += [name for name, words in keywords.items() if name not in found and any(w in text for w in words)]
     return found

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from followup.importing.values import BadValue, fold, normalize_phone, parse_date, parse_datetime
+from followup.importing.values import BadValue, normalize_phone, parse_date, parse_datetime
+from followup.text import fold
 
 
 @pytest.mark.parametrize("text, expected", [

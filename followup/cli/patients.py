@@ -70,7 +70,8 @@ def patient_find(ctx: typer.Context, text: str = typer.Argument(..., help="A par
                  fmt: Format = FORMAT_OPTION):
     """Find patients by a part of the name (any case, ё = е) or by phone in any format."""
     from followup import db
-    from followup.importing.values import fold, normalize_phone
+    from followup.importing.values import normalize_phone
+    from followup.text import fold
 
     text = text.strip()
     if not text:

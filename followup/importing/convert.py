@@ -16,7 +16,8 @@ from itertools import repeat
 
 from followup.i18n import tr
 from followup.importing.fields import DEFAULTS, LENIENT_VALUES, VALUES, Mapping, parse_consent
-from followup.importing.values import BadValue, fold, normalize_phone, parse_date, parse_datetime
+from followup.importing.values import BadValue, normalize_phone, parse_date, parse_datetime
+from followup.text import fold
 
 MEMO_LIMIT = 200_000  # distinct texts remembered per column; then the memo starts afresh
 _MISS = object()

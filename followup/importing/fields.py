@@ -12,7 +12,7 @@ from pathlib import Path
 
 from followup.errors import DataError, UsageError
 from followup.i18n import tr
-from followup.importing.values import fold
+from followup.text import fold
 
 KINDS = ("patients", "visits", "appointments", "plans")
 

@@ -20,7 +20,7 @@ from followup.i18n import ntr, tr
 from followup.importing.convert import Batch, Context, build_converter, two_digit_pivot
 from followup.importing.fields import KINDS, Mapping, detect_kind, resolve_columns
 from followup.importing.readers import open_export
-from followup.importing.values import fold
+from followup.text import fold
 
 BATCH = 256  # rows; small batches stay in the CPU cache (measured: 2000 was ~15 % slower)
 GROUP_ROWS = 8192  # rows a first import writes under one savepoint

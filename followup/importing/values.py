@@ -24,11 +24,6 @@ class BadValue(ValueError):
     """A value that cannot be read; the message is the reason, without the value."""
 
 
-def fold(text: str) -> str:
-    """Case- and ё-insensitive form for searching (SQLite's lower() ignores Cyrillic)."""
-    return " ".join(text.casefold().replace("ё", "е").split())
-
-
 def _ymd(y: int, m: int, d: int) -> dt.date:
     try:
         return dt.date(y, m, d)
