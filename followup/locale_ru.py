@@ -561,6 +561,7 @@ MESSAGES = {
     'Got unexpected extra arguments ({args})': 'Лишние аргументы ({args})',
     "Invalid value for '{option}': {reason}": "Неверное значение '{option}': {reason}",
     "Option '{option}' requires an argument.": "Параметру '{option}' нужно значение.",
+    'Missing command.': 'Не указана команда.',
     'Consent withdrawn for {pid}: {purposes} by {channels} (recorded by {who}).':
         'Согласие {pid} отозвано: {purposes}; каналы: {channels} (записал(а) {who}).',
     'Consent granted for {pid}: {purposes} by {channels} (recorded by {who}).':

@@ -205,6 +205,18 @@ def test_the_language_comes_from_flag_env_setting_locale(cli, patients_csv, monk
     assert cli("config", "set", "language", "de").exit_code == 2
 
 
+@pytest.mark.parametrize("group", ["db", "patient", "config", "complaint"])
+def test_a_command_group_alone_prints_its_help_once_in_the_language(cli, group, monkeypatch):
+    for lang, usage, options in (("ru", "Использование:", "Параметры"), ("en", "Usage:", "Options"),
+                                 ("ru", "Использование:", "Параметры")):
+        out = cli("--lang", lang, group)
+        assert out.exit_code == 2 and out.output.count(usage) == 1 and options in out.output, out.output
+    monkeypatch.setenv("FOLLOWUP_LANG", "ru")
+    top = cli()
+    assert top.exit_code == 2 and top.output.count("Использование:") == 1 and "Команды" in top.output
+    assert cli("--lang", "ru").stderr.startswith("Ошибка: Не указана команда.")
+
+
 @pytest.mark.parametrize("args, start", [
     (["--lang", "ru", "today", "--colour"], "Ошибка: Нет такого параметра: --colour"),
     (["--lang", "ru", "todya"], "Ошибка: Нет такой команды 'todya'."),

@@ -40,8 +40,8 @@ class _Group(TyperGroup):
             rv = super().main(argv, *rest, standalone_mode=False, **kwargs)
         except _CLICK_ERROR as exc:
             ctx = getattr(exc, "ctx", None)
-            if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
-                typer.echo(ctx.get_help())
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                pass  # `followup db`, say: the help page is printed already (see parse_args)
             else:
                 hint = tr(" (see: {command} --help)", command=ctx.command_path) if ctx is not None else ""
                 typer.echo(tr("Error: {message}", message=_click_message(exc.format_message())) + hint, err=True)
@@ -55,6 +55,11 @@ class _Group(TyperGroup):
             _report_bug(exc)
             sys.exit(INTERNAL_ERROR)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+    def parse_args(self, ctx, args):
+        if not args and self.no_args_is_help:  # the help page is printed as the error is raised
+            _translate_help_words()
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
         try:
@@ -116,6 +121,8 @@ def _language_setting(db_option: Optional[str]) -> Optional[str]:
 
 def _translate_help(group, argv: list[str]) -> None:
     """Help texts are English in the code (the catalogue's keys): put them in the chosen language."""
+    if "--help" in argv or not argv:
+        _translate_help_words()
     if language() == "en":
         return
     import inspect
@@ -132,18 +139,18 @@ def _translate_help(group, argv: list[str]) -> None:
             walk(sub)
 
     walk(group)
-    if "--help" in argv or not argv:
-        import typer.rich_utils as ru
-
-        ru.OPTIONS_PANEL_TITLE, ru.COMMANDS_PANEL_TITLE = tr("Options"), tr("Commands")
-        ru.ARGUMENTS_PANEL_TITLE, ru.REQUIRED_LONG_STRING = tr("Arguments"), tr("[required]")
-        ru.DEFAULT_STRING = tr("[default: {}]")
-        _translate_click_help()
 
 
-def _translate_click_help() -> None:
-    """Click's own help words ('Usage:', the --help option's text), for a help page in Russian."""
+def _translate_help_words() -> None:
+    """The words of a help page that come from Typer and Click (panel titles, 'Usage:', the --help
+    option's text), for a help page in the chosen language. Only when a help page is printed:
+    `typer.rich_utils` imports rich, which `today` should not pay for."""
+    import typer.rich_utils as ru
     from typer import _click
+
+    ru.OPTIONS_PANEL_TITLE, ru.COMMANDS_PANEL_TITLE = tr("Options"), tr("Commands")
+    ru.ARGUMENTS_PANEL_TITLE, ru.REQUIRED_LONG_STRING = tr("Arguments"), tr("[required]")
+    ru.DEFAULT_STRING = tr("[default: {}]")
 
     command, formatter = _click.core.Command, _click.formatting.HelpFormatter
     if getattr(command, "_followup_translated", False):
@@ -344,6 +351,7 @@ _CLICK_ERRORS = (
     (r"Got unexpected extra arguments? \((?P<args>.+)\)", N_("Got unexpected extra arguments ({args})")),
     (r"Invalid value for '(?P<option>.+?)': (?P<reason>.+)", N_("Invalid value for '{option}': {reason}")),
     (r"Option '(?P<option>.+)' requires an argument\.", N_("Option '{option}' requires an argument.")),
+    (r"Missing command\.", N_("Missing command.")),
 )
 
 
