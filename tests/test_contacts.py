@@ -277,8 +277,19 @@ def test_every_change_records_who(clinic):
 
 def test_today_table_and_csv(clinic):
     clinic("consent", "P1", "--purpose", "recall", "--channel", "call")
-    table = clinic("today", "--date", DAY)
-    assert table.exit_code == 0 and "Иванов Иван Иванович" in table.stdout and "hygiene_recall" in table.stdout
+    table = clinic("today", "--date", DAY)  # the tests' terminal is 200 columns wide
+    assert table.exit_code == 0 and "┃ entry" in table.stdout and "Иванов Иван Иванович" in table.stdout
+    assert "Hygiene recall: last hygiene visit 2026-05-20" in table.stdout and "hygiene_recall" not in table.stdout
+    # an 80-column terminal gets a block an entry: the reasons in full, indented under the patient
+    from followup.cli import app
+
+    narrow = clinic.runner.invoke(app, ["--db", str(clinic.db_path), "today", "--date", DAY], env={"COLUMNS": "80"})
+    [entry] = clinic.json("today", "--date", DAY)
+    assert narrow.stdout.splitlines()[:3] == [
+        "Contacts for 2026-11-23: 1", "",
+        f"{entry['entry_id']}  any time  call +79161234567  Иванов Иван Иванович (P1)"]
+    assert narrow.stdout.splitlines()[3].startswith("  - Hygiene recall: last hygiene visit 2026-05-20")
+    assert max(len(line) for line in narrow.stdout.splitlines()) < 80
     csv_out = clinic("today", "--date", DAY, "--format", "csv")
     assert csv_out.stdout.splitlines()[0].startswith("\ufeffentry,window,patient,phone,channel,reasons")
     empty = clinic("today", "--date", "2026-01-01")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from typing import Optional
 
 import typer
@@ -166,10 +167,13 @@ def today(
         return
     else:
         data = [json.loads(with_id(shown, payload)) for shown, payload in stored_day(conn, day, channel)]
-    word = tr if fmt in (Format.table, Format.md) else str  # CSV keeps the codes
+    if fmt is Format.table and data and (width := shutil.get_terminal_size().columns) < TABLE_WIDTH:
+        _print_cards(data, day, width)
+        return
+    shown = fmt in (Format.table, Format.md)  # CSV keeps the codes, before each reason's sentence
     flat = [{"entry": d["entry_id"], "window": d["window"] or "", "patient": f"{d['patient']} ({d['patient_id']})",
-             "phone": d["phone"], "channel": word(d["channel"]),
-             "reasons": "\n".join(f"{word(r['code'])}: {r['text']}" for r in d["reasons"])
+             "phone": d["phone"], "channel": tr(d["channel"]) if shown else d["channel"],
+             "reasons": "\n".join(r["text"] if shown else f"{r['code']}: {r['text']}" for r in d["reasons"])
              + "".join(f"\n+ {m['patient']} ({m['patient_id']}): " + "; ".join(r["text"] for r in m["reasons"])
                        for m in d["household"]),
              "doctor": ", ".join(dict.fromkeys(r["doctor"] for r in d["reasons"] if r["doctor"])),
@@ -187,6 +191,33 @@ def today(
             _console().print(tr("{entry} {channel} to {address}: {message}", entry=d["entry_id"], channel=tr(d["channel"]),
                                 address=d["phone"], message=d["message"]), markup=False,
                              soft_wrap=True)
+
+
+# below this many columns the day's list is printed as one block an entry, not as a table
+TABLE_WIDTH = 120
+
+
+def _print_cards(data: list[dict], day, width: int) -> None:
+    """The day's list for a narrow terminal: an entry's id, time, channel, number and patient on
+    one line, then each reason, household member, warning and message on lines of their own."""
+    import textwrap
+
+    def lines(mark: str, text: str) -> str:
+        return textwrap.fill(text, width=max(width - 1, 40), initial_indent=f"  {mark} ",
+                             subsequent_indent="    ", break_on_hyphens=False)
+
+    out = [tr("Contacts for {day}: {n}", day=i18n.day(day), n=len(data))]
+    for d in data:
+        out.append("")
+        out.append(f"{d['entry_id']}  {d['window'] or tr('any time')}  {tr(d['channel'])} {d['phone'] or ''}  "
+                   f"{d['patient']} ({d['patient_id']})")
+        out.extend(lines("-", r["text"]) for r in d["reasons"])
+        out.extend(lines("+", f"{m['patient']} ({m['patient_id']}): " + "; ".join(r["text"] for r in m["reasons"]))
+                   for m in d["household"])
+        out.extend(lines("!", w) for w in d["warnings"])
+        if d["message"]:
+            out.append(lines(">", d["message"]))
+    typer.echo("\n".join(out))
 
 
 @app.command("why")
