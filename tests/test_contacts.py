@@ -275,7 +275,7 @@ def test_every_change_records_who(clinic):
     assert clinic.rows("SELECT updated_by FROM settings WHERE key='cap_days'") == [("test-admin",)]
 
 
-def test_today_table_and_csv(clinic):
+def test_today_table_and_csv(clinic, monkeypatch):
     clinic("consent", "P1", "--purpose", "recall", "--channel", "call")
     table = clinic("today", "--date", DAY)  # the tests' terminal is 200 columns wide
     assert table.exit_code == 0 and "┃ entry" in table.stdout and "Иванов Иван Иванович" in table.stdout
@@ -290,6 +290,9 @@ def test_today_table_and_csv(clinic):
         f"{entry['entry_id']}  any time  call +79161234567  Иванов Иван Иванович (P1)"]
     assert narrow.stdout.splitlines()[3].startswith("  - Hygiene recall: last hygiene visit 2026-05-20")
     assert max(len(line) for line in narrow.stdout.splitlines()) < 80
+    monkeypatch.setattr("followup.cli.contacts.TABLE_ROWS", 0)  # a long list: blocks, however wide
+    long = clinic("today", "--date", DAY).stdout
+    assert "┃" not in long and long.splitlines()[:3] == narrow.stdout.splitlines()[:3]
     csv_out = clinic("today", "--date", DAY, "--format", "csv")
     assert csv_out.stdout.splitlines()[0].startswith("\ufeffentry,window,patient,phone,channel,reasons")
     empty = clinic("today", "--date", "2026-01-01")
