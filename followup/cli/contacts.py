@@ -167,14 +167,15 @@ def today(
         return
     else:
         data = [json.loads(with_id(shown, payload)) for shown, payload in stored_day(conn, day, channel)]
-    width = shutil.get_terminal_size().columns
-    if fmt is Format.table and data and (width < TABLE_WIDTH or len(data) > TABLE_ROWS):
-        _print_cards(data, day, width)
-        return
-    shown = fmt in (Format.table, Format.md)  # CSV keeps the codes, before each reason's sentence
+    if fmt is Format.table and data:
+        width = shutil.get_terminal_size().columns
+        if width < TABLE_WIDTH or len(data) > TABLE_ROWS:
+            _print_cards(data, day, width)
+            return
+    readable = fmt in (Format.table, Format.md)  # CSV keeps the codes, before each reason's sentence
     flat = [{"entry": d["entry_id"], "window": d["window"] or "", "patient": f"{d['patient']} ({d['patient_id']})",
-             "phone": d["phone"], "channel": tr(d["channel"]) if shown else d["channel"],
-             "reasons": "\n".join(r["text"] if shown else f"{r['code']}: {r['text']}" for r in d["reasons"])
+             "phone": d["phone"], "channel": tr(d["channel"]) if readable else d["channel"],
+             "reasons": "\n".join(r["text"] if readable else f"{r['code']}: {r['text']}" for r in d["reasons"])
              + "".join(f"\n+ {m['patient']} ({m['patient_id']}): " + "; ".join(r["text"] for r in m["reasons"])
                        for m in d["household"]),
              "doctor": ", ".join(dict.fromkeys(r["doctor"] for r in d["reasons"] if r["doctor"])),
@@ -201,8 +202,8 @@ TABLE_WIDTH, TABLE_ROWS = 120, 300
 
 
 def _print_cards(data: list[dict], day, width: int) -> None:
-    """The day's list for a narrow terminal: an entry's id, time, channel, number and patient on
-    one line, then each reason, household member, warning and message on lines of their own."""
+    """The day's list for a narrow terminal or a long list: an entry's id, time, channel, number and
+    patient on one line, then each reason, household member, warning and message on lines of their own."""
     import textwrap
 
     def lines(mark: str, text: str) -> str:
