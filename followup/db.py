@@ -20,6 +20,7 @@ from pathlib import Path
 
 from followup.entryids import shortest_prefixes
 from followup.errors import FollowupError, NotFound
+from followup import i18n
 from followup.i18n import tr
 
 ENV_DB = "FOLLOWUP_DB"
@@ -409,13 +410,19 @@ def _migrations():
                     db.execute(f"CREATE TRIGGER plan_dirty_{table}_{event.lower()} AFTER {event} ON {table} "
                                f"BEGIN INSERT OR IGNORE INTO plan_dirty VALUES {ids}; END")
 
+    @migrations()
+    def m008_contacts_entry(db):
+        # `done` checks that an entry of the day is not closed yet, by its id: without this index
+        # every `done` read the whole contact history
+        db.execute("CREATE INDEX contacts_entry ON contacts(list_date, entry_id)")
+
     return migrations
 
 
 # The names of the migrations above, in order: checked with plain SQL on every start, so that
 # sqlite-utils is imported only when there is something to apply. A test keeps it in step.
 MIGRATION_NAMES = ("m001_initial", "m002_contacts", "m003_complaints", "m004_surveys", "m005_survey_themes",
-                   "m006_erasures", "m007_day_plan")
+                   "m006_erasures", "m007_day_plan", "m008_contacts_entry")
 
 
 def _applied(conn: sqlite3.Connection) -> list[str]:
@@ -838,7 +845,8 @@ def record_contact(conn: sqlite3.Connection, contacts: Sequence[dict], *, withdr
     with write_transaction(conn):
         if entry_id and conn.execute("SELECT 1 FROM contacts WHERE entry_id = ? AND list_date = ?",
                                      (entry_id, list_date)).fetchone():
-            raise UsageError(tr("entry {entry} of {day} is already closed (see followup log)", entry=entry_id, day=list_date))
+            raise UsageError(tr("entry {entry} of {day} is already closed (see followup log)", entry=entry_id,
+                                day=i18n.day(dt.date.fromisoformat(list_date))))
         ids = []
         for c in contacts:
             row = dict(c, reasons=json.dumps(c["reasons"], ensure_ascii=False))
@@ -849,6 +857,13 @@ def record_contact(conn: sqlite3.Connection, contacts: Sequence[dict], *, withdr
                          "VALUES (?, ?, ?, ?, ?)", (f["patient_id"], f["phone"], f["flagged_on"], ids[0],
                                                      f["recorded_by"]))
         return ids
+
+
+def closed_entry(conn: sqlite3.Connection, given: str, list_date: str) -> str | None:
+    """The id of a contact recorded for that list day whose entry id starts with ``given``, if any."""
+    row = conn.execute("SELECT entry_id FROM contacts WHERE list_date = ? AND entry_id >= ? AND entry_id < ? LIMIT 1",
+                       (list_date, given, given + "~")).fetchone()
+    return row[0] if row else None
 
 
 def contact_log(conn: sqlite3.Connection, patient_id: str) -> list[dict]:

@@ -147,7 +147,7 @@ def test_backup_and_check(cli, patients_csv, tmp_path):
     assert not [p for p in dest.parent.iterdir() if p.name != "clinic.db"]  # no temporary file left
     assert cli("backup", tmp_path).exit_code != 0  # a directory is refused
     out = cli.json("check")
-    assert out["ok"] is True and out["schema"] == "m007_day_plan" and out["foreign_key_problems"] == 0
+    assert out["ok"] is True and out["schema"] == "m008_contacts_entry" and out["foreign_key_problems"] == 0
     assert cli("--db", dest, "check").stdout.startswith("ok")
 
 

@@ -229,7 +229,8 @@ def test_done_on_a_closed_entry_is_refused(listed):
     assert cli("done", entry, "--outcome", "no-answer", "--date", DAY).exit_code == 0
     # the entry is no longer on the list, so it cannot be closed twice
     r = cli("done", entry, "--outcome", "reached", "--date", DAY)
-    assert r.exit_code != 0 and cli.count("contacts") == 1
+    assert r.exit_code == 2 and cli.count("contacts") == 1
+    assert r.stderr == f"Error: entry {entry} of 2026-11-23 is already closed (see followup log)\n"
 
 
 def test_a_reason_that_turns_up_after_the_call_waits_for_tomorrow(listed):

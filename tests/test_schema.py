@@ -82,7 +82,7 @@ EXPECTED["plan_entries"] = [
 EXPECTED["plan_members"] = [("patient_id", "TEXT", 1, 1), ("entry_id", "TEXT", 1, 2)]
 EXPECTED["plan_dirty"] = [("patient_id", "TEXT", 1, 1)]
 MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys", "m005_survey_themes",
-              "m006_erasures", "m007_day_plan"]
+              "m006_erasures", "m007_day_plan", "m008_contacts_entry"]
 
 
 def test_migrated_schema_is_pinned(tmp_path):

@@ -309,6 +309,10 @@ def done(
     if len(matches) > 1:
         raise UsageError(tr("entry {entry!r} names {n} entries; give more of its characters", entry=entry, n=len(matches)))
     if not matches:
+        closed = len(entry.strip()) >= rules.ENTRY_ID_LENGTH and db.closed_entry(conn, entry.strip().lower(), day.isoformat())
+        if closed:
+            raise UsageError(tr("entry {entry} of {day} is already closed (see followup log)", entry=entry.strip(),
+                                day=i18n.day(day)))
         raise NotFound(tr("no entry {entry!r} on the list of {day} (see followup today)", entry=entry, day=i18n.day(day)))
     found = matches[0]
     steps = rules.next_steps(found, outcome, day, rules.policy_from(settings), by=by or _user(), at=_now(),
@@ -318,7 +322,7 @@ def done(
     shown = rules.short_ids(entries)[found.entry_id]
     step = steps.text
     household = ntr(" + {n} in the household", " + {n} in the household", len(found.household)) if found.household else ""
-    typer.echo(tr("Recorded {outcome} for entry {entry} ({pid}{household}): {step}.", outcome=outcome, entry=shown,
+    typer.echo(tr("Recorded {outcome} for entry {entry} ({pid}{household}): {step}.", outcome=tr(outcome), entry=shown,
                   pid=found.patient.patient_id, household=household, step=step))
 
 
