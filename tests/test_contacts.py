@@ -105,7 +105,15 @@ def test_why_explains_every_rule(clinic):
     assert control["status"] == "excluded" and "no consent for control by any channel" in control["explanation"]
     assert "set by Смирнова Анна on 2026-08-19" in control["explanation"]
     table = clinic("why", "P2", "--date", DAY)
-    assert table.exit_code == 0 and "control_overdue" in table.stdout
+    assert table.exit_code == 0 and "control_overdue" in table.stdout and "┃ rule" in table.stdout
+    # a terminal too narrow for the table without breaking words: a record at a time
+    from followup.cli import app
+
+    narrow = clinic.runner.invoke(app, ["--db", str(clinic.db_path), "why", "P2", "--date", DAY], env={"COLUMNS": "40"})
+    lines = narrow.stdout.splitlines()
+    assert narrow.exit_code == 0 and "┃" not in narrow.stdout
+    assert lines[2:4] == ["rule         appointment_reminder", "status       none"]
+    assert "rule         control_overdue" in lines and "status       excluded" in lines
 
 
 def test_archived_patient_is_never_listed(clinic):

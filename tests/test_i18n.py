@@ -160,11 +160,13 @@ def test_a_whole_session_in_russian(cli, tmp_path, monkeypatch):
     listed = cli.json("--db", path, "today")  # the demo keeps the clinic's language: no --lang needed below
     someone = listed[0]["patient_id"]
     for args in (["today"], ["why", someone], ["report"], ["report", "clinic"], ["log", someone],
-                 ["consent", "show", someone], ["complaint", "list"], ["import", "--history"], ["flagged"]):
+                 ["consent", "show", someone], ["complaint", "list"], ["import", "--history"], ["flagged"],
+                 ["patient", "show", someone], ["patient", "find", "Иванов"]):
         out = cli("--db", path, *args)
         assert out.exit_code == 0, (args, out.output)
         assert not _english_words(out.output, tmp_path), (args, _english_words(out.output, tmp_path)[:10])
     assert "23.11.2026" in cli("--db", path, "today", "--date", "2026-11-23").output  # dd.mm.yyyy
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", cli("--db", path, "patient", "show", someone).output)  # tables too
     wrong = cli("--db", path, "done", "zzzzzz", "--outcome", "maybe")
     assert wrong.exit_code == 2 and wrong.stderr.startswith("Ошибка: неизвестный исход 'maybe'")
     help_page = cli("--db", path, "today", "--help").output

@@ -290,12 +290,33 @@ def _print_rows(rows: list[dict], columns: list[str], fmt: Format, title: str | 
     else:
         from rich.table import Table
 
+        console = _console()
+        cells = [[_heading(c, labels)] + [_cell(r.get(c)) for r in rows]
+                 for c in columns]
+        # as narrow as the table gets without breaking a word: each column's longest word, plus borders
+        narrowest = sum(max((len(w) for text in col for w in text.split()), default=1) + 3 for col in cells) + 1
+        if rows and narrowest > console.width:
+            _print_records(rows, columns, title, labels)
+            return
         table = Table(title=title)
         for c in columns:
             table.add_column(_heading(c, labels), overflow="fold")
         for r in rows:
             table.add_row(*(_cell(r.get(c)) for c in columns))
-        _console().print(table)
+        console.print(table)
+
+
+def _print_records(rows: list[dict], columns: list[str], title: str | None, labels: dict[str, str] | None) -> None:
+    """A table too wide for the terminal, a record at a time: one 'heading: value' line a column."""
+    heads = [_heading(c, labels) for c in columns]
+    width = max(len(h) for h in heads)
+    out = [title] if title else []
+    for r in rows:
+        out.append("")
+        for c, h in zip(columns, heads):
+            text = _cell(r.get(c))
+            out.append((f"{h:<{width}}  " + text.replace("\n", "\n" + " " * (width + 2))).rstrip())
+    typer.echo("\n".join(out[1:] if not title else out))
 
 
 
@@ -317,10 +338,20 @@ HEADINGS = (N_("entry"), N_("window"), N_("patient"), N_("phone"), N_("channel")
 
 
 def _cell(value) -> str:
-    """A value in a table for people: yes/no in the chosen language."""
+    """A value in a table for people: yes/no in the chosen language, dates as its people write them
+    (03.12.2026 14:30 in Russian; CSV and JSON keep 2026-12-03)."""
     if isinstance(value, bool):
         return tr(N_("yes")) if value else tr(N_("no"))
-    return "" if value is None else str(value)
+    if value is None:
+        return ""
+    text = str(value)
+    if language() == "ru" and len(text) >= 10 and text[4] == "-":
+        import re
+
+        m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?)?", text)
+        if m:
+            return f"{m[3]}.{m[2]}.{m[1]}" + (f" {m[4]}" if m[4] else "")
+    return text
 
 
 def _heading(column: str, labels: dict[str, str] | None) -> str:

@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from followup.cli.core import FORMAT_OPTION, Format, _console, _now, _open, _print_rows, _user, patient_app
+from followup import i18n
+from followup.cli.core import FORMAT_OPTION, Format, _cell, _console, _now, _open, _print_rows, _user, patient_app
 from followup.errors import NotFound, UsageError
 from followup.i18n import N_, ntr, tr
 
 
 PATIENT_LIST_COLUMNS = ["patient_id", "full_name", "birth_date", "phone", "household_id", "status"]
+# the codes of imported values, shown in the chosen language (JSON and CSV keep the codes)
+CODES = (N_("consultation"), N_("treatment"), N_("treatment_end"), N_("hygiene"), N_("other"), N_("cancelled"),
+         N_("no_show"), N_("done"), N_("planned"))
 
 
 def _patient_row(p: dict) -> dict:
     """A patient for people to read: an invalid phone and a missing patient are said so."""
     row = {c: p.get(c) for c in PATIENT_LIST_COLUMNS}
+    row["status"] = tr(p["status"]) if p.get("status") else p.get("status")
     if p.get("phone") and not p.get("phone_valid"):
-        row["phone"] = f"{p['phone']} (invalid)"
+        row["phone"] = tr("{phone} (invalid)", phone=p["phone"])
     if p.get("missing_since"):
-        row["status"] = f"{p['status']}, missing since {p['missing_since']}"
+        row["status"] = tr("{status}, left out of the full export since {date}", status=row["status"],
+                           date=i18n.day(dt.date.fromisoformat(p["missing_since"][:10])))
     return row
 
 
@@ -51,7 +58,7 @@ def patient_show(ctx: typer.Context, patient_id: str = typer.Argument(..., help=
         if key == "phone2" and patient["phone2"] and not patient["phone2_valid"]:
             value = tr("{phone} (invalid)", phone=patient["phone2"])
         if value:
-            out.print(f"  {tr(label):<12} {value}", markup=False)
+            out.print(f"  {tr(label):<12} {_cell(value)}", markup=False)
     if patient["household"]:
         out.print(f"  {tr('same family'):<12} {', '.join(patient['household'])}", markup=False)
     for title, rows, cols in (
@@ -61,7 +68,8 @@ def patient_show(ctx: typer.Context, patient_id: str = typer.Argument(..., help=
                                                  "doctor"]),
     ):
         if rows:
-            _print_rows(rows, cols, Format.table, title=title)
+            shown = [{k: tr(v) if k in ("kind", "status") and v else v for k, v in r.items()} for r in rows]
+            _print_rows(shown, cols, Format.table, title=title)
 
 
 @patient_app.command("find")
