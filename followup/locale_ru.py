@@ -168,6 +168,10 @@ MESSAGES = {
     'Percent of bad rows above which a file is not imported at all.':
         'Доля плохих строк (в процентах), выше которой файл не импортируется совсем.',
     'Plan stages': 'Этапы плана',
+    'path': 'путь',
+    'schema': 'схема',
+    'doctors': 'врачи',
+    'plan stages': 'этапы планов',
     'Preferred time of day, e.g. 18:00-20:00.': 'Удобное время дня, например 18:00-20:00.',
     'Print nothing on success (for cron); errors still go to stderr.':
         'Ничего не печатать при успехе (для cron); ошибки всё равно идут в stderr.',

@@ -161,7 +161,7 @@ def test_a_whole_session_in_russian(cli, tmp_path, monkeypatch):
     someone = listed[0]["patient_id"]
     for args in (["today"], ["why", someone], ["report"], ["report", "clinic"], ["log", someone],
                  ["consent", "show", someone], ["complaint", "list"], ["import", "--history"], ["flagged"],
-                 ["patient", "show", someone], ["patient", "find", "Иванов"]):
+                 ["patient", "show", someone], ["patient", "find", "Иванов"], ["db", "info"]):
         out = cli("--db", path, *args)
         assert out.exit_code == 0, (args, out.output)
         assert not _english_words(out.output, tmp_path), (args, _english_words(out.output, tmp_path)[:10])
