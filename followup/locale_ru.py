@@ -523,6 +523,11 @@ MESSAGES = {
         'table — для людей; json или csv — для скриптов; md (Markdown) — для документа.',
     'text': 'текст',
     'the clinic': 'клиника',
+    'Please answer {yes} or {no}': 'Пожалуйста, ответьте {yes} или {no}',
+    'Answers: satisfied {score}/10, would recommend {recommend}/10, expectations met: {expectations}; comment: {comment}':
+        'Ответы: доволен {score}/10, порекомендует {recommend}/10, ожидания оправданы: {expectations}; комментарий: {comment}',
+    'Please enter a whole number': 'Пожалуйста, введите целое число',
+    'Please answer one of the choices shown': 'Пожалуйста, выберите один из предложенных ответов',
     'the database is busy; try again in a moment': 'база занята; попробуйте через минуту',
     'the doctor': 'врач',
     'the phone is flagged until a new number is imported': 'номер помечен, пока не будет импортирован новый',

@@ -216,9 +216,15 @@ def test_report_as_markdown(treated):
 
 def test_interactive_survey_in_russian(treated):
     """The script and the questions read aloud in Russian; the answer is typed in Russian, stored as a code."""
-    r = treated("--lang", "ru", "survey", "S1", "--ask", "--by", "Анна", input="y\n11\n9\n10\nчастично\nВсё хорошо\ny\n")
+    r = treated("--lang", "ru", "survey", "S1", "--ask", "--by", "Анна",
+                input="может\nда\n11\n9\nдесять\n10\nвозможно\nчастично\nВсё хорошо\nд\n")
     assert r.exit_code == 0, r.output
     assert "Как мы договорились после вашего лечения" in r.stdout and "От 1 до 10, пожалуйста." in r.stdout
+    assert "[да/нет]" in r.stdout and "Пожалуйста, ответьте да или нет" in r.stdout  # answered in Russian
+    assert "Пожалуйста, введите целое число" in r.stdout
+    assert "Пожалуйста, выберите один из предложенных ответов" in r.stdout
+    assert "Please" not in r.stdout and "the clinic" not in r.stdout
+    assert "Ответы: доволен 9/10, порекомендует 10/10, ожидания оправданы: частично; комментарий: Всё хорошо" in r.stdout
     assert "В целом насколько вы довольны лечением, от 1 до 10?" in r.stdout
     assert "Опрос №1 записан для S1" in r.stdout
     assert treated.rows("SELECT score, expectations, comment FROM surveys") == [(9, "partly", "Всё хорошо")]

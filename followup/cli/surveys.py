@@ -118,14 +118,42 @@ def _check_answers(answers: dict) -> None:
         raise UsageError(tr("--expectations must be yes, partly or no"))
 
 
+def _prompts():
+    """rich's prompts, answered and complaining in the chosen language: (yes/no, whole number, text).
+
+    A yes/no question takes да/нет (or д/н) in Russian, and y/n/yes/no in any language."""
+    from rich.prompt import Confirm, IntPrompt, InvalidResponse, Prompt
+
+    yes, no = tr("yes"), tr("no")
+
+    class YesNo(Confirm):
+        choices = [yes, no]
+        validate_error_message = "[prompt.invalid]" + tr("Please answer {yes} or {no}", yes=yes, no=no)
+
+        def process_response(self, value: str) -> bool:
+            answer = value.strip().lower()
+            if answer in {yes, yes[:1], "y", "yes"}:
+                return True
+            if answer in {no, no[:1], "n", "no"}:
+                return False
+            raise InvalidResponse(self.validate_error_message)
+
+    class Number(IntPrompt):
+        validate_error_message = "[prompt.invalid]" + tr("Please enter a whole number")
+
+    class Text(Prompt):
+        illegal_choice_message = "[prompt.invalid.choice]" + tr("Please answer one of the choices shown")
+
+    return YesNo, Number, Text
+
+
 def _ask_survey(patient: str, doctors: list[str], caller: str, conn) -> tuple[dict, bool]:
     """The phone script and the questions, in order, each answer checked; confirmed before saving."""
-    from rich.prompt import Confirm, IntPrompt, Prompt
-
     from followup import db
 
+    Confirm, IntPrompt, Prompt = _prompts()
     settings = db.get_settings(conn)
-    clinic = settings.get("clinic_name", "the clinic")
+    clinic = settings.get("clinic_name") or tr("the clinic")
     questions = {k: settings.get(f"survey.question.{k}") or tr(text) for k, text in QUESTIONS.items()}
     out = _console()
     out.print(tr("[bold]Script[/bold]: Hello, this is {caller} from {clinic}. As agreed after your treatment with "
@@ -144,7 +172,9 @@ def _ask_survey(patient: str, doctors: list[str], caller: str, conn) -> tuple[di
     choices = {tr("yes"): "yes", tr("partly"): "partly", tr("no"): "no"}  # answered in the language, stored as codes
     answers["expectations"] = choices[Prompt.ask(questions["expectations"], choices=list(choices))]
     answers["comment"] = Prompt.ask(questions["comment"], default="") or None
-    out.print(answers)
+    out.print(tr("Answers: satisfied {score}/10, would recommend {recommend}/10, expectations met: {expectations}; "
+                 "comment: {comment}", score=answers["score"], recommend=answers["recommend"],
+                 expectations=tr(answers["expectations"]), comment=answers["comment"] or "-"), markup=False)
     if not Confirm.ask(tr("Save these answers?")):
         raise UsageError(tr("not saved"))
     return answers, False
