@@ -223,3 +223,14 @@ def test_a_damaged_database_is_one_line(cli, patients_csv):
     out = cli("patient", "find", "Иванов")
     assert out.exit_code == 74 and out.stderr.startswith("Error: ") and len(out.stderr.splitlines()) == 1
     assert "Traceback" not in out.output
+
+
+def test_table_columns_are_cut_down_without_breaking_a_word():
+    from followup.cli.core import _column_widths
+
+    cells = [["date", "23.11.2026 23:09"], ["patient", "Никитин Дмитрий Юрьевич"], ["n", "1"]]
+    assert _column_widths(cells, 100) == [16, 23, 1]  # room enough: each as wide as its longest line
+    assert _column_widths(cells, 30) == [14, 14, 1]   # the widest cut to one limit
+    assert _column_widths(cells, 19) == [10, 8, 1]    # never below the longest word
+    assert _column_widths(cells, 18) == [10, 7, 1]
+    assert _column_widths(cells, 17) is None          # a word would break: a record at a time instead

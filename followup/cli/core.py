@@ -293,17 +293,35 @@ def _print_rows(rows: list[dict], columns: list[str], fmt: Format, title: str | 
         console = _console()
         cells = [[_heading(c, labels)] + [_cell(r.get(c)) for r in rows]
                  for c in columns]
-        # as narrow as the table gets without breaking a word: each column's longest word, plus borders
-        narrowest = sum(max((len(w) for text in col for w in text.split()), default=1) + 3 for col in cells) + 1
-        if rows and narrowest > console.width:
+        widths = _column_widths(cells, console.width - 3 * len(columns) - 1)  # less the borders and padding
+        if rows and widths is None:
             _print_records(rows, columns, title, labels)
             return
         table = Table(title=title)
-        for c in columns:
-            table.add_column(_heading(c, labels), overflow="fold")
+        for c, width in zip(columns, widths):
+            table.add_column(_heading(c, labels), overflow="fold", width=width)
         for r in rows:
             table.add_row(*(_cell(r.get(c)) for c in columns))
         console.print(table)
+
+
+def _column_widths(cells: list[list[str]], room: int) -> list[int] | None:
+    """Each column's width for a table in ``room`` characters, no word broken: every column as
+    wide as its longest line, the widest cut down to one common limit but never below their
+    longest word. None when even the longest words do not fit."""
+    longest_line = [max((len(line) for text in col for line in text.split("\n")), default=1) or 1 for col in cells]
+    longest_word = [max((len(w) for text in col for w in text.split()), default=1) or 1 for col in cells]
+    if sum(longest_word) > room:
+        return None
+
+    def cut(limit: int) -> list[int]:
+        return [max(word, min(line, limit)) for line, word in zip(longest_line, longest_word)]
+
+    low, high = 1, max(longest_line)  # the largest limit that fits
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if sum(cut(mid)) <= room else (low, mid - 1)
+    return cut(low)
 
 
 def _print_records(rows: list[dict], columns: list[str], title: str | None, labels: dict[str, str] | None) -> None:
