@@ -121,7 +121,7 @@ def test_dates_and_language_choice(monkeypatch):
 LATIN_OK = {"patients", "visits", "appointments", "plans", "csv", "xlsx", "cp1251", "SMS", "NPS", "demo", "db",
             "exports", "followup", "json", "md", "table", "mon", "fri", "sat", "sun",
             "report", "clinic", "complaint", "informed", "today", "done", "log", "check", "import", "format",  # commands
-            "admin", "petrova", "ivanova"}  # staff logins in the demo
+            "admin", "petrova", "ivanova", "test"}  # staff logins (the demo's, and the tests' test-admin)
 
 
 def _english_words(text: str, tmp_path) -> list[str]:
@@ -161,7 +161,9 @@ def test_a_whole_session_in_russian(cli, tmp_path, monkeypatch):
     someone = listed[0]["patient_id"]
     for args in (["today"], ["why", someone], ["report"], ["report", "clinic"], ["log", someone],
                  ["consent", "show", someone], ["complaint", "list"], ["import", "--history"], ["flagged"],
-                 ["patient", "show", someone], ["patient", "find", "Иванов"], ["db", "info"]):
+                 ["patient", "show", someone], ["patient", "find", "Иванов"], ["db", "info"], ["themes"],
+                 ["report", "--doctor", "Смирнова"], ["next", someone, "--on", "2026-12-01", "--reason", "снимок"],
+                 ["complaint", "add", someone, "--text", "Долго ждал"], ["complaint", "list"]):
         out = cli("--db", path, *args)
         assert out.exit_code == 0, (args, out.output)
         assert not _english_words(out.output, tmp_path), (args, _english_words(out.output, tmp_path)[:10])
