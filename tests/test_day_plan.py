@@ -5,6 +5,7 @@ a comparison of `today` (served from the stored plan) with the rules run over th
 """
 
 import datetime as dt
+import json
 import sqlite3
 import time
 
@@ -205,6 +206,21 @@ def test_a_look_at_another_day_leaves_the_stored_plan_alone(demo):
     assert state(demo.path)[1] > 0
     demo.check()
     assert state(demo.path)[0] == before[0] and state(demo.path)[1] == 0
+
+
+def test_a_desk_in_another_language_leaves_the_stored_plan_alone(demo):
+    """The demo clinic's language is English (its setting): a desk in Russian gets its list planned
+    and shown in Russian, and the stored English plan stays a read for everybody else."""
+    assert demo("config", "get", "language").stdout.strip() == "en"
+    listed = demo.check()
+    before = state(demo.path)
+    russian = json.loads(demo("--lang", "ru", "today", "--format", "json").stdout)
+    assert [e["entry_id"] for e in russian] == [e["entry_id"] for e in listed]
+    assert russian[0]["reasons"][0]["text"] != listed[0]["reasons"][0]["text"]
+    assert state(demo.path) == before
+    demo("config", "set", "language", "ru")  # the clinic changes language: the plan follows
+    demo.run("--lang", "ru", "today")
+    assert '"ru"' in state(demo.path)[0][1]
 
 
 def test_filters_on_the_stored_plan(demo):

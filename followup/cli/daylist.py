@@ -165,10 +165,11 @@ def stored_day(conn, day: dt.date, channel: Optional[str] = None, *, as_json: bo
     the whole list as `today --format json` prints it, in UTF-8 bytes.
 
     Read from the stored plan when it is current (a read transaction: no lock taken); else the
-    plan is brought up to date and stored first. Only the calendar's today is stored: another
-    day (`--date`, a look at tomorrow's list) is planned here and nothing stored, so that it
-    never displaces the list the desks are working through. So is the day when the write lock
-    is not to be had within REFRESH_WAIT_MS (an import is writing) or the file is read-only.
+    plan is brought up to date and stored first. Only the calendar's today, in the clinic's
+    language, is stored: another day (`--date`, a look at tomorrow's list) or another language
+    is planned here and nothing stored, so that it never displaces the list the desks are
+    working through. So is the day when the write lock is not to be had within REFRESH_WAIT_MS
+    (an import is writing) or the file is read-only.
     """
     from followup import db
 
@@ -179,7 +180,7 @@ def stored_day(conn, day: dt.date, channel: Optional[str] = None, *, as_json: bo
             return read(conn, channel)
     finally:
         conn.execute("COMMIT")
-    if day != dt.date.today():
+    if day != dt.date.today() or not _clinic_language(conn):
         return _unstored(conn, day, channel, as_json=as_json)
     try:
         conn.execute(f"PRAGMA busy_timeout = {REFRESH_WAIT_MS}")
@@ -193,6 +194,16 @@ def stored_day(conn, day: dt.date, channel: Optional[str] = None, *, as_json: bo
         if "locked" not in str(exc) and "readonly" not in str(exc):
             raise
     return _unstored(conn, day, channel, as_json=as_json)
+
+
+def _clinic_language(conn) -> bool:
+    """Whether this desk reads the clinic's language (its `language` setting; any, if unset). The
+    stored list is in one language: a desk in another one plans its list itself, instead of
+    re-planning the whole day for everybody at each switch."""
+    from followup import i18n
+
+    row = conn.execute("SELECT value FROM settings WHERE key = 'language'").fetchone()
+    return row is None or row[0] == i18n.language()
 
 
 def _unstored(conn, day: dt.date, channel: Optional[str], *, as_json: bool):
