@@ -356,6 +356,35 @@ HEADINGS = (N_("entry"), N_("window"), N_("patient"), N_("phone"), N_("channel")
             N_("plan stages"))
 
 
+def _prompts():
+    """rich's prompts, answered and complaining in the chosen language: (yes/no, whole number, text).
+
+    A yes/no question takes да/нет (or д/н) in Russian, and y/n/yes/no in any language."""
+    from rich.prompt import Confirm, IntPrompt, InvalidResponse, Prompt
+
+    yes, no = tr("yes"), tr("no")
+
+    class YesNo(Confirm):
+        choices = [yes, no]
+        validate_error_message = "[prompt.invalid]" + tr("Please answer {yes} or {no}", yes=yes, no=no)
+
+        def process_response(self, value: str) -> bool:
+            answer = value.strip().lower()
+            if answer in {yes, yes[:1], "y", "yes"}:
+                return True
+            if answer in {no, no[:1], "n", "no"}:
+                return False
+            raise InvalidResponse(self.validate_error_message)
+
+    class Number(IntPrompt):
+        validate_error_message = "[prompt.invalid]" + tr("Please enter a whole number")
+
+    class Text(Prompt):
+        illegal_choice_message = "[prompt.invalid.choice]" + tr("Please answer one of the choices shown")
+
+    return YesNo, Number, Text
+
+
 def _cell(value) -> str:
     """A value in a table for people: yes/no in the chosen language, dates as its people write them
     (03.12.2026 14:30 in Russian; CSV and JSON keep 2026-12-03)."""

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from followup import i18n
-from followup.cli.core import FORMAT_OPTION, Format, _cell, _console, _now, _open, _print_rows, _user, patient_app
+from followup.cli.core import FORMAT_OPTION, Format, _cell, _console, _now, _open, _print_rows, _user, patient_app, _prompts
 from followup.errors import NotFound, UsageError
 from followup.i18n import N_, ntr, tr
 
@@ -141,7 +141,7 @@ def patient_forget(ctx: typer.Context, patient_id: str = typer.Argument(..., hel
     pid = patient_id.strip()
     if db.patient_data(conn, pid) is None:
         raise NotFound(tr("no patient with card number {id!r}", id=patient_id))
-    if not yes and not typer.confirm(tr("Erase everything about {pid}? This cannot be undone", pid=pid), default=False):
+    if not yes and not _prompts()[0].ask(tr("Erase everything about {pid}? This cannot be undone", pid=pid), default=False):
         raise UsageError(tr("nothing erased"))
     result = db.forget_patient(conn, pid, by=by or _user(), at=_now())
     typer.echo(tr("Erased (erasure #{id}): {records}; {scores} kept without the patient.", id=result["erasure"],

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from followup.cli.core import FORMAT_OPTION, Format, QUESTIONS, QUESTIONS_VERSION, _Group, _console, _date, _known_doctor, _known_patient, _now, _open, _print_rows, _user, app
+from followup.cli.core import FORMAT_OPTION, Format, QUESTIONS, QUESTIONS_VERSION, _Group, _console, _prompts, _date, _known_doctor, _known_patient, _now, _open, _print_rows, _user, app
 from followup.errors import NotFound, UsageError
 from followup import i18n
 from followup.i18n import N_, ntr, tr
@@ -116,35 +116,6 @@ def _check_answers(answers: dict) -> None:
         raise UsageError(tr("--recommend must be a whole number from 0 to 10"))
     if expectations is not None and expectations.lower() not in ("yes", "partly", "no"):
         raise UsageError(tr("--expectations must be yes, partly or no"))
-
-
-def _prompts():
-    """rich's prompts, answered and complaining in the chosen language: (yes/no, whole number, text).
-
-    A yes/no question takes да/нет (or д/н) in Russian, and y/n/yes/no in any language."""
-    from rich.prompt import Confirm, IntPrompt, InvalidResponse, Prompt
-
-    yes, no = tr("yes"), tr("no")
-
-    class YesNo(Confirm):
-        choices = [yes, no]
-        validate_error_message = "[prompt.invalid]" + tr("Please answer {yes} or {no}", yes=yes, no=no)
-
-        def process_response(self, value: str) -> bool:
-            answer = value.strip().lower()
-            if answer in {yes, yes[:1], "y", "yes"}:
-                return True
-            if answer in {no, no[:1], "n", "no"}:
-                return False
-            raise InvalidResponse(self.validate_error_message)
-
-    class Number(IntPrompt):
-        validate_error_message = "[prompt.invalid]" + tr("Please enter a whole number")
-
-    class Text(Prompt):
-        illegal_choice_message = "[prompt.invalid.choice]" + tr("Please answer one of the choices shown")
-
-    return YesNo, Number, Text
 
 
 def _ask_survey(patient: str, doctors: list[str], caller: str, conn) -> tuple[dict, bool]:
