@@ -36,6 +36,9 @@ def test_complaint_lifecycle(clinic):
     assert clinic("complaint", "informed", "1").exit_code == 0
     assert clinic.json("complaint", "list")[0]["state"] == "informed"
     assert clinic("complaint", "informed", "1").exit_code != 0
+    # what staff type is shown as typed, brackets and all (not read as rich's markup)
+    clinic("complaint", "add", "P1", "--text", "[red]Больно[/red] [b]")
+    assert "[red]Больно[/red] [b]" in clinic("complaint", "list").stdout
 
 
 def test_open_complaint_is_a_warning_on_the_call_list(clinic, tmp_path):

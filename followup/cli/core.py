@@ -297,11 +297,13 @@ def _print_rows(rows: list[dict], columns: list[str], fmt: Format, title: str | 
         if rows and widths is None:
             _print_records(rows, columns, title, labels)
             return
+        from rich.text import Text
+
         table = Table(title=title)
         for c, width in zip(columns, widths):
             table.add_column(_heading(c, labels), overflow="fold", width=width)
-        for r in rows:
-            table.add_row(*(_cell(r.get(c)) for c in columns))
+        for i in range(len(rows)):
+            table.add_row(*(Text(col[i + 1]) for col in cells))  # as plain text: "[...]" in data is no markup
         console.print(table)
 
 
@@ -328,13 +330,9 @@ def _print_records(rows: list[dict], columns: list[str], title: str | None, labe
     """A table too wide for the terminal, a record at a time: one 'heading: value' line a column."""
     heads = [_heading(c, labels) for c in columns]
     width = max(len(h) for h in heads)
-    out = [title] if title else []
-    for r in rows:
-        out.append("")
-        for c, h in zip(columns, heads):
-            text = _cell(r.get(c))
-            out.append((f"{h:<{width}}  " + text.replace("\n", "\n" + " " * (width + 2))).rstrip())
-    typer.echo("\n".join(out[1:] if not title else out))
+    records = ["\n".join((f"{h:<{width}}  " + _cell(r.get(c)).replace("\n", "\n" + " " * (width + 2))).rstrip()
+                         for c, h in zip(columns, heads)) for r in rows]
+    typer.echo("\n\n".join(([title] if title else []) + records))
 
 
 
