@@ -239,3 +239,13 @@ def test_table_columns_are_cut_down_without_breaking_a_word():
     assert _column_widths(cells, 19) == [10, 8, 1]    # never below the longest word
     assert _column_widths(cells, 18) == [10, 7, 1]
     assert _column_widths(cells, 17) is None          # a word would break: a record at a time instead
+
+
+def test_names_with_brackets_are_shown_as_typed(cli, tmp_path):
+    """A name is data, never rich markup: "[/b]" in an export used to end `patient show` in an error."""
+    from conftest import write_csv
+
+    cli("import", write_csv(tmp_path / "p.csv", ["Номер карты", "ФИО", "Телефон"],
+                            [["B1", "Скобкин [/b] [red]Иван", "89161112233"]]))
+    shown = cli("patient", "show", "B1")
+    assert shown.exit_code == 0 and "Скобкин [/b] [red]Иван" in shown.stdout

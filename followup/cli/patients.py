@@ -50,7 +50,9 @@ def patient_show(ctx: typer.Context, patient_id: str = typer.Argument(..., help=
         _print_rows(patient["visits"], ["visit_id", "date", "kind", "doctor", "control_due"], fmt)
         return
     out = _console()
-    out.print(tr("[bold]{name}[/bold]  card {id}", name=patient["full_name"], id=patient["patient_id"]))
+    from rich.markup import escape
+
+    out.print(tr("[bold]{name}[/bold]  card {id}", name=escape(patient["full_name"]), id=escape(patient["patient_id"])))
     for label, key in ((N_("born"), "birth_date"), (N_("phone"), "phone"), (N_("phone 2"), "phone2"),
                        (N_("e-mail"), "email"), (N_("status"), "status"), (N_("first visit"), "first_visit"),
                        (N_("household"), "household_id")):

@@ -127,9 +127,11 @@ def _ask_survey(patient: str, doctors: list[str], caller: str, conn) -> tuple[di
     clinic = settings.get("clinic_name") or tr("the clinic")
     questions = {k: settings.get(f"survey.question.{k}") or tr(text) for k, text in QUESTIONS.items()}
     out = _console()
+    from rich.markup import escape  # the names come from the data and the settings: never markup
+
     out.print(tr("[bold]Script[/bold]: Hello, this is {caller} from {clinic}. As agreed after your treatment with "
-                 "{doctors}, may I ask you two or three short questions? It takes two minutes.", caller=caller,
-                 clinic=clinic, doctors=", ".join(doctors) or tr("us")))
+                 "{doctors}, may I ask you two or three short questions? It takes two minutes.", caller=escape(caller),
+                 clinic=escape(clinic), doctors=escape(", ".join(doctors) or tr("us"))))
     out.print(tr("Patient: {name}", name=patient), markup=False)
     if not Confirm.ask(tr("Does the patient agree?")):
         return {}, True
