@@ -120,15 +120,15 @@ def _check_answers(answers: dict) -> None:
 
 def _ask_survey(patient: str, doctors: list[str], caller: str, conn) -> tuple[dict, bool]:
     """The phone script and the questions, in order, each answer checked; confirmed before saving."""
+    from rich.markup import escape  # names, and questions the clinic set, are data: never markup
+
     from followup import db
 
     Confirm, IntPrompt, Prompt = _prompts()
     settings = db.get_settings(conn)
     clinic = settings.get("clinic_name") or tr("the clinic")
-    questions = {k: settings.get(f"survey.question.{k}") or tr(text) for k, text in QUESTIONS.items()}
+    questions = {k: escape(settings.get(f"survey.question.{k}") or tr(text)) for k, text in QUESTIONS.items()}
     out = _console()
-    from rich.markup import escape  # the names come from the data and the settings: never markup
-
     out.print(tr("[bold]Script[/bold]: Hello, this is {caller} from {clinic}. As agreed after your treatment with "
                  "{doctors}, may I ask you two or three short questions? It takes two minutes.", caller=escape(caller),
                  clinic=escape(clinic), doctors=escape(", ".join(doctors) or tr("us"))))
