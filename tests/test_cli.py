@@ -249,3 +249,8 @@ def test_names_with_brackets_are_shown_as_typed(cli, tmp_path):
                             [["B1", "Скобкин [/b] [red]Иван", "89161112233"]]))
     shown = cli("patient", "show", "B1")
     assert shown.exit_code == 0 and "Скобкин [/b] [red]Иван" in shown.stdout
+    odd = "[/b]7"  # a card number too
+    cli("import", write_csv(tmp_path / "p2.csv", ["Номер карты", "ФИО", "Телефон"], [[odd, "Петров Пётр", "89161112234"]]))
+    cli("consent", odd, "--purpose", "recall", "--channel", "call")
+    listed = cli("consent", "show", odd)
+    assert listed.exit_code == 0 and f"Consent of {odd}: now" in listed.stdout

@@ -299,7 +299,7 @@ def _print_rows(rows: list[dict], columns: list[str], fmt: Format, title: str | 
             return
         from rich.text import Text
 
-        table = Table(title=title)
+        table = Table(title=Text(title, style="table.title") if title else None)
         for c, width in zip(columns, widths):
             table.add_column(_heading(c, labels), overflow="fold", width=width)
         for i in range(len(rows)):
