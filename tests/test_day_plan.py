@@ -19,6 +19,16 @@ from followup.entryids import shortest_prefixes
 DAY = dt.date.today()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def clock():
+    """The clock at noon of DAY, running on, for the whole module: a run that crosses midnight
+    still compares the stored list with a plan of the same day."""
+    from freezegun import freeze_time
+
+    with freeze_time(f"{DAY.isoformat()} 12:00:00", tick=True):
+        yield
+
+
 def fresh(path, day=DAY):
     conn = db.connect(path)
     try:
