@@ -155,12 +155,12 @@ def classify(comment: str | None, keywords: dict[str, tuple[str, ...]],
 
 
 def theme_counts(comments: Sequence[tuple[str, list[str]]], examples: int = 2) -> list[dict]:
-    """(comment, themes) pairs -> themes by count, each with a couple of example comments."""
+    """(comment, themes) pairs -> themes by count, each with a couple of different example comments."""
     by_theme: dict[str, list[str]] = {}
     for text, themes in comments:
         for t in themes:
             by_theme.setdefault(t, []).append(text)
-    return [{"theme": t, "count": len(texts), "examples": texts[:examples]}
+    return [{"theme": t, "count": len(texts), "examples": list(dict.fromkeys(texts))[:examples]}
             for t, texts in sorted(by_theme.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
 
 

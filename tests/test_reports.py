@@ -69,6 +69,8 @@ def test_themes_by_keyword_and_by_hand():
     assert "рассрочк" in more["prices"] and set(THEMES["prices"]) <= set(more["prices"])
     counts = theme_counts([("a", ["pain"]), ("b", ["pain", "prices"]), ("c", ["prices"]), ("d", ["pain"])])
     assert counts[0] == {"theme": "pain", "count": 3, "examples": ["a", "b"]}
+    same = theme_counts([("Долго ждал", ["waiting time"])] * 3 + [("Ждал час", ["waiting time"])])
+    assert same == [{"theme": "waiting time", "count": 4, "examples": ["Долго ждал", "Ждал час"]}]  # different ones
 
 
 def test_clinic_report_parts_by_hand():

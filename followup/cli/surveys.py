@@ -210,6 +210,7 @@ def report(
         _print_rows([dict(x, theme=tr(x["theme"]), examples=" | ".join(x["examples"])) for x in r["themes"]],
                     ["theme", "count", "examples"], fmt, title=tr("Themes of comments"))
         out = _console()
+        out.print("\n" + tr("Scores (1-10), how many patients gave each:"), markup=False)
         top = max(r["distribution"].values()) or 1
         for k, n in r["distribution"].items():
             out.print(f"{k:>3} {'█' * round(30 * n / top)} {n}", markup=False)
