@@ -154,6 +154,23 @@ def classify(comment: str | None, keywords: dict[str, tuple[str, ...]],
     return found
 
 
+# words that turn a mention around: "не больно", "без боли", "not painful", "no wait"
+NEGATIONS = {"не", "ни", "без", "нет", "not", "no", "without", "never"}
+
+
+def problems(comment: str | None, keywords: dict[str, tuple[str, ...]]) -> list[str]:
+    """The problem themes a comment raises: mentioned, and not only as "not ..." ("Не больно,
+    аккуратно" praises; "больно" and "без обезболивания было больно" do not)."""
+    words = fold(comment or "").replace(",", " ").replace(".", " ").replace("!", " ").split()
+    out = []
+    for name in PROBLEM_THEMES & set(keywords):
+        for i, word in enumerate(words):
+            if any(stem in word for stem in keywords[name]) and not NEGATIONS & set(words[max(0, i - 2):i]):
+                out.append(name)
+                break
+    return sorted(out)
+
+
 def theme_counts(comments: Sequence[tuple[str, list[str]]], examples: int = 2) -> list[dict]:
     """(comment, themes) pairs -> themes by count, each with a couple of different example comments."""
     by_theme: dict[str, list[str]] = {}

@@ -208,8 +208,8 @@ def test_question_set_is_versioned_and_a_problem_comment_suggests_a_complaint(tr
     r = cli("survey", "S1", "--score", "9", "--recommend", "9", "--comment", "Было больно")
     assert r.exit_code == 0 and "open a complaint?" in r.stdout  # a good score, but the comment names pain
     assert cli.rows("SELECT questions FROM surveys") == [("v2-short",)]
-    r = cli("survey", "S2", "--score", "9", "--doctor", "Козлов", "--comment", "Всё отлично")
-    assert "open a complaint?" not in r.stdout
+    r = cli("survey", "S2", "--score", "9", "--doctor", "Козлов", "--comment", "Всё отлично, совсем не больно")
+    assert r.exit_code == 0 and "open a complaint?" not in r.stdout  # praise, not a problem
 
 
 def test_report_as_markdown(treated):

@@ -69,6 +69,11 @@ def test_themes_by_keyword_and_by_hand():
     assert "рассрочк" in more["prices"] and set(THEMES["prices"]) <= set(more["prices"])
     counts = theme_counts([("a", ["pain"]), ("b", ["pain", "prices"]), ("c", ["prices"]), ("d", ["pain"])])
     assert counts[0] == {"theme": "pain", "count": 3, "examples": ["a", "b"]}
+    from followup.reports import problems
+
+    assert problems("Не больно, аккуратно", kw) == [] and problems("Без боли и без очереди", kw) == []
+    assert problems("Было больно", kw) == ["pain"] and problems("Не предупредили, что будет больно", kw) == ["pain"]
+    assert problems("Долго ждал, и дорого", kw) == ["prices", "waiting time"]
     same = theme_counts([("Долго ждал", ["waiting time"])] * 3 + [("Ждал час", ["waiting time"])])
     assert same == [{"theme": "waiting time", "count": 4, "examples": ["Долго ждал", "Ждал час"]}]  # different ones
 

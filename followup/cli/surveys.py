@@ -81,7 +81,7 @@ def survey(
     from followup import reports
 
     policy = rules.policy_from(settings)
-    problems = set(reports.classify(answers["comment"], reports.theme_keywords(settings))) & reports.PROBLEM_THEMES
+    problems = reports.problems(answers["comment"], reports.theme_keywords(settings))
     low = (answers["score"] is not None and answers["score"] <= policy.low_score) or bool(problems)
     if complaint:
         if not (answers["comment"] or "").strip():
