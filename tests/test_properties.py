@@ -83,6 +83,22 @@ def test_the_list_keeps_its_promises(records):
     assert all(n == 1 for n in non_reminder.values())    # one non-reminder contact a day at most
 
 
+@settings(max_examples=200, deadline=None)
+@given(clinic(), st.sampled_from(["reached", "no-answer", "busy", "wrong-number", "declined", "booked"]),
+       st.sampled_from(CHANNELS), st.integers(0, 5))
+def test_an_entry_closed_today_never_comes_back_that_day(records, outcome, channel, which):
+    """Whatever else the records hold (new visits, agreements, bookings), once a patient's entry on a
+    channel was closed today, that patient is not listed on that channel again today."""
+    r = records[which % len(records)]
+    consented = r.consents + tuple(Consent(r.patient.patient_id, p, channel, True, dt.datetime(2026, 1, 1), "admin")
+                                   for p in REASONS.values())
+    closed = Contact(99, r.patient.patient_id, dt.datetime.combine(TODAY, dt.time(9)), channel, outcome,
+                     (("hygiene_recall", "earlier"),))
+    r = Records(r.patient, r.visits, r.appointments, r.plan_stages, consented, r.next_contacts, r.contacts + (closed,))
+    for e in plan_day([r], TODAY, Policy()):
+        assert e.channel != channel, (outcome, [x.code for x in e.reasons])
+
+
 # --- the importer ---------------------------------------------------------------------------
 
 import csv as _csv  # noqa: E402
