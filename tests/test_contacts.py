@@ -129,6 +129,11 @@ def test_household_sharing_a_phone_is_one_call(clinic):
     [entry] = today(clinic)
     assert entry["patient_id"] == "P3"
     assert [m["patient_id"] for m in entry["household"]] == ["P4"]
+    from followup.cli import app  # as the blocks of an 80-column terminal show it
+
+    blocks = clinic.runner.invoke(app, ["--db", str(clinic.db_path), "today", "--date", DAY], env={"COLUMNS": "80"})
+    assert blocks.stdout.splitlines()[2].endswith("Сидорова Анна (P3)")
+    assert "  + Сидоров Пётр (P4): Hygiene recall: last hygiene visit 2026-05-21" in blocks.stdout
     assert clinic("done", entry["entry_id"], "--outcome", "reached", "--date", DAY).exit_code == 0
     assert [len(clinic.json("log", pid)) for pid in ("P3", "P4")] == [1, 1]
 
