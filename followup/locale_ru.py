@@ -249,6 +249,7 @@ MESSAGES = {
     'Try:': 'Попробуйте:',
     'Visits': 'Визиты',
     'Waves': 'Волны',
+    'rows: {count}': 'строк: {count}',
     'Scores (1-10), how many patients gave each:': 'Оценки (1-10): сколько пациентов поставили каждую:',
     'What should we improve (their words).': 'Что нам улучшить (словами пациента).',
     'What should we improve?': 'Что нам стоит улучшить?',

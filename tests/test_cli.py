@@ -254,3 +254,21 @@ def test_names_with_brackets_are_shown_as_typed(cli, tmp_path):
     cli("consent", odd, "--purpose", "recall", "--channel", "call")
     listed = cli("consent", "show", odd)
     assert listed.exit_code == 0 and f"Consent of {odd}: now" in listed.stdout
+
+
+def test_the_import_progress_line_shows_file_names_as_they_are(monkeypatch):
+    """On a terminal the import shows a progress line; a file named like markup is shown as named."""
+    import io
+
+    from rich.console import Console
+
+    from followup.cli import imports
+
+    out = io.StringIO()
+    monkeypatch.setattr(imports, "_console", lambda err=False: Console(file=out, force_terminal=True, width=100))
+    progress = imports._progress(quiet=False)
+    progress.enabled = True
+    with progress as on_rows:
+        on_rows("/exports/[bold]visits[i].csv", 1280)
+        progress.progress.refresh()
+    assert "[bold]visits[i].csv" in out.getvalue() and "rows: 1,280" in out.getvalue()

@@ -99,9 +99,10 @@ class _progress:
             return None
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                                 TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
-                                 console=_console(err=True), transient=True)
+        # a file's name is shown as it is (never read as markup: "[bold]x.csv" is a name)
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False),
+                                 TextColumn(tr("rows: {count}", count="{task.completed:,}"), markup=False),
+                                 TimeElapsedColumn(), console=_console(err=True), transient=True)
         self.progress.start()
 
         def on_rows(path: str, rows: int) -> None:
