@@ -39,6 +39,11 @@ class Cli:
     def __call__(self, *args, input=None):
         return self.runner.invoke(app, [str(a) for a in args], env=ENV, input=input, catch_exceptions=False)
 
+    def at_width(self, columns: int, *args):
+        """The command on a terminal this many columns wide (the others run at 200)."""
+        return self.runner.invoke(app, ["--db", str(self.db_path), *map(str, args)], env={"COLUMNS": str(columns)},
+                                  catch_exceptions=False)
+
     def json(self, *args):
         result = self(*args, "--format", "json")
         assert result.exit_code == 0, result.output

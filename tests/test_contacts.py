@@ -107,9 +107,7 @@ def test_why_explains_every_rule(clinic):
     table = clinic("why", "P2", "--date", DAY)
     assert table.exit_code == 0 and "control_overdue" in table.stdout and "┃ rule" in table.stdout
     # a terminal too narrow for the table without breaking words: a record at a time
-    from followup.cli import app
-
-    narrow = clinic.runner.invoke(app, ["--db", str(clinic.db_path), "why", "P2", "--date", DAY], env={"COLUMNS": "40"})
+    narrow = clinic.at_width(40, "why", "P2", "--date", DAY)
     lines = narrow.stdout.splitlines()
     assert narrow.exit_code == 0 and "┃" not in narrow.stdout
     assert lines[2:4] == ["rule         appointment_reminder", "status       none"]
@@ -129,9 +127,7 @@ def test_household_sharing_a_phone_is_one_call(clinic):
     [entry] = today(clinic)
     assert entry["patient_id"] == "P3"
     assert [m["patient_id"] for m in entry["household"]] == ["P4"]
-    from followup.cli import app  # as the blocks of an 80-column terminal show it
-
-    blocks = clinic.runner.invoke(app, ["--db", str(clinic.db_path), "today", "--date", DAY], env={"COLUMNS": "80"})
+    blocks = clinic.at_width(80, "today", "--date", DAY)  # as the blocks of an 80-column terminal show it
     assert blocks.stdout.splitlines()[2].endswith("Сидорова Анна (P3)")
     assert "  + Сидоров Пётр (P4): Hygiene recall: last hygiene visit 2026-05-21" in blocks.stdout
     assert clinic("done", entry["entry_id"], "--outcome", "reached", "--date", DAY).exit_code == 0
@@ -295,9 +291,7 @@ def test_today_table_and_csv(clinic, monkeypatch):
     assert table.exit_code == 0 and "┃ entry" in table.stdout and "Иванов Иван Иванович" in table.stdout
     assert "Hygiene recall: last hygiene visit 2026-05-20" in table.stdout and "hygiene_recall" not in table.stdout
     # an 80-column terminal gets a block an entry: the reasons in full, indented under the patient
-    from followup.cli import app
-
-    narrow = clinic.runner.invoke(app, ["--db", str(clinic.db_path), "today", "--date", DAY], env={"COLUMNS": "80"})
+    narrow = clinic.at_width(80, "today", "--date", DAY)
     [entry] = clinic.json("today", "--date", DAY)
     assert narrow.stdout.splitlines()[:3] == [
         "Contacts for 2026-11-23: 1", "",
