@@ -19,18 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from followup.entryids import shortest_prefixes
-from followup.errors import FollowupError, NotFound
-from followup import i18n
-from followup.i18n import tr
+from followup.errors import DatabaseError, NotFound
+from followup.i18n import N_, tr
 
 ENV_DB = "FOLLOWUP_DB"
 BUSY_TIMEOUT_MS = 30_000  # a desk's write waits out an import file's transaction
 
 
-class DatabaseError(FollowupError):
-    """The database file cannot be opened or is not a followup database."""
-
-    exit_code = 74  # EX_IOERR
 
 
 def default_path() -> Path:
@@ -92,6 +87,31 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
     else:
         conn.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def read_snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN ... COMMIT: the reads inside see one state of the file, whoever commits meanwhile."""
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        conn.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def busy_timeout(conn: sqlite3.Connection, ms: int) -> Iterator[None]:
+    """Wait at most ``ms`` for a lock inside (then 'database is locked'), the usual wait after."""
+    conn.execute(f"PRAGMA busy_timeout = {int(ms)}")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+
+def is_locked_or_readonly(exc: sqlite3.Error) -> bool:
+    """Whether a write failed only because another process holds the lock or the file is read-only."""
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "readonly" in str(exc))
 
 
 @contextlib.contextmanager
@@ -838,15 +858,15 @@ def record_contact(conn: sqlite3.Connection, contacts: Sequence[dict], *, withdr
 
     Refuses (nothing written) when the entry was already closed for that list day.
     """
-    from followup.errors import UsageError
+    from followup.errors import Conflict
 
     sql = (f"INSERT INTO contacts ({', '.join(CONTACT_COLUMNS)}) "
            f"VALUES ({', '.join('?' * len(CONTACT_COLUMNS))})")
     with write_transaction(conn):
         if entry_id and conn.execute("SELECT 1 FROM contacts WHERE entry_id = ? AND list_date = ?",
                                      (entry_id, list_date)).fetchone():
-            raise UsageError(tr("entry {entry} of {day} is already closed (see followup log)", entry=entry_id,
-                                day=i18n.day(dt.date.fromisoformat(list_date))))
+            raise Conflict(N_("entry {entry} of {day} is already closed (see followup log)"), entry=entry_id,
+                           day=dt.date.fromisoformat(list_date))
         ids = []
         for c in contacts:
             row = dict(c, reasons=json.dumps(c["reasons"], ensure_ascii=False))
@@ -932,8 +952,9 @@ def candidate_patients(conn: sqlite3.Connection, windows: dict[str, str]) -> lis
 
 def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence[str] | None = None,
                  windows: dict[str, str] | None = None):
-    """Build rules.Records for the given patients, or for the day's candidates (see candidate_patients)."""
-    from followup import rules
+    """Build records.Records for the given patients, or for the day's candidates (see candidate_patients)."""
+    from followup.records import (Appointment, Complaint, Consent, Contact, NextContact, Patient, PhoneFlag, PlanStage,
+                                  Records, SurveyDone, Visit, parse_days, parse_window)
 
     if patient_ids is None:
         ids_json = json.dumps(candidate_patients(conn, windows), ensure_ascii=False)
@@ -949,8 +970,9 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
     for r in conn.execute(
             f"SELECT patient_id, full_name, first_name, middle_name, phone, phone_valid, email, household_id, "
             f"status, missing_since FROM patients WHERE patient_id {within}", (ids_json,)):
-        patients[r[0]] = rules.Patient(r[0], r[1] or "", r[2], r[3], r[4], bool(r[5]), r[6], r[7], r[8],
-                                       day(r[9]))
+        patients[r[0]] = Patient(patient_id=r[0], name=r[1] or "", first_name=r[2], middle_name=r[3], phone=r[4],
+                                 phone_valid=bool(r[5]), email=r[6], household_id=r[7], status=r[8],
+                                 missing_since=day(r[9]))
     buckets = {pid: {k: [] for k in ("visits", "appointments", "plan_stages", "consents", "next_contacts",
                                      "contacts", "phone_flags", "complaints", "surveys")} for pid in patients}
     if windows is None:  # one patient (why): every visit
@@ -962,55 +984,63 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
         for r in conn.execute(
                 f"SELECT v.patient_id, max(v.date) FROM visits v WHERE v.patient_id {within} "
                 f"AND v.date < ? AND v.kind = 'hygiene' GROUP BY v.patient_id", (ids_json, since)):
-            buckets[r[0]]["visits"].append(rules.Visit(f"hygiene-before-{since}", r[0], None, d(r[1]), "hygiene"))
+            buckets[r[0]]["visits"].append(Visit(visit_id=f"hygiene-before-{since}", patient_id=r[0], doctor=None,
+                                                     date=d(r[1]), kind="hygiene"))
     for r in conn.execute(
             f"SELECT v.visit_id, v.patient_id, doc.name, v.date, v.kind, v.control_due FROM visits v "
             f"LEFT JOIN doctors doc ON doc.id = v.doctor_id {visit_sql}", visit_params):
-        buckets[r[1]]["visits"].append(rules.Visit(r[0], r[1], r[2], d(r[3]), r[4], day(r[5])))
+        buckets[r[1]]["visits"].append(Visit(visit_id=r[0], patient_id=r[1], doctor=r[2], date=d(r[3]),
+                                                 kind=r[4], control_due=day(r[5])))
     for r in conn.execute(
             f"SELECT a.appointment_id, a.patient_id, doc.name, a.start, a.status FROM appointments a "
             f"LEFT JOIN doctors doc ON doc.id = a.doctor_id WHERE a.status = 'booked' AND a.start >= ? "
             f"AND a.patient_id {within}", (today.isoformat(), ids_json)):
         buckets[r[1]]["appointments"].append(
-            rules.Appointment(r[0], r[1], r[2], dt.datetime.fromisoformat(r[3]), r[4]))
+            Appointment(appointment_id=r[0], patient_id=r[1], doctor=r[2], start=dt.datetime.fromisoformat(r[3]),
+                        status=r[4]))
     for r in conn.execute(
             f"SELECT p.plan_id, p.stage, p.patient_id, doc.name, p.stage_title, p.due_date, p.status, "
             f"p.signed_date FROM plan_stages p LEFT JOIN doctors doc ON doc.id = p.doctor_id "
             f"WHERE p.status = 'planned' AND p.patient_id {within}", (ids_json,)):
-        buckets[r[2]]["plan_stages"].append(rules.PlanStage(r[0], r[1], r[2], r[3], r[4], day(r[5]), r[6],
-                                                            day(r[7])))
+        buckets[r[2]]["plan_stages"].append(PlanStage(plan_id=r[0], stage=r[1], patient_id=r[2], doctor=r[3],
+                                                      title=r[4], due=day(r[5]), status=r[6], signed=day(r[7])))
     # what was recorded after the day asked about does not exist yet for it (`--date` in the past)
     end_of_day = (today + dt.timedelta(days=1)).isoformat()
     for r in conn.execute(
             f"SELECT patient_id, purpose, channel, granted, recorded_at, recorded_by, how, address, window, "
             f"days, note, source FROM consents WHERE patient_id {within} AND recorded_at < ?",
             (ids_json, end_of_day)):
-        buckets[r[0]]["consents"].append(rules.Consent(
-            r[0], r[1], r[2], bool(r[3]), dt.datetime.fromisoformat(r[4]), r[5], r[6], r[7],
-            rules.parse_window(r[8]) if r[8] else None, rules.parse_days(r[9]) if r[9] else None, r[10], r[11]))
+        buckets[r[0]]["consents"].append(Consent(
+            patient_id=r[0], purpose=r[1], channel=r[2], granted=bool(r[3]), recorded_at=dt.datetime.fromisoformat(r[4]),
+            recorded_by=r[5], how=r[6], address=r[7], window=parse_window(r[8]) if r[8] else None,
+            days=parse_days(r[9]) if r[9] else None, note=r[10], source=r[11]))
     for r in conn.execute(
             f"SELECT id, patient_id, due, reason, channel, doctor, recorded_by FROM next_contacts "
             f"WHERE patient_id {within}", (ids_json,)):
-        buckets[r[1]]["next_contacts"].append(rules.NextContact(r[0], r[1], d(r[2]), r[3], r[4], r[5], r[6]))
+        buckets[r[1]]["next_contacts"].append(NextContact(id=r[0], patient_id=r[1], due=d(r[2]), reason=r[3],
+                                                          channel=r[4], doctor=r[5], recorded_by=r[6]))
     for r in conn.execute(
             f"SELECT id, patient_id, list_date, recorded_at, channel, outcome, reasons, retry_on, callback_on, "
             f"recorded_by FROM contacts WHERE patient_id {within} AND list_date <= ?", (ids_json, today.isoformat())):
         # a contact happened on its list's day, at the time it was recorded
         at = dt.datetime.combine(d(r[2]), dt.datetime.fromisoformat(r[3]).time())
-        buckets[r[1]]["contacts"].append(rules.Contact(
-            r[0], r[1], at, r[4], r[5], tuple(tuple(x) for x in json.loads(r[6])), day(r[7]), day(r[8]), r[9]))
+        buckets[r[1]]["contacts"].append(Contact(
+            id=r[0], patient_id=r[1], at=at, channel=r[4], outcome=r[5], reasons=tuple(tuple(x) for x in json.loads(r[6])),
+            retry_on=day(r[7]), callback_on=day(r[8]), by=r[9]))
     for r in conn.execute(f"SELECT patient_id, phone, flagged_on FROM phone_flags WHERE patient_id {within}",
                           (ids_json,)):
-        buckets[r[0]]["phone_flags"].append(rules.PhoneFlag(r[0], r[1], d(r[2])))
+        buckets[r[0]]["phone_flags"].append(PhoneFlag(patient_id=r[0], phone=r[1], flagged_on=d(r[2])))
     for r in conn.execute(f"SELECT id, patient_id, doctor, opened_at, resolved_at FROM complaints "
                           f"WHERE patient_id {within} AND opened_at < ?", (ids_json, end_of_day)):
         resolved = d(r[4][:10]) if r[4] and r[4] < end_of_day else None
-        buckets[r[1]]["complaints"].append(rules.Complaint(r[0], r[1], r[2], d(r[3][:10]), resolved))
+        buckets[r[1]]["complaints"].append(Complaint(id=r[0], patient_id=r[1], doctor=r[2], opened=d(r[3][:10]),
+                                                          resolved=resolved))
     for r in conn.execute(f"SELECT patient_id, visit_id, recorded_at, status, score FROM surveys "
                           f"WHERE patient_id {within} AND recorded_at < ?", (ids_json, end_of_day)):
-        buckets[r[0]]["surveys"].append(rules.SurveyDone(r[0], r[1], d(r[2][:10]), r[3], r[4]))
+        buckets[r[0]]["surveys"].append(SurveyDone(patient_id=r[0], visit_id=r[1], date=d(r[2][:10]),
+                                                          status=r[3], score=r[4]))
     counts = survey_counts(conn)
-    return [rules.Records(patients[pid], **{k: tuple(v) for k, v in b.items()}, survey_counts=counts)
+    return [Records(patient=patients[pid], **{k: tuple(v) for k, v in b.items()}, survey_counts=counts)
             for pid, b in buckets.items()]
 
 
@@ -1128,6 +1158,11 @@ def drop_plan(conn: sqlite3.Connection) -> None:
 
 def get_settings(conn: sqlite3.Connection) -> dict[str, str]:
     return dict(conn.execute("SELECT key, value FROM settings"))
+
+
+def get_setting(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
 
 
 def set_setting(conn: sqlite3.Connection, key: str, value: str | None, *, by: str, at: str) -> None:

@@ -5,6 +5,10 @@ A test keeps it in step with the code (tests/test_i18n.py).
 """
 
 MESSAGES = {
+    'Who records it (else $FOLLOWUP_USER, else your login name).': 'Кто записывает (иначе $FOLLOWUP_USER, иначе ваше имя входа).',
+    'unknown doctor {name!r}; did you mean {names}?': 'неизвестный врач {name!r}; может быть, {names}?',
+    '{key} takes a number from {low} to {high}': '{key}: число от {low} до {high}',
+    '{key} takes a whole number from {low} to {high}': '{key}: целое число от {low} до {high}',
     '  {file}:{line} in {function}': '  {file}:{line} в {function}',
     ' (line {line})': ' (строка {line})',
     ' (plan by {doctor}{signed})': ' (план врача {doctor}{signed})',
@@ -29,7 +33,6 @@ MESSAGES = {
     '--recommend must be a whole number from 0 to 10': '--recommend: целое число от 0 до 10',
     '--score must be a whole number from 1 to 10': '--score: целое число от 1 до 10',
     '--text must say what the complaint is': '--text должен сказать, на что жалоба',
-    '; did you mean {names}?': '; может быть, {names}?',
     'A TOML file naming the columns of an unusual layout.': 'Файл TOML, называющий колонки необычной выгрузки.',
     'A consistent copy of the database while others keep working (readable by its owner only).':
         'Согласованная копия базы, пока другие продолжают работать (читать может только владелец).',
@@ -221,7 +224,6 @@ MESSAGES = {
     "The complaint's number.": 'Номер жалобы.',
     'The day (default: today).': 'День (по умолчанию сегодня).',
     'The day of the list (default: today).': 'День списка (по умолчанию сегодня).',
-    'The day of the list the entry is on (default: today).': 'День списка, в котором эта запись (по умолчанию сегодня).',
     'The day overdue is judged on (default: today).': 'День, на который судить о просрочке (по умолчанию сегодня).',
     'The day to explain (default: today).': 'День, который объяснить (по умолчанию сегодня).',
     'The day to list (default: today).': 'День списка (по умолчанию сегодня).',
@@ -259,15 +261,6 @@ MESSAGES = {
     'Where the database is, and what is in it.': 'Где база и что в ней.',
     "Where to put the demo clinic (default: a 'demo' folder in the per-user data directory).":
         "Куда положить демо-клинику (по умолчанию папка 'demo' в каталоге данных пользователя).",
-    'Who assigns it.': 'Кто назначает.',
-    'Who called.': 'Кто звонил.',
-    'Who changes it.': 'Кто меняет.',
-    'Who erases.': 'Кто стирает.',
-    'Who made the contact.': 'Кто связывался.',
-    'Who records it (else $FOLLOWUP_USER, else you).': 'Кто записывает (иначе $FOLLOWUP_USER, иначе вы).',
-    'Who records it.': 'Кто записывает.',
-    'Who resolved it.': 'Кто решил.',
-    'Who told the patient.': 'Кто сообщил пациенту.',
     'With --full-export: percent of patients left out above which the file is taken as truncated.':
         'С --full-export: доля пропавших пациентов (в процентах), выше которой файл считается обрезанным.',
     'With call-back: the date to call again.': 'С call-back: дата, когда перезвонить.',
@@ -630,8 +623,6 @@ MESSAGES = {
         '{greeting}! Это {clinic}. {doctor_or_we} просит прийти на контрольный осмотр с {date}. Пожалуйста, позвоните нам, чтобы записаться.',
     '{greeting}! {clinic} reminds you of your appointment on {date} at {time}{with_doctor}. If the time no longer suits you, please call us.':
         '{greeting}! {clinic} напоминает о вашем приёме {date} в {time}{with_doctor}. Если время больше не подходит, пожалуйста, позвоните нам.',
-    '{key} takes a number': '{key} принимает число',
-    '{key} takes a whole number of days/times (0-3650)': '{key} принимает целое число дней/раз (0-3650)',
     '{key}: braces must name fields like {{date}}': '{key}: в фигурных скобках — имена полей, например {{date}}',
     '{label} is due {due}; not {n} days late yet': '{label}, срок {due}; ещё не просрочен на {n} дн.',
     '{label} was due {due}: over {n} days ago, left to the manager': '{label}, срок {due}: больше {n} дн. назад, решает управляющий',

@@ -9,249 +9,23 @@ and the tests all read the same answer.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
-from followup.entryids import CHANNELS, ENTRY_ID_LENGTH, entry_id, shortest_prefixes
+from followup.entryids import ENTRY_ID_LENGTH, entry_id, shortest_prefixes
+from followup.records import (ACTIVE, CHANNELS, SETTLING, UNANSWERED, WEEKDAYS, Appointment, Complaint, Consent,
+                              Contact, Entry, Finding, Patient, Policy, Reason, Records, Visit)
 from followup.i18n import N_, tr
 from followup.i18n import day as _fmt
-
-PURPOSES = ("reminder", "plan", "control", "survey", "recall", "agreed", "marketing")
-OUTCOMES = ("reached", "no-answer", "busy", "wrong-number", "declined", "booked", "call-back")
-ACTIVE = "active"
-
-# reason code -> the consent purpose it needs
-REASONS = {
-    "appointment_reminder": "reminder",
-    "plan_stage_missed": "plan",
-    "control_overdue": "control",
-    "survey_call": "survey",
-    "hygiene_recall": "recall",
-    "agreed_contact": "agreed",
-}
-# outcomes after which a reason is settled (the patient was spoken to)
-SETTLING = {"reached", "booked", "declined"}
-# codes shown as words in tables and sentences (tr): statuses, outcomes, findings
-WORDS = (N_("active"), N_("archived"), N_("deceased"), N_("answered"), N_("declined"), N_("reached"),
-         N_("no-answer"), N_("busy"), N_("wrong-number"), N_("booked"), N_("call-back"), N_("due"), N_("excluded"),
-         N_("none"), N_("call"), N_("sms"), N_("messenger"), N_("appointment_reminder"), N_("plan_stage_missed"),
-         N_("control_overdue"), N_("survey_call"), N_("hygiene_recall"), N_("agreed_contact"), N_("reminder"),
-         N_("plan"), N_("control"), N_("recall"), N_("agreed"), N_("marketing"), N_("in-person"), N_("form"),
-         N_("import"), N_("mon"), N_("tue"), N_("wed"), N_("thu"), N_("fri"), N_("sat"), N_("sun"))
-UNANSWERED = {"no-answer", "busy"}
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-# ---------------------------------------------------------------------------
-# Records
-
-
-@dataclass(frozen=True)
-class Patient:
-    patient_id: str
-    name: str
-    first_name: str | None = None
-    middle_name: str | None = None
-    phone: str | None = None
-    phone_valid: bool = False
-    email: str | None = None
-    household_id: str | None = None
-    status: str = ACTIVE
-    missing_since: dt.date | None = None
-
-
-@dataclass(frozen=True)
-class Visit:
-    visit_id: str
-    patient_id: str
-    doctor: str | None
-    date: dt.date
-    kind: str
-    control_due: dt.date | None = None
-
-
-@dataclass(frozen=True)
-class Appointment:
-    appointment_id: str
-    patient_id: str
-    doctor: str | None
-    start: dt.datetime
-    status: str
-
-
-@dataclass(frozen=True)
-class PlanStage:
-    plan_id: str
-    stage: str
-    patient_id: str
-    doctor: str | None
-    title: str | None
-    due: dt.date | None
-    status: str
-    signed: dt.date | None = None
-
-
-@dataclass(frozen=True)
-class Window:
-    start: dt.time
-    end: dt.time
-
-    def __str__(self) -> str:
-        return f"{self.start:%H:%M}-{self.end:%H:%M}"
-
-
-@dataclass(frozen=True)
-class Consent:
-    patient_id: str
-    purpose: str
-    channel: str
-    granted: bool
-    recorded_at: dt.datetime
-    recorded_by: str
-    how: str = "in-person"
-    address: str | None = None
-    window: Window | None = None
-    days: frozenset[int] | None = None   # 0 = Monday; None = any day
-    note: str | None = None
-    source: str = "followup"
-
-
-@dataclass(frozen=True)
-class NextContact:
-    id: int
-    patient_id: str
-    due: dt.date
-    reason: str
-    channel: str | None = None
-    doctor: str | None = None
-    recorded_by: str = ""
-
-
-@dataclass(frozen=True)
-class Contact:
-    id: int
-    patient_id: str
-    at: dt.datetime
-    channel: str
-    outcome: str
-    reasons: tuple[tuple[str, str], ...]  # (code, ref)
-    retry_on: dt.date | None = None
-    callback_on: dt.date | None = None
-    by: str = ""
-
-
-@dataclass(frozen=True)
-class PhoneFlag:
-    patient_id: str
-    phone: str
-    flagged_on: dt.date
-
-
-@dataclass(frozen=True)
-class Complaint:
-    id: int
-    patient_id: str
-    doctor: str | None
-    opened: dt.date
-    resolved: dt.date | None = None
-
-
-@dataclass(frozen=True)
-class SurveyDone:
-    """A survey recorded for a patient: answered or declined, about a treatment (its end visit)."""
-
-    patient_id: str
-    visit_id: str | None
-    date: dt.date
-    status: str              # "answered" | "declined"
-    score: int | None = None
-
-
-@dataclass(frozen=True)
-class Policy:
-    """The clinic's rules of contact; stored in the database (`followup config`)."""
-
-    reminder_days: int = 1          # remind of appointments up to N days ahead (1 = tomorrow)
-    plan_grace_days: int = 7        # a plan stage this many days overdue is "missed"
-    control_grace_days: int = 3     # a control date this many days past is "overdue"
-    survey_from_days: int = 7       # the survey call: 7-14 days after treatment ended
-    survey_to_days: int = 14
-    survey_wave: int = 20           # respondents per doctor for a wave
-    recall_months: int = 6          # hygiene recall after the last hygiene visit
-    recall_window_days: int = 60    # a recall stays on the list this long, then it lapses
-    overdue_window_days: int = 90   # a missed stage / control stays on the list this long
-    cap_days: int = 14              # at most one non-reminder contact per patient per N days
-    max_attempts: int = 3           # unanswered attempts per reason before it goes to the manager
-    retry_days: int = 1             # after no answer, try again N days later at another time
-    refusal_days: int = 90          # a refusal this recent is shown as a warning
-    complaint_overdue_days: int = 3  # an open complaint older than this is overdue
-    low_score: int = 6              # a satisfaction score this low is negative: warn, offer a complaint
-
-
-@dataclass(frozen=True)
-class Records:
-    """Everything the rules may look at for one patient."""
-
-    patient: Patient
-    visits: tuple[Visit, ...] = ()
-    appointments: tuple[Appointment, ...] = ()
-    plan_stages: tuple[PlanStage, ...] = ()
-    consents: tuple[Consent, ...] = ()
-    next_contacts: tuple[NextContact, ...] = ()
-    contacts: tuple[Contact, ...] = ()
-    phone_flags: tuple[PhoneFlag, ...] = ()
-    complaints: tuple[Complaint, ...] = ()
-    surveys: tuple[SurveyDone, ...] = ()
-    survey_counts: dict = field(default_factory=dict)  # doctor -> responses in the current wave
-
-
-# ---------------------------------------------------------------------------
-# Results
-
-
-@dataclass(frozen=True)
-class Reason:
-    code: str
-    ref: str                # which record: an appointment, a plan stage, a visit ...
-    text: str               # the sentence the call can open with
-    doctor: str | None
-    due: dt.date            # since when the reason holds
-    evidence: dict
-    priority: int = 1       # lower comes first (survey calls of doctors still collecting: 0)
-
-    @property
-    def purpose(self) -> str:
-        return REASONS[self.code]
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One rule's answer for one patient: due, excluded (and why), or not applicable."""
-
-    code: str
-    status: str             # "due" | "excluded" | "none"
-    text: str
-    reason: Reason | None = None
-    channels: tuple[str, ...] = ()
-    excluded_by: str | None = None  # inactive, settled, no_consent, withdrawn, unreachable, attempts,
-    #                                 call_back, retry, cap, today, day (for scripts and the manager's list)
-
-
-@dataclass(frozen=True)
-class Entry:
-    entry_id: str
-    patient: Patient
-    channel: str
-    address: str | None
-    window: Window | None
-    reasons: tuple[Reason, ...]
-    warnings: tuple[str, ...]
-    household: tuple["Entry", ...] = ()
 
 
 # ---------------------------------------------------------------------------
 # Consent
+
+
+def _days_shown(days: frozenset[int] | None) -> str:
+    """The same, for people: in the chosen language."""
+    return tr("any day") if days is None else ",".join(tr(WEEKDAYS[d]) for d in sorted(days))
 
 
 def current_consents(consents: Iterable[Consent]) -> dict[tuple[str, str], Consent]:
@@ -260,53 +34,6 @@ def current_consents(consents: Iterable[Consent]) -> dict[tuple[str, str], Conse
     for c in sorted(consents, key=lambda c: c.recorded_at):
         state[(c.purpose, c.channel)] = c
     return state
-
-
-@functools.lru_cache(maxsize=256)
-def parse_days(text: str) -> frozenset[int]:
-    """'mon-fri', 'sat,sun', 'mon,wed-fri' -> weekday numbers (Monday = 0)."""
-    days: set[int] = set()
-    for part in text.lower().replace(" ", "").split(","):
-        if not part:
-            continue
-        lo, _, hi = part.partition("-")
-        if lo not in WEEKDAYS or (hi and hi not in WEEKDAYS):
-            raise ValueError(tr("unknown day {value!r} (use mon, tue, wed, thu, fri, sat, sun)", value=part))
-        a, b = WEEKDAYS.index(lo), WEEKDAYS.index(hi or lo)
-        days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
-    if not days:
-        raise ValueError(tr("no days given"))
-    return frozenset(days)
-
-
-def format_days(days: frozenset[int] | None) -> str:
-    """Weekday numbers -> 'mon,tue' as stored (codes, whatever the language)."""
-    return "any" if days is None else ",".join(WEEKDAYS[d] for d in sorted(days))
-
-
-def _days_shown(days: frozenset[int] | None) -> str:
-    """The same, for people: in the chosen language."""
-    return tr("any day") if days is None else ",".join(tr(WEEKDAYS[d]) for d in sorted(days))
-
-
-@functools.lru_cache(maxsize=256)
-def parse_window(text: str) -> Window:
-    """'18:00-20:00' -> Window; hours 0-23, minutes 0-59, start before end."""
-    try:
-        a, b = text.replace(" ", "").split("-")
-        start, end = dt.time.fromisoformat(_hhmm(a)), dt.time.fromisoformat(_hhmm(b))
-    except ValueError:
-        raise ValueError(tr("window {value!r} is not like 18:00-20:00", value=text)) from None
-    if start >= end:
-        raise ValueError(tr("window {value!r} ends before it starts", value=text))
-    return Window(start, end)
-
-
-def _hhmm(s: str) -> str:
-    h, _, m = s.partition(":")
-    if not (h.isdigit() and m.isdigit() and len(m) == 2 and len(h) in (1, 2)):
-        raise ValueError(s)
-    return f"{int(h):02d}:{m}"
 
 
 # ---------------------------------------------------------------------------
@@ -791,15 +518,6 @@ def _merge_households(entries: list[Entry]) -> list[Entry]:
 # Policy and messages from the clinic's settings
 
 
-def policy_from(settings: dict[str, str]) -> Policy:
-    """Policy values stored as settings (`followup config set cap_days 21`) over the defaults."""
-    values = {}
-    for name in Policy.__dataclass_fields__:
-        if name in settings:
-            values[name] = int(settings[name])
-    return Policy(**values)
-
-
 DEFAULT_TEMPLATES = {  # in the chosen language: see default_templates()
     "appointment_reminder": N_("{greeting}! {clinic} reminds you of your appointment on {date} at {time}"
                                "{with_doctor}. If the time no longer suits you, please call us."),
@@ -849,6 +567,15 @@ def message(entry: Entry, templates: dict[str, str], clinic: str) -> str | None:
 class _Blank(dict):
     def __missing__(self, key):
         return ""
+
+
+def template_fields_ok(template: str) -> bool:
+    """Whether a template's braces name fields like {date} (checked when a clinic sets one)."""
+    try:
+        template.format_map(_Blank())
+    except (ValueError, IndexError, KeyError, AttributeError):
+        return False
+    return True
 
 
 def candidate_windows(today: dt.date, policy: Policy) -> dict[str, str]:

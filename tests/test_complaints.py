@@ -5,7 +5,8 @@ import datetime as dt
 import pytest
 
 from conftest import write_csv
-from followup.rules import Complaint, Policy, complaint_overdue
+from followup.records import Complaint, Policy
+from followup.rules import complaint_overdue
 
 TODAY = dt.date.today().isoformat()
 
@@ -28,7 +29,7 @@ def test_complaint_lifecycle(clinic):
     assert c["doctor"] == "Смирнова Анна Петровна" and c["state"] == "open" and c["overdue"] is False
     later = (dt.date.today() + dt.timedelta(days=4)).isoformat()
     assert clinic.json("complaint", "list", "--date", later)[0]["overdue"] is True
-    assert clinic("complaint", "informed", "1").exit_code == 2  # not resolved yet
+    assert clinic("complaint", "informed", "1").exit_code == 1  # not resolved yet: a state, not a wrong option
     assert clinic("complaint", "resolve", "1", "--action", "Изменили расписание").exit_code == 0
     assert clinic.json("complaint", "list", "--open") == []
     again = clinic("complaint", "resolve", "1", "--action", "x")

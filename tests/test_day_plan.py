@@ -13,7 +13,7 @@ import pytest
 
 from conftest import write_csv
 from followup import db
-from followup.cli.daylist import day_list, entry_json
+from followup.actions.day import day_list, entry_json
 from followup.entryids import shortest_prefixes
 
 DAY = dt.date.today()

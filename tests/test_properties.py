@@ -7,8 +7,9 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from followup.rules import (CHANNELS, REASONS, Appointment, Consent, Contact, NextContact, Patient, PlanStage,
-                            Policy, Records, Visit, current_consents, plan_day)
+from followup.records import (CHANNELS, REASONS, Appointment, Consent, Contact, NextContact, Patient, PlanStage,
+                              Policy, Records, Visit)
+from followup.rules import current_consents, plan_day
 
 TODAY = dt.date(2026, 11, 23)
 days = st.integers(-400, 30).map(lambda n: TODAY + dt.timedelta(days=n))

@@ -4,9 +4,10 @@ import datetime as dt
 
 import pytest
 
-from followup.rules import (Appointment, Consent, Contact, NextContact, Patient, PhoneFlag, PlanStage, Policy,
-                            Records, Visit, Window, assess, current_consents, entry_id, find_entry, message,
-                            next_steps, parse_days, parse_window, plan_day, short_ids)
+from followup.records import (Appointment, Consent, Contact, NextContact, Patient, PhoneFlag, PlanStage, Policy,
+                              Records, Visit, Window, parse_days, parse_window)
+from followup.rules import assess, current_consents, entry_id, find_entry, message, next_steps, plan_day, short_ids
+from followup.errors import UsageError
 
 TODAY = dt.date(2026, 11, 23)  # a Monday
 POLICY = Policy()
@@ -288,7 +289,7 @@ def test_sms_message_is_specific_and_personal():
 
 @pytest.mark.parametrize("text", ["25:00-26:00", "18:00", "20:00-18:00", "6pm-8pm", "18:0-19:00"])
 def test_bad_windows(text):
-    with pytest.raises(ValueError):
+    with pytest.raises(UsageError):
         parse_window(text)
 
 
@@ -296,7 +297,7 @@ def test_windows_and_days():
     assert parse_window("9:00-12:30") == Window(dt.time(9), dt.time(12, 30))
     assert parse_days("mon-fri") == frozenset(range(5))
     assert parse_days("sat-mon") == frozenset({5, 6, 0})
-    with pytest.raises(ValueError):
+    with pytest.raises(UsageError):
         parse_days("funday")
 
 

@@ -15,8 +15,7 @@ from typing import Optional
 import typer
 from typer.core import TyperGroup
 
-from followup.db import DatabaseError
-from followup.errors import Busy, FollowupError, NotFound, UsageError
+from followup.errors import Busy, DatabaseError, ExitStatus, FollowupError, UsageError
 from followup.i18n import LANGUAGES, N_, choose, language, set_language, tr
 
 
@@ -170,7 +169,7 @@ def _translate_help_words() -> None:
     command._followup_translated = True
 
 
-INTERNAL_ERROR = 70  # EX_SOFTWARE
+INTERNAL_ERROR = ExitStatus.INTERNAL_ERROR
 
 
 def _report_bug(exc: BaseException) -> None:
@@ -435,27 +434,39 @@ _CLICK_ERRORS = (
 def _date(text: Optional[str], what: str = "--date") -> dt.date:
     """A date from the command line (2026-12-03 or 03.12.2026); default: the real today."""
     if text is None:
-        return dt.date.today()
+        return _today()
     from followup.importing.values import BadValue, parse_date
 
     try:
         return parse_date(text.strip())
     except (BadValue, ValueError):
-        raise UsageError(tr("{what} {value!r} is not a date (use 2026-12-03 or 03.12.2026)", what=what,
-                            value=text)) from None
+        raise UsageError(N_("{what} {value!r} is not a date (use 2026-12-03 or 03.12.2026)"), what=what,
+                         value=text) from None
 
 
-def _now() -> str:
-    return dt.datetime.now().isoformat(sep=" ", timespec="seconds")
+# The clock and the user are read here, at the edge, and passed to the use cases.
+def _today() -> dt.date:
+    return dt.date.today()
+
+
+def _clock() -> dt.datetime:
+    return dt.datetime.now().replace(microsecond=0)
+
+
+def _who(by: Optional[str]) -> str:
+    """Who records it: --by, else $FOLLOWUP_USER, else the login name."""
+    return by or _user()
+
+
+# options many commands share, declared once
+BY_OPTION = typer.Option(None, "--by", help="Who records it (else $FOLLOWUP_USER, else your login name).")
+DAY_OPTION = typer.Option(None, "--date", help="The day of the list (default: today).")
 
 
 def _known_patient(conn, patient_id: str) -> str:
-    from followup import db
+    from followup.actions.lookup import known_patient
 
-    patient_id = patient_id.strip()
-    if not db.patient_exists(conn, patient_id):
-        raise NotFound(tr("no patient with card number {id!r}", id=patient_id))
-    return patient_id
+    return known_patient(conn, patient_id)
 
 
 def _choices(values: list[str], allowed: tuple[str, ...], what: str) -> list[str]:
@@ -475,35 +486,7 @@ def _choices(values: list[str], allowed: tuple[str, ...], what: str) -> list[str
     return list(dict.fromkeys(out))
 
 
-
 def _known_doctor(conn, name: Optional[str]) -> Optional[str]:
-    """A doctor as named in the imports; a name that is not there suggests the closest ones."""
-    if not name:
-        return None
-    import difflib
+    from followup.actions.lookup import known_doctor
 
-    from followup import db
-
-    names = db.doctor_names(conn)
-    wanted = " ".join(name.split())
-    exact = [n for n in names if n.casefold() == wanted.casefold()]
-    if exact:
-        return exact[0]
-    partial = [n for n in names if wanted.casefold() in n.casefold()]
-    if len(partial) == 1:
-        return partial[0]
-    surnames = {n.split()[0]: n for n in names if n.split()}
-    close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.5) or partial[:3] or \
-        [surnames[m] for m in difflib.get_close_matches(wanted.split()[0], list(surnames), n=3, cutoff=0.6)]
-    hint = tr("; did you mean {names}?", names=tr(" or ").join(repr(c) for c in close)) if close else ""
-    raise UsageError(tr("unknown doctor {name!r}", name=name) + hint)
-
-
-
-QUESTIONS_VERSION = "v1"
-QUESTIONS = {  # in the chosen language where asked (tr); a clinic's own, set by config, win
-    "score": N_("Overall, how satisfied are you with your treatment, from 1 to 10?"),
-    "recommend": N_("How likely are you to recommend us to friends or family, from 0 to 10?"),
-    "expectations": N_("Did the treatment meet your expectations: yes, partly or no?"),
-    "comment": N_("What should we improve?"),
-}
+    return known_doctor(conn, name)

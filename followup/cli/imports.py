@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import sys
 import tempfile
@@ -12,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from followup.cli.core import FORMAT_OPTION, Format, _console, _db_path, _open, _print_rows, _user, app
+from followup.cli.core import FORMAT_OPTION, Format, _console, _db_path, _open, _print_rows, _today, _user, app
 from followup.errors import RowsRejected, UsageError
 from followup.i18n import N_, ntr, tr
 
@@ -53,7 +52,8 @@ def import_(
         return _import_history(ctx, fmt)
     if not paths:
         raise UsageError(tr("name the export files or a directory to import (or --history)"))
-    from followup.importing import ImportOptions, import_paths
+    from followup.actions.clinic import run_import
+    from followup.importing import ImportOptions
     from followup.importing.fields import Mapping, load_mapping
 
     options = ImportOptions(
@@ -70,14 +70,7 @@ def import_(
         conn = db.connect(db_file)
         stack.callback(conn.close)
         with _progress(quiet) as on_rows:
-            result = import_paths(conn, db_file, list(paths), options, today=dt.date.today(), on_rows=on_rows)
-        if any(f.outcome == "imported" for f in result.files):  # the morning's first `today` is then a read
-            import sqlite3
-
-            from followup.cli.daylist import stored_day
-
-            with contextlib.suppress(sqlite3.Error):  # the import stands; `today` will plan the day itself
-                stored_day(conn, dt.date.today())
+            result = run_import(conn, db_file, list(paths), options, today=_today(), on_rows=on_rows)
     _report_import(result, quiet=quiet, fmt=fmt)
     failed = [f for f in result.files if f.outcome == "failed"]
     if failed:

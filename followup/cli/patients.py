@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from followup import i18n
-from followup.cli.core import FORMAT_OPTION, Format, _cell, _console, _now, _open, _print_rows, _user, patient_app, _prompts
+from followup.cli.core import BY_OPTION, FORMAT_OPTION, Format, _cell, _clock, _console, _open, _print_rows, _prompts, _who, patient_app
 from followup.errors import NotFound, UsageError
 from followup.i18n import N_, ntr, tr
 
@@ -131,7 +131,7 @@ def patient_export(ctx: typer.Context, patient_id: str = typer.Argument(..., hel
 @patient_app.command("forget")
 def patient_forget(ctx: typer.Context, patient_id: str = typer.Argument(..., help="The patient's card number."),
                    yes: bool = typer.Option(False, "--yes", help="Do it without asking."),
-                   by: Optional[str] = typer.Option(None, "--by", help="Who erases.")):
+                   by: Optional[str] = BY_OPTION):
     """Erase a patient's personal data everywhere (the right to erasure); survey scores stay, anonymous.
 
     Backups made before keep what they had; a later import brings the patient back as new, and
@@ -145,7 +145,7 @@ def patient_forget(ctx: typer.Context, patient_id: str = typer.Argument(..., hel
         raise NotFound(tr("no patient with card number {id!r}", id=patient_id))
     if not yes and not _prompts()[0].ask(tr("Erase everything about {pid}? This cannot be undone", pid=pid), default=False):
         raise UsageError(tr("nothing erased"))
-    result = db.forget_patient(conn, pid, by=by or _user(), at=_now())
+    result = db.forget_patient(conn, pid, by=_who(by), at=_clock().isoformat(sep=" "))
     typer.echo(tr("Erased (erasure #{id}): {records}; {scores} kept without the patient.", id=result["erasure"],
                   records=ntr("{n} record", "{n} records", result["rows_erased"]),
                   scores=ntr("{n} survey score", "{n} survey scores", result["surveys_kept"])))

@@ -246,7 +246,7 @@ def _import_consents(conn, decisions: list, options: ImportOptions) -> str:
     Append-only, like every consent; a (purpose, channel) with any record made in followup is
     never touched, and nothing is written where the state already matches.
     """
-    from followup.rules import PURPOSES
+    from followup.records import PURPOSES
 
     purposes = [p for p in PURPOSES if p != "marketing"]
     current = db.consent_states(conn, [pid for pid, _ in decisions])

@@ -1,4 +1,7 @@
-"""The day's list: planned by the rules, stored in the database, read by `followup today`.
+"""Use cases of the day's list: plan it, read it as stored, find an entry in it.
+
+The list is planned by the rules, stored in the database, read by `followup today` (and by any
+other face: the same entries, order and ids everywhere).
 
 Planning a 50,000-patient clinic's day takes a second or two; `today` is typed dozens of times a
 day. So the plan is stored (tables of migration m007) and `today` reads it. It is never served
@@ -18,8 +21,6 @@ import os
 import sqlite3
 from typing import Optional
 
-from followup.i18n import tr
-
 # how long `today` waits for the write lock to refresh the stored plan before planning the day
 # itself without storing it (while a nightly import holds the lock, for example)
 REFRESH_WAIT_MS = 1_000
@@ -27,10 +28,10 @@ REFRESH_WAIT_MS = 1_000
 
 def day_list(conn, day: dt.date, channel: Optional[str] = None, doctor: Optional[str] = None):
     """Plan the day with the rules (nothing stored). Returns (entries, settings)."""
-    from followup import db, rules
+    from followup import db, rules, settings as config
 
     settings = db.get_settings(conn)
-    policy = rules.policy_from(settings)
+    policy = config.policy(settings)
     records = db.load_records(conn, day, windows=rules.candidate_windows(day, policy))
     entries = rules.plan_day(records, day, policy, channel=channel, doctor=doctor)
     return entries, settings
@@ -43,13 +44,13 @@ def entries_named(conn, day: dt.date, given: str):
     their households, which may share the call) are planned: found in the stored plan when it is
     the day's, else among all the day's candidates. Returns (matches, entries, settings).
     """
-    from followup import db, rules
+    from followup import db, rules, settings as config
 
     settings = db.get_settings(conn)
     given = given.strip().lower()
     if len(given) < rules.ENTRY_ID_LENGTH:
         return [], [], settings
-    policy = rules.policy_from(settings)
+    policy = config.policy(settings)
     windows = rules.candidate_windows(day, policy)
     hits = _stored_hits(conn, day, given, policy)
     if hits is None:  # no stored plan for the day: every candidate whose hash fits
@@ -82,9 +83,8 @@ def _reasons_json(reasons) -> list[dict]:
 
 def entry_json(e, settings: dict, shown_id: str) -> dict:
     """An entry as the JSON contract of `followup today` has it."""
-    from followup import rules
+    from followup import rules, settings as config
 
-    templates = {k.removeprefix("template."): v for k, v in settings.items() if k.startswith("template.")}
     return {
         "entry_id": shown_id, "patient_id": e.patient.patient_id, "patient": e.patient.name,
         "phone": e.address, "channel": e.channel, "window": str(e.window) if e.window else None,
@@ -92,7 +92,7 @@ def entry_json(e, settings: dict, shown_id: str) -> dict:
         "warnings": list(e.warnings),
         "household": [{"patient_id": m.patient.patient_id, "patient": m.patient.name,
                        "reasons": _reasons_json(m.reasons), "warnings": list(m.warnings)} for m in e.household],
-        "message": rules.message(e, templates, settings.get("clinic_name") or tr("The clinic")),
+        "message": rules.message(e, config.templates(settings), config.clinic_name(settings)),
     }
 
 
@@ -108,13 +108,24 @@ def with_id(shown_id: str, payload: str) -> str:
     return f'{{"entry_id": "{shown_id}", {payload[1:]}'
 
 
+# what the stored plan's texts and decisions are made of, beyond the rows the triggers watch: a
+# change to any of these files (an upgrade, a catalogue fix) makes the stored plan stale
+_PLAN_SOURCES = ("records.py", "rules.py", "settings.py", "locale_ru.py", "i18n.py", "entryids.py",
+                 os.path.join("actions", "day.py"))
+
+
 def _stamp(conn, wave: int) -> str:
-    """What the stored plan depends on beyond the rows the triggers watch."""
+    """What the stored plan depends on beyond the rows the triggers watch: the code's version, its
+    rules and catalogue (each file's size and time), the language of the texts, and which doctors
+    have completed their survey wave."""
     from followup import __version__, db, i18n
 
-    rules_file = os.stat(os.path.join(os.path.dirname(os.path.dirname(__file__)), "rules.py"))
-    return json.dumps([__version__, i18n.language(), rules_file.st_mtime_ns, rules_file.st_size,
-                       db.completed_waves(conn, wave)], ensure_ascii=False)
+    package = os.path.dirname(os.path.dirname(__file__))
+    files = []
+    for name in _PLAN_SOURCES:
+        st = os.stat(os.path.join(package, name))
+        files.append([st.st_mtime_ns, st.st_size])
+    return json.dumps([__version__, i18n.language(), files, db.completed_waves(conn, wave)], ensure_ascii=False)
 
 
 def _rows(entries, settings: dict) -> list[dict]:
@@ -131,10 +142,10 @@ def _rows(entries, settings: dict) -> list[dict]:
 
 def _refresh(conn, day: dt.date) -> None:
     """Inside a write transaction: bring the stored plan up to date for ``day``."""
-    from followup import db, rules
+    from followup import db, rules, settings as config
 
     settings = db.get_settings(conn)
-    policy = rules.policy_from(settings)
+    policy = config.policy(settings)
     stamp = _stamp(conn, policy.survey_wave)
     state = db.plan_state(conn)
     windows = rules.candidate_windows(day, policy)
@@ -160,12 +171,12 @@ def _fresh(conn, day: dt.date) -> bool:
             and state[1] == _stamp(conn, state[2]))
 
 
-def stored_day(conn, day: dt.date, channel: Optional[str] = None, *, as_json: bool = False):
+def stored_day(conn, day: dt.date, channel: Optional[str] = None, *, today: dt.date, as_json: bool = False):
     """The day's entries as (id shown, JSON payload without the id) in list order, or (``as_json``)
     the whole list as `today --format json` prints it, in UTF-8 bytes.
 
     Read from the stored plan when it is current (a read transaction: no lock taken); else the
-    plan is brought up to date and stored first. Only the calendar's today, in the clinic's
+    plan is brought up to date and stored first. Only the calendar's ``today``, in the clinic's
     language, is stored: another day (`--date`, a look at tomorrow's list) or another language
     is planned here and nothing stored, so that it never displaces the list the desks are
     working through. So is the day when the write lock is not to be had within REFRESH_WAIT_MS
@@ -174,24 +185,17 @@ def stored_day(conn, day: dt.date, channel: Optional[str] = None, *, as_json: bo
     from followup import db
 
     read = db.plan_json if as_json else db.plan_entries
-    conn.execute("BEGIN")
-    try:
+    with db.read_snapshot(conn):
         if _fresh(conn, day):
             return read(conn, channel)
-    finally:
-        conn.execute("COMMIT")
-    if day != dt.date.today() or not _clinic_language(conn):
+    if day != today or not _clinic_language(conn):
         return _unstored(conn, day, channel, as_json=as_json)
     try:
-        conn.execute(f"PRAGMA busy_timeout = {REFRESH_WAIT_MS}")
-        try:
-            with db.write_transaction(conn):
-                _refresh(conn, day)
-                return read(conn, channel)
-        finally:
-            conn.execute(f"PRAGMA busy_timeout = {db.BUSY_TIMEOUT_MS}")
+        with db.busy_timeout(conn, REFRESH_WAIT_MS), db.write_transaction(conn):
+            _refresh(conn, day)
+            return read(conn, channel)
     except sqlite3.OperationalError as exc:
-        if "locked" not in str(exc) and "readonly" not in str(exc):
+        if not db.is_locked_or_readonly(exc):
             raise
     return _unstored(conn, day, channel, as_json=as_json)
 
@@ -200,23 +204,30 @@ def _clinic_language(conn) -> bool:
     """Whether this desk reads the clinic's language (its `language` setting; any, if unset). The
     stored list is in one language: a desk in another one plans its list itself, instead of
     re-planning the whole day for everybody at each switch."""
-    from followup import i18n
+    from followup import db, i18n
 
-    row = conn.execute("SELECT value FROM settings WHERE key = 'language'").fetchone()
-    return row is None or row[0] == i18n.language()
+    setting = db.get_setting(conn, "language")
+    return setting is None or setting == i18n.language()
 
 
 def _unstored(conn, day: dt.date, channel: Optional[str], *, as_json: bool):
     """The day planned here, nothing stored: what `stored_day` returns, in the same shapes."""
+    from followup import db
     from followup.entryids import shortest_prefixes
 
-    conn.execute("BEGIN")  # one snapshot, whoever commits meanwhile
-    try:
+    with db.read_snapshot(conn):  # one snapshot, whoever commits meanwhile
         entries, settings = day_list(conn, day)
-    finally:
-        conn.execute("COMMIT")
     shown = shortest_prefixes(e.entry_id for e in entries)
     pairs = [(shown[e.entry_id], _payload(e, settings)) for e in entries if not channel or e.channel == channel]
     if as_json:
         return ("[" + ",\n".join(with_id(s, p) for s, p in pairs) + "]").encode()
     return pairs
+
+
+def refresh_after_import(conn, *, today: dt.date) -> None:
+    """After an import wrote something: plan and store today's list now, so that the morning's first
+    `today` is a read. A failure leaves the import as it stands (`today` then plans the day itself)."""
+    try:
+        stored_day(conn, today, today=today)
+    except sqlite3.Error:
+        pass

@@ -1,0 +1,72 @@
+"""Use cases of the clinic's data as a whole: a night's import, the demo clinic."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+
+def run_import(conn, db_file: Path, paths: list[Path], options, *, today: dt.date,
+               on_rows: Optional[Callable[[str, int], None]] = None):
+    """Import the export files (each all or nothing, recorded as a run); when anything was written,
+    today's list is planned and stored at once, so that the morning's first `today` is a read."""
+    from followup.actions.day import refresh_after_import
+    from followup.importing import import_paths
+
+    result = import_paths(conn, db_file, paths, options, today=today, on_rows=on_rows)
+    if any(f.outcome == "imported" for f in result.files):
+        refresh_after_import(conn, today=today)
+    return result
+
+
+@dataclass(frozen=True)
+class Demo:
+    db_file: Path
+    exports: Path
+    import_result: object
+    counts: dict                 # what the exports hold: patients, visits, appointments, plans
+    consenting: int              # patients with a consent recorded
+    next_contacts: int
+    entries: list[dict]          # today's list, as `today --format json` has it
+    surveys: dict                # doctor -> (status, answers)
+
+
+def build_demo(directory: Path, *, patients: int, seed: int, language: str, by: str, today: dt.date,
+               now: dt.datetime) -> Demo:
+    """A demo clinic in ``directory``: its exports written like a real system's, imported by the real
+    importer into a database of its own (any earlier demo there replaced), with staff records:
+    consents, next contacts, survey answers."""
+    from followup import db, reports, rules
+    from followup.actions.day import day_list, entry_json
+    from followup.actions.surveys import responses_by_doctor
+    from followup.demo import staff_records, survey_answers, write_clinic
+    from followup.importing import ImportOptions
+
+    exports = directory / "exports"
+    db_file = directory / "demo.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db_file) + suffix).unlink(missing_ok=True)
+    files = write_clinic(exports, today=today, patients=patients, seed=seed)
+    conn = db.connect(db_file)
+    db.set_setting(conn, "language", language, by=by, at=now.isoformat(timespec="seconds"))
+    result = run_import(conn, db_file, [exports], ImportOptions(user=by), today=today)
+    consents, nexts = staff_records(sorted(db.patient_ids(conn)), today=today, seed=seed)
+    db.add_consents(conn, consents)
+    for n in nexts:
+        db.add_next_contact(conn, n)
+    ends = db.treatment_ends(conn)
+    treated = sorted({pid for pid, _, _, _ in ends})
+    records_by = {r.patient.patient_id: r for r in db.load_records(conn, today, treated)}
+    for row in survey_answers(ends, today=today, seed=seed):
+        r = records_by[row["patient_id"]]
+        end = next(v for v in r.visits if v.visit_id == row["visit_id"])
+        db.add_survey(conn, row, rules.treatment_doctors(r.visits, end))
+    entries, settings = day_list(conn, today)
+    shown = rules.short_ids(entries)
+    data = [entry_json(e, settings, shown[e.entry_id]) for e in entries]
+    surveys = {d: (reports.doctor_report(d, rs)["status"], len(rs)) for d, rs in sorted(responses_by_doctor(conn).items())}
+    conn.close()
+    return Demo(db_file, exports, result, dict(files.counts), len({c["patient_id"] for c in consents}), len(nexts),
+                data, surveys)

@@ -1,0 +1,42 @@
+"""Use cases of the clinic's settings: list, read, change (checked by followup.settings)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+from followup.errors import UsageError
+from followup.i18n import N_
+
+
+def list_settings(conn) -> list[tuple[str, str, bool]]:
+    """(key, value, whether it is the default) for every setting."""
+    from followup import db, settings
+
+    return settings.values(db.get_settings(conn))
+
+
+def get_setting(conn, key: str) -> str:
+    from followup import db, settings
+
+    s = settings.setting(key)
+    return db.get_settings(conn).get(key, settings.default(s))
+
+
+def change_setting(conn, key: str, value: Optional[str], *, by: str, now: dt.datetime) -> str:
+    """Set ``key`` to ``value`` for every desk and the cron job (None: back to the default); the value
+    in force afterwards. A value equal to the default is the default: nothing is stored."""
+    from followup import db, settings
+
+    s = settings.setting(key)
+    if value is not None:
+        value = settings.check(key, value)
+        if value == settings.default(s) or (s.kind in ("days", "number") and float(value) == float(s.default)):
+            value = None
+    db.set_setting(conn, key, value, by=by, at=now.isoformat(sep=" ", timespec="seconds"))
+    return value if value is not None else settings.default(s)
+
+
+def require_value_or_default(value: Optional[str], default: bool) -> None:
+    if default == (value is not None):
+        raise UsageError(N_("give a value, or --default"))

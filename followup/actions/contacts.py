@@ -1,0 +1,195 @@
+"""Use cases of the receptionist's work: consents, next contacts, outcomes, why, the manager's
+flagged list, the contact log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+from followup.errors import Conflict, NotFound, UsageError
+from followup.i18n import N_
+from followup.actions.lookup import known_patient
+
+HOW = ("in-person", "phone", "form")
+
+
+# ---------------------------------------------------------------------------
+# Consent
+
+
+@dataclass(frozen=True)
+class ConsentRecorded:
+    patient_id: str
+    purposes: tuple[str, ...]
+    channels: tuple[str, ...]
+    granted: bool
+    by: str
+
+
+def record_consent(conn, patient: str, *, purposes: Sequence[str], channels: Sequence[str], granted: bool = True,
+                   address: Optional[str] = None, window: Optional[str] = None, days: Optional[str] = None,
+                   how: str = "in-person", note: Optional[str] = None, by: str, now: dt.datetime
+                   ) -> ConsentRecorded:
+    """A grant (or a withdrawal) for each purpose and channel: new records, never an edit."""
+    from followup import db
+    from followup.records import format_days, parse_days, parse_window
+
+    if how not in HOW:
+        raise UsageError(N_("--how must be in-person, phone or form, not {value!r}"), value=how)
+    win = str(parse_window(window)) if window else None
+    day_set = format_days(parse_days(days)) if days else None
+    if address:
+        if "@" in address:
+            address = address.strip()
+        else:
+            from followup.importing.values import normalize_phone
+
+            address, valid = normalize_phone(address)
+            if not valid:
+                raise UsageError(N_("--phone is not a valid phone number"))
+    pid = known_patient(conn, patient)
+    at = _stamp(now)
+    db.add_consents(conn, [{"patient_id": pid, "purpose": pu, "channel": ch, "granted": 1 if granted else 0,
+                            "address": address or None, "window": win, "days": day_set, "how": how, "note": note,
+                            "source": "followup", "recorded_by": by, "recorded_at": at}
+                           for pu in purposes for ch in channels])
+    return ConsentRecorded(pid, tuple(purposes), tuple(channels), granted, by)
+
+
+@dataclass(frozen=True)
+class ConsentState:
+    patient_id: str
+    current: list[dict]      # the latest record per (purpose, channel), in the order first recorded
+    history: list[dict]      # every record, oldest first
+
+
+def consent_state(conn, patient: str) -> ConsentState:
+    """A patient's consents now and their whole history ('granted' as true/false)."""
+    from followup import db
+
+    pid = known_patient(conn, patient)
+    history = [dict(h, granted=bool(h["granted"])) for h in db.consent_history(conn, pid)]
+    current: dict[tuple, dict] = {}
+    for h in history:
+        current[(h["purpose"], h["channel"])] = h
+    return ConsentState(pid, list(current.values()), history)
+
+
+# ---------------------------------------------------------------------------
+# Next contact
+
+
+@dataclass(frozen=True)
+class NextAgreed:
+    id: int
+    patient_id: str
+    due: dt.date
+    by: str
+
+
+def agree_next_contact(conn, patient: str, *, on: dt.date, reason: str, channel: Optional[str] = None,
+                       doctor: Optional[str] = None, by: str, now: dt.datetime) -> NextAgreed:
+    """The date and form of the next contact agreed with the patient."""
+    from followup import db
+    from followup.records import CHANNELS
+
+    if channel and channel not in CHANNELS:
+        raise UsageError(N_("unknown channel {value!r} (one of {allowed})"), value=channel, allowed=", ".join(CHANNELS))
+    if not reason.strip():
+        raise UsageError(N_("--reason must say what the contact is about"))
+    pid = known_patient(conn, patient)
+    nid = db.add_next_contact(conn, {"patient_id": pid, "due": on.isoformat(), "reason": reason.strip(),
+                                     "channel": channel, "doctor": doctor, "recorded_by": by,
+                                     "recorded_at": _stamp(now)})
+    return NextAgreed(nid, pid, on, by)
+
+
+# ---------------------------------------------------------------------------
+# Outcomes
+
+
+@dataclass(frozen=True)
+class OutcomeRecorded:
+    outcome: str
+    entry: str               # the id as the list shows it
+    patient_id: str
+    household: int           # others on the same call
+    step: str                # what happens next, as a sentence in the chosen language
+
+
+def record_outcome(conn, entry: str, outcome: str, *, day: dt.date, callback: Optional[dt.date] = None,
+                   note: Optional[str] = None, by: str, now: dt.datetime) -> OutcomeRecorded:
+    """The outcome of a contact on the list of ``day``, and its next step (rules.next_steps), in one
+    transaction. An entry already closed that day is refused."""
+    from followup import db, rules, settings as config
+    from followup.actions.day import entries_named
+    from followup.records import OUTCOMES
+
+    if outcome not in OUTCOMES:
+        raise UsageError(N_("unknown outcome {value!r} (one of {allowed})"), value=outcome, allowed=", ".join(OUTCOMES))
+    if outcome == "call-back" and not callback:
+        raise UsageError(N_("call-back needs --on DATE"))
+    if callback and outcome != "call-back":
+        raise UsageError(N_("--on goes with --outcome call-back"))
+    if callback and callback <= day:
+        raise UsageError(N_("--on must be a later day than the list's"))
+    matches, entries, settings = entries_named(conn, day, entry)
+    if len(matches) > 1:
+        raise UsageError(N_("entry {entry!r} names {n} entries; give more of its characters"), entry=entry,
+                         n=len(matches))
+    if not matches:
+        given = entry.strip().lower()
+        if len(given) >= rules.ENTRY_ID_LENGTH and db.closed_entry(conn, given, day.isoformat()):
+            raise Conflict(N_("entry {entry} of {day} is already closed (see followup log)"), entry=entry.strip(),
+                           day=day)
+        raise NotFound(N_("no entry {entry!r} on the list of {day} (see followup today)"), entry=entry, day=day)
+    found = matches[0]
+    steps = rules.next_steps(found, outcome, day, config.policy(settings), by=by, at=_stamp(now),
+                             callback=callback, note=note)
+    db.record_contact(conn, steps.contacts, withdrawals=steps.withdrawals, phone_flags=steps.phone_flags,
+                      entry_id=found.entry_id[:16], list_date=day.isoformat())
+    return OutcomeRecorded(outcome, rules.short_ids(entries)[found.entry_id], found.patient.patient_id,
+                           len(found.household), steps.text)
+
+
+# ---------------------------------------------------------------------------
+# Why, the manager's list, the log
+
+
+@dataclass(frozen=True)
+class Explanation:
+    patient: object          # records.Patient
+    findings: list           # records.Finding, one a rule and channel
+
+
+def explain(conn, patient: str, *, day: dt.date) -> Explanation:
+    """For every rule: whether it fires for this patient on ``day``, and if not, why not."""
+    from followup import db, rules, settings as config
+
+    pid = known_patient(conn, patient)
+    policy = config.policy(db.get_settings(conn))
+    [records] = db.load_records(conn, day, [pid])
+    return Explanation(records.patient, rules.assess(records, day, policy))
+
+
+def flagged(conn, *, day: dt.date) -> list:
+    """(patient, finding) for the reasons dropped after the unanswered-attempt limit, for the manager."""
+    from followup import db, rules, settings as config
+
+    policy = config.policy(db.get_settings(conn))
+    records = db.load_records(conn, day, windows=rules.candidate_windows(day, policy))
+    return rules.for_manager(records, day, policy)
+
+
+def contact_log(conn, patient: str) -> tuple[str, list[dict]]:
+    """The patient's contact history, oldest first: (card number, records)."""
+    from followup import db
+
+    pid = known_patient(conn, patient)
+    return pid, db.contact_log(conn, pid)
+
+
+def _stamp(now: dt.datetime) -> str:
+    """A moment as the records store it."""
+    return now.isoformat(sep=" ", timespec="seconds")

@@ -1,0 +1,55 @@
+"""Use cases of the manager's reports: survey results per doctor, and the clinic report."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+from followup.actions.lookup import known_doctor
+
+
+def doctor_reports(conn, *, doctor: Optional[str] = None, date_from: Optional[dt.date] = None,
+                   date_to: Optional[dt.date] = None, today: dt.date) -> list[dict]:
+    """The survey report of one doctor (a name part will do), or of every doctor, each with its
+    complaints: open, overdue on ``today`` (open ones only), resolved."""
+    from followup import db, reports, settings as config
+    from followup.actions.complaints import as_record
+    from followup.actions.surveys import responses_by_doctor
+    from followup.rules import complaint_overdue
+
+    stored = db.get_settings(conn)
+    thresholds, policy = config.thresholds(stored), config.policy(stored)
+    by_doctor = {name: [] for name in db.doctor_names(conn)}
+    by_doctor.update(responses_by_doctor(conn))
+    names = [known_doctor(conn, doctor)] if doctor else sorted(by_doctor)
+    results = [reports.doctor_report(name, by_doctor.get(name, []), thresholds, date_from, date_to) for name in names]
+    complaints = db.list_complaints(conn)
+    for r in results:
+        mine = [c for c in complaints if c["doctor"] == r["doctor"]]
+        r["complaints"] = {"open": sum(1 for c in mine if not c["resolved_at"]),
+                           "overdue": sum(1 for c in mine if complaint_overdue(as_record(c), today, policy)),
+                           "resolved": sum(1 for c in mine if c["resolved_at"])}
+    return results
+
+
+def clinic_report(conn, *, year: int, today: dt.date) -> dict:
+    """Conversion of first-time patients, dead souls, the contact funnel, consent coverage and
+    complaints of ``year`` (the JSON contract of `followup report clinic`)."""
+    from followup import db, reports
+    from followup.actions.day import day_list
+    from followup.records import PURPOSES
+
+    active = db.active_patients_last_visit(conn)
+    entries, _ = day_list(conn, today)
+    due: dict[str, int] = {}
+    for e in entries:
+        for r in e.reasons + tuple(x for m in e.household for x in m.reasons):
+            due[r.code] = due.get(r.code, 0) + 1
+    return {
+        "year": year,
+        "conversion": reports.conversion(db.first_and_second_visits(conn), year, today),
+        "dead_souls": reports.dead_souls(active, today),
+        "funnel": reports.funnel(db.contact_reasons(conn, year), due),
+        "consent_coverage": reports.consent_coverage(len(active), db.consent_decisions(conn), PURPOSES),
+        "complaints": reports.complaint_stats(db.complaint_dates(conn, year)),
+    }

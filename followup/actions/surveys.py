@@ -1,0 +1,180 @@
+"""Use cases of the post-treatment survey and of the themes of its comments."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Optional
+
+from followup.actions.lookup import known_doctor
+from followup.errors import NotFound, UsageError
+from followup.i18n import N_
+
+EXPECTATIONS = ("yes", "partly", "no")
+
+
+@dataclass(frozen=True)
+class SurveyCall:
+    """Whom a survey is about, before the answers: the patient, the treatment, its doctors."""
+
+    patient_id: str
+    patient: str               # the name, for the caller's script
+    visit_id: Optional[str]    # the treatment's end visit; None when asked about a named doctor only
+    doctors: tuple[str, ...]   # whom the answer counts for
+    clinic: str
+    questions: dict            # key -> the question as the clinic words it, in the chosen language
+
+
+def survey_call(conn, target: str, *, day: dt.date, doctor: Optional[str] = None) -> SurveyCall:
+    """The survey for ``target`` (an entry id of the day's list, or a card number): the treatment it
+    is about (the entry's, else the latest one not surveyed yet) and every doctor of it."""
+    from followup import db, rules, settings as config
+
+    pid, visit_id = _target(conn, target, day)
+    [records] = db.load_records(conn, day, [pid])
+    ends = sorted((v for v in records.visits if v.kind == "treatment_end"), key=lambda v: v.date)
+    surveyed = {x.visit_id for x in records.surveys}
+    end = next((v for v in ends if v.visit_id == visit_id), None) if visit_id else \
+        next((v for v in reversed(ends) if v.visit_id not in surveyed), None)
+    if end is not None and end.visit_id in surveyed:
+        raise UsageError(N_("a survey for treatment {visit} is already recorded"), visit=end.visit_id)
+    if end is None and not doctor:
+        raise UsageError(N_("{pid} has no finished treatment to ask about; name the doctor with --doctor"), pid=pid)
+    doctors = [known_doctor(conn, doctor)] if doctor else rules.treatment_doctors(records.visits, end)
+    stored = db.get_settings(conn)
+    return SurveyCall(pid, records.patient.name, end.visit_id if end else None, tuple(doctors),
+                      config.clinic_name(stored, capital=False),
+                      {k: config.question(stored, k) for k in config.QUESTIONS})
+
+
+def _target(conn, target: str, day: dt.date) -> tuple[str, Optional[str]]:
+    """A patient, and the treatment when the target is a survey entry of the day's list."""
+    from followup import db, rules
+    from followup.actions.day import entries_named
+
+    target = target.strip()
+    if db.patient_exists(conn, target):
+        return target, None
+    if len(target) >= rules.ENTRY_ID_LENGTH:
+        matches, _, _ = entries_named(conn, day, target)
+        if len(matches) == 1:
+            survey_reasons = [r for r in matches[0].reasons if r.code == "survey_call"]
+            return matches[0].patient.patient_id, survey_reasons[0].ref if survey_reasons else None
+    raise NotFound(N_("no patient or entry {value!r}"), value=target)
+
+
+def check_answers(answers: dict) -> dict:
+    """The answers as stored (expectations as a code), or a usage error naming the wrong one."""
+    score, recommend, expectations = answers.get("score"), answers.get("recommend"), answers.get("expectations")
+    if score is None or not 1 <= score <= 10:
+        raise UsageError(N_("--score must be a whole number from 1 to 10"))
+    if recommend is not None and not 0 <= recommend <= 10:
+        raise UsageError(N_("--recommend must be a whole number from 0 to 10"))
+    if expectations is not None and expectations.lower() not in EXPECTATIONS:
+        raise UsageError(N_("--expectations must be yes, partly or no"))
+    return dict(answers, expectations=expectations.lower() if expectations else None)
+
+
+@dataclass(frozen=True)
+class SurveyRecorded:
+    id: int
+    patient_id: str
+    doctors: tuple[str, ...]
+    declined: bool
+    complaint: Optional[int]       # the complaint opened from the comment
+    suggest_complaint: bool        # a negative answer, and no complaint opened: offer one
+
+
+def record_survey(conn, call: SurveyCall, answers: Optional[dict], *, decline: bool = False,
+                  open_complaint: bool = False, day: dt.date, by: str, now: dt.datetime) -> SurveyRecorded:
+    """The answers (or a refusal) for the treatment, counted for each of its doctors, closing the survey
+    call; with ``open_complaint``, a complaint from the comment, in the same run. Checked before
+    anything is written: a complaint needs a comment."""
+    from followup import db, reports, settings as config
+
+    if not decline:
+        answers = check_answers(answers or {})
+        if open_complaint and not (answers.get("comment") or "").strip():
+            raise UsageError(N_("--complaint needs a --comment to open it with"))
+    at = now.isoformat(sep=" ", timespec="seconds")
+    stored = db.get_settings(conn)
+    keys = ("score", "recommend", "expectations", "comment")
+    row = {"patient_id": call.patient_id, "visit_id": call.visit_id,
+           "status": "declined" if decline else "answered",
+           **({k: None for k in keys} if decline else {k: answers.get(k) for k in keys}),
+           "questions": config.questions_version(stored), "recorded_by": by, "recorded_at": at}
+    contact = {"patient_id": call.patient_id, "entry_id": None, "list_date": day.isoformat(), "channel": "call",
+               "outcome": "declined" if decline else "reached",
+               "reasons": [["survey_call", call.visit_id]] if call.visit_id else [], "retry_on": None,
+               "callback_on": None, "note": "survey", "recorded_by": by, "recorded_at": at}
+    sid = db.add_survey(conn, row, list(call.doctors), contact=contact if call.visit_id else None)
+    if decline:
+        return SurveyRecorded(sid, call.patient_id, call.doctors, True, None, False)
+    complaint = None
+    if open_complaint:
+        complaint = db.add_complaint(conn, {"patient_id": call.patient_id,
+                                            "doctor": call.doctors[0] if len(call.doctors) == 1 else None,
+                                            "text": answers["comment"].strip(), "opened_by": by, "opened_at": at})
+    policy = config.policy(stored)
+    problems = reports.problems(answers["comment"], reports.theme_keywords(stored))
+    negative = (answers["score"] is not None and answers["score"] <= policy.low_score) or bool(problems) \
+        or answers["expectations"] == "no"
+    return SurveyRecorded(sid, call.patient_id, call.doctors, False, complaint, negative and complaint is None)
+
+
+# ---------------------------------------------------------------------------
+# Themes of comments
+
+
+def responses_by_doctor(conn) -> dict[str, list]:
+    """Answered surveys as reports.Response, per doctor they count for, with their themes."""
+    from followup import db, reports
+
+    keywords = reports.theme_keywords(db.get_settings(conn))
+    assigned = db.assigned_themes(conn)
+    by_doctor: dict[str, list] = {}
+    for s in db.survey_responses(conn):
+        if s["status"] != "answered":
+            continue
+        r = reports.Response(s["id"], dt.date.fromisoformat(s["recorded_at"][:10]), s["score"], s["recommend"],
+                             s["expectations"], s["comment"],
+                             tuple(reports.classify(s["comment"], keywords, assigned.get(s["id"], ()))))
+        for d in s["doctors"]:
+            by_doctor.setdefault(d, []).append(r)
+    return by_doctor
+
+
+def unthemed_comments(conn) -> tuple[list[dict], list[str]]:
+    """(the comments no theme matches, the themes there are)."""
+    from followup import db, reports
+
+    keywords = reports.theme_keywords(db.get_settings(conn))
+    assigned = db.assigned_themes(conn)
+    rows = [{"survey": s["id"], "date": s["recorded_at"][:10], "comment": s["comment"]}
+            for s in db.survey_responses(conn)
+            if s["comment"] and not reports.classify(s["comment"], keywords, assigned.get(s["id"], ()))]
+    return rows, list(keywords)
+
+
+def add_theme_keywords(conn, name: str, keywords: str, *, by: str, now: dt.datetime) -> str:
+    """Add comma-separated keywords to a theme (new or built-in); the theme's keywords afterwards."""
+    from followup import db
+
+    words = [w.strip() for w in keywords.split(",") if w.strip()]
+    if not name.strip() or not words:
+        raise UsageError(N_("give a theme name and at least one keyword"))
+    key = f"theme.{name.strip()}"
+    old = db.get_settings(conn).get(key)
+    merged = ",".join(dict.fromkeys(([w for w in old.split(",") if w] if old else []) + words))
+    db.set_setting(conn, key, merged, by=by, at=now.isoformat(sep=" ", timespec="seconds"))
+    return merged
+
+
+def assign_theme(conn, survey_id: int, theme: str, *, by: str, now: dt.datetime) -> str:
+    """Give one comment a theme by hand."""
+    from followup import db
+
+    if not any(s["id"] == survey_id and s["comment"] for s in db.survey_responses(conn)):
+        raise NotFound(N_("no survey #{id} with a comment"), id=survey_id)
+    db.assign_theme(conn, survey_id, theme.strip(), by=by, at=now.isoformat(sep=" ", timespec="seconds"))
+    return theme.strip()

@@ -1,0 +1,147 @@
+"""Every setting the clinic can change: its key, type, default, bounds and help, in one table.
+
+`followup config`, the use cases (and the coming web pages) read and check settings here only, so
+they refuse the same values with the same words. The contact policy (`Policy`), the report
+thresholds and the survey questions are built from the stored settings here.
+
+Bounds the domain fixes: a survey wave is at least 20 answers (the minimum number of respondents is
+the point of the per-doctor reports); `report.positive_nps` is any NPS from -100 to 100.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from followup.errors import UsageError
+from followup.i18n import LANGUAGES, N_, tr
+from followup.records import Policy
+
+QUESTIONS_VERSION = "v1"
+QUESTIONS = {  # in the chosen language where asked (tr); a clinic's own, set by config, win
+    "score": N_("Overall, how satisfied are you with your treatment, from 1 to 10?"),
+    "recommend": N_("How likely are you to recommend us to friends or family, from 0 to 10?"),
+    "expectations": N_("Did the treatment meet your expectations: yes, partly or no?"),
+    "comment": N_("What should we improve?"),
+}
+
+MIN_SURVEY_WAVE = 20  # the domain's minimum number of respondents for a per-doctor figure
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    kind: str                  # days | number | text | language | template
+    default: str               # for text kinds: the English text, shown in the chosen language
+    low: float | None = None
+    high: float | None = None
+
+
+def _policy_settings() -> list[Setting]:
+    """The contact policy's numbers: whole days or counts, 0-3650 (a wave: at least 20)."""
+    return [Setting(f.name, "days", str(f.default), MIN_SURVEY_WAVE if f.name == "survey_wave" else 0, 3650)
+            for f in fields(Policy)]
+
+
+def _table() -> dict[str, Setting]:
+    from followup.rules import DEFAULT_TEMPLATES
+
+    table = [*_policy_settings(),
+             Setting("clinic_name", "text", N_("The clinic")),
+             Setting("language", "language", ""),
+             Setting("survey.version", "text", QUESTIONS_VERSION),
+             Setting("report.positive_mean", "number", "8.0", 0, 10),
+             Setting("report.positive_nps", "number", "30.0", -100, 100),
+             *(Setting(f"survey.question.{k}", "text", text) for k, text in QUESTIONS.items()),
+             *(Setting(f"template.{code}", "template", text) for code, text in DEFAULT_TEMPLATES.items())]
+    return {s.key: s for s in table}
+
+
+_SETTINGS: dict[str, Setting] | None = None
+
+
+def table() -> dict[str, Setting]:
+    """Every setting, in the order `config list` shows them."""
+    global _SETTINGS
+    if _SETTINGS is None:
+        _SETTINGS = _table()
+    return _SETTINGS
+
+
+def setting(key: str) -> Setting:
+    """The setting named ``key``; an unknown key is a usage error."""
+    found = table().get(key)
+    if found is None:
+        raise UsageError(N_("unknown setting {key!r} (see followup config list)"), key=key)
+    return found
+
+
+def default(s: Setting) -> str:
+    """A setting's default as shown: texts in the chosen language."""
+    return tr(s.default) if s.kind in ("text", "template") and s.default else s.default
+
+
+def check(key: str, value: str) -> str:
+    """The value to store for ``key``, or a usage error that says what the setting takes."""
+    s = setting(key)
+    if s.kind == "days":
+        if not value.strip().isdigit() or not s.low <= int(value) <= s.high:
+            raise UsageError(N_("{key} takes a whole number from {low} to {high}"), key=key, low=int(s.low),
+                             high=int(s.high))
+        return str(int(value))
+    if s.kind == "number":
+        try:
+            number = float(value.replace(",", "."))
+        except ValueError:
+            number = None
+        if number is None or not s.low <= number <= s.high:
+            raise UsageError(N_("{key} takes a number from {low} to {high}"), key=key, low=s.low, high=s.high)
+        return str(number)
+    if s.kind == "language":
+        if value not in LANGUAGES:
+            raise UsageError(N_("language takes one of: {allowed}"), allowed=", ".join(LANGUAGES))
+        return value
+    if s.kind == "template":
+        from followup.rules import template_fields_ok
+
+        if not template_fields_ok(value):
+            raise UsageError(N_("{key}: braces must name fields like {{date}}"), key=key)
+    return value
+
+
+def values(stored: dict[str, str]) -> list[tuple[str, str, bool]]:
+    """(key, value, whether it is the default) for every setting, as `config list` shows them."""
+    return [(k, stored[k], False) if k in stored else (k, default(s), True) for k, s in table().items()]
+
+
+def policy(stored: dict[str, str]) -> "Policy":
+    """The contact policy: stored values (`followup config set cap_days 21`) over the defaults."""
+    return Policy(**{f.name: int(stored[f.name]) for f in fields(Policy) if f.name in stored})
+
+
+def thresholds(stored: dict[str, str]):
+    """The per-doctor report's thresholds: the wave size and what counts as positive."""
+    from followup.reports import Thresholds
+
+    defaults = Thresholds()
+    return Thresholds(respondents=max(policy(stored).survey_wave, MIN_SURVEY_WAVE),
+                      positive_mean=float(stored.get("report.positive_mean", defaults.positive_mean)),
+                      positive_nps=float(stored.get("report.positive_nps", defaults.positive_nps)))
+
+
+def clinic_name(stored: dict[str, str], *, capital: bool = True) -> str:
+    """The clinic's name, or 'The clinic' / 'the clinic' in the chosen language."""
+    return stored.get("clinic_name") or (tr("The clinic") if capital else tr("the clinic"))
+
+
+def templates(stored: dict[str, str]) -> dict[str, str]:
+    """The clinic's own SMS / e-mail templates, by reason code (the defaults are the rules')."""
+    return {k.removeprefix("template."): v for k, v in stored.items() if k.startswith("template.")}
+
+
+def question(stored: dict[str, str], key: str) -> str:
+    """A survey question in the chosen language, or the clinic's own wording."""
+    return stored.get(f"survey.question.{key}") or tr(QUESTIONS[key])
+
+
+def questions_version(stored: dict[str, str]) -> str:
+    return stored.get("survey.version", QUESTIONS_VERSION)
