@@ -1,5 +1,6 @@
 """The migrated schema, pinned column by column: a change to it must be a new migration."""
 
+import re
 import sqlite3
 
 from followup import db
@@ -103,8 +104,14 @@ def test_connection_settings(tmp_path):
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
 
 
-def test_migration_names_are_in_step():
-    assert tuple(m.name for m in db._migrations()._migrations) == db.MIGRATION_NAMES
+def test_migrations_are_a_numbered_list():
+    """m001, m002 … in order, each name once: the names a database records come from the list."""
+    from followup.db import schema
+
+    names = db.MIGRATION_NAMES
+    assert [int(n[1:4]) for n in names] == list(range(1, len(names) + 1))
+    assert all(re.fullmatch(r"m\d{3}_[a-z0-9_]+", n) for n in names)
+    assert tuple(m.name for m in schema._migrations()._migrations) == names  # as sqlite-utils applies them
 
 
 def test_migrating_twice_changes_nothing(tmp_path):

@@ -47,7 +47,7 @@ class _Group(TyperGroup):
             sys.exit(exc.exit_code)
         except typer.Abort:
             typer.echo(tr("Aborted."), err=True)
-            sys.exit(1)
+            sys.exit(ExitStatus.FAILURE)
         except Exception as exc:  # a bug: its message may hold a value from the data, so it is never shown
             if os.environ.get("FOLLOWUP_DEBUG"):
                 raise

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from followup.cli.core import FORMAT_OPTION, Format, _db_path, _open, _print_rows, app, db_app
+from followup.errors import ExitStatus
 from followup.i18n import ntr, tr
 
 
@@ -52,4 +53,4 @@ def check(ctx: typer.Context, fmt: Format = FORMAT_OPTION):
                       problems=ntr("{n} foreign-key problem", "{n} foreign-key problems",
                                    result["foreign_key_problems"])))
     if not result["ok"]:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitStatus.FAILURE)

@@ -37,12 +37,10 @@ def _patient_row(p: dict) -> dict:
 def patient_show(ctx: typer.Context, patient_id: str = typer.Argument(..., help="The patient's card number."),
                  fmt: Format = FORMAT_OPTION):
     """Everything imported about one patient: details, visits, appointments, plan stages."""
-    from followup import db
+    from followup.actions.patients import patient_card
 
     conn = _open(ctx, create=False)
-    patient = db.get_patient(conn, patient_id.strip())
-    if patient is None:
-        raise NotFound(tr("no patient with card number {id!r}", id=patient_id))
+    patient = patient_card(conn, patient_id)
     if fmt is Format.json:
         typer.echo(json.dumps(patient, ensure_ascii=False, indent=2))
         return
@@ -80,22 +78,10 @@ def patient_find(ctx: typer.Context, text: str = typer.Argument(..., help="A par
                  fmt: Format = FORMAT_OPTION):
     """Find patients by a part of the name (any case, ё = е) or by phone in any format."""
     from followup import db
-    from followup.importing.values import normalize_phone
-    from followup.text import fold
+    from followup.actions.patients import find_patients
 
-    text = text.strip()
-    if not text:
-        raise UsageError(tr("give a part of a name or a phone number"))
     conn = _open(ctx, create=False)
-    digits = "".join(ch for ch in text if ch.isdigit())
-    if len(digits) >= 5 and len(digits) >= len(text.replace(" ", "")) // 2:
-        number, valid = normalize_phone(text)
-        found = db.find_patients(conn, phone=number) if valid else []
-        if not found:
-            tail = digits[1:] if len(digits) == 11 and digits[0] in "78" else digits
-            found = db.find_patients(conn, digits=tail)
-    else:
-        found = db.find_patients(conn, name_fold=fold(text))
+    found = find_patients(conn, text)
     if not found and fmt is Format.table:
         raise NotFound(tr("no patient matches"))
     if fmt is Format.table:
@@ -109,12 +95,10 @@ def patient_export(ctx: typer.Context, patient_id: str = typer.Argument(..., hel
                    out: Optional[Path] = typer.Option(None, "--out", help="Write to this file (mode 0600) "
                                                       "instead of the standard output.", dir_okay=False)):
     """Everything stored about one patient, as JSON (the patient's right of access)."""
-    from followup import db
+    from followup.actions.patients import patient_data
 
     conn = _open(ctx, create=False)
-    data = db.patient_data(conn, patient_id.strip())
-    if data is None:
-        raise NotFound(tr("no patient with card number {id!r}", id=patient_id))
+    data = patient_data(conn, patient_id)
     text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
     if out is None:
         typer.echo(text)
@@ -137,15 +121,14 @@ def patient_forget(ctx: typer.Context, patient_id: str = typer.Argument(..., hel
     Backups made before keep what they had; a later import brings the patient back as new, and
     nobody is contacted without a new consent.
     """
-    from followup import db
+    from followup.actions.patients import forget_patient, patient_data
 
     conn = _open(ctx, create=False)
     pid = patient_id.strip()
-    if db.patient_data(conn, pid) is None:
-        raise NotFound(tr("no patient with card number {id!r}", id=patient_id))
+    patient_data(conn, pid)
     if not yes and not _prompts()[0].ask(tr("Erase everything about {pid}? This cannot be undone", pid=pid), default=False):
         raise UsageError(tr("nothing erased"))
-    result = db.forget_patient(conn, pid, by=_who(by), at=_clock().isoformat(sep=" "))
+    result = forget_patient(conn, pid, by=_who(by), now=_clock())
     typer.echo(tr("Erased (erasure #{id}): {records}; {scores} kept without the patient.", id=result["erasure"],
                   records=ntr("{n} record", "{n} records", result["rows_erased"]),
                   scores=ntr("{n} survey score", "{n} survey scores", result["surveys_kept"])))

@@ -1,0 +1,59 @@
+"""Use cases of one patient: the card, search, and the patient's rights (export, forget)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from followup.errors import NotFound, UsageError
+from followup.i18n import N_
+
+
+def patient_card(conn, patient_id: str) -> dict:
+    """Everything imported about one patient: details, visits, appointments, plan stages."""
+    from followup import db
+
+    patient = db.get_patient(conn, patient_id.strip())
+    if patient is None:
+        raise NotFound(N_("no patient with card number {id!r}"), id=patient_id)
+    return patient
+
+
+def find_patients(conn, text: str) -> list[dict]:
+    """Patients by a part of the name (any case, ё = е), or by a phone number in any format (then by
+    its digits, without the country's 7 or 8, when no number matches exactly)."""
+    from followup import db
+    from followup.importing.values import normalize_phone
+    from followup.text import fold
+
+    text = text.strip()
+    if not text:
+        raise UsageError(N_("give a part of a name or a phone number"))
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if len(digits) >= 5 and len(digits) >= len(text.replace(" ", "")) // 2:
+        number, valid = normalize_phone(text)
+        found = db.find_patients(conn, phone=number) if valid else []
+        if not found:
+            tail = digits[1:] if len(digits) == 11 and digits[0] in "78" else digits
+            found = db.find_patients(conn, digits=tail)
+        return found
+    return db.find_patients(conn, name_fold=fold(text))
+
+
+def patient_data(conn, patient_id: str) -> dict:
+    """Everything stored about one patient (the right of access)."""
+    from followup import db
+
+    data = db.patient_data(conn, patient_id.strip())
+    if data is None:
+        raise NotFound(N_("no patient with card number {id!r}"), id=patient_id)
+    return data
+
+
+def forget_patient(conn, patient_id: str, *, by: str, now: dt.datetime) -> dict:
+    """Erase a patient's personal data everywhere (the right to erasure); survey scores stay, anonymous.
+    Returns the erasure's record: its number, the records erased, the scores kept."""
+    from followup import db
+
+    pid = patient_id.strip()
+    patient_data(conn, pid)
+    return db.forget_patient(conn, pid, by=by, at=now.isoformat(sep=" ", timespec="seconds"))

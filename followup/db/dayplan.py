@@ -1,0 +1,109 @@
+"""The stored day plan (m007): `followup today` reads it; triggers keep it honest."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from followup.entryids import shortest_prefixes
+
+# ---------------------------------------------------------------------------
+# The stored day plan (m007): `followup today` reads it; triggers keep it honest
+
+
+PLAN_COLUMNS = ("entry_id", "patient_id", "channel", "no_window", "start", "priority", "name", "payload")
+
+
+def plan_state(conn: sqlite3.Connection) -> tuple[str, str, int] | None:
+    """(day, stamp, survey wave) of the stored plan, or None when it was dropped or never made."""
+    return conn.execute("SELECT day, stamp, survey_wave FROM plan_meta").fetchone()
+
+
+def plan_dirty(conn: sqlite3.Connection) -> list[str]:
+    """Patients whose records changed since the plan was stored (marked by triggers)."""
+    return [r[0] for r in conn.execute("SELECT patient_id FROM plan_dirty")]
+
+
+def completed_waves(conn: sqlite3.Connection, wave: int) -> list[str]:
+    """Doctors with a full survey wave: their survey calls lose their priority on the list."""
+    return [r[0] for r in conn.execute(
+        "SELECT sd.doctor FROM survey_doctors sd JOIN surveys s ON s.id = sd.survey_id "
+        "WHERE s.status = 'answered' GROUP BY sd.doctor HAVING count(*) >= ? ORDER BY sd.doctor", (wave,))]
+
+
+_PLAN_ORDER = "ORDER BY no_window, start, priority, name, channel, patient_id"
+
+
+def plan_entries(conn: sqlite3.Connection, channel: str | None = None) -> list[tuple[str, str]]:
+    """(id shown, JSON payload without the id) of the stored plan's entries, in list order."""
+    where, params = ("WHERE channel = ? ", (channel,)) if channel else ("", ())
+    return conn.execute(f"SELECT shown, payload FROM plan_entries {where}{_PLAN_ORDER}", params).fetchall()
+
+
+def plan_json(conn: sqlite3.Connection, channel: str | None = None) -> bytes:
+    """The stored plan as `followup today --format json` prints it, as UTF-8 bytes.
+
+    The whole list is kept ready as one value (a read of a few megabytes, never decoded); a list
+    for one channel is put together from the entries.
+    """
+    if not channel:
+        return conn.execute("SELECT list FROM plan_meta").fetchone()[0]
+    return _plan_json(conn, "WHERE channel = ? ", (channel,))
+
+
+def _plan_json(conn: sqlite3.Connection, where: str = "", params: tuple = ()) -> bytes:
+    factory, conn.text_factory = conn.text_factory, bytes
+    try:
+        rows = conn.execute(f"SELECT shown, payload FROM plan_entries {where}{_PLAN_ORDER}", params).fetchall()
+    finally:
+        conn.text_factory = factory
+    return b"[" + b",\n".join([b'{"entry_id": "' + shown + b'", ' + payload[1:] for shown, payload in rows]) + b"]"
+
+
+def plan_members_named(conn: sqlite3.Connection, prefix: str) -> list[str]:
+    """Everyone on a stored entry whose id starts with ``prefix`` (lower-case hex)."""
+    return [r[0] for r in conn.execute(
+        "SELECT DISTINCT m.patient_id FROM plan_entries e JOIN plan_members m ON m.entry_id = e.entry_id "
+        "WHERE e.entry_id >= ? AND e.entry_id < ?", (prefix, prefix + "g"))]
+
+
+def plan_entry_members(conn: sqlite3.Connection, patient_ids: Iterable[str]) -> list[str]:
+    """Everyone who shares a stored entry (a household call) with one of these patients."""
+    return [r[0] for r in conn.execute(
+        "SELECT DISTINCT patient_id FROM plan_members WHERE entry_id IN (SELECT entry_id FROM plan_members "
+        "WHERE patient_id IN (SELECT value FROM json_each(?)))", (json.dumps(list(patient_ids), ensure_ascii=False),))]
+
+
+def store_plan(conn: sqlite3.Connection, day: str, stamp: str, wave: int, rows: Sequence[dict],
+               replacing: Iterable[str] | None = None) -> None:
+    """Store the day's entries: all of them, or (``replacing``) those of these patients only.
+
+    The caller holds the write transaction in which it read the marked patients; they are all
+    re-planned here, so the marks go.
+    """
+    if replacing is None:
+        conn.execute("DELETE FROM plan_entries")
+        conn.execute("DELETE FROM plan_members")
+    else:
+        ids = json.dumps(list(replacing), ensure_ascii=False)
+        conn.execute("DELETE FROM plan_entries WHERE entry_id IN (SELECT entry_id FROM plan_members "
+                     "WHERE patient_id IN (SELECT value FROM json_each(?)))", (ids,))
+        conn.execute("DELETE FROM plan_members WHERE entry_id NOT IN (SELECT entry_id FROM plan_entries)")
+    conn.executemany(f"INSERT INTO plan_entries (shown, {', '.join(PLAN_COLUMNS)}) "
+                     f"VALUES ('', {', '.join('?' * len(PLAN_COLUMNS))})",
+                     [tuple(r[c] for c in PLAN_COLUMNS) for r in rows])
+    conn.executemany("INSERT INTO plan_members (patient_id, entry_id) VALUES (?, ?)",
+                     [(pid, r["entry_id"]) for r in rows for pid in r["members"]])
+    ids = conn.execute("SELECT entry_id, shown FROM plan_entries").fetchall()
+    prefixes = shortest_prefixes(full for full, _ in ids)  # a new entry may lengthen a neighbour's
+    conn.executemany("UPDATE plan_entries SET shown = ? WHERE entry_id = ?",
+                     [(prefixes[full], full) for full, shown in ids if shown != prefixes[full]])
+    conn.execute("DELETE FROM plan_dirty")
+    conn.execute("INSERT OR REPLACE INTO plan_meta (id, day, stamp, survey_wave, list) VALUES (1, ?, ?, ?, ?)",
+                 (day, stamp, wave, _plan_json(conn)))
+
+
+def drop_plan(conn: sqlite3.Connection) -> None:
+    """Forget the stored plan entirely (it holds names and phones: `patient forget` drops it)."""
+    for table in ("plan_meta", "plan_entries", "plan_members", "plan_dirty"):
+        conn.execute(f"DELETE FROM {table}")

@@ -1,0 +1,146 @@
+"""Records for the rules: set-based, a handful of queries whatever the number of patients."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Sequence
+
+# ---------------------------------------------------------------------------
+# Records for the rules: set-based, a handful of queries whatever the number of patients
+
+
+def candidate_patients(conn: sqlite3.Connection, windows: dict[str, str]) -> list[str]:
+    """Patients with a granted consent and a record inside one of the rules' date ranges.
+
+    Only these can be due today (see rules.candidate_windows); one query, on indexes.
+    """
+    sql = """
+        WITH cand(patient_id) AS (
+            SELECT patient_id FROM appointments
+             WHERE status = 'booked' AND start >= :remind_from AND start < :remind_to
+            UNION SELECT patient_id FROM plan_stages
+             WHERE status = 'planned' AND due_date BETWEEN :plan_from AND :plan_to
+            UNION SELECT patient_id FROM visits
+             WHERE control_due IS NOT NULL AND control_due BETWEEN :control_from AND :control_to
+            UNION SELECT patient_id FROM visits
+             WHERE kind = 'treatment_end' AND date BETWEEN :survey_from AND :survey_to
+            UNION SELECT v.patient_id FROM visits v            -- recall: the last hygiene visit ...
+             WHERE v.kind = 'hygiene' AND v.date BETWEEN :recall_from AND :recall_to
+               AND NOT EXISTS (SELECT 1 FROM visits w INDEXED BY visits_patient_date
+                                WHERE w.patient_id = v.patient_id AND w.date > :recall_to AND w.kind = 'hygiene')
+            UNION SELECT v.patient_id FROM visits v            -- ... or, with none, the last visit
+             WHERE v.kind IN ('consultation', 'treatment', 'treatment_end', 'control', 'other')
+               AND v.date BETWEEN :recall_from AND :recall_to
+               AND NOT EXISTS (SELECT 1 FROM visits w INDEXED BY visits_patient_date
+                                WHERE w.patient_id = v.patient_id AND w.date > :recall_to)
+               AND NOT EXISTS (SELECT 1 FROM visits h INDEXED BY visits_patient_date
+                                WHERE h.patient_id = v.patient_id AND h.kind = 'hygiene')
+            UNION SELECT patient_id FROM next_contacts WHERE due <= :today
+        )
+        SELECT patient_id FROM cand
+         WHERE EXISTS (SELECT 1 FROM consents c INDEXED BY consents_granted
+                        WHERE c.granted = 1 AND c.patient_id = cand.patient_id)
+    """
+    return [r[0] for r in conn.execute(sql, windows)]
+
+
+def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence[str] | None = None,
+                 windows: dict[str, str] | None = None):
+    """Build records.Records for the given patients, or for the day's candidates (see candidate_patients)."""
+    from followup.records import (Appointment, Complaint, Consent, Contact, NextContact, Patient, PhoneFlag, PlanStage,
+                                  Records, SurveyDone, Visit, parse_days, parse_window)
+
+    if patient_ids is None:
+        ids_json = json.dumps(candidate_patients(conn, windows), ensure_ascii=False)
+    else:
+        ids_json = json.dumps(list(patient_ids), ensure_ascii=False)
+    within = "IN (SELECT value FROM json_each(?))"
+    d = dt.date.fromisoformat
+
+    def day(s):
+        return d(s) if s else None
+
+    patients = {}
+    for r in conn.execute(
+            f"SELECT patient_id, full_name, first_name, middle_name, phone, phone_valid, email, household_id, "
+            f"status, missing_since FROM patients WHERE patient_id {within}", (ids_json,)):
+        patients[r[0]] = Patient(patient_id=r[0], name=r[1] or "", first_name=r[2], middle_name=r[3], phone=r[4],
+                                 phone_valid=bool(r[5]), email=r[6], household_id=r[7], status=r[8],
+                                 missing_since=day(r[9]))
+    buckets = {pid: {k: [] for k in ("visits", "appointments", "plan_stages", "consents", "next_contacts",
+                                     "contacts", "phone_flags", "complaints", "surveys")} for pid in patients}
+    if windows is None:  # one patient (why): every visit
+        visit_sql, visit_params = f"WHERE v.patient_id {within}", (ids_json,)
+    else:  # the day's list: only visits the rules can use today, and each patient's last older hygiene
+        since = min(windows["recall_from"], windows["plan_from"])
+        visit_sql = (f"WHERE v.patient_id {within} AND (v.date >= ? OR v.control_due >= ?)")
+        visit_params = (ids_json, since, windows["control_from"])
+        for r in conn.execute(
+                f"SELECT v.patient_id, max(v.date) FROM visits v WHERE v.patient_id {within} "
+                f"AND v.date < ? AND v.kind = 'hygiene' GROUP BY v.patient_id", (ids_json, since)):
+            buckets[r[0]]["visits"].append(Visit(visit_id=f"hygiene-before-{since}", patient_id=r[0], doctor=None,
+                                                     date=d(r[1]), kind="hygiene"))
+    for r in conn.execute(
+            f"SELECT v.visit_id, v.patient_id, doc.name, v.date, v.kind, v.control_due FROM visits v "
+            f"LEFT JOIN doctors doc ON doc.id = v.doctor_id {visit_sql}", visit_params):
+        buckets[r[1]]["visits"].append(Visit(visit_id=r[0], patient_id=r[1], doctor=r[2], date=d(r[3]),
+                                                 kind=r[4], control_due=day(r[5])))
+    for r in conn.execute(
+            f"SELECT a.appointment_id, a.patient_id, doc.name, a.start, a.status FROM appointments a "
+            f"LEFT JOIN doctors doc ON doc.id = a.doctor_id WHERE a.status = 'booked' AND a.start >= ? "
+            f"AND a.patient_id {within}", (today.isoformat(), ids_json)):
+        buckets[r[1]]["appointments"].append(
+            Appointment(appointment_id=r[0], patient_id=r[1], doctor=r[2], start=dt.datetime.fromisoformat(r[3]),
+                        status=r[4]))
+    for r in conn.execute(
+            f"SELECT p.plan_id, p.stage, p.patient_id, doc.name, p.stage_title, p.due_date, p.status, "
+            f"p.signed_date FROM plan_stages p LEFT JOIN doctors doc ON doc.id = p.doctor_id "
+            f"WHERE p.status = 'planned' AND p.patient_id {within}", (ids_json,)):
+        buckets[r[2]]["plan_stages"].append(PlanStage(plan_id=r[0], stage=r[1], patient_id=r[2], doctor=r[3],
+                                                      title=r[4], due=day(r[5]), status=r[6], signed=day(r[7])))
+    # what was recorded after the day asked about does not exist yet for it (`--date` in the past)
+    end_of_day = (today + dt.timedelta(days=1)).isoformat()
+    for r in conn.execute(
+            f"SELECT patient_id, purpose, channel, granted, recorded_at, recorded_by, how, address, window, "
+            f"days, note, source FROM consents WHERE patient_id {within} AND recorded_at < ?",
+            (ids_json, end_of_day)):
+        buckets[r[0]]["consents"].append(Consent(
+            patient_id=r[0], purpose=r[1], channel=r[2], granted=bool(r[3]), recorded_at=dt.datetime.fromisoformat(r[4]),
+            recorded_by=r[5], how=r[6], address=r[7], window=parse_window(r[8]) if r[8] else None,
+            days=parse_days(r[9]) if r[9] else None, note=r[10], source=r[11]))
+    for r in conn.execute(
+            f"SELECT id, patient_id, due, reason, channel, doctor, recorded_by FROM next_contacts "
+            f"WHERE patient_id {within}", (ids_json,)):
+        buckets[r[1]]["next_contacts"].append(NextContact(id=r[0], patient_id=r[1], due=d(r[2]), reason=r[3],
+                                                          channel=r[4], doctor=r[5], recorded_by=r[6]))
+    for r in conn.execute(
+            f"SELECT id, patient_id, list_date, recorded_at, channel, outcome, reasons, retry_on, callback_on, "
+            f"recorded_by FROM contacts WHERE patient_id {within} AND list_date <= ?", (ids_json, today.isoformat())):
+        # a contact happened on its list's day, at the time it was recorded
+        at = dt.datetime.combine(d(r[2]), dt.datetime.fromisoformat(r[3]).time())
+        buckets[r[1]]["contacts"].append(Contact(
+            id=r[0], patient_id=r[1], at=at, channel=r[4], outcome=r[5], reasons=tuple(tuple(x) for x in json.loads(r[6])),
+            retry_on=day(r[7]), callback_on=day(r[8]), by=r[9]))
+    for r in conn.execute(f"SELECT patient_id, phone, flagged_on FROM phone_flags WHERE patient_id {within}",
+                          (ids_json,)):
+        buckets[r[0]]["phone_flags"].append(PhoneFlag(patient_id=r[0], phone=r[1], flagged_on=d(r[2])))
+    for r in conn.execute(f"SELECT id, patient_id, doctor, opened_at, resolved_at FROM complaints "
+                          f"WHERE patient_id {within} AND opened_at < ?", (ids_json, end_of_day)):
+        resolved = d(r[4][:10]) if r[4] and r[4] < end_of_day else None
+        buckets[r[1]]["complaints"].append(Complaint(id=r[0], patient_id=r[1], doctor=r[2], opened=d(r[3][:10]),
+                                                          resolved=resolved))
+    for r in conn.execute(f"SELECT patient_id, visit_id, recorded_at, status, score FROM surveys "
+                          f"WHERE patient_id {within} AND recorded_at < ?", (ids_json, end_of_day)):
+        buckets[r[0]]["surveys"].append(SurveyDone(patient_id=r[0], visit_id=r[1], date=d(r[2][:10]),
+                                                          status=r[3], score=r[4]))
+    counts = survey_counts(conn)
+    return [Records(patient=patients[pid], **{k: tuple(v) for k, v in b.items()}, survey_counts=counts)
+            for pid, b in buckets.items()]
+
+
+def survey_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Doctor -> answered surveys so far (the rules put doctors still collecting first)."""
+    return dict(conn.execute("SELECT sd.doctor, count(*) FROM survey_doctors sd JOIN surveys s "
+                             "ON s.id = sd.survey_id WHERE s.status = 'answered' GROUP BY sd.doctor"))

@@ -1,0 +1,74 @@
+"""Patients: one card, and search."""
+
+from __future__ import annotations
+
+import sqlite3
+
+# ---------------------------------------------------------------------------
+# Patients
+
+
+PATIENT_COLUMNS = ("patient_id", "full_name", "birth_date", "phone", "phone_valid", "phone2",
+                   "phone2_valid", "email", "household_id", "status", "first_visit", "missing_since")
+
+
+def get_patient(conn: sqlite3.Connection, patient_id: str) -> dict | None:
+    row = conn.execute(f"SELECT {', '.join(PATIENT_COLUMNS)} FROM patients WHERE patient_id = ?",
+                       (patient_id,)).fetchone()
+    if row is None:
+        return None
+    patient = dict(zip(PATIENT_COLUMNS, row))
+    patient["visits"] = [
+        dict(zip(("visit_id", "date", "kind", "doctor", "control_due"), r))
+        for r in conn.execute(
+            "SELECT v.visit_id, v.date, v.kind, d.name, v.control_due FROM visits v "
+            "LEFT JOIN doctors d ON d.id = v.doctor_id WHERE v.patient_id = ? ORDER BY v.date, v.visit_id",
+            (patient_id,))
+    ]
+    patient["appointments"] = [
+        dict(zip(("appointment_id", "start", "status", "doctor"), r))
+        for r in conn.execute(
+            "SELECT a.appointment_id, a.start, a.status, d.name FROM appointments a "
+            "LEFT JOIN doctors d ON d.id = a.doctor_id WHERE a.patient_id = ? ORDER BY a.start",
+            (patient_id,))
+    ]
+    patient["plan_stages"] = [
+        dict(zip(("plan_id", "stage", "stage_title", "due_date", "status", "signed_date", "doctor"), r))
+        for r in conn.execute(
+            "SELECT p.plan_id, p.stage, p.stage_title, p.due_date, p.status, p.signed_date, d.name "
+            "FROM plan_stages p LEFT JOIN doctors d ON d.id = p.doctor_id WHERE p.patient_id = ? "
+            "ORDER BY p.plan_id, p.due_date, p.stage", (patient_id,))
+    ]
+    patient["household"] = [
+        r[0] for r in conn.execute(
+            "SELECT patient_id FROM patients WHERE household_id = ? AND patient_id != ? ORDER BY patient_id",
+            (patient["household_id"], patient_id))
+    ] if patient["household_id"] else []
+    return patient
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def find_patients(conn: sqlite3.Connection, *, name_fold: str | None = None, phone: str | None = None,
+                  digits: str | None = None, limit: int = 50) -> list[dict]:
+    """By a folded name part, an exact E.164 phone, or a run of digits inside a stored phone."""
+    cols = ", ".join(PATIENT_COLUMNS)
+    if phone:
+        sql, params = f"SELECT {cols} FROM patients WHERE phone = ? OR phone2 = ?", [phone, phone]
+    elif digits:
+        pattern = f"%{_like_escape(digits)}%"
+        sql = (f"SELECT {cols} FROM patients WHERE replace(replace(replace(replace(replace(phone, '+', ''), "
+               f"' ', ''), '-', ''), '(', ''), ')', '') LIKE ? ESCAPE '\\' OR phone2 LIKE ? ESCAPE '\\'")
+        params = [pattern, pattern]
+    else:
+        sql = f"SELECT {cols} FROM patients WHERE name_fold LIKE ? ESCAPE '\\'"
+        params = [f"%{_like_escape(name_fold or '')}%"]
+    sql += " ORDER BY name_fold, patient_id LIMIT ?"
+    return [dict(zip(PATIENT_COLUMNS, r)) for r in conn.execute(sql, (*params, limit))]
+
+
+def table_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("patients", "doctors", "visits", "appointments", "plan_stages")}

@@ -1,0 +1,352 @@
+"""The schema: migrations as a plain list of functions, append-only, never renamed (a test pins the result)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from followup.db.connection import backup, write_transaction
+
+# ---------------------------------------------------------------------------
+# Migrations: append-only, never renamed. A test pins the resulting schema.
+
+
+def m001_initial(db):
+    # The imported tables carry no CHECK constraints: each costs about a microsecond a row
+    # on a 500,000-row import, and the importer is their only writer, mapping every
+    # status and kind through fields.VALUES.
+    db.executescript(
+        """
+        CREATE TABLE doctors (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            name_fold TEXT NOT NULL
+        );
+        CREATE TABLE households (
+            household_id TEXT PRIMARY KEY
+        );
+        CREATE TABLE patients (
+            patient_id TEXT PRIMARY KEY,
+            full_name TEXT,
+            last_name TEXT,
+            first_name TEXT,
+            middle_name TEXT,
+            name_fold TEXT,
+            birth_date TEXT,
+            phone TEXT,
+            phone_valid INTEGER,
+            phone2 TEXT,
+            phone2_valid INTEGER,
+            email TEXT,
+            household_id TEXT REFERENCES households(household_id),
+            status TEXT NOT NULL DEFAULT 'active',
+            first_visit TEXT,
+            missing_since TEXT,
+            import_file INTEGER
+        );
+        CREATE INDEX patients_household ON patients(household_id);
+        CREATE TABLE visits (
+            visit_id TEXT PRIMARY KEY,
+            patient_id TEXT NOT NULL REFERENCES patients(patient_id),
+            doctor_id INTEGER REFERENCES doctors(id),
+            date TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            control_due TEXT,
+            import_file INTEGER
+        );
+        CREATE INDEX visits_patient_date ON visits(patient_id, date, kind);  -- covering for the rules
+        CREATE TABLE appointments (
+            appointment_id TEXT PRIMARY KEY,
+            patient_id TEXT NOT NULL REFERENCES patients(patient_id),
+            doctor_id INTEGER REFERENCES doctors(id),
+            start TEXT NOT NULL,
+            status TEXT NOT NULL,
+            import_file INTEGER
+        );
+        CREATE INDEX appointments_patient_start ON appointments(patient_id, start);
+        CREATE INDEX appointments_start ON appointments(start);
+        CREATE TABLE plan_stages (
+            plan_id TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            patient_id TEXT NOT NULL REFERENCES patients(patient_id),
+            doctor_id INTEGER REFERENCES doctors(id),
+            stage_title TEXT,
+            due_date TEXT,
+            status TEXT NOT NULL,
+            signed_date TEXT,
+            import_file INTEGER,
+            PRIMARY KEY (plan_id, stage)
+        );
+        CREATE INDEX plan_stages_patient ON plan_stages(patient_id);
+        CREATE TABLE import_runs (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            duration_s REAL,
+            user TEXT,
+            options TEXT,
+            outcome TEXT NOT NULL,
+            message TEXT
+        );
+        CREATE TABLE import_files (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES import_runs(id),
+            path TEXT NOT NULL,
+            kind TEXT,
+            sha256 TEXT,
+            fingerprint TEXT,
+            size INTEGER,
+            format TEXT,
+            encoding TEXT,
+            rows_read INTEGER NOT NULL DEFAULT 0,
+            inserted INTEGER NOT NULL DEFAULT 0,
+            updated INTEGER NOT NULL DEFAULT 0,
+            unchanged INTEGER NOT NULL DEFAULT 0,
+            rejected INTEGER NOT NULL DEFAULT 0,
+            deactivated INTEGER NOT NULL DEFAULT 0,
+            outcome TEXT NOT NULL,
+            message TEXT,
+            rejects TEXT
+        );
+        CREATE INDEX import_files_kind ON import_files(kind, outcome, id);
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            updated_by TEXT
+        );
+        """
+    )
+
+def m002_contacts(db):
+    # Staff-entered data: no import ever writes these tables.
+    db.executescript(
+        """
+        CREATE TABLE consents (
+            id INTEGER PRIMARY KEY,
+            patient_id TEXT NOT NULL REFERENCES patients(patient_id),
+            purpose TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            granted INTEGER NOT NULL,
+            address TEXT,
+            window TEXT,
+            days TEXT,
+            how TEXT NOT NULL,
+            note TEXT,
+            source TEXT NOT NULL,
+            recorded_by TEXT NOT NULL,
+            recorded_at TEXT NOT NULL
+        );
+        CREATE INDEX consents_patient ON consents(patient_id, purpose, channel, recorded_at);
+        CREATE TABLE next_contacts (
+            id INTEGER PRIMARY KEY,
+            patient_id TEXT NOT NULL REFERENCES patients(patient_id),
+            due TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            channel TEXT,
+            doctor TEXT,
+            recorded_by TEXT NOT NULL,
+            recorded_at TEXT NOT NULL
+        );
+        CREATE INDEX next_contacts_patient ON next_contacts(patient_id);
+        CREATE TABLE contacts (
+            id INTEGER PRIMARY KEY,
+            patient_id TEXT NOT NULL REFERENCES patients(patient_id),
+            entry_id TEXT,
+            list_date TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            reasons TEXT NOT NULL,
+            retry_on TEXT,
+            callback_on TEXT,
+            note TEXT,
+            recorded_by TEXT NOT NULL,
+            recorded_at TEXT NOT NULL
+        );
+        CREATE INDEX contacts_patient ON contacts(patient_id, recorded_at);
+        CREATE TABLE phone_flags (
+            id INTEGER PRIMARY KEY,
+            patient_id TEXT NOT NULL REFERENCES patients(patient_id),
+            phone TEXT NOT NULL,
+            flagged_on TEXT NOT NULL,
+            contact_id INTEGER REFERENCES contacts(id),
+            recorded_by TEXT NOT NULL
+        );
+        CREATE INDEX phone_flags_patient ON phone_flags(patient_id);
+        CREATE INDEX appointments_status_start ON appointments(status, start);
+        CREATE INDEX visits_kind_date ON visits(kind, date, patient_id);
+        CREATE INDEX visits_control_due ON visits(control_due) WHERE control_due IS NOT NULL;
+        CREATE INDEX plan_stages_due ON plan_stages(status, due_date);
+        CREATE INDEX consents_granted ON consents(granted, patient_id);
+        """
+    )
+
+def m003_complaints(db):
+    db.executescript(
+        """
+        CREATE TABLE complaints (
+            id INTEGER PRIMARY KEY,
+            patient_id TEXT NOT NULL REFERENCES patients(patient_id),
+            doctor TEXT,
+            text TEXT NOT NULL,
+            opened_by TEXT NOT NULL,
+            opened_at TEXT NOT NULL,
+            action TEXT,
+            resolved_by TEXT,
+            resolved_at TEXT,
+            informed_by TEXT,
+            informed_at TEXT
+        );
+        CREATE INDEX complaints_patient ON complaints(patient_id);
+        CREATE INDEX complaints_open ON complaints(resolved_at, opened_at);
+        """
+    )
+
+def m004_surveys(db):
+    db.executescript(
+        """
+        CREATE TABLE surveys (
+            id INTEGER PRIMARY KEY,
+            patient_id TEXT NOT NULL REFERENCES patients(patient_id),
+            visit_id TEXT,
+            status TEXT NOT NULL,
+            score INTEGER,
+            recommend INTEGER,
+            expectations TEXT,
+            comment TEXT,
+            questions TEXT NOT NULL,
+            recorded_by TEXT NOT NULL,
+            recorded_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX surveys_treatment ON surveys(patient_id, visit_id) WHERE visit_id IS NOT NULL;
+        CREATE TABLE survey_doctors (
+            survey_id INTEGER NOT NULL REFERENCES surveys(id),
+            doctor TEXT NOT NULL,
+            PRIMARY KEY (survey_id, doctor)
+        );
+        CREATE INDEX survey_doctors_doctor ON survey_doctors(doctor);
+        """
+    )
+
+def m005_survey_themes(db):
+    db.executescript(
+        """
+        CREATE TABLE survey_themes (
+            survey_id INTEGER NOT NULL REFERENCES surveys(id),
+            theme TEXT NOT NULL,
+            assigned_by TEXT NOT NULL,
+            assigned_at TEXT NOT NULL,
+            PRIMARY KEY (survey_id, theme)
+        );
+        """
+    )
+
+def m006_erasures(db):
+    # Who erased a patient's data and when; no trace of whom.
+    db.executescript(
+        """
+        CREATE TABLE erasures (
+            id INTEGER PRIMARY KEY,
+            erased_at TEXT NOT NULL,
+            erased_by TEXT NOT NULL,
+            rows_erased INTEGER NOT NULL,
+            surveys_kept INTEGER NOT NULL
+        );
+        """
+    )
+
+def m007_day_plan(db):
+    # The day's list, kept so that the dozens of `followup today` a day cost a read. SQLite
+    # itself keeps it honest: every write to a patient's staff records (or to the patient)
+    # marks that patient for re-planning, and a settings change or an import drops the plan.
+    db.executescript(
+        """
+        CREATE TABLE plan_meta (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            day TEXT NOT NULL,
+            stamp TEXT NOT NULL,
+            survey_wave INTEGER NOT NULL,
+            list BLOB NOT NULL
+        );
+        CREATE TABLE plan_entries (
+            entry_id TEXT PRIMARY KEY,
+            shown TEXT NOT NULL,
+            patient_id TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            no_window INTEGER NOT NULL,
+            start TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            payload TEXT NOT NULL
+        );
+        CREATE INDEX plan_entries_order ON plan_entries(no_window, start, priority, name, channel, patient_id);
+        CREATE TABLE plan_members (
+            patient_id TEXT NOT NULL,
+            entry_id TEXT NOT NULL,
+            PRIMARY KEY (patient_id, entry_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE plan_dirty (patient_id TEXT PRIMARY KEY) WITHOUT ROWID;
+        CREATE TRIGGER plan_stale_settings_i AFTER INSERT ON settings BEGIN DELETE FROM plan_meta; END;
+        CREATE TRIGGER plan_stale_settings_u AFTER UPDATE ON settings BEGIN DELETE FROM plan_meta; END;
+        CREATE TRIGGER plan_stale_settings_d AFTER DELETE ON settings BEGIN DELETE FROM plan_meta; END;
+        CREATE TRIGGER plan_stale_import AFTER UPDATE OF outcome ON import_files WHEN NEW.outcome = 'imported'
+            BEGIN DELETE FROM plan_meta; END;
+        """
+    )
+    rows = {"INSERT": "(NEW.patient_id)", "UPDATE": "(OLD.patient_id), (NEW.patient_id)", "DELETE": "(OLD.patient_id)"}
+    for table in ("consents", "next_contacts", "contacts", "phone_flags", "complaints", "surveys", "patients"):
+        for event, ids in rows.items():
+            if (table, event) != ("patients", "INSERT"):  # a new patient has no consent yet
+                db.execute(f"CREATE TRIGGER plan_dirty_{table}_{event.lower()} AFTER {event} ON {table} "
+                           f"BEGIN INSERT OR IGNORE INTO plan_dirty VALUES {ids}; END")
+
+def m008_contacts_entry(db):
+    # `done` checks that an entry of the day is not closed yet, by its id: without this index
+    # every `done` read the whole contact history
+    db.execute("CREATE INDEX contacts_entry ON contacts(list_date, entry_id)")
+
+
+# The migrations in order: append only, never rename one (a database records the names it has).
+MIGRATIONS = (m001_initial, m002_contacts, m003_complaints, m004_surveys, m005_survey_themes, m006_erasures,
+              m007_day_plan, m008_contacts_entry)
+MIGRATION_NAMES = tuple(m.__name__ for m in MIGRATIONS)
+
+
+def _migrations():
+    """The list as sqlite-utils' Migrations (imported only when one is pending)."""
+    from sqlite_utils import Migrations
+
+    migrations = Migrations("followup")
+    for m in MIGRATIONS:
+        migrations()(m)
+    return migrations
+
+
+def _applied(conn: sqlite3.Connection) -> list[str]:
+    try:
+        return [r[0] for r in conn.execute(
+            "SELECT name FROM _sqlite_migrations WHERE migration_set = 'followup' ORDER BY id")]
+    except sqlite3.OperationalError:  # no migrations table yet
+        return []
+
+
+def apply_migrations(conn: sqlite3.Connection, path: Path | None = None) -> None:
+    """Apply pending migrations, all in one BEGIN IMMEDIATE transaction (a failure leaves the schema
+    as it was). A database that already has a schema is first backed up beside itself."""
+    applied = _applied(conn)
+    if set(MIGRATION_NAMES) <= set(applied):
+        return
+    if applied and path is not None:
+        pending = next(n for n in MIGRATION_NAMES if n not in applied)
+        backup(conn, Path(f"{path}.before-{pending}.bak"))
+    from sqlite_utils import Database
+
+    db = Database(conn, execute_plugins=False)
+    with write_transaction(conn):
+        _migrations().apply(db)
+
+
+def schema_version(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute(
+        "SELECT name FROM _sqlite_migrations WHERE migration_set = 'followup' ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    return row[0] if row else None

@@ -1,0 +1,247 @@
+"""What the staff record: consents, agreed next contacts, the contact log, settings, complaints, surveys (imports never touch these)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from followup.db.connection import write_transaction
+from followup.i18n import N_, tr
+
+# ---------------------------------------------------------------------------
+# Consents, agreed next contacts, the contact log (staff data; imports never touch it)
+
+
+def patient_exists(conn: sqlite3.Connection, patient_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM patients WHERE patient_id = ?", (patient_id,)).fetchone() is not None
+
+
+CONSENT_COLUMNS = ("patient_id", "purpose", "channel", "granted", "address", "window", "days", "how", "note",
+                   "source", "recorded_by", "recorded_at")
+
+
+def add_consents(conn: sqlite3.Connection, rows: Sequence[dict]) -> None:
+    """Append consent records (a withdrawal is a record too); one transaction."""
+    with write_transaction(conn):
+        insert_consents(conn, rows)
+
+
+def insert_consents(conn: sqlite3.Connection, rows: Sequence[dict]) -> None:
+    """Append consent records inside the caller's transaction."""
+    sql = (f"INSERT INTO consents ({', '.join(CONSENT_COLUMNS)}) "
+           f"VALUES ({', '.join('?' * len(CONSENT_COLUMNS))})")
+    conn.executemany(sql, [tuple(r[c] for c in CONSENT_COLUMNS) for r in rows])
+
+
+def consent_states(conn: sqlite3.Connection, patient_ids: Sequence[str]) -> dict[tuple[str, str, str], dict]:
+    """(patient, purpose, channel) -> its latest record, plus whether any record came from followup."""
+    out: dict[tuple[str, str, str], dict] = {}
+    sql = ("SELECT patient_id, purpose, channel, granted, source FROM consents "
+           "WHERE patient_id IN (SELECT value FROM json_each(?)) ORDER BY recorded_at, id")
+    for pid, purpose, channel, granted, source in conn.execute(sql, (json.dumps(list(patient_ids),
+                                                                               ensure_ascii=False),)):
+        key = (pid, purpose, channel)
+        staff = source != "import" or (key in out and out[key]["source"] != "import")
+        out[key] = {"granted": granted, "source": "followup" if staff else "import"}
+    return out
+
+
+def consent_history(conn: sqlite3.Connection, patient_id: str) -> list[dict]:
+    cols = ("id",) + CONSENT_COLUMNS
+    return [dict(zip(cols, r)) for r in conn.execute(
+        f"SELECT {', '.join(cols)} FROM consents WHERE patient_id = ? ORDER BY recorded_at, id", (patient_id,))]
+
+
+def add_next_contact(conn: sqlite3.Connection, row: dict) -> int:
+    cols = ("patient_id", "due", "reason", "channel", "doctor", "recorded_by", "recorded_at")
+    with write_transaction(conn):
+        return conn.execute(f"INSERT INTO next_contacts ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                            tuple(row[c] for c in cols)).lastrowid
+
+
+CONTACT_COLUMNS = ("patient_id", "entry_id", "list_date", "channel", "outcome", "reasons", "retry_on",
+                   "callback_on", "note", "recorded_by", "recorded_at")
+
+
+def record_contact(conn: sqlite3.Connection, contacts: Sequence[dict], *, withdrawals: Sequence[dict] = (),
+                   phone_flags: Sequence[dict] = (), entry_id: str | None = None, list_date: str | None = None
+                   ) -> list[int]:
+    """The outcome of one call (for each patient on it) and its next steps, in one transaction.
+
+    Refuses (nothing written) when the entry was already closed for that list day.
+    """
+    from followup.errors import Conflict
+
+    sql = (f"INSERT INTO contacts ({', '.join(CONTACT_COLUMNS)}) "
+           f"VALUES ({', '.join('?' * len(CONTACT_COLUMNS))})")
+    with write_transaction(conn):
+        if entry_id and conn.execute("SELECT 1 FROM contacts WHERE entry_id = ? AND list_date = ?",
+                                     (entry_id, list_date)).fetchone():
+            raise Conflict(N_("entry {entry} of {day} is already closed (see followup log)"), entry=entry_id,
+                           day=dt.date.fromisoformat(list_date))
+        ids = []
+        for c in contacts:
+            row = dict(c, reasons=json.dumps(c["reasons"], ensure_ascii=False))
+            ids.append(conn.execute(sql, tuple(row[k] for k in CONTACT_COLUMNS)).lastrowid)
+        insert_consents(conn, withdrawals)
+        for f in phone_flags:
+            conn.execute("INSERT INTO phone_flags (patient_id, phone, flagged_on, contact_id, recorded_by) "
+                         "VALUES (?, ?, ?, ?, ?)", (f["patient_id"], f["phone"], f["flagged_on"], ids[0],
+                                                     f["recorded_by"]))
+        return ids
+
+
+def closed_entry(conn: sqlite3.Connection, given: str, list_date: str) -> str | None:
+    """The id of a contact recorded for that list day whose entry id starts with ``given``, if any."""
+    row = conn.execute("SELECT entry_id FROM contacts WHERE list_date = ? AND entry_id >= ? AND entry_id < ? LIMIT 1",
+                       (list_date, given, given + "~")).fetchone()
+    return row[0] if row else None
+
+
+def contact_log(conn: sqlite3.Connection, patient_id: str) -> list[dict]:
+    cols = ("id",) + CONTACT_COLUMNS
+    out = []
+    for r in conn.execute(f"SELECT {', '.join(cols)} FROM contacts WHERE patient_id = ? "
+                          f"ORDER BY recorded_at, id", (patient_id,)):
+        row = dict(zip(cols, r))
+        row["reasons"] = json.loads(row["reasons"])
+        out.append(row)
+    return out
+
+
+def household_members(conn: sqlite3.Connection, patient_ids: Iterable[str]) -> list[str]:
+    """Everyone in the households of these patients."""
+    return [r[0] for r in conn.execute(
+        "SELECT p.patient_id FROM patients p WHERE p.household_id IN (SELECT household_id FROM patients "
+        "WHERE patient_id IN (SELECT value FROM json_each(?)) AND household_id IS NOT NULL)",
+        (json.dumps(list(patient_ids), ensure_ascii=False),))]
+
+
+def next_contacts(conn: sqlite3.Connection, patient_id: str) -> list[dict]:
+    cols = ("id", "due", "reason", "channel", "doctor", "recorded_by", "recorded_at")
+    return [dict(zip(cols, r)) for r in conn.execute(
+        f"SELECT {', '.join(cols)} FROM next_contacts WHERE patient_id = ? ORDER BY due", (patient_id,))]
+
+
+# ---------------------------------------------------------------------------
+# Settings shared by every desk and cron
+
+
+def get_settings(conn: sqlite3.Connection) -> dict[str, str]:
+    return dict(conn.execute("SELECT key, value FROM settings"))
+
+
+def get_setting(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def set_setting(conn: sqlite3.Connection, key: str, value: str | None, *, by: str, at: str) -> None:
+    with write_transaction(conn):
+        if value is None:
+            conn.execute("DELETE FROM settings WHERE key = ?", (key,))
+        else:
+            conn.execute("INSERT INTO settings (key, value, updated_at, updated_by) VALUES (?, ?, ?, ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                         "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                         (key, value, at, by))
+
+
+# ---------------------------------------------------------------------------
+# Complaints
+
+
+COMPLAINT_COLUMNS = ("id", "patient_id", "doctor", "text", "opened_by", "opened_at", "action", "resolved_by",
+                     "resolved_at", "informed_by", "informed_at")
+
+
+def add_complaint(conn: sqlite3.Connection, row: dict) -> int:
+    cols = ("patient_id", "doctor", "text", "opened_by", "opened_at")
+    with write_transaction(conn):
+        return conn.execute(f"INSERT INTO complaints ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                            tuple(row[c] for c in cols)).lastrowid
+
+
+def get_complaint(conn: sqlite3.Connection, complaint_id: int) -> dict | None:
+    row = conn.execute(f"SELECT {', '.join(COMPLAINT_COLUMNS)} FROM complaints WHERE id = ?",
+                       (complaint_id,)).fetchone()
+    return dict(zip(COMPLAINT_COLUMNS, row)) if row else None
+
+
+def list_complaints(conn: sqlite3.Connection, *, open_only: bool = False) -> list[dict]:
+    where = "WHERE c.resolved_at IS NULL" if open_only else ""
+    cols = ", ".join(f"c.{c}" for c in COMPLAINT_COLUMNS)
+    return [dict(zip(COMPLAINT_COLUMNS + ("patient",), r)) for r in conn.execute(
+        f"SELECT {cols}, p.full_name FROM complaints c JOIN patients p ON p.patient_id = c.patient_id "
+        f"{where} ORDER BY c.opened_at, c.id")]
+
+
+def update_complaint(conn: sqlite3.Connection, complaint_id: int, *, expect: str, changes: dict) -> bool:
+    """Set fields if the complaint is still in the expected state ('open' / 'resolved', not informed)."""
+    guard = {"open": "resolved_at IS NULL", "resolved": "resolved_at IS NOT NULL AND informed_at IS NULL"}[expect]
+    sets = ", ".join(f"{k} = ?" for k in changes)
+    with write_transaction(conn):
+        cur = conn.execute(f"UPDATE complaints SET {sets} WHERE id = ? AND {guard}", (*changes.values(), complaint_id))
+        return cur.rowcount == 1
+
+
+def doctor_names(conn: sqlite3.Connection) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT name FROM doctors ORDER BY name")]
+
+
+# ---------------------------------------------------------------------------
+# Surveys
+
+
+def add_survey(conn: sqlite3.Connection, row: dict, doctors: Sequence[str], *, contact: dict | None = None) -> int:
+    """A survey (answered or declined) with the doctors it counts for, and its contact, in one transaction."""
+    from followup.errors import UsageError
+
+    cols = ("patient_id", "visit_id", "status", "score", "recommend", "expectations", "comment", "questions",
+            "recorded_by", "recorded_at")
+    with write_transaction(conn):
+        try:
+            sid = conn.execute(f"INSERT INTO surveys ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                               tuple(row[c] for c in cols)).lastrowid
+        except sqlite3.IntegrityError:
+            raise UsageError(tr("a survey for treatment {visit} is already recorded", visit=row["visit_id"])) from None
+        conn.executemany("INSERT INTO survey_doctors (survey_id, doctor) VALUES (?, ?)",
+                         [(sid, d) for d in dict.fromkeys(doctors)])
+        if contact:
+            c = dict(contact, reasons=json.dumps(contact["reasons"], ensure_ascii=False))
+            conn.execute(f"INSERT INTO contacts ({', '.join(CONTACT_COLUMNS)}) "
+                         f"VALUES ({', '.join('?' * len(CONTACT_COLUMNS))})", tuple(c[k] for k in CONTACT_COLUMNS))
+        return sid
+
+
+def survey_responses(conn: sqlite3.Connection) -> list[dict]:
+    """Every survey with the doctors it counts for, oldest first."""
+    cols = ("id", "patient_id", "visit_id", "status", "score", "recommend", "expectations", "comment",
+            "questions", "recorded_at")
+    out: dict[int, dict] = {}
+    for r in conn.execute(f"SELECT {', '.join('s.' + c for c in cols)}, sd.doctor FROM surveys s "
+                          f"LEFT JOIN survey_doctors sd ON sd.survey_id = s.id ORDER BY s.recorded_at, s.id"):
+        row = out.setdefault(r[0], dict(zip(cols, r[:-1]), doctors=[]))
+        if r[-1]:
+            row["doctors"].append(r[-1])
+    return list(out.values())
+
+
+def treatment_ends(conn: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
+    """(patient, visit, date, doctor) of every treatment_end visit."""
+    return conn.execute("SELECT v.patient_id, v.visit_id, v.date, d.name FROM visits v JOIN doctors d "
+                        "ON d.id = v.doctor_id WHERE v.kind = 'treatment_end' ORDER BY v.date").fetchall()
+
+
+def assigned_themes(conn: sqlite3.Connection) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for sid, theme in conn.execute("SELECT survey_id, theme FROM survey_themes ORDER BY assigned_at"):
+        out.setdefault(sid, []).append(theme)
+    return out
+
+
+def assign_theme(conn: sqlite3.Connection, survey_id: int, theme: str, *, by: str, at: str) -> None:
+    with write_transaction(conn):
+        conn.execute("INSERT OR IGNORE INTO survey_themes (survey_id, theme, assigned_by, assigned_at) "
+                     "VALUES (?, ?, ?, ?)", (survey_id, theme, by, at))
