@@ -28,9 +28,9 @@ SEED = int(os.environ.get("CRASH_SEED", time.time_ns() % 1_000_000))
 
 @pytest.fixture(scope="module")
 def clinic(tmp_path_factory):
-    """A 5,000-patient clinic with consents, and a 75,000-row visits file still to import."""
+    """A 5,000-patient clinic with consents, and a visits file of about 40,000 rows still to import."""
     return clinic_with_new_visits(tmp_path_factory.mktemp("crash"), patients=5_000, visits_per_patient=4,
-                                  new_visits_per_patient=25, seed=7)
+                                  new_visits_per_patient=12, seed=7)
 
 
 def copy(src: Path, dst: Path) -> Path:
@@ -64,17 +64,27 @@ def env_for(path: Path) -> dict:
     return dict(os.environ, FOLLOWUP_DB=str(path), FOLLOWUP_USER="crash")
 
 
+@pytest.fixture(scope="module")
+def import_run(clinic, tmp_path_factory) -> float:
+    """How long a whole import of the visits file takes: kills are drawn within it."""
+    pristine, visits, _ = clinic
+    full = copy(pristine, tmp_path_factory.mktemp("full") / "full.db")
+    started = time.monotonic()
+    assert subprocess.run([sys.executable, "-m", "followup", "import", "--quiet", str(visits)],
+                          env=env_for(full)).returncode == 0
+    return time.monotonic() - started
+
+
+# 20 kills of the import, in 4 groups of 5 that the test workers share out
 @pytest.mark.slow
-def test_import_killed_at_20_random_moments(clinic, tmp_path):
+@pytest.mark.parametrize("group", range(4))
+def test_import_killed_at_20_random_moments(clinic, import_run, tmp_path, group):
     pristine, visits, rows = clinic
     cmd = [sys.executable, "-m", "followup", "import", "--quiet", str(visits)]
-    started = time.monotonic()  # how long a whole run takes: kills are drawn within it
-    full = copy(pristine, tmp_path / "full.db")
-    assert subprocess.run(cmd, env=env_for(full)).returncode == 0
-    duration = time.monotonic() - started
-    rng = random.Random(SEED)
+    duration = import_run
+    rng = random.Random(SEED * 10 + group)
     seen = {"none": 0, "all": 0}
-    for i in range(20):
+    for i in range(5 * group, 5 * group + 5):
         path = copy(pristine, tmp_path / f"kill{i}.db")
         code = killed(cmd, env_for(path), rng.uniform(0.05, duration))
         conn = checked(path)
@@ -89,7 +99,7 @@ def test_import_killed_at_20_random_moments(clinic, tmp_path):
             conn.close()
         for suffix in ("", "-wal", "-shm", ".lock"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
-    print(f"\nimport of {rows} rows ({duration:.1f} s) killed 20 times (seed {SEED}): "
+    print(f"\nimport of {rows} rows ({duration:.1f} s) killed 5 times (group {group}, seed {SEED}): "
           f"{seen['none']} before its commit, {seen['all']} after; every time intact and re-run to completion")
 
 
@@ -99,15 +109,17 @@ def _listed(path: Path) -> list[dict]:
     return json.loads(out.stdout)
 
 
+# 10 kills each of done and survey, in 2 groups of 5
 @pytest.mark.slow
-def test_done_and_survey_killed_at_random_moments(clinic, tmp_path):
+@pytest.mark.parametrize("group", range(2))
+def test_done_and_survey_killed_at_random_moments(clinic, tmp_path, group):
     pristine, _, _ = clinic
     base = copy(pristine, tmp_path / "base.db")
     entries = [e for e in _listed(base) if e["channel"] == "call" and not e["household"]]
     assert len(entries) >= 10
-    rng = random.Random(SEED)
+    rng = random.Random(SEED * 10 + group)
     seen = {"none": 0, "all": 0}
-    for i, e in enumerate(entries[:10]):
+    for i, e in list(enumerate(entries[:10]))[5 * group:5 * group + 5]:
         path = copy(base, tmp_path / f"done{i}.db")
         pid = e["patient_id"]
         # declined: a contact and a withdrawal of consent, in one transaction
@@ -142,5 +154,5 @@ def test_done_and_survey_killed_at_random_moments(clinic, tmp_path):
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
     assert checked(base)
-    print(f"\ndone and survey killed 10 times each (seed {SEED}): {seen['none']} before the commit, "
+    print(f"\ndone and survey killed 5 times each (group {group}, seed {SEED}): {seen['none']} before the commit, "
           f"{seen['all']} after; every time intact, and the command run again completed")
