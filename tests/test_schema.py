@@ -104,6 +104,54 @@ def test_connection_settings(tmp_path):
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
 
 
+INDEXES = {  # name: (table, columns)
+    'appointments_patient_start': ('appointments', ('patient_id', 'start')),
+    'appointments_start': ('appointments', ('start',)),
+    'appointments_status_start': ('appointments', ('status', 'start')),
+    'complaints_open': ('complaints', ('resolved_at', 'opened_at')),
+    'complaints_patient': ('complaints', ('patient_id',)),
+    'consents_granted': ('consents', ('granted', 'patient_id')),
+    'consents_patient': ('consents', ('patient_id', 'purpose', 'channel', 'recorded_at')),
+    'contacts_entry': ('contacts', ('list_date', 'entry_id')),
+    'contacts_patient': ('contacts', ('patient_id', 'recorded_at')),
+    'import_files_kind': ('import_files', ('kind', 'outcome', 'id')),
+    'next_contacts_patient': ('next_contacts', ('patient_id',)),
+    'patients_household': ('patients', ('household_id',)),
+    'phone_flags_patient': ('phone_flags', ('patient_id',)),
+    'plan_entries_order': ('plan_entries', ('no_window', 'start', 'priority', 'name', 'channel', 'patient_id')),
+    'plan_stages_due': ('plan_stages', ('status', 'due_date')),
+    'plan_stages_patient': ('plan_stages', ('patient_id',)),
+    'survey_doctors_doctor': ('survey_doctors', ('doctor',)),
+    'surveys_treatment': ('surveys', ('patient_id', 'visit_id')),
+    'visits_control_due': ('visits', ('control_due',)),
+    'visits_kind_date': ('visits', ('kind', 'date', 'patient_id')),
+    'visits_patient_date': ('visits', ('patient_id', 'date', 'kind')),
+}
+TRIGGERS = {  # name: table (they keep the stored day plan honest)
+    'plan_dirty_complaints_delete': 'complaints', 'plan_dirty_complaints_insert': 'complaints',
+    'plan_dirty_complaints_update': 'complaints', 'plan_dirty_consents_delete': 'consents',
+    'plan_dirty_consents_insert': 'consents', 'plan_dirty_consents_update': 'consents',
+    'plan_dirty_contacts_delete': 'contacts', 'plan_dirty_contacts_insert': 'contacts',
+    'plan_dirty_contacts_update': 'contacts', 'plan_dirty_next_contacts_delete': 'next_contacts',
+    'plan_dirty_next_contacts_insert': 'next_contacts', 'plan_dirty_next_contacts_update': 'next_contacts',
+    'plan_dirty_patients_delete': 'patients', 'plan_dirty_patients_update': 'patients',
+    'plan_dirty_phone_flags_delete': 'phone_flags', 'plan_dirty_phone_flags_insert': 'phone_flags',
+    'plan_dirty_phone_flags_update': 'phone_flags', 'plan_dirty_surveys_delete': 'surveys',
+    'plan_dirty_surveys_insert': 'surveys', 'plan_dirty_surveys_update': 'surveys',
+    'plan_stale_import': 'import_files', 'plan_stale_settings_d': 'settings', 'plan_stale_settings_i': 'settings',
+    'plan_stale_settings_u': 'settings',
+}
+
+
+def test_the_indexes_and_triggers_are_pinned(tmp_path):
+    conn = db.connect(tmp_path / "x.db")
+    indexes = {n: (t, tuple(r[2] for r in conn.execute(f"PRAGMA index_info({n})"))) for n, t in conn.execute(
+        "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%' "
+        "AND tbl_name != '_sqlite_migrations'")}
+    assert indexes == INDEXES
+    assert dict(conn.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger'")) == TRIGGERS
+
+
 def test_migrations_are_a_numbered_list():
     """m001, m002 … in order, each name once: the names a database records come from the list."""
     from followup.db import schema

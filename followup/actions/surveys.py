@@ -72,7 +72,8 @@ def check_answers(answers: dict) -> dict:
         raise UsageError(N_("--recommend must be a whole number from 0 to 10"))
     if expectations is not None and expectations.lower() not in EXPECTATIONS:
         raise UsageError(N_("--expectations must be yes, partly or no"))
-    return dict(answers, expectations=expectations.lower() if expectations else None)
+    return {"score": score, "recommend": recommend, "expectations": expectations.lower() if expectations else None,
+            "comment": answers.get("comment")}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,169 @@
+"""The use cases, called as any face calls them: a real SQLite file, literal dates and times passed
+in, no command line and no frozen clock. The end-to-end tests through the CLI stay the safety net."""
+
+import datetime as dt
+
+import pytest
+
+from conftest import write_csv
+from followup import db
+from followup.actions import complaints, config, contacts, reporting, surveys
+from followup.actions.clinic import run_import
+from followup.actions.day import day_list
+from followup.errors import Conflict, ExitStatus, NotFound, UsageError
+from followup.importing import ImportOptions
+
+DAY = dt.date(2026, 11, 23)             # a Monday
+NOON = dt.datetime(2026, 11, 23, 12, 0)
+
+
+@pytest.fixture
+def conn(tmp_path):
+    """One patient, treated by two doctors, whose treatment ended 10 days before DAY (a survey is due);
+    the survey and the call consented to."""
+    path = tmp_path / "clinic.db"
+    p = write_csv(tmp_path / "p.csv", ["Номер карты", "ФИО", "Телефон"], [["P1", "Иванов Иван Иванович",
+                                                                            "89161234567"]])
+    v = write_csv(tmp_path / "v.csv", ["Номер визита", "Номер карты", "Врач", "Дата визита", "Вид приёма"],
+                  [["V1", "P1", "Смирнова Анна Петровна", "05.11.2026", "Лечение"],
+                   ["V2", "P1", "Козлов Дмитрий Игоревич", "13.11.2026", "Окончание лечения"]])
+    c = db.connect(path)
+    run_import(c, path, [p, v], ImportOptions(user="t"), today=DAY)
+    contacts.record_consent(c, "P1", purposes=["survey", "recall", "agreed"], channels=["call"], by="olga",
+                            now=NOON - dt.timedelta(days=20))
+    yield c
+    c.close()
+
+
+def entry_of(conn) -> str:
+    [entry], _ = day_list(conn, DAY)
+    return entry.entry_id[:8]
+
+
+@pytest.mark.parametrize("outcome, withdrawn, flagged, listed_next_day", [
+    ("reached", 0, 0, False),
+    ("booked", 0, 0, False),
+    ("declined", 4, 0, False),      # the survey purpose, on every channel
+    ("wrong-number", 0, 1, False),
+    ("no-answer", 0, 0, True),      # tried again the next day
+    ("busy", 0, 0, True),
+])
+def test_each_outcome_writes_its_consequences(conn, outcome, withdrawn, flagged, listed_next_day):
+    done = contacts.record_outcome(conn, entry_of(conn), outcome, day=DAY, by="olga", now=NOON)
+    assert (done.outcome, done.patient_id, done.household) == (outcome, "P1", 0)
+    assert conn.execute("SELECT count(*) FROM consents WHERE granted = 0").fetchone()[0] == withdrawn
+    assert conn.execute("SELECT count(*) FROM phone_flags").fetchone()[0] == flagged
+    [(by, at, list_date)] = conn.execute("SELECT recorded_by, recorded_at, list_date FROM contacts").fetchall()
+    assert (by, at, list_date) == ("olga", "2026-11-23 12:00:00", "2026-11-23")
+    entries, _ = day_list(conn, DAY + dt.timedelta(days=1))
+    assert bool(entries) == listed_next_day
+
+
+def test_an_outcome_is_recorded_once(conn):
+    entry = entry_of(conn)
+    contacts.record_outcome(conn, entry, "no-answer", day=DAY, by="olga", now=NOON)
+    with pytest.raises(Conflict) as caught:
+        contacts.record_outcome(conn, entry, "reached", day=DAY, by="olga", now=NOON)
+    assert caught.value.exit_code == ExitStatus.FAILURE and caught.value.params["entry"] == entry
+    assert conn.execute("SELECT count(*) FROM contacts").fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("outcome, callback, error", [
+    ("phoned", None, UsageError),
+    ("call-back", None, UsageError),                      # needs the day
+    ("reached", DAY + dt.timedelta(days=2), UsageError),  # a day only goes with call-back
+    ("call-back", DAY, UsageError),                       # not a later day
+])
+def test_a_wrong_outcome_writes_nothing(conn, outcome, callback, error):
+    with pytest.raises(error):
+        contacts.record_outcome(conn, entry_of(conn), outcome, day=DAY, callback=callback, by="olga", now=NOON)
+    assert conn.execute("SELECT count(*) FROM contacts").fetchone()[0] == 0
+
+
+def test_no_entry_is_not_found(conn):
+    with pytest.raises(NotFound):
+        contacts.record_outcome(conn, "ffffffff", "reached", day=DAY, by="olga", now=NOON)
+
+
+@pytest.mark.parametrize("key, value, stored", [
+    ("cap_days", "21", "21"),
+    ("cap_days", "14", None),                 # the default: nothing stored, it stays "default"
+    ("survey_wave", "20", None),
+    ("survey_wave", "40", "40"),
+    ("report.positive_nps", "-100", "-100.0"),
+    ("report.positive_nps", "0", "0.0"),
+    ("report.positive_mean", "8,5", "8.5"),   # a decimal comma, as typed in Russian
+    ("language", "ru", "ru"),
+])
+def test_settings_are_checked_and_stored(conn, key, value, stored):
+    config.change_setting(conn, key, value, by="admin", now=NOON)
+    assert db.get_settings(conn).get(key) == stored
+
+
+@pytest.mark.parametrize("key, value", [
+    ("survey_wave", "19"),          # a wave is at least 20 answers
+    ("survey_wave", "0"),
+    ("cap_days", "three"),
+    ("cap_days", "3651"),
+    ("report.positive_nps", "101"),
+    ("report.positive_mean", "11"),
+    ("language", "de"),
+    ("template.survey_call", "{date"),
+    ("no_such", "1"),
+])
+def test_settings_out_of_bounds_are_refused(conn, key, value):
+    with pytest.raises(UsageError):
+        config.change_setting(conn, key, value, by="admin", now=NOON)
+    assert db.get_settings(conn) == {}
+
+
+def test_a_survey_counts_for_every_doctor_and_closes_the_call(conn):
+    call = surveys.survey_call(conn, "P1", day=DAY)
+    assert call.visit_id == "V2" and set(call.doctors) == {"Смирнова Анна Петровна", "Козлов Дмитрий Игоревич"}
+    done = surveys.record_survey(conn, call, {"score": 9, "recommend": 10, "expectations": "Yes", "comment": None},
+                                 day=DAY, by="olga", now=NOON)
+    assert not done.declined and not done.suggest_complaint and done.complaint is None
+    assert conn.execute("SELECT expectations FROM surveys").fetchone()[0] == "yes"
+    assert day_list(conn, DAY)[0] == []
+    with pytest.raises(UsageError):  # the treatment is surveyed: a second survey is refused
+        surveys.survey_call(conn, "P1", day=DAY)
+
+
+def test_a_complaint_from_a_survey_needs_a_comment_and_nothing_is_written_without_one(conn):
+    call = surveys.survey_call(conn, "P1", day=DAY)
+    with pytest.raises(UsageError):
+        surveys.record_survey(conn, call, {"score": 3}, open_complaint=True, day=DAY, by="olga", now=NOON)
+    assert conn.execute("SELECT count(*) FROM surveys").fetchone()[0] == 0
+    done = surveys.record_survey(conn, call, {"score": 3}, day=DAY, by="olga", now=NOON)
+    assert done.suggest_complaint  # a low score: the face offers a complaint
+
+
+def test_complaints_move_from_open_to_resolved_to_informed(conn):
+    cid, pid = complaints.open_complaint(conn, "P1", "Долго ждал", doctor="козлов", by="olga", now=NOON)
+    with pytest.raises(Conflict):
+        complaints.complaint_informed(conn, cid, by="olga", now=NOON)
+    [row] = complaints.list_complaints(conn, day=DAY + dt.timedelta(days=4))
+    assert (row["state"], row["overdue"], row["doctor"]) == ("open", True, "Козлов Дмитрий Игоревич")
+    complaints.resolve_complaint(conn, cid, "Поговорили с врачом", by="manager", now=NOON + dt.timedelta(days=1))
+    with pytest.raises(Conflict):
+        complaints.resolve_complaint(conn, cid, "again", by="manager", now=NOON)
+    complaints.complaint_informed(conn, cid, by="olga", now=NOON + dt.timedelta(days=2))
+    [row] = complaints.list_complaints(conn, day=DAY + dt.timedelta(days=30))
+    assert (row["state"], row["overdue"]) == ("informed", False)
+
+
+def test_a_resolved_complaint_is_not_counted_overdue_in_the_doctors_report(conn):
+    """A complaint resolved the next day stays resolved in the report, whenever the report is read."""
+    cid, _ = complaints.open_complaint(conn, "P1", "Больно", doctor="Козлов", by="olga", now=NOON)
+    complaints.resolve_complaint(conn, cid, "Переделали", by="manager", now=NOON + dt.timedelta(days=1))
+    complaints.open_complaint(conn, "P1", "Опять больно", doctor="Козлов", by="olga", now=NOON)
+    [report] = reporting.doctor_reports(conn, doctor="Козлов", today=DAY + dt.timedelta(days=30))
+    assert report["complaints"] == {"open": 1, "overdue": 1, "resolved": 1}
+
+
+def test_an_unknown_or_ambiguous_doctor_is_refused(conn):
+    with pytest.raises(UsageError) as caught:
+        reporting.doctor_reports(conn, doctor="Козлова", today=DAY)
+    assert caught.value.params["name"] == "Козлова" and "Козлов Дмитрий Игоревич" in caught.value.params["names"]
+    with pytest.raises(UsageError):
+        reporting.doctor_reports(conn, doctor="ов", today=DAY)   # both doctors' names hold it
