@@ -1,9 +1,12 @@
-"""One place for every user-facing string: the English text in the code is the key, its Russian
-translation is in followup/locale_ru.py. A test keeps the two in step (every string the code
-shows is in the catalogue, every catalogue entry is used and translated).
+"""One place for every user-facing string: the English text in the code is the message id; its
+Russian translation is in the gettext catalogue followup/locale/ru/LC_MESSAGES/followup.po
+(compiled to the .mo beside it, which the standard library's gettext reads). A test keeps the
+catalogue and the code in step (every string the code shows is in the catalogue, every entry is
+used and translated, the .mo is the .po compiled).
 
     tr("Consent granted for {pid}.", pid=pid)          # translated, then formatted
-    ntr("{n} patient", "{n} patients", n)               # plural forms: 1 пациент, 2 пациента, 5 пациентов
+    trc("appointment", "booked")                        # a word in one of its roles (a message context)
+    ntr("{n} patient", "{n} patients", n)               # plural forms, by the catalogue's Plural-Forms rule
     day(d)                                               # 2026-12-03 in English, 03.12.2026 in Russian
 
 The language is chosen once per command (see choose): --lang, else $FOLLOWUP_LANG, else the clinic's
@@ -17,8 +20,10 @@ import datetime as dt
 import os
 
 LANGUAGES = ("en", "ru")
+DOMAIN = "followup"
+LOCALE_DIR = os.path.join(os.path.dirname(__file__), "locale")
 _current = "en"
-_catalogue: dict | None = None
+_translations: dict = {}
 
 
 def set_language(lang: str) -> None:
@@ -32,18 +37,30 @@ def language() -> str:
     return _current
 
 
-def _ru() -> dict:
-    global _catalogue
-    if _catalogue is None:
-        from followup.locale_ru import MESSAGES
+def catalogue(lang: str | None = None):
+    """The gettext translations of a language (English: the message ids themselves)."""
+    import gettext
 
-        _catalogue = MESSAGES
-    return _catalogue
+    lang = lang or _current
+    found = _translations.get(lang)
+    if found is None:
+        if lang == "en":
+            found = gettext.NullTranslations()
+        else:
+            found = gettext.translation(DOMAIN, LOCALE_DIR, languages=[lang])
+        _translations[lang] = found
+    return found
 
 
 def tr(msgid: str, /, **kw) -> str:
     """The text in the current language, with the {fields} filled in."""
-    text = msgid if _current == "en" else _ru().get(msgid, msgid)
+    text = msgid if _current == "en" else catalogue().gettext(msgid)
+    return text.format(**kw) if kw else text
+
+
+def trc(context: str, msgid: str, /, **kw) -> str:
+    """The text in one of its roles (a gettext message context): 'booked' as an appointment's status."""
+    text = msgid if _current == "en" else catalogue().pgettext(context, msgid)
     return text.format(**kw) if kw else text
 
 
@@ -52,24 +69,16 @@ def N_(msgid: str, /) -> str:
     return msgid
 
 
+def NC_(context: str, msgid: str, /) -> str:
+    """Marks a word in one of its roles for the catalogue (shown with trc)."""
+    return msgid
+
+
 def ntr(singular: str, plural: str, n: int, /, **kw) -> str:
-    """The plural form for n ({n} is filled in): Russian has three (1 / 2-4 / 5-20, 11-14)."""
-    if _current == "en":
-        text = singular if n == 1 else plural
-    else:
-        forms = _ru().get((singular, plural)) or (singular, plural, plural)
-        text = forms[russian_plural(n)]
+    """The plural form for n ({n} is filled in): Russian has three (1 / 2-4 / 5-20, 11-14), by the rule
+    in the catalogue's Plural-Forms header."""
+    text = (singular if n == 1 else plural) if _current == "en" else catalogue().ngettext(singular, plural, n)
     return text.format(n=n, **kw)
-
-
-def russian_plural(n: int) -> int:
-    """0 for 1, 21, 101 …; 1 for 2-4, 22-24 …; 2 for 0, 5-20, 25-30, 111-114 …"""
-    n = abs(n)
-    if n % 10 == 1 and n % 100 != 11:
-        return 0
-    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
-        return 1
-    return 2
 
 
 def day(d: dt.date | None) -> str:

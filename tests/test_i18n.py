@@ -10,7 +10,26 @@ import pytest
 
 import followup
 from followup import i18n
-from followup.locale_ru import MESSAGES
+
+PO = Path(i18n.LOCALE_DIR) / "ru" / "LC_MESSAGES" / "followup.po"
+
+
+def _catalogue():
+    from babel.messages.pofile import read_po
+
+    with open(PO, "rb") as fh:
+        return read_po(fh)
+
+
+def _messages() -> dict:
+    """msgid (or (singular, plural), or (context, msgid)) -> its Russian text (or forms)."""
+    out = {}
+    for m in _catalogue():
+        if not m.id:
+            continue  # the header
+        key = m.id if isinstance(m.id, tuple) else (m.context, m.id) if m.context else m.id
+        out[key] = m.string
+    return out
 
 SOURCE = Path(followup.__file__).parent
 # calls whose text argument a user reads: it must come from the catalogue (tr / ntr), not a literal
@@ -40,8 +59,6 @@ def scan():
     """(msgids the code shows, literals shown without the catalogue)"""
     msgids, raw = set(), []
     for path in sorted(SOURCE.rglob("*.py")):
-        if path.name == "locale_ru.py":
-            continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
@@ -49,6 +66,8 @@ def scan():
                 args = [a.value for a in node.args[:2] if isinstance(a, ast.Constant) and isinstance(a.value, str)]
                 if name in ("tr", "N_") and args:
                     msgids.add(args[0])
+                elif name in ("trc", "NC_") and len(args) == 2:
+                    msgids.add(tuple(args))  # (context, msgid)
                 elif name == "ntr" and len(args) == 2:
                     msgids.add(tuple(args))
                 for kw in node.keywords:
@@ -74,21 +93,42 @@ def scan():
 def test_every_string_shown_is_in_the_catalogue():
     msgids, raw = scan()
     assert not raw, "shown without the catalogue (wrap in tr/ntr):\n" + "\n".join(raw)
-    missing = sorted(m for m in msgids if m not in MESSAGES)
-    assert not missing, "not in followup/locale_ru.py:\n" + "\n".join(repr(m) for m in missing)
+    messages = _messages()
+    missing = sorted(map(str, (m for m in msgids if m not in messages)))
+    assert not missing, f"not in {PO.name}:\n" + "\n".join(missing)
 
 
 def test_the_catalogue_is_complete_and_used():
     msgids, _ = scan()
-    unused = sorted(k for k in MESSAGES if k not in msgids)
-    assert not unused, "in the catalogue but not in the code:\n" + "\n".join(repr(k) for k in unused)
-    for key, value in MESSAGES.items():
-        if isinstance(key, tuple):
-            assert isinstance(value, tuple) and len(value) == 3 and all(value), key  # 1 / 2-4 / 5+
+    messages = _messages()
+    plurals = {k for k in messages if isinstance(k, tuple) and isinstance(messages[k], tuple)}
+    unused = sorted(map(str, (k for k in messages if k not in msgids)))
+    assert not unused, "in the catalogue but not in the code:\n" + "\n".join(unused)
+    for key, value in messages.items():
+        if key in plurals:
+            assert len(value) == 3 and all(value), key  # 1 / 2-4 / 5+
         else:
             assert isinstance(value, str) and value.strip(), key
-            fields = set(re.findall(r"(?<!\{)\{(\w*)", key))
+            msgid = key[1] if isinstance(key, tuple) else key
+            fields = set(re.findall(r"(?<!\{)\{(\w*)", msgid))
             assert fields == set(re.findall(r"(?<!\{)\{(\w*)", value)), (key, value)  # the same {fields}
+    assert not any(m.fuzzy for m in _catalogue() if m.id), "fuzzy entries are not used by gettext"
+
+
+def test_the_compiled_catalogue_is_the_po_compiled():
+    """The .mo that runs is the .po compiled (pybabel compile -d followup/locale -D followup)."""
+    import io
+
+    from babel.messages.mofile import write_mo
+
+    compiled = io.BytesIO()
+    write_mo(compiled, _catalogue())
+    assert compiled.getvalue() == PO.with_suffix(".mo").read_bytes(), "run: pybabel compile -d followup/locale -D followup"
+
+
+def test_the_plural_rule_is_the_catalogues():
+    header = _catalogue().plural_forms
+    assert header.startswith("nplurals=3;")
 
 
 @pytest.mark.parametrize("n, form", [(1, "пациент"), (2, "пациента"), (4, "пациента"), (5, "пациентов"),
@@ -96,8 +136,11 @@ def test_the_catalogue_is_complete_and_used():
                                      (22, "пациента"), (25, "пациентов"), (101, "пациент"), (111, "пациентов"),
                                      (0, "пациентов")])
 def test_russian_plural_forms(n, form):
-    forms = ("пациент", "пациента", "пациентов")
-    assert forms[i18n.russian_plural(n)] == form
+    try:
+        i18n.set_language("ru")
+        assert i18n.ntr("{n} patient", "{n} patients", n) == f"{n} {form}"
+    finally:
+        i18n.set_language("en")
 
 
 def test_dates_and_language_choice(monkeypatch):
@@ -136,22 +179,32 @@ def _english_words(text: str, tmp_path) -> list[str]:
     return words
 
 
-class _Recording(dict):
-    """The catalogue, noting every text looked up that it lacks (a word passed to tr() at run time)."""
+class _Recording:
+    """The Russian catalogue, noting every text looked up that it lacks (a word passed to tr() at run time)."""
 
-    def __init__(self, *args):
-        super().__init__(*args)
-        self.missed = set()
+    def __init__(self, translations):
+        self.t, self.missed = translations, set()
 
-    def get(self, key, default=None):
-        if key not in self:
+    def _seen(self, key):
+        if key not in self.t._catalog:
             self.missed.add(key)
-        return super().get(key, default)
+
+    def gettext(self, msgid):
+        self._seen(msgid)
+        return self.t.gettext(msgid)
+
+    def pgettext(self, context, msgid):
+        self._seen(f"{context}\x04{msgid}")
+        return self.t.pgettext(context, msgid)
+
+    def ngettext(self, singular, plural, n):
+        self._seen((singular, 0))
+        return self.t.ngettext(singular, plural, n)
 
 
 def test_a_whole_session_in_russian(cli, tmp_path, monkeypatch):
-    recording = _Recording(MESSAGES)
-    monkeypatch.setattr(i18n, "_ru", lambda: recording)
+    recording = _Recording(i18n.catalogue("ru"))
+    monkeypatch.setitem(i18n._translations, "ru", recording)
     demo = cli("--lang", "ru", "demo", "--dir", tmp_path / "demo")
     assert demo.exit_code == 0, demo.output
     assert "Демо-клиника: 2000 пациентов" in demo.output and "Список на сегодня:" in demo.output

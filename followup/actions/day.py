@@ -110,8 +110,8 @@ def with_id(shown_id: str, payload: str) -> str:
 
 # what the stored plan's texts and decisions are made of, beyond the rows the triggers watch: a
 # change to any of these files (an upgrade, a catalogue fix) makes the stored plan stale
-_PLAN_SOURCES = ("records.py", "rules.py", "settings.py", "locale_ru.py", "i18n.py", "entryids.py",
-                 os.path.join("actions", "day.py"))
+_PLAN_SOURCES = ("records.py", "rules.py", "settings.py", "i18n.py", "entryids.py", os.path.join("actions", "day.py"),
+                 os.path.join("locale", "ru", "LC_MESSAGES", "followup.mo"))
 
 
 def _stamp(conn, wave: int) -> str:

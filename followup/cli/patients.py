@@ -12,13 +12,16 @@ import typer
 from followup import i18n
 from followup.cli.core import BY_OPTION, FORMAT_OPTION, Format, _cell, _clock, _console, _open, _print_rows, _prompts, _who, patient_app
 from followup.errors import NotFound, UsageError
-from followup.i18n import N_, ntr, tr
+from followup.i18n import NC_, N_, ntr, tr, trc
 
 
 PATIENT_LIST_COLUMNS = ["patient_id", "full_name", "birth_date", "phone", "household_id", "status"]
 # the codes of imported values, shown in the chosen language (JSON and CSV keep the codes)
-CODES = (N_("consultation"), N_("treatment"), N_("treatment_end"), N_("hygiene"), N_("other"), N_("cancelled"),
-         N_("no_show"), N_("done"), N_("planned"))
+CODES = (N_("consultation"), N_("treatment"), N_("treatment_end"), N_("hygiene"), N_("other"))
+# statuses, each in its role (a gettext context)
+STATUSES = (NC_("appointment", "booked"), NC_("appointment", "cancelled"), NC_("appointment", "no_show"),
+            NC_("appointment", "done"), NC_("plan stage", "planned"), NC_("plan stage", "done"),
+            NC_("plan stage", "cancelled"))
 
 
 def _patient_row(p: dict) -> dict:
@@ -61,14 +64,15 @@ def patient_show(ctx: typer.Context, patient_id: str = typer.Argument(..., help=
             out.print(f"  {tr(label):<12} {_cell(value)}", markup=False)
     if patient["household"]:
         out.print(f"  {tr('same family'):<12} {', '.join(patient['household'])}", markup=False)
-    for title, rows, cols in (
-        (tr("Visits"), patient["visits"], ["date", "kind", "doctor", "control_due", "visit_id"]),
-        (tr("Appointments"), patient["appointments"], ["start", "status", "doctor", "appointment_id"]),
+    for title, rows, cols, role in (
+        (tr("Visits"), patient["visits"], ["date", "kind", "doctor", "control_due", "visit_id"], None),
+        (tr("Appointments"), patient["appointments"], ["start", "status", "doctor", "appointment_id"], "appointment"),
         (tr("Plan stages"), patient["plan_stages"], ["plan_id", "stage", "stage_title", "due_date", "status",
-                                                 "doctor"]),
+                                                     "doctor"], "plan stage"),
     ):
-        if rows:
-            shown = [{k: tr(v) if k in ("kind", "status") and v else v for k, v in r.items()} for r in rows]
+        if rows:  # a status in its role: an appointment 'booked' is not a call's outcome 'booked'
+            shown = [{k: (trc(role, v) if k == "status" else tr(v)) if k in ("kind", "status") and v else v
+                      for k, v in r.items()} for r in rows]
             _print_rows(shown, cols, Format.table, title=title)
 
 
