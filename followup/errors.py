@@ -37,11 +37,14 @@ class FollowupError(Exception):
 
     def __str__(self) -> str:
         """The message in the language chosen for the command; dates as its readers write them."""
-        import datetime as dt
+        return str(self.message)
 
-        from followup.i18n import day, tr
+    @property
+    def message(self):
+        """The error's message as data (i18n.Msg): to store, or to show in any language."""
+        from followup.i18n import Msg
 
-        return tr(self.msgid, **{k: day(v) if isinstance(v, dt.date) else v for k, v in self.params.items()})
+        return Msg(self.msgid, **self.params)
 
 
 class Conflict(FollowupError):

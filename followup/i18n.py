@@ -81,6 +81,69 @@ def ntr(singular: str, plural: str, n: int, /, **kw) -> str:
     return text.format(n=n, **kw)
 
 
+class Msg:
+    """A message as data: its id (the English text) and parameters, never a sentence of the moment.
+
+    Stored as JSON (``data()``), shown in the reader's language (``str()``) or in English, the same in
+    every language (``english()``), for JSON outputs. A tuple id is a plural (singular, plural) with
+    ``n`` among the parameters. Parameters may be messages themselves, or dates (shown as the
+    language writes them)."""
+
+    __slots__ = ("msgid", "params")
+
+    def __init__(self, msgid, /, **params):
+        self.msgid, self.params = msgid, params
+
+    def __str__(self) -> str:
+        params = {k: str(v) if isinstance(v, Msg) else day(v) if isinstance(v, dt.date) else v
+                  for k, v in self.params.items()}
+        if isinstance(self.msgid, tuple):
+            return ntr(*self.msgid, params.pop("n"), **params)
+        return tr(self.msgid, **params)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Msg) and (self.msgid, self.params) == (other.msgid, other.params)
+
+    def __repr__(self) -> str:
+        return f"Msg({self.msgid!r}, **{self.params!r})"
+
+    def english(self) -> str:
+        global _current
+        before, _current = _current, "en"
+        try:
+            return str(self)
+        finally:
+            _current = before
+
+    def data(self) -> dict:
+        return {"msgid": list(self.msgid) if isinstance(self.msgid, tuple) else self.msgid,
+                "params": {k: v.data() if isinstance(v, Msg) else v.isoformat() if isinstance(v, dt.date)
+                           else v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
+                           for k, v in self.params.items()}}
+
+    @classmethod
+    def from_data(cls, data) -> "Msg | str":
+        """A stored message (a plain string, from before messages were stored as data, stays one)."""
+        if not isinstance(data, dict):
+            return data
+        msgid = data["msgid"]
+        return cls(tuple(msgid) if isinstance(msgid, list) else msgid,
+                   **{k: cls.from_data(v) if isinstance(v, dict) else v for k, v in data["params"].items()})
+
+
+def msg(msgid: str, /, **params) -> Msg:
+    """A message to store or pass on, shown later in the reader's language."""
+    return Msg(msgid, **params)
+
+
+def nmsg(singular: str, plural: str, n: int, /, **params) -> Msg:
+    """A plural message to store or pass on ({n} is filled in when shown)."""
+    return Msg((singular, plural), n=n, **params)
+
+
 def day(d: dt.date | None) -> str:
     """A date as people read it: 2026-12-03 in English, 03.12.2026 in Russian."""
     if d is None:

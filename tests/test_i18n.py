@@ -64,11 +64,11 @@ def scan():
             if isinstance(node, ast.Call):
                 name = _name(node.func)
                 args = [a.value for a in node.args[:2] if isinstance(a, ast.Constant) and isinstance(a.value, str)]
-                if name in ("tr", "N_") and args:
+                if name in ("tr", "N_", "msg") and args:
                     msgids.add(args[0])
                 elif name in ("trc", "NC_") and len(args) == 2:
                     msgids.add(tuple(args))  # (context, msgid)
-                elif name == "ntr" and len(args) == 2:
+                elif name in ("ntr", "nmsg") and len(args) == 2:
                     msgids.add(tuple(args))
                 for kw in node.keywords:
                     if kw.arg == "help" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):

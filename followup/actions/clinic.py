@@ -70,3 +70,30 @@ def build_demo(directory: Path, *, patients: int, seed: int, language: str, by: 
     conn.close()
     return Demo(db_file, exports, result, dict(files.counts), len({c["patient_id"] for c in consents}), len(nexts),
                 data, surveys)
+
+
+def import_history(conn, *, limit: int = 20) -> list[dict]:
+    """The recorded import runs, newest first, each with its files; messages, notes and reject reasons
+    as i18n.Msg (a record from before messages were stored as data keeps its text)."""
+    from followup import db
+
+    runs = db.import_history(conn, limit)
+    for run in runs:
+        run["message"] = _stored_message(run["message"])
+        for f in run["files"]:
+            f["message"] = _stored_message(f["message"])
+            f["rejects"] = [dict(r, reason=_stored_message(r["reason"])) for r in f["rejects"]]
+    return runs
+
+
+def _stored_message(value):
+    import json
+
+    from followup.i18n import Msg
+
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            return Msg.from_data(json.loads(value))
+        except (ValueError, KeyError, TypeError):
+            return value
+    return Msg.from_data(value) if isinstance(value, dict) else value

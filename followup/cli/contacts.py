@@ -43,10 +43,10 @@ def consent(
 
     if patient == "show":
         if not show_id:
-            raise UsageError(tr("usage: followup consent show PATIENT"))
+            raise UsageError(N_("usage: followup consent show PATIENT"))
         return _consent_show(ctx, show_id, fmt)
     if show_id:
-        raise UsageError(tr("unexpected argument {value!r}", value=show_id))
+        raise UsageError(N_("unexpected argument {value!r}"), value=show_id)
     purposes = _choices(purpose, PURPOSES, "purpose")
     channels = _choices(channel, CHANNELS, "channel")
     conn = _open(ctx, create=False)
@@ -123,7 +123,7 @@ def today(
 
     day = _date(date)
     if channel and channel not in CHANNELS:
-        raise UsageError(tr("unknown channel {value!r} (one of {allowed})", value=channel, allowed=", ".join(CHANNELS)))
+        raise UsageError(N_("unknown channel {value!r} (one of {allowed})"), value=channel, allowed=", ".join(CHANNELS))
     conn = _open(ctx, create=False)
     if doctor:  # one doctor's reasons change who the cap lets through: planned afresh
         entries, settings = day_list(conn, day, channel, doctor)

@@ -236,7 +236,7 @@ def _root(
 ):
     """followup: justified, consented contacts with a dental clinic's patients."""
     if lang is not None and lang.strip().lower() not in LANGUAGES:
-        raise UsageError(tr("unknown language {lang!r} (en or ru)", lang=lang))
+        raise UsageError(N_("unknown language {lang!r} (en or ru)"), lang=lang)
     ctx.obj = {"db": db}
 
 
@@ -479,10 +479,10 @@ def _choices(values: list[str], allowed: tuple[str, ...], what: str) -> list[str
             elif part in allowed:
                 out.append(part)
             else:
-                raise UsageError(tr("unknown {what} {value!r} (one of {allowed}, or all)", what=tr(what), value=part,
-                                    allowed=", ".join(allowed)))
+                raise UsageError(N_("unknown {what} {value!r} (one of {allowed}, or all)"), what=tr(what), value=part,
+                                    allowed=", ".join(allowed))
     if not out:
-        raise UsageError(tr("give at least one --{what}", what=what))
+        raise UsageError(N_("give at least one --{what}"), what=what)
     return list(dict.fromkeys(out))
 
 

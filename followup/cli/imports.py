@@ -51,7 +51,7 @@ def import_(
     if history:
         return _import_history(ctx, fmt)
     if not paths:
-        raise UsageError(tr("name the export files or a directory to import (or --history)"))
+        raise UsageError(N_("name the export files or a directory to import (or --history)"))
     from followup.actions.clinic import run_import
     from followup.importing import ImportOptions
     from followup.importing.fields import Mapping, load_mapping
@@ -151,8 +151,9 @@ def _report_import(result, *, quiet: bool, fmt: Format) -> None:
     if quiet:
         return
     if fmt is not Format.table:
-        rows = [dict(_file_row(f), path=f.path, sha256=f.sha256, encoding=f.encoding, message=f.message,
-                     notes=f.notes) for f in result.files]
+        # JSON and CSV say it in English, the same in every language (a script reads them)
+        rows = [dict(_file_row(f), path=f.path, sha256=f.sha256, encoding=f.encoding,
+                     message=_english(f.message), notes=[_english(n) for n in f.notes]) for f in result.files]
         if fmt is Format.json:
             typer.echo(json.dumps({"run_id": result.run_id, "outcome": result.outcome,
                                    "duration_s": round(result.duration_s, 3), "files": rows},
@@ -173,12 +174,22 @@ def _report_import(result, *, quiet: bool, fmt: Format) -> None:
             out.print(tr("{file}: dry run - nothing was written", file=Path(f.path).name), markup=False)
 
 
+def _english(message):
+    """A message for JSON and CSV: in English whatever the reader's language (None stays None)."""
+    return message.english() if hasattr(message, "english") else message
+
+
 def _import_history(ctx: typer.Context, fmt: Format) -> None:
-    from followup import db
+    from followup.actions.clinic import import_history
 
     conn = _open(ctx, create=False)
-    runs = db.import_history(conn)
+    runs = import_history(conn)
     if fmt is Format.json:
+        for run in runs:
+            run["message"] = _english(run["message"])
+            for f in run["files"]:
+                f["message"] = _english(f["message"])
+                f["rejects"] = [dict(r, reason=_english(r["reason"])) for r in f["rejects"]]
         typer.echo(json.dumps(runs, ensure_ascii=False, indent=2))
         return
     rows = []

@@ -87,7 +87,7 @@ def patient_find(ctx: typer.Context, text: str = typer.Argument(..., help="A par
     conn = _open(ctx, create=False)
     found = find_patients(conn, text)
     if not found and fmt is Format.table:
-        raise NotFound(tr("no patient matches"))
+        raise NotFound(N_("no patient matches"))
     if fmt is Format.table:
         _print_rows([_patient_row(p) for p in found], PATIENT_LIST_COLUMNS, fmt)
     else:
@@ -131,7 +131,7 @@ def patient_forget(ctx: typer.Context, patient_id: str = typer.Argument(..., hel
     pid = patient_id.strip()
     patient_data(conn, pid)
     if not yes and not _prompts()[0].ask(tr("Erase everything about {pid}? This cannot be undone", pid=pid), default=False):
-        raise UsageError(tr("nothing erased"))
+        raise UsageError(N_("nothing erased"))
     result = forget_patient(conn, pid, by=_who(by), now=_clock())
     typer.echo(tr("Erased (erasure #{id}): {records}; {scores} kept without the patient.", id=result["erasure"],
                   records=ntr("{n} record", "{n} records", result["rows_erased"]),

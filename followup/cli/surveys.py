@@ -13,7 +13,7 @@ from followup.cli.core import (BY_OPTION, DAY_OPTION, FORMAT_OPTION, Format, _Gr
                                _print_rows, _prompts, _today, _who, app)
 from followup.errors import UsageError
 from followup import i18n
-from followup.i18n import ntr, tr
+from followup.i18n import N_, ntr, tr
 
 
 @app.command("survey")
@@ -46,7 +46,7 @@ def survey(
     interactive = ask or (not decline and all(v is None for v in answers.values()))
     if interactive:
         if not (ask or sys.stdin.isatty()):
-            raise UsageError(tr("give the answers (--score, --recommend, --expectations, --comment) or --decline, "
+            raise UsageError(N_("give the answers (--score, --recommend, --expectations, --comment) or --decline, "
                                 "or run on a terminal to be asked"))
         answers, decline = _ask_survey(call, _who(by))
     done = record_survey(conn, call, answers, decline=decline, open_complaint=complaint, day=day, by=_who(by),
@@ -91,7 +91,7 @@ def _ask_survey(call, caller: str) -> tuple[dict, bool]:
                  "comment: {comment}", score=answers["score"], recommend=answers["recommend"],
                  expectations=tr(answers["expectations"]), comment=answers["comment"] or "-"), markup=False)
     if not Confirm.ask(tr("Save these answers?")):
-        raise UsageError(tr("not saved"))
+        raise UsageError(N_("not saved"))
     return answers, False
 
 
@@ -112,7 +112,7 @@ def report(
 
     if what is not None:
         if what != "clinic":
-            raise UsageError(tr("unknown report {value!r} (use: followup report clinic, or --doctor NAME)", value=what))
+            raise UsageError(N_("unknown report {value!r} (use: followup report clinic, or --doctor NAME)"), value=what)
         return _clinic_report(ctx, year or _today().year, fmt)
     lo = _date(date_from, "--from") if date_from else None
     hi = _date(date_to, "--to") if date_to else None

@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from followup.errors import DatabaseError, NotFound
-from followup.i18n import tr
+from followup.i18n import N_
 
 ENV_DB = "FOLLOWUP_DB"
 BUSY_TIMEOUT_MS = 30_000  # a desk's write waits out an import file's transaction
@@ -42,13 +42,13 @@ def connect(path: Path, *, create: bool = True, migrate: bool = True) -> sqlite3
     path = Path(path)
     if not path.exists():
         if not create:
-            raise NotFound(tr("no database at {path} (run 'followup import' first, or pass --db)", path=path))
+            raise NotFound(N_("no database at {path} (run 'followup import' first, or pass --db)"), path=path)
         try:
             _create_private(path)
         except FileExistsError:
             pass
         except OSError as exc:
-            raise DatabaseError(tr("cannot create the database at {path}: {reason}", path=path, reason=exc.strerror)) from None
+            raise DatabaseError(N_("cannot create the database at {path}: {reason}"), path=path, reason=exc.strerror) from None
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -56,7 +56,7 @@ def connect(path: Path, *, create: bool = True, migrate: bool = True) -> sqlite3
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.DatabaseError as exc:
-        raise DatabaseError(tr("{path} is not a usable SQLite database ({reason})", path=path, reason=exc)) from None
+        raise DatabaseError(N_("{path} is not a usable SQLite database ({reason})"), path=path, reason=exc) from None
     if mode != "wal":  # e.g. a read-only directory
         conn.execute("PRAGMA journal_mode = DELETE")
     if migrate:
@@ -123,13 +123,13 @@ def backup(conn: sqlite3.Connection, dest: Path) -> Path:
     file beside ``dest``, fsynced, then renamed over it; mode 0600."""
     dest = Path(dest)
     if dest.is_dir():
-        raise DatabaseError(tr("{path} is a directory; give the backup's file name", path=dest))
+        raise DatabaseError(N_("{path} is a directory; give the backup's file name"), path=dest)
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
     tmp.unlink(missing_ok=True)
     try:
         _create_private(tmp)
     except OSError as exc:
-        raise DatabaseError(tr("cannot write {path}: {reason}", path=dest, reason=exc.strerror)) from None
+        raise DatabaseError(N_("cannot write {path}: {reason}"), path=dest, reason=exc.strerror) from None
     try:
         target = sqlite3.connect(str(tmp))
         try:

@@ -7,7 +7,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from followup.db.connection import write_transaction
-from followup.i18n import N_, tr
+from followup.i18n import N_
 
 # ---------------------------------------------------------------------------
 # Consents, agreed next contacts, the contact log (staff data; imports never touch it)
@@ -205,7 +205,7 @@ def add_survey(conn: sqlite3.Connection, row: dict, doctors: Sequence[str], *, c
             sid = conn.execute(f"INSERT INTO surveys ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                                tuple(row[c] for c in cols)).lastrowid
         except sqlite3.IntegrityError:
-            raise UsageError(tr("a survey for treatment {visit} is already recorded", visit=row["visit_id"])) from None
+            raise UsageError(N_("a survey for treatment {visit} is already recorded"), visit=row["visit_id"]) from None
         conn.executemany("INSERT INTO survey_doctors (survey_id, doctor) VALUES (?, ?)",
                          [(sid, d) for d in dict.fromkeys(doctors)])
         if contact:

@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from itertools import repeat
 
-from followup.i18n import tr
+from followup.i18n import Msg, N_, msg
 from followup.importing.fields import DEFAULTS, LENIENT_VALUES, VALUES, Mapping, parse_consent
 from followup.importing.values import BadValue, normalize_phone, parse_date, parse_datetime
 from followup.text import fold
@@ -77,7 +77,7 @@ class Batch:
     def __init__(self):
         self.errors: dict[int, tuple[str, str]] = {}
 
-    def reject(self, i: int, column: str, reason: str) -> None:
+    def reject(self, i: int, column: str, reason: Msg) -> None:
         self.errors.setdefault(i, (column, reason))
 
 
@@ -116,7 +116,7 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
                         try:
                             v = parse(s)
                         except BadValue as exc:
-                            v = _Bad(str(exc))
+                            v = _Bad(exc.message)
                             bad.add(s)
                         vals[i] = memo[s] = v
             if bad and not bad.isdisjoint(col):
@@ -136,17 +136,17 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
         def parse(s: str):
             if not s.strip():
                 if required:
-                    raise BadValue(tr("empty date"))
+                    raise BadValue(N_("empty date"))
                 return None
             return parse_date(s, date_format=fmt, pivot_year=pivot).isoformat()
-        return memoised(f, parse, {"": _Bad("empty date")} if required else {"": None})
+        return memoised(f, parse, {"": _Bad(msg(N_("empty date")))} if required else {"": None})
 
     def stamp_column(f: str) -> Column:
         def parse(s: str):
             if not s.strip():
-                raise BadValue(tr("empty date"))
+                raise BadValue(N_("empty date"))
             return parse_datetime(s, date_format=fmt, pivot_year=pivot).isoformat(sep=" ", timespec="minutes")
-        return memoised(f, parse, {"": _Bad("empty date")})
+        return memoised(f, parse, {"": _Bad(msg(N_("empty date")))})
 
     def enum_column(f: str) -> Column:
         default = DEFAULTS[kind][f]
@@ -163,8 +163,8 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
                 return value
             if lenient:
                 return _Lenient(text)
-            raise BadValue(tr("unknown value (expected one of {allowed}; map it under [values.{field}] in a "
-                              "mapping file)", allowed=", ".join(sorted(allowed)), field=f))
+            raise BadValue(N_("unknown value (expected one of {allowed}; map it under [values.{field}] in a "
+                              "mapping file)"), allowed=", ".join(sorted(allowed)), field=f)
         read = memoised(f, parse, {"": default})
 
         def column(col: Sequence[str], batch: Batch) -> list:
@@ -196,11 +196,11 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
             if "" in ids:
                 for i, v in enumerate(ids):
                     if not v:
-                        batch.reject(i, name, "empty identifier")
+                        batch.reject(i, name, msg(N_("empty identifier")))
             if known is not None and not known.issuperset(ids):
                 for i, v in enumerate(ids):
                     if v and v not in known:
-                        batch.reject(i, name, "unknown patient (not in the patients import)")
+                        batch.reject(i, name, msg(N_("unknown patient (not in the patients import)")))
             return ids
         return column
 
@@ -278,7 +278,7 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
                     first = parts[1] if len(parts) > 1 else ""
                     middle = parts[2] if len(parts) > 2 else ""
                 if not full:
-                    batch.reject(i, name_col, "no name")
+                    batch.reject(i, name_col, msg(N_("no name")))
                 out.append((full, last or None, first or None, middle or None, fold(full)))
             return out
 
@@ -290,7 +290,7 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
                 try:
                     decision = parse_consent(text, mapping.values.get("consent"))
                 except ValueError as exc:
-                    batch.reject(i, consent_name, str(exc))
+                    batch.reject(i, consent_name, exc.message if isinstance(exc, BadValue) else msg(str(exc)))
                     decision = None
                 out.append((pid, decision) if decision else None)
             return out

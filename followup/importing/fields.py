@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from followup.errors import DataError, UsageError
-from followup.i18n import tr
+from followup.i18n import N_, tr
 from followup.text import fold
 
 KINDS = ("patients", "visits", "appointments", "plans")
@@ -221,30 +221,30 @@ def load_mapping(path: Path) -> Mapping:
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UsageError(tr("mapping file not found: {path}", path=path)) from None
+        raise UsageError(N_("mapping file not found: {path}"), path=path) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(tr("mapping file {path} is not valid TOML: {reason}", path=path, reason=exc)) from None
+        raise UsageError(N_("mapping file {path} is not valid TOML: {reason}"), path=path, reason=exc) from None
     known = {"kind", "encoding", "delimiter", "date_format", "columns", "values"}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise UsageError(tr("mapping file {path}: unknown key {key!r}", path=path, key=unknown[0]))
+        raise UsageError(N_("mapping file {path}: unknown key {key!r}"), path=path, key=unknown[0])
     kind = data.get("kind")
     if kind is not None and kind not in KINDS:
-        raise UsageError(tr("mapping file {path}: kind must be one of {allowed}", path=path, allowed=", ".join(KINDS)))
+        raise UsageError(N_("mapping file {path}: kind must be one of {allowed}"), path=path, allowed=", ".join(KINDS))
     columns = data.get("columns", {})
     values = data.get("values", {})
     if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
-        raise UsageError(tr("mapping file {path}: [columns] must map our field names to header texts", path=path))
+        raise UsageError(N_("mapping file {path}: [columns] must map our field names to header texts"), path=path)
     if not isinstance(values, dict) or not all(isinstance(v, dict) for v in values.values()):
-        raise UsageError(tr("mapping file {path}: [values.FIELD] tables map their values to ours", path=path))
+        raise UsageError(N_("mapping file {path}: [values.FIELD] tables map their values to ours"), path=path)
     if kind:
         bad = sorted(set(columns) - set(ALIASES[kind]))
         if bad:
-            raise UsageError(tr("mapping file {path}: {kind} have no field {field!r} (fields: {fields})", path=path,
-                                kind=kind, field=bad[0], fields=", ".join(ALIASES[kind])))
+            raise UsageError(N_("mapping file {path}: {kind} have no field {field!r} (fields: {fields})"), path=path,
+                                kind=kind, field=bad[0], fields=", ".join(ALIASES[kind]))
     delimiter = data.get("delimiter")
     if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter.replace("\\t", "\t")) != 1):
-        raise UsageError(tr("mapping file {path}: delimiter must be one character", path=path))
+        raise UsageError(N_("mapping file {path}: delimiter must be one character"), path=path)
     encoding = data.get("encoding")
     if encoding is not None:
         import codecs
@@ -252,7 +252,7 @@ def load_mapping(path: Path) -> Mapping:
         try:
             codecs.lookup(encoding)
         except LookupError:
-            raise UsageError(tr("mapping file {path}: unknown encoding {encoding!r}", path=path, encoding=encoding)) from None
+            raise UsageError(N_("mapping file {path}: unknown encoding {encoding!r}"), path=path, encoding=encoding) from None
     return Mapping(
         kind=kind,
         encoding=encoding,
@@ -284,8 +284,8 @@ def resolve_columns(kind: str, headers: list[str], mapping: Mapping, source: str
     for our, theirs in mapping.columns.items():
         want = normalise_header(theirs)
         if want not in norm:
-            raise DataError(tr("{source}: the mapping names column {column!r} for {field}, but the file has no such "
-                               "column", source=source, column=theirs, field=our))
+            raise DataError(N_("{source}: the mapping names column {column!r} for {field}, but the file has no such "
+                               "column"), source=source, column=theirs, field=our)
         index[our] = norm.index(want)
     aliases = _ALIAS_INDEX[kind]
     taken = set(index.values())
@@ -298,6 +298,6 @@ def resolve_columns(kind: str, headers: list[str], mapping: Mapping, source: str
     if "patients" == kind and "full_name" not in index and "last_name" not in index:
         missing.append(tr("full_name or last_name"))
     if missing:
-        raise DataError(tr("{source}: no column for {fields} in a {kind} file (name it in a mapping file: followup "
-                           "import --mapping FILE)", source=source, fields=", ".join(missing), kind=kind))
+        raise DataError(N_("{source}: no column for {fields} in a {kind} file (name it in a mapping file: followup "
+                           "import --mapping FILE)"), source=source, fields=", ".join(missing), kind=kind)
     return index

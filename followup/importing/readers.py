@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from followup.errors import DataError
-from followup.i18n import tr
+from followup.i18n import N_
 from followup.importing.values import cell_text
 
 CHUNK = 1 << 20
@@ -64,13 +64,13 @@ def file_digest(path: Path) -> tuple[str, int, bool]:
             except UnicodeDecodeError:
                 utf8 = False
     except FileNotFoundError:
-        raise DataError(tr("{path}: no such file", path=path)) from None
+        raise DataError(N_("{path}: no such file"), path=path) from None
     except IsADirectoryError:
-        raise DataError(tr("{path}: is a directory", path=path)) from None
+        raise DataError(N_("{path}: is a directory"), path=path) from None
     except PermissionError:
-        raise DataError(tr("{path}: permission denied", path=path)) from None
+        raise DataError(N_("{path}: permission denied"), path=path) from None
     except OSError as exc:
-        raise DataError(tr("{path}: cannot be read ({reason})", path=path, reason=exc.strerror)) from None
+        raise DataError(N_("{path}: cannot be read ({reason})"), path=path, reason=exc.strerror) from None
     return digest.hexdigest(), size, utf8
 
 
@@ -126,16 +126,16 @@ def open_csv(path: Path, *, encoding: str | None, fallback: str, delimiter: str 
         with open(path, encoding=chosen, errors="strict", newline="") as fh:
             sample = fh.read(256 * 1024)
     except UnicodeDecodeError:
-        raise DataError(tr("{path}: the text is not valid {encoding}", path=path, encoding=chosen)) from None
+        raise DataError(N_("{path}: the text is not valid {encoding}"), path=path, encoding=chosen) from None
     except LookupError:
-        raise DataError(tr("unknown encoding {encoding!r}", encoding=chosen)) from None
+        raise DataError(N_("unknown encoding {encoding!r}"), encoding=chosen) from None
     if "\x00" in sample:
-        raise DataError(tr("{path}: binary data (NUL bytes) - not a text export", path=path))
+        raise DataError(N_("{path}: binary data (NUL bytes) - not a text export"), path=path)
     if not sample.strip():
-        raise DataError(tr("{path}: the file is empty", path=path))
+        raise DataError(N_("{path}: the file is empty"), path=path)
     if looks_like_mojibake(sample, decoded_as_fallback=used_fallback):
-        raise DataError(tr("{path}: the text looks garbled (mojibake) when read as {encoding}; re-export it, or "
-                           "name its encoding in a mapping file", path=path, encoding=chosen))
+        raise DataError(N_("{path}: the text looks garbled (mojibake) when read as {encoding}; re-export it, or "
+                           "name its encoding in a mapping file"), path=path, encoding=chosen)
     header_line = sample.splitlines()[0] if sample.splitlines() else ""
     delim = delimiter or _pick_delimiter(header_line)
 
@@ -145,10 +145,10 @@ def open_csv(path: Path, *, encoding: str | None, fallback: str, delimiter: str 
         headers = next(reader)
     except StopIteration:
         fh.close()
-        raise DataError(tr("{path}: the file is empty", path=path)) from None
+        raise DataError(N_("{path}: the file is empty"), path=path) from None
     except (csv.Error, UnicodeDecodeError) as exc:
         fh.close()
-        raise DataError(tr("{path}: line 1: cannot be read as CSV ({reason})", path=path, reason=exc)) from None
+        raise DataError(N_("{path}: line 1: cannot be read as CSV ({reason})"), path=path, reason=exc) from None
     headers = [h.strip() for h in headers]
 
     def batches(n: int) -> Iterator[tuple[Sequence[int], list[list[str]]]]:
@@ -168,11 +168,11 @@ def open_csv(path: Path, *, encoding: str | None, fallback: str, delimiter: str 
                 lines.reverse()
                 yield lines, rows
         except csv.Error as exc:
-            raise DataError(tr("{path}: line {line}: broken CSV ({reason})", path=path, line=reader.line_num,
-                               reason=exc)) from None
+            raise DataError(N_("{path}: line {line}: broken CSV ({reason})"), path=path, line=reader.line_num,
+                               reason=exc) from None
         except UnicodeDecodeError:
-            raise DataError(tr("{path}: near line {line}: the text is not valid {encoding}", path=path,
-                               line=reader.line_num, encoding=chosen)) from None
+            raise DataError(N_("{path}: near line {line}: the text is not valid {encoding}"), path=path,
+                               line=reader.line_num, encoding=chosen) from None
 
     return Opened(path, sha256, size, "csv", chosen.replace("-sig", ""), delim, headers, batches,
                   fh.close)
@@ -186,8 +186,8 @@ def open_xlsx(path: Path, *, sha256: str, size: int) -> Opened:
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise DataError(tr("{path}: not a readable .xlsx workbook ({reason})", path=path,
-                           reason=type(exc).__name__)) from None
+        raise DataError(N_("{path}: not a readable .xlsx workbook ({reason})"), path=path,
+                           reason=type(exc).__name__) from None
     ws = wb.worksheets[0]
     it = ws.iter_rows(values_only=True)
     headers = None
@@ -199,7 +199,7 @@ def open_xlsx(path: Path, *, sha256: str, size: int) -> Opened:
             break
     if headers is None:
         wb.close()
-        raise DataError(tr("{path}: the workbook's first sheet is empty", path=path))
+        raise DataError(N_("{path}: the workbook's first sheet is empty"), path=path)
     start = line
 
     def batches(n: int) -> Iterator[tuple[list[int], list[list[str]]]]:
@@ -225,7 +225,7 @@ def open_export(path: Path, *, encoding: str | None = None, fallback: str = "cp1
     path = Path(path)
     sha256, size, is_utf8 = file_digest(path)
     if size == 0:
-        raise DataError(tr("{path}: the file is empty", path=path))
+        raise DataError(N_("{path}: the file is empty"), path=path)
     with open(path, "rb") as fh:
         magic = fh.read(4)
     if path.suffix.lower() in (".xlsx", ".xlsm") or magic == b"PK\x03\x04":

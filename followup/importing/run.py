@@ -16,7 +16,7 @@ from pathlib import Path
 
 from followup import db
 from followup.errors import Busy, DataError, FollowupError, NotFound, UsageError
-from followup.i18n import ntr, tr
+from followup.i18n import Msg, N_, msg, nmsg
 from followup.importing.convert import Batch, Context, build_converter, two_digit_pivot
 from followup.importing.fields import KINDS, Mapping, detect_kind, resolve_columns
 from followup.importing.readers import open_export
@@ -49,7 +49,7 @@ class ImportOptions:
 class Reject:
     line: int
     column: str
-    reason: str
+    reason: Msg              # shown in the reader's language; stored as data (i18n.Msg)
 
 
 @dataclass
@@ -68,14 +68,16 @@ class FileResult:
     rejected: int = 0
     deactivated: int = 0
     outcome: str = "running"   # imported | unchanged | dry-run | failed
-    message: str | None = None
+    message: Msg | None = None
     rejects: list[Reject] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Msg] = field(default_factory=list)
     exit_code: int = 0
 
     def record(self) -> dict:
+        """The file's record as stored: its messages as data, never in the language of the moment."""
         out = asdict(self)
-        out["rejects"] = [asdict(r) for r in self.rejects]
+        out["message"] = json.dumps(self.message.data(), ensure_ascii=False) if self.message else None
+        out["rejects"] = [{"line": r.line, "column": r.column, "reason": r.reason.data()} for r in self.rejects]
         out.pop("notes")
         out.pop("exit_code")
         return out
@@ -115,7 +117,7 @@ def import_lock(db_path: Path) -> Iterator[None]:
 
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise Busy(tr("another import is running (lock held on {path}); try again later", path=path)) from None
+            raise Busy(N_("another import is running (lock held on {path}); try again later"), path=path) from None
         yield
     finally:
         os.close(fd)
@@ -130,10 +132,10 @@ def expand_paths(paths: list[Path]) -> list[Path]:
             found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in KNOWN_SUFFIXES
                            and not q.name.startswith((".", "~$")))
             if not found:
-                raise DataError(tr("{path}: no CSV or .xlsx files in this directory", path=p))
+                raise DataError(N_("{path}: no CSV or .xlsx files in this directory"), path=p)
             out.extend(found)
         elif not p.exists():
-            raise NotFound(tr("{path}: no such file or directory", path=p))
+            raise NotFound(N_("{path}: no such file or directory"), path=p)
         else:
             out.append(p)
     return out
@@ -147,9 +149,9 @@ def import_paths(conn: sqlite3.Connection, db_path: Path, paths: list[Path], opt
                  *, today: dt.date, on_rows: Callable[[str, int], None] | None = None) -> RunResult:
     """Import files (patients first), each in its own transaction, and record the run."""
     if options.kind and options.kind not in KINDS:
-        raise UsageError(tr("unknown kind {value!r} (one of {allowed})", value=options.kind, allowed=", ".join(KINDS)))
+        raise UsageError(N_("unknown kind {value!r} (one of {allowed})"), value=options.kind, allowed=", ".join(KINDS))
     if options.full_export and options.kind not in (None, "patients"):
-        raise UsageError(tr("--full-export applies to a patients file only"))
+        raise UsageError(N_("--full-export applies to a patients file only"))
     files = expand_paths(paths)
     with import_lock(db_path):
         started = time.perf_counter()
@@ -166,7 +168,7 @@ def import_paths(conn: sqlite3.Connection, db_path: Path, paths: list[Path], opt
                                          fallback=options.fallback_encoding,
                                          delimiter=options.mapping.delimiter)
                 except FollowupError as exc:
-                    result.outcome, result.message, result.exit_code = "failed", str(exc), exc.exit_code
+                    result.outcome, result.message, result.exit_code = "failed", exc.message, exc.exit_code
                     _record_failed(conn, run_id, result)
                     results.append(result)
                     continue
@@ -174,8 +176,8 @@ def import_paths(conn: sqlite3.Connection, db_path: Path, paths: list[Path], opt
                 if kind is None:
                     opened.close()
                     result.outcome, result.exit_code = "failed", DataError.exit_code
-                    result.message = tr("{path}: cannot tell what this file holds from its headers (pass --kind or "
-                                        "a mapping file)", path=path)
+                    result.message = msg(N_("{path}: cannot tell what this file holds from its headers (pass --kind "
+                                            "or a mapping file)"), path=path)
                     result.sha256, result.size, result.format = opened.sha256, opened.size, opened.format
                     _record_failed(conn, run_id, result)
                     results.append(result)
@@ -192,7 +194,7 @@ def import_paths(conn: sqlite3.Connection, db_path: Path, paths: list[Path], opt
             outcome = RunResult(run_id, results, duration).outcome if results else "failed"
             failures = [r.message for r in results if r.outcome == "failed"]
             db.finish_run(conn, run_id, finished_at=_now(), duration_s=duration, outcome=outcome,
-                          message=failures[0] if failures else None)
+                          message=json.dumps(failures[0].data(), ensure_ascii=False) if failures else None)
         return RunResult(run_id, results, duration)
 
 
@@ -219,7 +221,7 @@ def _import_one(conn, run_id, opened, result: FileResult, options: ImportOptions
     try:
         if not options.force and db.last_imported_fingerprint(conn, kind) == result.fingerprint:
             result.outcome = "unchanged"
-            result.message = tr("same file as the last import of this kind; skipped (use --force to re-read)")
+            result.message = msg(N_("same file as the last import of this kind; skipped (use --force to re-read)"))
         else:
             with db.foreign_keys_checked_by_caller(conn), db.write_transaction(conn):
                 _load(conn, file_id, opened, result, options, today, on_rows)
@@ -232,7 +234,7 @@ def _import_one(conn, run_id, opened, result: FileResult, options: ImportOptions
     except _DryRun:
         pass
     except FollowupError as exc:
-        result.outcome, result.message, result.exit_code = "failed", str(exc), exc.exit_code
+        result.outcome, result.message, result.exit_code = "failed", exc.message, exc.exit_code
         result.inserted = result.updated = result.unchanged = result.deactivated = 0
     finally:
         db.drop_unchanged_table(conn)
@@ -265,8 +267,9 @@ def _import_consents(conn, decisions: list, options: ImportOptions) -> str:
                              "address": None, "window": None, "days": None, "how": "import", "note": None,
                              "source": "import", "recorded_by": options.user or "import", "recorded_at": now})
     db.insert_consents(conn, rows)
-    text = tr("consent column: {records} written", records=ntr("{n} consent record", "{n} consent records", len(rows)))
-    return text + (tr(", {n} left as recorded in followup", n=kept) if kept else "")
+    return msg(N_("consent column: {records} written{kept}"),
+               records=nmsg("{n} consent record", "{n} consent records", len(rows)),
+               kept=msg(N_(", {n} left as recorded in followup"), n=kept) if kept else "")
 
 
 def _screen(lines: Sequence[int], rows: list[list[str]], width: int, ncols: int,
@@ -282,11 +285,11 @@ def _screen(lines: Sequence[int], rows: list[list[str]], width: int, ncols: int,
         read += 1
         n = len(cells)
         if n < width:
-            rejects.append(Reject(line, "", tr("row has {n} of {total} cells (truncated or a missing delimiter)", n=n,
-                                               total=ncols)))
+            rejects.append(Reject(line, "", msg(N_("row has {n} of {total} cells (truncated or a missing delimiter)"),
+                                                n=n, total=ncols)))
         elif n > ncols and any(c.strip() for c in cells[ncols:]):
-            rejects.append(Reject(line, "", tr("row has {n} cells but the header has {total} (an unquoted delimiter "
-                                               "inside a value?)", n=n, total=ncols)))
+            rejects.append(Reject(line, "", msg(N_("row has {n} cells but the header has {total} (an unquoted "
+                                                   "delimiter inside a value?)"), n=n, total=ncols)))
         else:
             keep_lines.append(line)
             keep_rows.append(cells)
@@ -376,9 +379,9 @@ def _load(conn, file_id: int, opened, result: FileResult, options: ImportOptions
             earlier = first_line.get(key)
             old = existing.get(key)
             if earlier is not None or textkeys[key] in seen_unchanged or (old is not None and old[-2] == file_id):
-                where = tr(" (line {line})", line=earlier) if earlier is not None else ""
+                where = msg(N_(" (line {line})"), line=earlier) if earlier is not None else ""
                 reject(Reject(line, "/".join(spec.key),
-                              tr("duplicate identifier: already listed earlier in this file{where}", where=where)))
+                              msg(N_("duplicate identifier: already listed earlier in this file{where}"), where=where)))
                 continue
             first_line[key] = line
             if old is None:
@@ -452,32 +455,32 @@ def _load(conn, file_id: int, opened, result: FileResult, options: ImportOptions
         result.notes.append(_import_consents(conn, consent_decisions, options))
 
     if result.rows_read == 0:
-        raise DataError(tr("{path}: no data rows under the header", path=path))
+        raise DataError(N_("{path}: no data rows under the header"), path=path)
     if result.rejected > options.reject_threshold * result.rows_read:
         first = result.rejects[0]
-        raise DataError(tr(
+        raise DataError(N_(
             "{path}: {rejected} of {read} rows rejected (over the {limit} limit); nothing imported. First: line "
-            "{line}{column}: {reason}", path=path, rejected=result.rejected, read=result.rows_read,
+            "{line}{column}: {reason}"), path=path, rejected=result.rejected, read=result.rows_read,
             limit=f"{options.reject_threshold:.0%}", line=first.line, column=", " + first.column if first.column else "",
-            reason=first.reason))
+            reason=first.reason)
     if ctx.invalid_phones:
-        result.notes.append(ntr("{n} phone number invalid or incomplete: kept as given, flagged, never dialled",
-                                "{n} phone numbers invalid or incomplete: kept as given, flagged, never dialled",
-                                ctx.invalid_phones))
+        result.notes.append(nmsg("{n} phone number invalid or incomplete: kept as given, flagged, never dialled",
+                                 "{n} phone numbers invalid or incomplete: kept as given, flagged, never dialled",
+                                 ctx.invalid_phones))
     for label, n in sorted(ctx.unmapped.items(), key=lambda kv: -kv[1])[:10]:
         f, _, value = label.partition("=")
-        result.notes.append(ntr("{n} row with {field} {value!r} taken as 'other' (map it under [values.{field}])",
-                                "{n} rows with {field} {value!r} taken as 'other' (map it under [values.{field}])",
-                                n, field=f, value=value))
+        result.notes.append(nmsg("{n} row with {field} {value!r} taken as 'other' (map it under [values.{field}])",
+                                 "{n} rows with {field} {value!r} taken as 'other' (map it under [values.{field}])",
+                                 n, field=f, value=value))
     if options.full_export:
         if kind != "patients":
-            raise UsageError(tr("--full-export applies to a patients file only"))
+            raise UsageError(N_("--full-export applies to a patients file only"))
         present = db.count_present_patients(conn)
         missing = db.count_not_listed(conn, file_id)
         before = present - result.inserted
         if before and missing > options.deactivate_threshold * before:
-            raise DataError(tr(
+            raise DataError(N_(
                 "{path}: a full export that leaves out {missing} of {before} patients (over the {limit} limit) looks "
-                "truncated; nothing imported", path=path, missing=missing, before=before,
-                limit=f"{options.deactivate_threshold:.0%}"))
+                "truncated; nothing imported"), path=path, missing=missing, before=before,
+                limit=f"{options.deactivate_threshold:.0%}")
         result.deactivated = db.mark_not_listed_missing(conn, file_id, today.isoformat())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from followup.i18n import tr
+from followup.i18n import Msg, N_, tr
 
 # What a phone number may be written with besides digits (and a leading +); anything else
 # goes to the slow path.
@@ -21,14 +21,22 @@ _RU_MOBILE_FAST = re.compile(r"^9[0-24-9]\d{8}$")
 
 
 class BadValue(ValueError):
-    """A value that cannot be read; the message is the reason, without the value."""
+    """A value that cannot be read; the message is the reason, without the value: a message id and its
+    parameters (i18n.Msg), stored with the rejected row and shown in the reader's language."""
+
+    def __init__(self, msgid: str = "", /, **params):
+        super().__init__(msgid)
+        self.message = Msg(msgid, **params)
+
+    def __str__(self) -> str:
+        return str(self.message)
 
 
 def _ymd(y: int, m: int, d: int) -> dt.date:
     try:
         return dt.date(y, m, d)
     except ValueError:
-        raise BadValue(tr("impossible date")) from None
+        raise BadValue(N_("impossible date")) from None
 
 
 def _year(text: str, pivot: int) -> int:
@@ -37,7 +45,7 @@ def _year(text: str, pivot: int) -> int:
     if len(text) == 2:
         y = 2000 + int(text)
         return y - 100 if y > pivot else y
-    raise BadValue(tr("unrecognised date"))
+    raise BadValue(N_("unrecognised date"))
 
 
 def parse_date(value, *, date_format: str | None = None, pivot_year: int = 2069) -> dt.date:
@@ -70,12 +78,12 @@ def parse_datetime(value, *, date_format: str | None = None, pivot_year: int = 2
         return dt.datetime(value.year, value.month, value.day)
     s = str(value).strip()
     if not s.isascii():
-        raise BadValue(tr("unrecognised date"))
+        raise BadValue(N_("unrecognised date"))
     if date_format:
         try:
             return dt.datetime.strptime(s, date_format)
         except ValueError:
-            raise BadValue(tr("date does not match the format {format}", format=date_format)) from None
+            raise BadValue(N_("date does not match the format {format}"), format=date_format) from None
     date_part, _, time_part = s.replace("T", " ", 1).partition(" ")
     try:
         if len(date_part) == 10 and date_part[2] == "." and date_part[5] == ".":
@@ -90,7 +98,7 @@ def parse_datetime(value, *, date_format: str | None = None, pivot_year: int = 2
     except ValueError as exc:
         if isinstance(exc, BadValue):
             raise
-        raise BadValue(tr("unrecognised date")) from None
+        raise BadValue(N_("unrecognised date")) from None
     if not time_part:
         return dt.datetime(day.year, day.month, day.day)
     bits = time_part.strip().split(":")
@@ -101,7 +109,7 @@ def parse_datetime(value, *, date_format: str | None = None, pivot_year: int = 2
         ss = int(float(bits[2])) if len(bits) == 3 else 0
         return dt.datetime(day.year, day.month, day.day, hh, mm, ss)
     except ValueError:
-        raise BadValue(tr("unrecognised time of day")) from None
+        raise BadValue(N_("unrecognised time of day")) from None
 
 
 def normalize_phone(raw, region: str = "RU") -> tuple[str, bool]:
