@@ -86,8 +86,8 @@ class Msg:
 
     Stored as JSON (``data()``), shown in the reader's language (``str()``) or in English, the same in
     every language (``english()``), for JSON outputs. A tuple id is a plural (singular, plural) with
-    ``n`` among the parameters. Parameters may be messages themselves, or dates (shown as the
-    language writes them)."""
+    ``n`` among the parameters. A parameter may be a message itself, a date (shown as the language
+    writes dates), or a list of those (shown joined by commas)."""
 
     __slots__ = ("msgid", "params")
 
@@ -95,8 +95,7 @@ class Msg:
         self.msgid, self.params = msgid, params
 
     def __str__(self) -> str:
-        params = {k: str(v) if isinstance(v, Msg) else day(v) if isinstance(v, dt.date) else v
-                  for k, v in self.params.items()}
+        params = {k: _shown(v) for k, v in self.params.items()}
         if isinstance(self.msgid, tuple):
             return ntr(*self.msgid, params.pop("n"), **params)
         return tr(self.msgid, **params)
@@ -107,22 +106,22 @@ class Msg:
     def __eq__(self, other) -> bool:
         return isinstance(other, Msg) and (self.msgid, self.params) == (other.msgid, other.params)
 
+    def __hash__(self) -> int:
+        return hash(self.msgid)
+
     def __repr__(self) -> str:
         return f"Msg({self.msgid!r}, **{self.params!r})"
 
+    def __contains__(self, text: str) -> bool:  # `"closed" in finding.text`, as of a sentence
+        return text in str(self)
+
     def english(self) -> str:
-        global _current
-        before, _current = _current, "en"
-        try:
+        with using("en"):
             return str(self)
-        finally:
-            _current = before
 
     def data(self) -> dict:
         return {"msgid": list(self.msgid) if isinstance(self.msgid, tuple) else self.msgid,
-                "params": {k: v.data() if isinstance(v, Msg) else v.isoformat() if isinstance(v, dt.date)
-                           else v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
-                           for k, v in self.params.items()}}
+                "params": {k: _data(v) for k, v in self.params.items()}}
 
     @classmethod
     def from_data(cls, data) -> "Msg | str":
@@ -131,7 +130,66 @@ class Msg:
             return data
         msgid = data["msgid"]
         return cls(tuple(msgid) if isinstance(msgid, list) else msgid,
-                   **{k: cls.from_data(v) if isinstance(v, dict) else v for k, v in data["params"].items()})
+                   **{k: _from_data(v) for k, v in data["params"].items()})
+
+
+def _shown(value):
+    if isinstance(value, Msg):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return f"{day(value.date())} {value:%H:%M}"
+    if isinstance(value, dt.date):
+        return day(value)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, map(_shown, value)))
+    return value
+
+
+def _data(value):
+    if isinstance(value, Msg):
+        return value.data()
+    if isinstance(value, dt.datetime):
+        return {"datetime": value.isoformat(sep=" ", timespec="minutes")}
+    if isinstance(value, dt.date):
+        return {"date": value.isoformat()}
+    if isinstance(value, (list, tuple)):
+        return [_data(v) for v in value]
+    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+
+
+def _from_data(value):
+    if isinstance(value, dict):
+        if "datetime" in value:
+            return dt.datetime.fromisoformat(value["datetime"])
+        return dt.date.fromisoformat(value["date"]) if "date" in value else Msg.from_data(value)
+    if isinstance(value, list):
+        return [_from_data(v) for v in value]
+    return value
+
+
+def render(value):
+    """A value that may hold messages as data (a dict from ``Msg.data()``, a list of them), as text in
+    the reader's language; anything else as it is."""
+    if isinstance(value, dict) and "msgid" in value:
+        return str(Msg.from_data(value))
+    if isinstance(value, Msg):
+        return str(value)
+    return value
+
+
+class using:
+    """``with using("en"):`` — the messages inside in that language (then the language before)."""
+
+    def __init__(self, lang: str):
+        self.lang = lang
+
+    def __enter__(self):
+        global _current
+        self.before, _current = _current, self.lang
+
+    def __exit__(self, *exc):
+        global _current
+        _current = self.before
 
 
 def msg(msgid: str, /, **params) -> Msg:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from followup.entryids import CHANNELS as _CHANNELS
 from followup.errors import UsageError
-from followup.i18n import N_
+from followup.i18n import Msg, N_
 
 
 PURPOSES = ("reminder", "plan", "control", "survey", "recall", "agreed", "marketing")
@@ -213,7 +213,7 @@ class Records:
 class Reason:
     code: str
     ref: str                # which record: an appointment, a plan stage, a visit ...
-    text: str               # the sentence the call can open with
+    text: Msg               # the sentence the call can open with (shown in the reader's language)
     doctor: str | None
     due: dt.date            # since when the reason holds
     evidence: dict
@@ -230,7 +230,7 @@ class Finding:
 
     code: str
     status: str             # "due" | "excluded" | "none"
-    text: str
+    text: Msg               # why, shown in the reader's language
     reason: Reason | None = None
     channels: tuple[str, ...] = ()
     excluded_by: str | None = None  # inactive, settled, no_consent, withdrawn, unreachable, attempts,
@@ -245,7 +245,7 @@ class Entry:
     address: str | None
     window: Window | None
     reasons: tuple[Reason, ...]
-    warnings: tuple[str, ...]
+    warnings: tuple[Msg, ...]
     household: tuple["Entry", ...] = ()
 
 

@@ -13,19 +13,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from followup.entryids import ENTRY_ID_LENGTH, entry_id, shortest_prefixes
-from followup.records import (ACTIVE, CHANNELS, SETTLING, UNANSWERED, WEEKDAYS, Appointment, Complaint, Consent,
-                              Contact, Entry, Finding, Patient, Policy, Reason, Records, Visit)
-from followup.i18n import N_, tr
-from followup.i18n import day as _fmt
+from followup.records import (ACTIVE, CHANNELS, SETTLING, UNANSWERED, Appointment, Complaint, Consent,
+                              Contact, Entry, Finding, Patient, Policy, Reason, Records, Visit, format_days)
+from followup.i18n import Msg, N_, msg, tr
 
 
 # ---------------------------------------------------------------------------
 # Consent
 
 
-def _days_shown(days: frozenset[int] | None) -> str:
-    """The same, for people: in the chosen language."""
-    return tr("any day") if days is None else ",".join(tr(WEEKDAYS[d]) for d in sorted(days))
+def _days_shown(days: str) -> Msg | list:
+    """Stored days ('mon,tue' or 'any'), for people: in their language."""
+    return msg(N_("any day")) if days == "any" else [msg(d) for d in days.split(",")]
 
 
 def current_consents(consents: Iterable[Consent]) -> dict[tuple[str, str], Consent]:
@@ -52,17 +51,16 @@ def appointment_reminder(r: Records, today: dt.date, policy: Policy) -> list[Fin
         if a.status != "booked" or not (today < a.start.date() <= horizon):
             continue
         when = f"{a.start:%Y-%m-%d %H:%M}"
-        shown = f"{_fmt(a.start.date())} {a.start:%H:%M}"
         reason = Reason("appointment_reminder", a.appointment_id,
-                        tr("Reminder: appointment on {when} with {doctor}", when=shown, doctor=a.doctor) if a.doctor
-                        else tr("Reminder: appointment on {when}", when=shown),
+                        msg(N_("Reminder: appointment on {when} with {doctor}"), when=a.start, doctor=a.doctor)
+                        if a.doctor else msg(N_("Reminder: appointment on {when}"), when=a.start),
                         a.doctor, a.start.date(),
                         {"appointment_id": a.appointment_id, "start": when, "doctor": a.doctor})
         found.append(Finding(reason.code, "due", reason.text, reason))
     if not found:
         found.append(Finding("appointment_reminder", "none",
-                             tr("no booked appointment between {start} and {end}",
-                                start=_fmt(today + dt.timedelta(days=1)), end=_fmt(horizon))))
+                             msg(N_("no booked appointment between {start} and {end}"),
+                                start=today + dt.timedelta(days=1), end=horizon)))
     return found
 
 
@@ -85,37 +83,39 @@ def plan_stage_missed(r: Records, today: dt.date, policy: Policy) -> list[Findin
         if s.plan_id in seen_plans:
             continue  # only the next stage of each plan
         seen_plans.add(s.plan_id)
-        label = tr("plan {plan} stage {stage}", plan=s.plan_id, stage=s.stage) + (f" ({s.title})" if s.title else "")
+        label = msg(N_("plan {plan} stage {stage}{title}"), plan=s.plan_id, stage=s.stage,
+                    title=f" ({s.title})" if s.title else "")
         late = (today - s.due).days
         if late < policy.plan_grace_days:
-            found.append(Finding("plan_stage_missed", "none", tr("{label} is due {due}; not {n} days late yet",
-                                                                 label=label, due=_fmt(s.due), n=policy.plan_grace_days)))
+            found.append(Finding("plan_stage_missed", "none", msg(N_("{label} is due {due}; not {n} days late yet"),
+                                                                 label=label, due=s.due, n=policy.plan_grace_days)))
             continue
         if late > policy.overdue_window_days:
-            found.append(Finding("plan_stage_missed", "none", tr("{label} was due {due}: over {n} days ago, left "
-                                                                 "to the manager", label=label, due=_fmt(s.due),
+            found.append(Finding("plan_stage_missed", "none", msg(N_("{label} was due {due}: over {n} days ago, left "
+                                                                 "to the manager"), label=label, due=s.due,
                                                                  n=policy.overdue_window_days)))
             continue
         visit = _visit_after(r, s.due)
         if visit:
-            found.append(Finding("plan_stage_missed", "excluded", tr("{label}: visited on {date} after the due date",
-                                                                     label=label, date=_fmt(visit.date))))
+            found.append(Finding("plan_stage_missed", "excluded", msg(N_("{label}: visited on {date} after the due date"),
+                                                                     label=label, date=visit.date)))
             continue
         booked = _booked_after(r, today)
         if booked:
             found.append(Finding("plan_stage_missed", "excluded",
-                                 tr("{label}: booked for {date}", label=label, date=_fmt(booked.start.date()))))
+                                 msg(N_("{label}: booked for {date}"), label=label, date=booked.start.date())))
             continue
-        signed = tr(", signed {date}", date=_fmt(s.signed)) if s.signed else ""
+        signed = msg(N_(", signed {date}"), date=s.signed) if s.signed else ""
+        by = msg(N_(" (plan by {doctor}{signed})"), doctor=s.doctor, signed=signed) if s.doctor else ""
         reason = Reason("plan_stage_missed", f"{s.plan_id}/{s.stage}",
-                        tr("Missed treatment-plan stage: {label} was due {due}", label=label, due=_fmt(s.due))
-                        + (tr(" (plan by {doctor}{signed})", doctor=s.doctor, signed=signed) if s.doctor else ""),
+                        msg(N_("Missed treatment-plan stage: {label} was due {due}{by}"), label=label, due=s.due,
+                            by=by),
                         s.doctor, s.due,
                         {"plan_id": s.plan_id, "stage": s.stage, "title": s.title, "due_date": _iso(s.due),
                          "signed_date": _iso(s.signed) if s.signed else None, "doctor": s.doctor})
         found.append(Finding(reason.code, "due", reason.text, reason))
     if not found:
-        found.append(Finding("plan_stage_missed", "none", tr("no planned treatment-plan stage")))
+        found.append(Finding("plan_stage_missed", "none", msg(N_("no planned treatment-plan stage"))))
     return found
 
 
@@ -125,30 +125,30 @@ def control_overdue(r: Records, today: dt.date, policy: Policy) -> list[Finding]
     if setters:
         v = setters[-1]  # the latest control date a doctor set
         due = v.control_due
-        label = tr("control exam due {due} (set by {doctor} on {date})", due=_fmt(due),
-                   doctor=v.doctor or tr("the doctor"), date=_fmt(v.date))
+        label = msg(N_("control exam due {due} (set by {doctor} on {date})"), due=due,
+                   doctor=v.doctor or msg(N_("the doctor")), date=v.date)
         late = (today - due).days
         control = _visit_after(r, v.date, {"control"})
         booked = _booked_after(r, today)
         if control:
-            found.append(Finding("control_overdue", "excluded", tr("{label}: control visit on {date}", label=label,
-                                                                   date=_fmt(control.date))))
+            found.append(Finding("control_overdue", "excluded", msg(N_("{label}: control visit on {date}"), label=label,
+                                                                   date=control.date)))
         elif late < policy.control_grace_days:
-            found.append(Finding("control_overdue", "none", tr("{label}: not {n} days past yet", label=label,
+            found.append(Finding("control_overdue", "none", msg(N_("{label}: not {n} days past yet"), label=label,
                                                                n=policy.control_grace_days)))
         elif late > policy.overdue_window_days:
-            found.append(Finding("control_overdue", "none", tr("{label}: over {n} days ago, left to the manager",
+            found.append(Finding("control_overdue", "none", msg(N_("{label}: over {n} days ago, left to the manager"),
                                                                label=label, n=policy.overdue_window_days)))
         elif booked:
-            found.append(Finding("control_overdue", "excluded", tr("{label}: booked for {date}", label=label,
-                                                                   date=_fmt(booked.start.date()))))
+            found.append(Finding("control_overdue", "excluded", msg(N_("{label}: booked for {date}"), label=label,
+                                                                   date=booked.start.date())))
         else:
-            reason = Reason("control_overdue", v.visit_id, tr("Overdue control exam: {label}", label=label), v.doctor, due,
+            reason = Reason("control_overdue", v.visit_id, msg(N_("Overdue control exam: {label}"), label=label), v.doctor, due,
                             {"visit_id": v.visit_id, "visit_date": _iso(v.date), "control_due": _iso(due),
                              "doctor": v.doctor})
             found.append(Finding(reason.code, "due", reason.text, reason))
     if not found:
-        found.append(Finding("control_overdue", "none", tr("no control date set by a doctor")))
+        found.append(Finding("control_overdue", "none", msg(N_("no control date set by a doctor"))))
     return found
 
 
@@ -173,22 +173,22 @@ def survey_call(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
             continue
         done = next((x for x in r.surveys if x.visit_id == v.visit_id), None)
         if done:
-            found.append(Finding("survey_call", "excluded", tr("treatment ended {end}: survey {status} on {date}",
-                                                               end=_fmt(v.date), status=tr(done.status),
-                                                               date=_fmt(done.date)), excluded_by="settled"))
+            found.append(Finding("survey_call", "excluded", msg(N_("treatment ended {end}: survey {status} on {date}"),
+                                                               end=v.date, status=msg(done.status),
+                                                               date=done.date), excluded_by="settled"))
             break
         doctors = treatment_doctors(r.visits, v)
         collecting = any(r.survey_counts.get(d, 0) < policy.survey_wave for d in doctors)
         reason = Reason("survey_call", v.visit_id,
-                        tr("Agreed survey call: treatment by {doctors} ended {date}",
-                           doctors=", ".join(doctors) or tr("the clinic"), date=_fmt(v.date)), v.doctor, v.date,
+                        msg(N_("Agreed survey call: treatment by {doctors} ended {date}"),
+                           doctors=", ".join(doctors) or msg(N_("the clinic")), date=v.date), v.doctor, v.date,
                         {"visit_id": v.visit_id, "treatment_end": _iso(v.date), "doctors": doctors},
                         priority=0 if collecting else 1)
         found.append(Finding(reason.code, "due", reason.text, reason))
         break  # one survey per patient at a time: the latest treatment
     if not found:
-        found.append(Finding("survey_call", "none", tr("no treatment ended between {start} and {end}",
-                                                       start=_fmt(lo), end=_fmt(hi))))
+        found.append(Finding("survey_call", "none", msg(N_("no treatment ended between {start} and {end}"),
+                                                       start=lo, end=hi)))
     return found
 
 
@@ -203,21 +203,21 @@ def hygiene_recall(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
     last = max((v.date for v in r.visits), default=None)
     basis, what = (hygiene, N_("last hygiene visit")) if hygiene else (last, N_("last visit (no hygiene visit)"))
     if basis is None:
-        return [Finding("hygiene_recall", "none", tr("no visits"))]
+        return [Finding("hygiene_recall", "none", msg(N_("no visits")))]
     due = _add_months(basis, policy.recall_months)
-    label = tr("{what} {date}, recall due {due}", what=tr(what), date=_fmt(basis), due=_fmt(due))
+    label = msg(N_("{what} {date}, recall due {due}"), what=msg(what), date=basis, due=due)
     if due > today:
-        return [Finding("hygiene_recall", "none", tr("{label}: not yet", label=label))]
+        return [Finding("hygiene_recall", "none", msg(N_("{label}: not yet"), label=label))]
     if (today - due).days > policy.recall_window_days:
-        return [Finding("hygiene_recall", "none", tr("{label}: lapsed after {n} days", label=label,
+        return [Finding("hygiene_recall", "none", msg(N_("{label}: lapsed after {n} days"), label=label,
                                                      n=policy.recall_window_days))]
     booked = _booked_after(r, today)
     if booked:
-        return [Finding("hygiene_recall", "excluded", tr("{label}: booked for {date}", label=label,
-                                                         date=_fmt(booked.start.date())))]
+        return [Finding("hygiene_recall", "excluded", msg(N_("{label}: booked for {date}"), label=label,
+                                                         date=booked.start.date()))]
     doctor = next((v.doctor for v in sorted(r.visits, key=lambda v: v.date, reverse=True)
                    if v.date == basis), None)
-    reason = Reason("hygiene_recall", f"recall:{due.isoformat()}", tr("Hygiene recall: {label}", label=label), doctor,
+    reason = Reason("hygiene_recall", f"recall:{due.isoformat()}", msg(N_("Hygiene recall: {label}"), label=label), doctor,
                     due, {"basis": what, "basis_date": _iso(basis), "recall_due": _iso(due)})
     return [Finding(reason.code, "due", reason.text, reason)]
 
@@ -226,18 +226,18 @@ def agreed_contact(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
     found = []
     for n in sorted(r.next_contacts, key=lambda n: n.due):
         if n.due > today:
-            found.append(Finding("agreed_contact", "none", tr("next contact agreed for {date}: {reason}",
-                                                              date=_fmt(n.due), reason=n.reason)))
+            found.append(Finding("agreed_contact", "none", msg(N_("next contact agreed for {date}: {reason}"),
+                                                              date=n.due, reason=n.reason)))
             continue
         reason = Reason("agreed_contact", str(n.id),
-                        tr("Agreed next contact ({date}): {reason}", date=_fmt(n.due), reason=n.reason)
-                        + (tr(", for {doctor}", doctor=n.doctor) if n.doctor else ""),
+                        msg(N_("Agreed next contact ({date}): {reason}{for_doctor}"), date=n.due, reason=n.reason,
+                            for_doctor=msg(N_(", for {doctor}"), doctor=n.doctor) if n.doctor else ""),
                         n.doctor, n.due, {"next_id": n.id, "agreed_for": _iso(n.due), "reason": n.reason,
                                           "channel": n.channel, "doctor": n.doctor, "recorded_by": n.recorded_by})
         found.append(Finding(reason.code, "due", reason.text, reason,
                              channels=(n.channel,) if n.channel else ()))
     if not found:
-        found.append(Finding("agreed_contact", "none", tr("no next contact agreed")))
+        found.append(Finding("agreed_contact", "none", msg(N_("no next contact agreed"))))
     return found
 
 
@@ -257,8 +257,8 @@ def assess(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
         findings.extend(rule(r, today, policy))
 
     if p.status != ACTIVE or p.missing_since:
-        why = tr("patient is {status}", status=tr(p.status)) if p.status != ACTIVE else \
-            tr("patient left out of the full export since {date}", date=_fmt(p.missing_since))
+        why = msg(N_("patient is {status}"), status=msg(p.status)) if p.status != ACTIVE else \
+            msg(N_("patient left out of the full export since {date}"), date=p.missing_since)
         return [_exclude(f, why, "inactive") for f in findings]
 
     settled, attempts, retry, callback, last_cap_contact = _history(r.contacts, policy)
@@ -280,51 +280,52 @@ def assess(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
         usable = [ch for ch in granted if _reachable(p, ch, state[(purpose, ch)], flagged)]
         if key in settled:
             c = settled[key]
-            out.append(_exclude(f, tr("{outcome} on {date} ({channel}, by {by})", outcome=tr(c.outcome),
-                                      date=_fmt(c.at.date()), channel=tr(c.channel), by=c.by), "settled"))
+            out.append(_exclude(f, msg(N_("{outcome} on {date} ({channel}, by {by})"), outcome=msg(c.outcome),
+                                      date=c.at.date(), channel=msg(c.channel), by=c.by), "settled"))
         elif not granted:
             withdrawn = [c for (pu, _), c in state.items() if pu == purpose and not c.granted]
             if withdrawn:
                 w = max(withdrawn, key=lambda c: c.recorded_at)
-                out.append(_exclude(f, tr("consent for {purpose} withdrawn on {date} ({channel}, recorded by {by})",
-                                          purpose=tr(purpose), date=_fmt(w.recorded_at.date()), channel=tr(w.channel),
+                out.append(_exclude(f, msg(N_("consent for {purpose} withdrawn on {date} ({channel}, recorded by {by})"),
+                                          purpose=msg(purpose), date=w.recorded_at.date(), channel=msg(w.channel),
                                           by=w.recorded_by), "withdrawn"))
             else:
-                wanted = "/".join(map(tr, f.channels)) if f.channels else tr("any channel")
-                out.append(_exclude(f, tr("no consent for {purpose} by {channels}", purpose=tr(purpose), channels=wanted),
+                wanted = [msg(c) for c in f.channels] if f.channels else msg(N_("any channel"))
+                out.append(_exclude(f, msg(N_("no consent for {purpose} by {channels}"), purpose=msg(purpose), channels=wanted),
                                     "no_consent"))
         elif not usable:
             out.append(_exclude(f, _unreachable_why(p, granted, state, purpose, flagged), "unreachable"))
         elif attempts.get(key, 0) >= policy.max_attempts:
-            out.append(_exclude(f, tr("{n} unanswered attempts: stopped, for the manager", n=attempts[key]),
+            out.append(_exclude(f, msg(N_("{n} unanswered attempts: stopped, for the manager"), n=attempts[key]),
                                 "attempts"))
         elif key in callback and callback[key] > today:
-            out.append(_exclude(f, tr("asked to call back on {date}", date=_fmt(callback[key])), "call_back"))
+            out.append(_exclude(f, msg(N_("asked to call back on {date}"), date=callback[key]), "call_back"))
         elif key in retry and retry[key] > today:
-            out.append(_exclude(f, tr("no answer; next try on {date}", date=_fmt(retry[key])), "retry"))
+            out.append(_exclude(f, msg(N_("no answer; next try on {date}"), date=retry[key]), "retry"))
         elif reason.code != "appointment_reminder" and last_cap_contact and \
                 (today - last_cap_contact.at.date()).days < policy.cap_days and \
                 not (key in callback and callback[key] <= today):
             until = last_cap_contact.at.date() + dt.timedelta(days=policy.cap_days)
-            out.append(_exclude(f, tr("contacted {date}, cap until {until}", date=_fmt(last_cap_contact.at.date()),
-                                      until=_fmt(until)), "cap"))
+            out.append(_exclude(f, msg(N_("contacted {date}, cap until {until}"), date=last_cap_contact.at.date(),
+                                      until=until), "cap"))
         elif not (still_open := [ch for ch in usable if ch not in closed_today]):
             c = closed_today[usable[-1]]
-            out.append(_exclude(f, tr("already closed today ({channel}: {outcome} at {time}, by {by}); "
-                                      "new reasons wait until tomorrow", channel=tr(c.channel),
-                                      outcome=tr(c.outcome), time=f"{c.at:%H:%M}", by=c.by), "today"))
+            out.append(_exclude(f, msg(N_("already closed today ({channel}: {outcome} at {time}, by {by}); "
+                                      "new reasons wait until tomorrow"), channel=msg(c.channel),
+                                      outcome=msg(c.outcome), time=f"{c.at:%H:%M}", by=c.by), "today"))
         elif not _day_allowed(state, purpose, still_open, today):
-            days = {_days_shown(state[(purpose, ch)].days) for ch in still_open}
-            out.append(_exclude(f, tr("not today: the patient agreed to {days}", days=", ".join(sorted(days))), "day"))
+            days = sorted({format_days(state[(purpose, ch)].days) for ch in still_open})
+            out.append(_exclude(f, msg(N_("not today: the patient agreed to {days}"),
+                                       days=[_days_shown(d) for d in days]), "day"))
         else:
             out.append(replace(f, channels=tuple(ch for ch in still_open if _day_ok(state[(purpose, ch)], today))))
     return out
 
 
-def _exclude(f: Finding, why: str, code: str) -> Finding:
+def _exclude(f: Finding, why: Msg, code: str) -> Finding:
     if f.status != "due":
         return f
-    return Finding(f.code, "excluded", tr("{text} - excluded: {why}", text=f.text, why=why), f.reason, excluded_by=code)
+    return Finding(f.code, "excluded", msg(N_("{text} - excluded: {why}"), text=f.text, why=why), f.reason, excluded_by=code)
 
 
 def _history(contacts: Sequence[Contact], policy: Policy):
@@ -361,17 +362,17 @@ def _reachable(p: Patient, channel: str, consent: Consent, flagged: dict) -> boo
     return bool(addr) and addr not in flagged
 
 
-def _unreachable_why(p: Patient, granted: list[str], state, purpose: str, flagged: dict) -> str:
+def _unreachable_why(p: Patient, granted: list[str], state, purpose: str, flagged: dict) -> Msg:
     for ch in granted:
         addr = _address(p, ch, state[(purpose, ch)])
         if addr and addr in flagged:
-            return tr("phone flagged wrong on {date} (until a new number is imported)",
-                      date=_fmt(flagged[addr].flagged_on))
+            return msg(N_("phone flagged wrong on {date} (until a new number is imported)"),
+                      date=flagged[addr].flagged_on)
     if p.phone and not p.phone_valid:
-        return tr("the phone number is invalid or incomplete: never dialled")
+        return msg(N_("the phone number is invalid or incomplete: never dialled"))
     if granted == ["email"]:
-        return tr("no e-mail to use for {channels}", channels="/".join(map(tr, granted)))
-    return tr("no phone number to use for {channels}", channels="/".join(map(tr, granted)))
+        return msg(N_("no e-mail to use for {channels}"), channels=[msg(c) for c in granted])
+    return msg(N_("no phone number to use for {channels}"), channels=[msg(c) for c in granted])
 
 
 def _day_ok(consent: Consent, today: dt.date) -> bool:
@@ -403,32 +404,36 @@ def complaint_overdue(c: Complaint, today: dt.date, policy: Policy) -> bool:
     return c.resolved is None and (today - c.opened).days > policy.complaint_overdue_days
 
 
-def warnings_for(r: Records, today: dt.date, policy: Policy) -> tuple[str, ...]:
+# notes followup itself writes on records, in English: shown in the reader's language (staff notes as typed)
+SYSTEM_NOTES = {N_("declined when contacted")}
+
+
+def warnings_for(r: Records, today: dt.date, policy: Policy) -> tuple[Msg, ...]:
     out = []
     for c in sorted(r.complaints, key=lambda c: c.opened):
         if c.resolved is None:
-            overdue = tr(" - OVERDUE") if complaint_overdue(c, today, policy) else ""
-            about = tr(" about {doctor}", doctor=c.doctor) if c.doctor else ""
-            out.append(tr("open complaint #{id}{about} since {date}{overdue}", id=c.id, about=about,
-                          date=_fmt(c.opened), overdue=overdue))
+            overdue = msg(N_(" - OVERDUE")) if complaint_overdue(c, today, policy) else ""
+            about = msg(N_(" about {doctor}"), doctor=c.doctor) if c.doctor else ""
+            out.append(msg(N_("open complaint #{id}{about} since {date}{overdue}"), id=c.id, about=about,
+                          date=c.opened, overdue=overdue))
     answered = [x for x in r.surveys if x.status == "answered" and x.score is not None]
     if answered:
         last = max(answered, key=lambda x: x.date)
         if last.score <= policy.low_score:
-            out.append(tr("last survey negative: {score}/10 on {date}", score=last.score, date=_fmt(last.date)))
+            out.append(msg(N_("last survey negative: {score}/10 on {date}"), score=last.score, date=last.date))
     refusals = [c for c in r.contacts if c.outcome == "declined"
                 and (today - c.at.date()).days <= policy.refusal_days]
     if refusals:
         last = max(refusals, key=lambda c: c.at)
-        codes = ", ".join(tr(code) for code, _ in last.reasons)
-        out.append(tr("declined on {date} ({codes})", date=_fmt(last.at.date()), codes=codes))
+        codes = [msg(code) for code, _ in last.reasons]
+        out.append(msg(N_("declined on {date} ({codes})"), date=last.at.date(), codes=codes))
     unanswered = [c for c in r.contacts if c.outcome in UNANSWERED and c.retry_on and c.retry_on <= today]
     if unanswered:
         last = max(unanswered, key=lambda c: c.at)
-        out.append(tr("no answer on {date} at {time}: try another time of day", date=_fmt(last.at.date()),
+        out.append(msg(N_("no answer on {date} at {time}: try another time of day"), date=last.at.date(),
                       time=f"{last.at:%H:%M}"))
     notes = [c.note for c in current_consents(r.consents).values() if c.granted and c.note]
-    out.extend(tr("note: {note}", note=n) for n in dict.fromkeys(notes))
+    out.extend(msg(N_("note: {note}"), note=msg(n) if n in SYSTEM_NOTES else n) for n in dict.fromkeys(notes))
     return tuple(out)
 
 
@@ -614,7 +619,7 @@ class NextSteps:
     contacts: list[dict]
     withdrawals: list[dict]
     phone_flags: list[dict]
-    text: str
+    text: Msg
 
 
 def next_steps(entry: Entry, outcome: str, day: dt.date, policy: Policy, *, by: str, at: str,
@@ -637,20 +642,20 @@ def next_steps(entry: Entry, outcome: str, day: dt.date, policy: Policy, *, by: 
                 withdrawals.extend({"patient_id": pid, "purpose": purpose, "channel": ch, "granted": 0,
                                     "address": None, "window": None, "days": None,
                                     "how": "phone" if entry.channel == "call" else "form",
-                                    "note": tr("declined when contacted"), "source": "followup",
+                                    "note": "declined when contacted", "source": "followup",  # see SYSTEM_NOTES
                                     "recorded_by": by, "recorded_at": at} for ch in CHANNELS)
         if outcome == "wrong-number" and entry.address:
             flags.append({"patient_id": pid, "phone": entry.address, "flagged_on": day.isoformat(),
                           "recorded_by": by})
-    purposes = ", ".join(dict.fromkeys(tr(r.purpose) for m in (entry, *entry.household) for r in m.reasons))
+    purposes = [msg(pu) for pu in dict.fromkeys(r.purpose for m in (entry, *entry.household) for r in m.reasons)]
     if outcome in UNANSWERED:
-        text = tr("try again on {date}, at another time of day", date=_fmt(dt.date.fromisoformat(retry)))
+        text = msg(N_("try again on {date}, at another time of day"), date=dt.date.fromisoformat(retry))
     elif outcome == "wrong-number":
-        text = tr("the phone is flagged until a new number is imported")
+        text = msg(N_("the phone is flagged until a new number is imported"))
     elif outcome == "declined":
-        text = tr("consent withdrawn for {purposes}", purposes=purposes)
+        text = msg(N_("consent withdrawn for {purposes}"), purposes=purposes)
     elif outcome == "call-back":
-        text = tr("rescheduled to {date}", date=_fmt(callback))
+        text = msg(N_("rescheduled to {date}"), date=callback)
     else:
-        text = tr("the reasons are closed")
+        text = msg(N_("the reasons are closed"))
     return NextSteps(contacts, withdrawals, flags, text)

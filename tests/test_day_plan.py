@@ -218,19 +218,23 @@ def test_a_look_at_another_day_leaves_the_stored_plan_alone(demo):
     assert state(demo.path)[0] == before[0] and state(demo.path)[1] == 0
 
 
-def test_a_desk_in_another_language_leaves_the_stored_plan_alone(demo):
-    """The demo clinic's language is English (its setting): a desk in Russian gets its list planned
-    and shown in Russian, and the stored English plan stays a read for everybody else."""
+def test_desks_in_any_language_read_the_one_stored_plan(demo):
+    """The stored plan holds its sentences as messages: a desk in Russian reads the same stored plan
+    as a desk in English (nothing planned again), each in its own language. The SMS texts are in the
+    clinic's language (its setting), whoever reads them: they go to the patient."""
     assert demo("config", "get", "language").stdout.strip() == "en"
     listed = demo.check()
     before = state(demo.path)
     russian = json.loads(demo("--lang", "ru", "today", "--format", "json").stdout)
     assert [e["entry_id"] for e in russian] == [e["entry_id"] for e in listed]
     assert russian[0]["reasons"][0]["text"] != listed[0]["reasons"][0]["text"]
+    assert [e["message"] for e in russian] == [e["message"] for e in listed]
     assert state(demo.path) == before
-    demo("config", "set", "language", "ru")  # the clinic changes language: the plan follows
-    demo.run("--lang", "ru", "today")
-    assert '"ru"' in state(demo.path)[0][1]
+    sms = next(e["entry_id"] for e in listed if e["channel"] == "sms")
+    demo("config", "set", "language", "ru")  # the clinic changes language: its SMS texts follow
+    again = json.loads(demo("--lang", "en", "today", "--format", "json").stdout)
+    assert next(e["message"] for e in again if e["entry_id"] == sms).startswith("Здравствуйте")
+    assert [e["reasons"] for e in again] == [e["reasons"] for e in listed]  # the English desk's sentences
 
 
 def test_filters_on_the_stored_plan(demo):

@@ -227,7 +227,12 @@ def test_bad_rows_are_rejected_with_line_column_reason(cli, tmp_path):
     assert cli.count("patients") == 40
     record = cli.rows("SELECT rejected, rejects FROM import_files ORDER BY id DESC LIMIT 1")[0]
     assert record[0] == 1
-    assert json.loads(record[1]) == [{"line": 42, "column": "Дата рождения", "reason": "impossible date"}]
+    # stored as data (a message id and its parameters), never in the language of the moment
+    assert json.loads(record[1]) == [{"line": 42, "column": "Дата рождения",
+                                      "reason": {"msgid": "impossible date", "params": {}}}]
+    for lang in ("en", "ru"):  # JSON says it in English in every language; a table in the reader's
+        [run] = cli.json("--lang", lang, "import", "--history")
+        assert run["files"][0]["rejects"][0]["reason"] == "impossible date"
 
 
 def test_line_numbers_count_values_that_span_lines(cli, tmp_path):

@@ -76,36 +76,62 @@ def _stored_hits(conn, day: dt.date, given: str, policy) -> set[str] | None:
     return set(db.plan_members_named(conn, given)) | marked
 
 
-def _reasons_json(reasons) -> list[dict]:
-    return [{"code": r.code, "text": r.text, "doctor": r.doctor, "due": r.due.isoformat(), "ref": r.ref,
+def _reasons_data(reasons) -> list[dict]:
+    return [{"code": r.code, "text": r.text.data(), "doctor": r.doctor, "due": r.due.isoformat(), "ref": r.ref,
              "evidence": r.evidence} for r in reasons]
+
+
+def entry_data(e, settings: dict) -> dict:
+    """An entry as stored: its sentences as messages (data, the same in every language); the SMS or
+    e-mail text in the clinic's language (the `language` setting), since it goes to the patient."""
+    from followup import i18n, rules, settings as config
+
+    with i18n.using(settings.get("language") or "en"):
+        message = rules.message(e, config.templates(settings), config.clinic_name(settings))
+    return {
+        "patient_id": e.patient.patient_id, "patient": e.patient.name,
+        "phone": e.address, "channel": e.channel, "window": str(e.window) if e.window else None,
+        "reasons": _reasons_data(e.reasons),
+        "warnings": [w.data() for w in e.warnings],
+        "household": [{"patient_id": m.patient.patient_id, "patient": m.patient.name,
+                       "reasons": _reasons_data(m.reasons), "warnings": [w.data() for w in m.warnings]}
+                      for m in e.household],
+        "message": message,
+    }
+
+
+def rendered(d: dict) -> dict:
+    """A stored entry (``entry_data``) as the JSON contract of `followup today` has it: its sentences
+    (reasons' texts, warnings) in the reader's language. Changes ``d`` in place."""
+    from followup.i18n import render
+
+    for who in (d, *d["household"]):
+        for r in who["reasons"]:
+            r["text"] = render(r["text"])
+        who["warnings"] = [render(w) for w in who["warnings"]]
+    return d
 
 
 def entry_json(e, settings: dict, shown_id: str) -> dict:
     """An entry as the JSON contract of `followup today` has it."""
-    from followup import rules, settings as config
-
-    return {
-        "entry_id": shown_id, "patient_id": e.patient.patient_id, "patient": e.patient.name,
-        "phone": e.address, "channel": e.channel, "window": str(e.window) if e.window else None,
-        "reasons": _reasons_json(e.reasons),
-        "warnings": list(e.warnings),
-        "household": [{"patient_id": m.patient.patient_id, "patient": m.patient.name,
-                       "reasons": _reasons_json(m.reasons), "warnings": list(m.warnings)} for m in e.household],
-        "message": rules.message(e, config.templates(settings), config.clinic_name(settings)),
-    }
+    return rendered({"entry_id": shown_id, **entry_data(e, settings)})
 
 
 def _payload(e, settings: dict) -> str:
-    """The entry's JSON without its id (which is shown as a prefix that depends on the whole list)."""
-    d = entry_json(e, settings, "")
-    del d["entry_id"]
-    return json.dumps(d, ensure_ascii=False)
+    """The entry as stored, without its id (which is shown as a prefix that depends on the whole list)."""
+    return json.dumps(entry_data(e, settings), ensure_ascii=False)
 
 
 def with_id(shown_id: str, payload: str) -> str:
     """The stored payload with the id shown put first, as `entry_json` orders the keys (see db.plan_json)."""
     return f'{{"entry_id": "{shown_id}", {payload[1:]}'
+
+
+def json_list(stored: bytes) -> bytes:
+    """The stored list (JSON of ``entry_data``, ids put first) as `today --format json` prints it: one
+    entry a line, its sentences in the reader's language."""
+    entries = json.loads(stored)
+    return ("[" + ",\n".join(json.dumps(rendered(d), ensure_ascii=False) for d in entries) + "]").encode()
 
 
 # what the stored plan's texts and decisions are made of, beyond the rows the triggers watch: a
@@ -116,16 +142,17 @@ _PLAN_SOURCES = ("records.py", "rules.py", "settings.py", "i18n.py", "entryids.p
 
 def _stamp(conn, wave: int) -> str:
     """What the stored plan depends on beyond the rows the triggers watch: the code's version, its
-    rules and catalogue (each file's size and time), the language of the texts, and which doctors
-    have completed their survey wave."""
-    from followup import __version__, db, i18n
+    rules and catalogue (each file's size and time), and which doctors have completed their survey
+    wave. Not the reader's language: the plan holds its sentences as messages, shown in each desk's
+    own language when read."""
+    from followup import __version__, db
 
     package = os.path.dirname(os.path.dirname(__file__))
     files = []
     for name in _PLAN_SOURCES:
         st = os.stat(os.path.join(package, name))
         files.append([st.st_mtime_ns, st.st_size])
-    return json.dumps([__version__, i18n.language(), files, db.completed_waves(conn, wave)], ensure_ascii=False)
+    return json.dumps([__version__, files, db.completed_waves(conn, wave)], ensure_ascii=False)
 
 
 def _rows(entries, settings: dict) -> list[dict]:
@@ -176,19 +203,21 @@ def stored_day(conn, day: dt.date, channel: Optional[str] = None, *, today: dt.d
     the whole list as `today --format json` prints it, in UTF-8 bytes.
 
     Read from the stored plan when it is current (a read transaction: no lock taken); else the
-    plan is brought up to date and stored first. Only the calendar's ``today``, in the clinic's
-    language, is stored: another day (`--date`, a look at tomorrow's list) or another language
-    is planned here and nothing stored, so that it never displaces the list the desks are
+    plan is brought up to date and stored first. Only the calendar's ``today`` is stored,
+    whatever the desk's language: another day (`--date`, a look at tomorrow's list) is
+    planned here and nothing stored, so that it never displaces the list the desks are
     working through. So is the day when the write lock is not to be had within REFRESH_WAIT_MS
     (an import is writing) or the file is read-only.
     """
     from followup import db
 
-    read = db.plan_json if as_json else db.plan_entries
+    def read(conn, channel):
+        return json_list(db.plan_json(conn, channel)) if as_json else db.plan_entries(conn, channel)
+
     with db.read_snapshot(conn):
         if _fresh(conn, day):
             return read(conn, channel)
-    if day != today or not _clinic_language(conn):
+    if day != today:
         return _unstored(conn, day, channel, as_json=as_json)
     try:
         with db.busy_timeout(conn, REFRESH_WAIT_MS), db.write_transaction(conn):
@@ -198,16 +227,6 @@ def stored_day(conn, day: dt.date, channel: Optional[str] = None, *, today: dt.d
         if not db.is_locked_or_readonly(exc):
             raise
     return _unstored(conn, day, channel, as_json=as_json)
-
-
-def _clinic_language(conn) -> bool:
-    """Whether this desk reads the clinic's language (its `language` setting; any, if unset). The
-    stored list is in one language: a desk in another one plans its list itself, instead of
-    re-planning the whole day for everybody at each switch."""
-    from followup import db, i18n
-
-    setting = db.get_setting(conn, "language")
-    return setting is None or setting == i18n.language()
 
 
 def _unstored(conn, day: dt.date, channel: Optional[str], *, as_json: bool):
@@ -220,7 +239,7 @@ def _unstored(conn, day: dt.date, channel: Optional[str], *, as_json: bool):
     shown = shortest_prefixes(e.entry_id for e in entries)
     pairs = [(shown[e.entry_id], _payload(e, settings)) for e in entries if not channel or e.channel == channel]
     if as_json:
-        return ("[" + ",\n".join(with_id(s, p) for s, p in pairs) + "]").encode()
+        return json_list(("[" + ",\n".join(with_id(s, p) for s, p in pairs) + "]").encode())
     return pairs
 
 

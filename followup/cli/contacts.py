@@ -118,7 +118,7 @@ def today(
 
     Ordered by the patient's preferred time of day. Record each outcome with `followup done ENTRY`.
     """
-    from followup.actions.day import day_list, entry_json, stored_day, with_id
+    from followup.actions.day import day_list, entry_json, rendered, stored_day, with_id
     from followup.entryids import CHANNELS, shortest_prefixes
 
     day = _date(date)
@@ -136,7 +136,8 @@ def today(
         typer.echo(stored_day(conn, day, channel, today=_today(), as_json=True))
         return
     else:
-        data = [json.loads(with_id(shown, payload)) for shown, payload in stored_day(conn, day, channel, today=_today())]
+        data = [rendered(json.loads(with_id(shown, payload)))
+                for shown, payload in stored_day(conn, day, channel, today=_today())]
     if fmt is Format.table and data:
         width = shutil.get_terminal_size().columns
         if width < TABLE_WIDTH or len(data) > TABLE_ROWS:
@@ -209,7 +210,7 @@ def why(
     found = explain(conn, patient, day=day)
     shown = fmt in (Format.table, Format.md)
     rows = [{"rule": tr(f.code) if shown else f.code, "status": tr(f.status) if shown else f.status,
-             "explanation": f.text,
+             "explanation": str(f.text),
              "excluded_by": f.excluded_by,
              "channels": ",".join(tr(c) if shown else c for c in f.channels)} for f in found.findings]
     if fmt is Format.table:
@@ -231,7 +232,7 @@ def flagged(
     conn = _open(ctx, create=False)
     word = tr if fmt in (Format.table, Format.md) else str
     rows = [{"patient_id": p.patient_id, "patient": p.name, "phone": p.phone, "rule": word(f.code),
-             "explanation": f.text} for p, f in flagged_reasons(conn, day=day)]
+             "explanation": str(f.text)} for p, f in flagged_reasons(conn, day=day)]
     if not rows and fmt is Format.table:
         _console().print(tr("Nothing flagged on {day}.", day=i18n.day(day)), markup=False)
         return
