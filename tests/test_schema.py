@@ -82,8 +82,10 @@ EXPECTED["plan_entries"] = [
     ("start", "TEXT", 1, 0), ("priority", "INTEGER", 1, 0), ("name", "TEXT", 1, 0), ("payload", "TEXT", 1, 0)]
 EXPECTED["plan_members"] = [("patient_id", "TEXT", 1, 1), ("entry_id", "TEXT", 1, 2)]
 EXPECTED["plan_dirty"] = [("patient_id", "TEXT", 1, 1)]
+EXPECTED["plan_texts"] = [("entry_id", "TEXT", 1, 1), ("language", "TEXT", 1, 2), ("payload", "TEXT", 1, 0)]
+EXPECTED["plan_lists"] = [("language", "TEXT", 1, 1), ("list", "BLOB", 1, 0)]
 MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys", "m005_survey_themes",
-              "m006_erasures", "m007_day_plan", "m008_contacts_entry"]
+              "m006_erasures", "m007_day_plan", "m008_contacts_entry", "m009_plan_texts"]
 
 
 def test_migrated_schema_is_pinned(tmp_path):

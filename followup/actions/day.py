@@ -127,13 +127,6 @@ def with_id(shown_id: str, payload: str) -> str:
     return f'{{"entry_id": "{shown_id}", {payload[1:]}'
 
 
-def json_list(stored: bytes) -> bytes:
-    """The stored list (JSON of ``entry_data``, ids put first) as `today --format json` prints it: one
-    entry a line, its sentences in the reader's language."""
-    entries = json.loads(stored)
-    return ("[" + ",\n".join(json.dumps(rendered(d), ensure_ascii=False) for d in entries) + "]").encode()
-
-
 # what the stored plan's texts and decisions are made of, beyond the rows the triggers watch: a
 # change to any of these files (an upgrade, a catalogue fix) makes the stored plan stale
 _PLAN_SOURCES = ("records.py", "rules.py", "settings.py", "i18n.py", "entryids.py", os.path.join("actions", "day.py"),
@@ -190,17 +183,27 @@ def _refresh(conn, day: dt.date) -> None:
     db.store_plan(conn, day.isoformat(), stamp, policy.survey_wave, _rows(entries, settings), replacing=affected)
 
 
-def _fresh(conn, day: dt.date) -> bool:
+def _fresh(conn, day: dt.date, language: str) -> bool:
     from followup import db
 
     state = db.plan_state(conn)
     return (state is not None and state[0] == day.isoformat() and not db.plan_dirty(conn)
-            and state[1] == _stamp(conn, state[2]))
+            and state[1] == _stamp(conn, state[2]) and db.plan_has_list(conn, language))
+
+
+def _translate(conn, language: str) -> None:
+    """Inside the write transaction: keep the texts of the entries not read in ``language`` yet."""
+    from followup import db
+
+    missing = db.plan_untranslated(conn, language)
+    db.store_plan_texts(conn, language, [(entry_id, json.dumps(rendered(json.loads(payload)), ensure_ascii=False))
+                                         for entry_id, payload in missing])
 
 
 def stored_day(conn, day: dt.date, channel: Optional[str] = None, *, today: dt.date, as_json: bool = False):
     """The day's entries as (id shown, JSON payload without the id) in list order, or (``as_json``)
-    the whole list as `today --format json` prints it, in UTF-8 bytes.
+    the whole list as `today --format json` prints it, in UTF-8 bytes; their sentences in the
+    reader's language (kept, once read in it, so that the next read in that language is a read).
 
     Read from the stored plan when it is current (a read transaction: no lock taken); else the
     plan is brought up to date and stored first. Only the calendar's ``today`` is stored,
@@ -209,20 +212,20 @@ def stored_day(conn, day: dt.date, channel: Optional[str] = None, *, today: dt.d
     working through. So is the day when the write lock is not to be had within REFRESH_WAIT_MS
     (an import is writing) or the file is read-only.
     """
-    from followup import db
+    from followup import db, i18n
 
-    def read(conn, channel):
-        return json_list(db.plan_json(conn, channel)) if as_json else db.plan_entries(conn, channel)
-
+    language = i18n.language()
+    read = db.plan_json if as_json else db.plan_entries
     with db.read_snapshot(conn):
-        if _fresh(conn, day):
-            return read(conn, channel)
+        if _fresh(conn, day, language):
+            return read(conn, language, channel)
     if day != today:
         return _unstored(conn, day, channel, as_json=as_json)
     try:
         with db.busy_timeout(conn, REFRESH_WAIT_MS), db.write_transaction(conn):
             _refresh(conn, day)
-            return read(conn, channel)
+            _translate(conn, language)
+            return read(conn, language, channel)
     except sqlite3.OperationalError as exc:
         if not db.is_locked_or_readonly(exc):
             raise
@@ -237,9 +240,10 @@ def _unstored(conn, day: dt.date, channel: Optional[str], *, as_json: bool):
     with db.read_snapshot(conn):  # one snapshot, whoever commits meanwhile
         entries, settings = day_list(conn, day)
     shown = shortest_prefixes(e.entry_id for e in entries)
-    pairs = [(shown[e.entry_id], _payload(e, settings)) for e in entries if not channel or e.channel == channel]
+    pairs = [(shown[e.entry_id], json.dumps(rendered(entry_data(e, settings)), ensure_ascii=False))
+             for e in entries if not channel or e.channel == channel]
     if as_json:
-        return json_list(("[" + ",\n".join(with_id(s, p) for s, p in pairs) + "]").encode())
+        return ("[" + ",\n".join(with_id(s, p) for s, p in pairs) + "]").encode()
     return pairs
 
 

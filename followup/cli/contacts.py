@@ -118,7 +118,7 @@ def today(
 
     Ordered by the patient's preferred time of day. Record each outcome with `followup done ENTRY`.
     """
-    from followup.actions.day import day_list, entry_json, rendered, stored_day, with_id
+    from followup.actions.day import day_list, entry_json, stored_day, with_id
     from followup.entryids import CHANNELS, shortest_prefixes
 
     day = _date(date)
@@ -136,8 +136,7 @@ def today(
         typer.echo(stored_day(conn, day, channel, today=_today(), as_json=True))
         return
     else:
-        data = [rendered(json.loads(with_id(shown, payload)))
-                for shown, payload in stored_day(conn, day, channel, today=_today())]
+        data = [json.loads(with_id(shown, payload)) for shown, payload in stored_day(conn, day, channel, today=_today())]
     if fmt is Format.table and data:
         width = shutil.get_terminal_size().columns
         if width < TABLE_WIDTH or len(data) > TABLE_ROWS:

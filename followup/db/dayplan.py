@@ -34,30 +34,53 @@ def completed_waves(conn: sqlite3.Connection, wave: int) -> list[str]:
 _PLAN_ORDER = "ORDER BY no_window, start, priority, name, channel, patient_id"
 
 
-def plan_entries(conn: sqlite3.Connection, channel: str | None = None) -> list[tuple[str, str]]:
-    """(id shown, JSON payload without the id) of the stored plan's entries, in list order."""
-    where, params = ("WHERE channel = ? ", (channel,)) if channel else ("", ())
-    return conn.execute(f"SELECT shown, payload FROM plan_entries {where}{_PLAN_ORDER}", params).fetchall()
+def plan_entries(conn: sqlite3.Connection, language: str, channel: str | None = None) -> list[tuple[str, str]]:
+    """(id shown, JSON payload without the id, in ``language``) of the stored plan's entries, in list order."""
+    where, params = ("AND e.channel = ? ", (language, channel)) if channel else ("", (language,))
+    return conn.execute(f"SELECT e.shown, t.payload FROM plan_entries e JOIN plan_texts t ON t.entry_id = e.entry_id "
+                        f"AND t.language = ? {where}{_PLAN_ORDER}", params).fetchall()
 
 
-def plan_json(conn: sqlite3.Connection, channel: str | None = None) -> bytes:
-    """The stored plan as `followup today --format json` prints it, as UTF-8 bytes.
+def plan_json(conn: sqlite3.Connection, language: str, channel: str | None = None) -> bytes:
+    """The stored plan as `followup today --format json` prints it in ``language``, as UTF-8 bytes.
 
     The whole list is kept ready as one value (a read of a few megabytes, never decoded); a list
     for one channel is put together from the entries.
     """
     if not channel:
-        return conn.execute("SELECT list FROM plan_meta").fetchone()[0]
-    return _plan_json(conn, "WHERE channel = ? ", (channel,))
+        return conn.execute("SELECT list FROM plan_lists WHERE language = ?", (language,)).fetchone()[0]
+    return _plan_json(conn, language, "AND e.channel = ? ", (channel,))
 
 
-def _plan_json(conn: sqlite3.Connection, where: str = "", params: tuple = ()) -> bytes:
+def _plan_json(conn: sqlite3.Connection, language: str, where: str = "", params: tuple = ()) -> bytes:
     factory, conn.text_factory = conn.text_factory, bytes
     try:
-        rows = conn.execute(f"SELECT shown, payload FROM plan_entries {where}{_PLAN_ORDER}", params).fetchall()
+        rows = conn.execute(f"SELECT e.shown, t.payload FROM plan_entries e JOIN plan_texts t "
+                            f"ON t.entry_id = e.entry_id AND t.language = ? {where}{_PLAN_ORDER}",
+                            (language, *params)).fetchall()
     finally:
         conn.text_factory = factory
     return b"[" + b",\n".join([b'{"entry_id": "' + shown + b'", ' + payload[1:] for shown, payload in rows]) + b"]"
+
+
+def plan_has_list(conn: sqlite3.Connection, language: str) -> bool:
+    """Whether the stored plan's texts are all kept in ``language`` (its whole list is, then)."""
+    return conn.execute("SELECT 1 FROM plan_lists WHERE language = ?", (language,)).fetchone() is not None
+
+
+def plan_untranslated(conn: sqlite3.Connection, language: str) -> list[tuple[str, str]]:
+    """(entry id, stored payload) of the entries whose texts are not kept in ``language`` yet."""
+    return conn.execute("SELECT entry_id, payload FROM plan_entries e WHERE NOT EXISTS (SELECT 1 FROM plan_texts t "
+                        "WHERE t.entry_id = e.entry_id AND t.language = ?)", (language,)).fetchall()
+
+
+def store_plan_texts(conn: sqlite3.Connection, language: str, rows: Sequence[tuple[str, str]]) -> None:
+    """Keep entries' payloads as read in ``language``, and the whole list in it; inside the caller's
+    write transaction."""
+    conn.executemany("INSERT OR REPLACE INTO plan_texts (entry_id, language, payload) VALUES (?, ?, ?)",
+                     [(entry_id, language, payload) for entry_id, payload in rows])
+    conn.execute("INSERT OR REPLACE INTO plan_lists (language, list) VALUES (?, ?)",
+                 (language, _plan_json(conn, language)))
 
 
 def plan_members_named(conn: sqlite3.Connection, prefix: str) -> list[str]:
@@ -81,14 +104,17 @@ def store_plan(conn: sqlite3.Connection, day: str, stamp: str, wave: int, rows: 
     The caller holds the write transaction in which it read the marked patients; they are all
     re-planned here, so the marks go.
     """
+    conn.execute("DELETE FROM plan_lists")
     if replacing is None:
         conn.execute("DELETE FROM plan_entries")
         conn.execute("DELETE FROM plan_members")
+        conn.execute("DELETE FROM plan_texts")
     else:
         ids = json.dumps(list(replacing), ensure_ascii=False)
         conn.execute("DELETE FROM plan_entries WHERE entry_id IN (SELECT entry_id FROM plan_members "
                      "WHERE patient_id IN (SELECT value FROM json_each(?)))", (ids,))
         conn.execute("DELETE FROM plan_members WHERE entry_id NOT IN (SELECT entry_id FROM plan_entries)")
+        conn.execute("DELETE FROM plan_texts WHERE entry_id NOT IN (SELECT entry_id FROM plan_entries)")
     conn.executemany(f"INSERT INTO plan_entries (shown, {', '.join(PLAN_COLUMNS)}) "
                      f"VALUES ('', {', '.join('?' * len(PLAN_COLUMNS))})",
                      [tuple(r[c] for c in PLAN_COLUMNS) for r in rows])
@@ -99,11 +125,11 @@ def store_plan(conn: sqlite3.Connection, day: str, stamp: str, wave: int, rows: 
     conn.executemany("UPDATE plan_entries SET shown = ? WHERE entry_id = ?",
                      [(prefixes[full], full) for full, shown in ids if shown != prefixes[full]])
     conn.execute("DELETE FROM plan_dirty")
-    conn.execute("INSERT OR REPLACE INTO plan_meta (id, day, stamp, survey_wave, list) VALUES (1, ?, ?, ?, ?)",
-                 (day, stamp, wave, _plan_json(conn)))
+    conn.execute("INSERT OR REPLACE INTO plan_meta (id, day, stamp, survey_wave, list) VALUES (1, ?, ?, ?, '')",
+                 (day, stamp, wave))
 
 
 def drop_plan(conn: sqlite3.Connection) -> None:
     """Forget the stored plan entirely (it holds names and phones: `patient forget` drops it)."""
-    for table in ("plan_meta", "plan_entries", "plan_members", "plan_dirty"):
+    for table in ("plan_meta", "plan_entries", "plan_members", "plan_dirty", "plan_texts", "plan_lists"):
         conn.execute(f"DELETE FROM {table}")

@@ -305,9 +305,31 @@ def m008_contacts_entry(db):
     db.execute("CREATE INDEX contacts_entry ON contacts(list_date, entry_id)")
 
 
+def m009_plan_texts(db):
+    # The stored plan holds its sentences as messages (data); each desk reads them in its own
+    # language. What one language reads is kept too, an entry at a time and as the whole list, so
+    # that `followup today` stays a read in every language; re-planning a patient drops that
+    # patient's texts, and any change drops the lists.
+    db.executescript(
+        """
+        CREATE TABLE plan_texts (
+            entry_id TEXT NOT NULL,
+            language TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            PRIMARY KEY (entry_id, language)
+        ) WITHOUT ROWID;
+        CREATE TABLE plan_lists (
+            language TEXT PRIMARY KEY,
+            list BLOB NOT NULL
+        ) WITHOUT ROWID;
+        DELETE FROM plan_meta;
+        """
+    )
+
+
 # The migrations in order: append only, never rename one (a database records the names it has).
 MIGRATIONS = (m001_initial, m002_contacts, m003_complaints, m004_surveys, m005_survey_themes, m006_erasures,
-              m007_day_plan, m008_contacts_entry)
+              m007_day_plan, m008_contacts_entry, m009_plan_texts)
 MIGRATION_NAMES = tuple(m.__name__ for m in MIGRATIONS)
 
 
