@@ -1,0 +1,82 @@
+"""JSON is a contract, the same in every language: every `--format json` output of a clinic in use,
+asked in English and in Russian, is identical apart from the fields documented as sentences (the
+README's "JSON in every language")."""
+
+import json
+
+import pytest
+
+from conftest import write_csv
+
+# field -> why it may differ: a sentence for a person, in the reader's language
+SENTENCES = {
+    "text",          # today: each reason's sentence (its code, ref and evidence are the contract)
+    "warnings",      # today: warnings about the patient
+    "explanation",   # why, flagged: why a rule fires or not
+}
+
+
+def without_sentences(value):
+    if isinstance(value, dict):
+        return {k: without_sentences(v) for k, v in value.items() if k not in SENTENCES}
+    if isinstance(value, list):
+        return [without_sentences(v) for v in value]
+    return value
+
+
+@pytest.fixture(scope="module")
+def clinic(tmp_path_factory):
+    """A demo clinic (its language English), with a complaint, a survey and a withdrawal recorded."""
+    from conftest import Cli
+
+    where = tmp_path_factory.mktemp("clinic")
+    cli = Cli(where / "demo.db")
+    assert cli("demo", "--dir", where, "--patients", "400").exit_code == 0
+    path = where / "demo.db"
+    listed = cli.json("--db", path, "today")
+    someone = listed[0]["patient_id"]
+    assert cli("--db", path, "complaint", "add", someone, "--text", "Долго ждал").exit_code == 0
+    assert cli("--db", path, "consent", someone, "--purpose", "marketing", "--channel", "sms",
+               "--withdraw").exit_code == 0
+    # an import run from a Russian desk, with a rejected row: its record must not be in Russian
+    rows = [[f"R{n:04d}", f"Пациент{n} Тест", "01.01.1980"] for n in range(40)] + [["R9999", "Тест Тест", "31.02.1980"]]
+    bad = write_csv(where / "more.csv", ["Номер карты", "ФИО", "Дата рождения"], rows)
+    assert cli("--db", path, "--lang", "ru", "import", bad).exit_code == 3
+    return cli, path, someone
+
+
+COMMANDS = [["today"], ["today", "--channel", "sms"], ["why", "{p}"], ["flagged"], ["log", "{p}"],
+            ["consent", "show", "{p}"], ["report"], ["report", "clinic"], ["patient", "show", "{p}"],
+            ["patient", "find", "{p}"], ["db", "info"], ["import", "--history"], ["complaint", "list"], ["themes"]]
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a))
+def test_json_is_the_same_in_english_and_russian(clinic, args):
+    cli, path, someone = clinic
+    args = [a.format(p=someone) for a in args]
+    english = cli.json("--db", path, "--lang", "en", *args)
+    russian = cli.json("--db", path, "--lang", "ru", *args)
+    assert without_sentences(russian) == without_sentences(english)
+    if args[0] in ("today", "why"):  # the sentences are there, each in its language
+        assert json.dumps(russian, ensure_ascii=False) != json.dumps(english, ensure_ascii=False)
+
+
+def test_settings_list_differs_only_in_default_texts(clinic):
+    """`config list`: a text setting left at its default is shown in the reader's language (the clinic's
+    name, survey questions, SMS templates); every key, number and stored value is the same."""
+    cli, path, _ = clinic
+    english = {r["key"]: r for r in cli.json("--db", path, "--lang", "en", "config", "list")}
+    russian = {r["key"]: r for r in cli.json("--db", path, "--lang", "ru", "config", "list")}
+    assert list(english) == list(russian)
+    differ = {k for k in english if english[k] != russian[k]}
+    assert differ and all(english[k]["default"] and (k == "clinic_name" or k.startswith(("survey.question.",
+                                                                                         "template.")))
+                          for k in differ)
+
+
+def test_an_import_record_says_its_reasons_in_english_in_json_whoever_imported(clinic):
+    """The run above was made from a Russian desk: its JSON record is in English for everybody."""
+    cli, path, _ = clinic
+    for lang in ("en", "ru"):
+        run = cli.json("--db", path, "--lang", lang, "import", "--history")[0]
+        assert run["files"][0]["rejects"] == [{"line": 42, "column": "Дата рождения", "reason": "impossible date"}]
