@@ -42,25 +42,36 @@ class Thresholds:
 def nps(recommends: Sequence[int]) -> tuple[float, tuple[float, float]] | None:
     """Net Promoter Score (promoters 9-10 minus detractors 0-6, in %) with its 95 % confidence interval.
 
-    The interval is the normal approximation for a difference of two proportions of one
-    sample: var = (p + d - (p - d)^2) / n; clipped to [-100, 100].
+    The score shown is promoters minus detractors. The interval is the adjusted Wald interval
+    (B. Rocks, "Interval estimation for the 'net promoter score'", The American Statistician 70(4),
+    2016; checked on real data by J. Lewis and J. Sauro, MeasuringU, 2021): add 3/4 of a promoter,
+    3/2 of a passive and 3/4 of a detractor (n + 3 answers), then the normal interval of a difference
+    of two proportions of one sample, var = (p + d - (p - d)^2) / (n + 3), around (p - d); clipped
+    to [-100, 100]. Unlike the plain interval it never collapses to one point (all 20 answers
+    promoters: [69.7, 100], not [100, 100]) and keeps its 95 % coverage at small n.
     """
     n = len(recommends)
     if n == 0:
         return None
-    p = sum(1 for r in recommends if r >= 9) / n
-    d = sum(1 for r in recommends if r <= 6) / n
-    score = 100 * (p - d)
-    half = 1.96 * 100 * math.sqrt(max(p + d - (p - d) ** 2, 0.0) / n)
-    return round(score, 1), (round(max(score - half, -100.0), 1), round(min(score + half, 100.0), 1))
+    promoters = sum(1 for r in recommends if r >= 9)
+    detractors = sum(1 for r in recommends if r <= 6)
+    score = 100 * (promoters - detractors) / n
+    m = n + 3
+    p, d = (promoters + 0.75) / m, (detractors + 0.75) / m
+    centre, half = 100 * (p - d), 1.96 * 100 * math.sqrt((p + d - (p - d) ** 2) / m)
+    return round(score, 1), (round(max(centre - half, -100.0), 1), round(min(centre + half, 100.0), 1))
 
 
-def summarize(responses: Sequence[Response]) -> dict:
-    """Mean, median, distribution, NPS with its interval, share of expectations met."""
+def summarize(responses: Sequence[Response], min_answers: int = 1) -> dict:
+    """Mean, median, distribution, NPS with its interval, share of expectations met.
+
+    The recommendation and expectations questions may go unanswered: NPS and the expectations share
+    are given only from at least ``min_answers`` answers to that question (the wave size in the
+    reports), else None, with the number of answers they would come from."""
     scores = [r.score for r in responses]
     recs = [r.recommend for r in responses if r.recommend is not None]
     exp = [r.expectations for r in responses if r.expectations]
-    promoter = nps(recs)
+    promoter = nps(recs) if len(recs) >= min_answers else None
     return {
         "responses": len(responses),
         "mean_score": round(statistics.fmean(scores), 2),
@@ -68,12 +79,16 @@ def summarize(responses: Sequence[Response]) -> dict:
         "distribution": {str(k): scores.count(k) for k in range(1, 11)},
         "nps": promoter[0] if promoter else None,
         "nps_ci": list(promoter[1]) if promoter else None,
-        "expectations_met": round(exp.count("yes") / len(exp), 3) if exp else None,
+        "nps_answers": len(recs),
+        "expectations_met": round(exp.count("yes") / len(exp), 3) if exp and len(exp) >= min_answers else None,
+        "expectations_answers": len(exp),
     }
 
 
 def positive(summary: dict, t: Thresholds) -> bool:
-    return summary["mean_score"] >= t.positive_mean and (summary["nps"] or -100) >= t.positive_nps
+    """A wave is positive with a mean at least ``positive_mean`` and, where it has an NPS (enough answers
+    to that question), an NPS at least ``positive_nps`` (any value from -100 to 100, 0 included)."""
+    return summary["mean_score"] >= t.positive_mean and (summary["nps"] is None or summary["nps"] >= t.positive_nps)
 
 
 def doctor_report(doctor: str, responses: Iterable[Response], t: Thresholds = Thresholds(),
@@ -96,12 +111,13 @@ def doctor_report(doctor: str, responses: Iterable[Response], t: Thresholds = Th
         return report
     waves = []
     for i, wave in enumerate(closed, 1):
-        s = summarize(wave)
+        s = summarize(wave, size)
         waves.append({"wave": i, "from": wave[0].date.isoformat(), "to": wave[-1].date.isoformat(),
                       "mean_score": s["mean_score"], "nps": s["nps"], "positive": positive(s, t)})
     in_waves = [r for wave in closed for r in wave]
-    report.update(summarize(in_waves))
+    report.update(summarize(in_waves, size))
     report["responses"] = len(chosen)
+    report["answers_used"] = len(in_waves)  # the closed waves': the figures come from these
     report["status"] = N_("stable") if len(waves) >= 2 and waves[-1]["positive"] and waves[-2]["positive"] \
         else N_("repeat")
     report["waves"] = waves
@@ -218,13 +234,14 @@ def conversion(first_visits: Iterable[tuple[str, str | None, dt.date, dt.date | 
     return sorted(rows.values(), key=lambda r: (r["doctor"], r["quarter"]))
 
 
-def dead_souls(patients: Iterable[tuple[str, dt.date | None]], today: dt.date, months: int = 24) -> list[dict]:
-    """Active patients with no visit for ``months`` (or none at all): (patient, last visit)."""
+def dead_souls(patients: Iterable[tuple[str, dt.date | None, bool]], today: dt.date, months: int = 24) -> list[dict]:
+    """Active patients with no visit for ``months`` (or none at all) and nothing booked ahead.
+    Input: (patient, last visit, whether an appointment is booked from today on)."""
     from dateutil.relativedelta import relativedelta
 
     cutoff = today - relativedelta(months=months)
     return [{"patient_id": pid, "last_visit": last.isoformat() if last else None}
-            for pid, last in patients if last is None or last < cutoff]
+            for pid, last, booked in patients if (last is None or last < cutoff) and not booked]
 
 
 def funnel(contacts: Iterable[tuple[str, str]], due_today: dict[str, int]) -> list[dict]:

@@ -167,3 +167,32 @@ def test_an_unknown_or_ambiguous_doctor_is_refused(conn):
     assert caught.value.params["name"] == "Козлова" and "Козлов Дмитрий Игоревич" in caught.value.params["names"]
     with pytest.raises(UsageError):
         reporting.doctor_reports(conn, doctor="ов", today=DAY)   # both doctors' names hold it
+
+
+def test_the_clinic_report_counts_returns_and_dead_souls_as_defined(tmp_path):
+    """A return is a later visit day; a first-time patient is one whose first visit (the export's own
+    date, else the earliest imported visit) falls in the year; a patient booked ahead is no dead soul."""
+    path = tmp_path / "clinic.db"
+    p = write_csv(tmp_path / "p.csv", ["Номер карты", "ФИО", "Дата первого визита"],
+                  [["P1", "Старый Пациент", "01.03.2019"],     # with the clinic since 2019
+                   ["P2", "Один День", ""],                   # consultation and treatment on one day
+                   ["P3", "Вернулся Вовремя", ""],
+                   ["P4", "Давно Был", ""],                   # no visit for years, but booked ahead
+                   ["P5", "Давно Была", ""]])                 # no visit for years: a dead soul
+    v = write_csv(tmp_path / "v.csv", ["Номер визита", "Номер карты", "Врач", "Дата визита", "Вид приёма"],
+                  [["V1", "P1", "Козлов Дмитрий Игоревич", "10.02.2025", "Лечение"],
+                   ["V2", "P2", "Козлов Дмитрий Игоревич", "01.02.2025", "Консультация"],
+                   ["V3", "P2", "Козлов Дмитрий Игоревич", "01.02.2025", "Лечение"],
+                   ["V4", "P3", "Козлов Дмитрий Игоревич", "03.02.2025", "Консультация"],
+                   ["V5", "P3", "Козлов Дмитрий Игоревич", "01.03.2025", "Лечение"],
+                   ["V6", "P4", "Козлов Дмитрий Игоревич", "01.02.2022", "Лечение"],
+                   ["V7", "P5", "Козлов Дмитрий Игоревич", "01.02.2022", "Лечение"]])
+    a = write_csv(tmp_path / "a.csv", ["Номер записи", "Номер карты", "Врач", "Дата и время", "Статус"],
+                  [["A1", "P4", "Козлов Дмитрий Игоревич", "30.11.2026 10:00", "Записан"]])
+    conn = db.connect(path)
+    run_import(conn, path, [p, v, a], ImportOptions(user="t"), today=DAY)
+    report = reporting.clinic_report(conn, year=2025, today=DAY)
+    assert report["conversion"] == [{"doctor": "Козлов Дмитрий Игоревич", "quarter": "2025-Q1", "first_time": 2,
+                                     "returned": 1, "pending": 0, "conversion": 0.5, "final": True}]
+    assert [s["patient_id"] for s in report["dead_souls"]] == ["P5"]
+    conn.close()

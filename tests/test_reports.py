@@ -12,13 +12,44 @@ def answers(n, score=9, recommend=10, start=dt.date(2026, 1, 1), expectations="y
 
 
 def test_nps_and_its_interval_by_hand():
-    # 10 promoters, 5 passives, 5 detractors of 20: NPS = 50 % - 25 % = 25
-    # var = (0.5 + 0.25 - 0.25^2) / 20 = 0.034375; half-width = 1.96 * 100 * sqrt(var) = 36.34
+    # 10 promoters, 5 passives, 5 detractors of 20: NPS shown = 50 % - 25 % = 25.
+    # Adjusted Wald (Rocks 2016): n' = 23, p' = 10.75/23 = 0.46739, d' = 5.75/23 = 0.25,
+    # centre = 0.21739, var = (0.71739 - 0.21739^2) / 23 = 0.029136, half = 1.96 * sqrt(var) = 0.33456
     recs = [10] * 6 + [9] * 4 + [8] * 3 + [7] * 2 + [6, 5, 3, 0, 2]
     score, (lo, hi) = nps(recs)
-    assert score == 25.0 and (lo, hi) == (-11.3, 61.3)
-    assert nps([10] * 20) == (100.0, (100.0, 100.0))
+    assert score == 25.0 and (lo, hi) == (-11.7, 55.2)
     assert nps([]) is None
+
+
+@pytest.mark.parametrize("recs, shown, interval", [
+    # all promoters, n = 20: p' = 20.75/23, d' = 0.75/23, centre 86.96, half 17.27 -> [69.7, 100] (never [100, 100])
+    ([10] * 20, 100.0, (69.7, 100.0)),
+    ([8] * 20, 0.0, (-10.4, 10.4)),       # all passives: p' = d' = 0.75/23, half 10.44
+    ([3] * 20, -100.0, (-100.0, -69.7)),  # all detractors: the mirror of all promoters
+    ([9] * 40, 100.0, (83.6, 100.0)),     # n = 40: centre 93.02, half 9.44
+    ([7] * 40, 0.0, (-5.6, 5.6)),
+    ([0] * 40, -100.0, (-100.0, -83.6)),
+])
+def test_the_nps_interval_never_collapses(recs, shown, interval):
+    assert nps(recs) == (shown, interval)
+
+
+def test_nps_and_expectations_only_from_a_wave_of_answers_to_that_question():
+    """19 of 20 answered 'would you recommend', 3 answered the expectations question: no NPS and no
+    share from them, while the mean of all 20 scores is a figure."""
+    rs = [Response(i, dt.date(2026, 1, 1), 9, 10 if i else None, "yes" if i < 3 else None, None) for i in range(20)]
+    r = doctor_report("Козлов", rs)
+    assert r["mean_score"] == 9.0 and r["nps"] is None and r["nps_ci"] is None and r["expectations_met"] is None
+    assert (r["nps_answers"], r["expectations_answers"], r["answers_used"]) == (19, 3, 20)
+    assert r["waves"][0]["nps"] is None and r["waves"][0]["positive"] is True  # judged on the mean alone
+
+
+@pytest.mark.parametrize("positive_nps, positive", [(0.0, True), (0.1, False), (-100.0, True), (100.0, False)])
+def test_a_positive_nps_threshold_of_any_value_is_honoured(positive_nps, positive):
+    """A wave of mean 9 and NPS 0 (10 promoters, 10 detractors)."""
+    rs = [Response(i, dt.date(2026, 1, 1), 9, 10 if i < 10 else 0, "yes", None) for i in range(20)]
+    r = doctor_report("Козлов", rs, Thresholds(positive_nps=positive_nps))
+    assert r["nps"] == 0.0 and r["waves"][0]["positive"] is positive
 
 
 def test_summary_by_hand():
@@ -94,7 +125,8 @@ def test_clinic_report_parts_by_hand():
          "conversion": 0.333, "final": True},
         {"doctor": "Смирнова", "quarter": "2025-Q4", "first_time": 1, "returned": 0, "pending": 1,
          "conversion": 0.0, "final": False}]
-    souls = dead_souls([("a", D("2024-11-22")), ("b", D("2024-11-23")), ("c", None)], today)
+    souls = dead_souls([("a", D("2024-11-22"), False), ("b", D("2024-11-23"), False), ("c", None, False),
+                        ("d", D("2023-01-01"), True)], today)  # d is booked for a day ahead: not a dead soul
     assert [s["patient_id"] for s in souls] == ["a", "c"]
     f = {r["reason"]: r for r in funnel([("survey_call", "reached"), ("survey_call", "no-answer"),
                                          ("hygiene_recall", "booked")], {"survey_call": 4})}

@@ -39,7 +39,7 @@ def clinic_report(conn, *, year: int, today: dt.date) -> dict:
     from followup.actions.day import day_list
     from followup.records import PURPOSES
 
-    active = db.active_patients_last_visit(conn)
+    active = db.active_patients_last_visit(conn, today)
     entries, _ = day_list(conn, today)
     due: dict[str, int] = {}
     for e in entries:

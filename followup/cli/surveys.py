@@ -122,8 +122,9 @@ def report(
         typer.echo(json.dumps(results[0] if doctor else results, ensure_ascii=False, indent=2))
         return
     rows = [{"doctor": r["doctor"], "status": tr(r["status"]) if fmt in (Format.table, Format.md) else r["status"],
+             # the answers the figures come from (closed waves), and the wave being collected beside them
              "n": f"{r['current_wave']['responses']} / {r['threshold']}" if r["status"] == "collecting"
-             else r["responses"], "mean": r.get("mean_score"), "median": r.get("median_score"),
+             else f"{r['answers_used']} (+{r['current_wave']['responses']})", "mean": r.get("mean_score"), "median": r.get("median_score"),
              "nps": r.get("nps"), "nps_ci": r.get("nps_ci"), "expectations_met": r.get("expectations_met"),
              "trend": r.get("trend")} for r in results]
     _print_rows(rows, list(rows[0]) if rows else ["doctor"], fmt, title=tr("Survey results by doctor"))

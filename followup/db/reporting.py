@@ -11,23 +11,34 @@ import sqlite3
 
 
 def first_and_second_visits(conn: sqlite3.Connection) -> list[tuple[str, str | None, dt.date, dt.date | None]]:
-    """(patient, doctor of the first visit, first visit date, second visit date) for every patient."""
+    """(patient, doctor of the first visit, first visit date, the next visit day after it) for every
+    patient with a first visit: the export's own first visit date ("Дата первого визита") where it
+    has one, else the earliest imported visit. A second visit on the first visit's day is no return.
+    One look-up a patient on the (patient, date) index: no sort of the whole visits table."""
     sql = """
-        SELECT patient_id, doctor, date, second FROM (
-            SELECT v.patient_id, d.name AS doctor, v.date,
-                   lead(v.date) OVER (PARTITION BY v.patient_id ORDER BY v.date, v.visit_id) AS second,
-                   row_number() OVER (PARTITION BY v.patient_id ORDER BY v.date, v.visit_id) AS n
-              FROM visits v LEFT JOIN doctors d ON d.id = v.doctor_id)
-         WHERE n = 1
+        WITH firsts AS (
+            SELECT p.patient_id,
+                   coalesce(p.first_visit, (SELECT min(v.date) FROM visits v WHERE v.patient_id = p.patient_id))
+                   AS first
+              FROM patients p)
+        SELECT f.patient_id,
+               (SELECT d.name FROM visits v LEFT JOIN doctors d ON d.id = v.doctor_id
+                 WHERE v.patient_id = f.patient_id AND v.date = f.first ORDER BY v.visit_id LIMIT 1),
+               f.first,
+               (SELECT min(v.date) FROM visits v WHERE v.patient_id = f.patient_id AND v.date > f.first)
+          FROM firsts f WHERE f.first IS NOT NULL ORDER BY f.patient_id
     """
     return [(p, doc, dt.date.fromisoformat(a), dt.date.fromisoformat(b) if b else None)
             for p, doc, a, b in conn.execute(sql)]
 
 
-def active_patients_last_visit(conn: sqlite3.Connection) -> list[tuple[str, dt.date | None]]:
-    sql = ("SELECT p.patient_id, (SELECT max(v.date) FROM visits v WHERE v.patient_id = p.patient_id) "
+def active_patients_last_visit(conn: sqlite3.Connection, today: dt.date) -> list[tuple[str, dt.date | None, bool]]:
+    """(patient, last visit, whether an appointment is booked from ``today`` on) for every active patient."""
+    sql = ("SELECT p.patient_id, (SELECT max(v.date) FROM visits v WHERE v.patient_id = p.patient_id), "
+           "EXISTS (SELECT 1 FROM appointments a WHERE a.patient_id = p.patient_id AND a.status = 'booked' "
+           "AND a.start >= ?) "
            "FROM patients p WHERE p.status = 'active' AND p.missing_since IS NULL ORDER BY p.patient_id")
-    return [(p, dt.date.fromisoformat(d) if d else None) for p, d in conn.execute(sql)]
+    return [(p, dt.date.fromisoformat(d) if d else None, bool(b)) for p, d, b in conn.execute(sql, (today.isoformat(),))]
 
 
 def contact_reasons(conn: sqlite3.Connection, year: int) -> list[tuple[str, str]]:
