@@ -137,3 +137,9 @@ def clinic_with_new_visits(where: Path, *, patients: int, visits_per_patient: fl
     db.add_consents(conn, consents)
     conn.close()
     return path, where / "visits-new.csv", rows
+
+
+def pytest_collection_modifyitems(config, items):
+    """The long end-to-end tests (marked slow) first, so that the parallel workers share them out
+    before the short ones fill the gaps: the suite ends when its last long test does."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
