@@ -244,18 +244,25 @@ def dead_souls(patients: Iterable[tuple[str, dt.date | None, bool]], today: dt.d
             for pid, last, booked in patients if (last is None or last < cutoff) and not booked]
 
 
-def funnel(contacts: Iterable[tuple[str, str]], due_today: dict[str, int]) -> list[dict]:
-    """Per reason: on today's list, attempted, reached, booked, declined. Input: (reason code, outcome)."""
+def funnel(contacts: Iterable[tuple[str, str]], due: dict[str, int]) -> list[dict]:
+    """Per reason, the stages of a period, each within the one before: ``due`` (on the day's lists,
+    summed over the period's days), ``attempted`` (contacts made), ``reached`` (the patient spoken to:
+    reached, booked or declined), ``booked``; ``declined`` beside them. Input: (reason code, outcome)
+    for each reason of each contact of the period, and the due counts per reason."""
     codes = ("appointment_reminder", "plan_stage_missed", "control_overdue", "survey_call", "hygiene_recall",
              "agreed_contact")
-    rows = {c: {"reason": c, "due_today": due_today.get(c, 0), "attempted": 0, "reached": 0, "booked": 0,
-                "declined": 0} for c in codes}
+
+    def row(code):
+        return {"reason": code, "due": due.get(code, 0), "attempted": 0, "reached": 0, "booked": 0, "declined": 0}
+
+    rows = {c: row(c) for c in codes}
     for code, outcome in contacts:
-        row = rows.setdefault(code, {"reason": code, "due_today": 0, "attempted": 0, "reached": 0, "booked": 0,
-                                     "declined": 0})
-        row["attempted"] += 1
+        r = rows.setdefault(code, row(code))
+        r["attempted"] += 1
         if outcome in ("reached", "booked", "declined"):
-            row[outcome] += 1
+            r["reached"] += 1
+        if outcome in ("booked", "declined"):
+            r[outcome] += 1
     return list(rows.values())
 
 

@@ -196,3 +196,29 @@ def test_the_clinic_report_counts_returns_and_dead_souls_as_defined(tmp_path):
                                      "returned": 1, "pending": 0, "conversion": 0.5, "final": True}]
     assert [s["patient_id"] for s in report["dead_souls"]] == ["P5"]
     conn.close()
+
+
+def test_a_complaint_from_a_survey_of_two_doctors_counts_for_each(conn):
+    call = surveys.survey_call(conn, "P1", day=DAY)
+    surveys.record_survey(conn, call, {"score": 3, "comment": "Больно и долго"}, open_complaint=True, day=DAY,
+                          by="olga", now=NOON)
+    for doctor in ("Козлов", "Смирнова"):
+        [report] = reporting.doctor_reports(conn, doctor=doctor, today=DAY)
+        assert report["complaints"] == {"open": 1, "overdue": 0, "resolved": 0}, doctor
+
+
+def test_the_funnel_sums_the_lists_of_the_days_and_its_stages_are_cumulative(conn):
+    """DAY: the survey call listed, no answer; DAY + 1: listed again, reached and booked."""
+    from followup.actions.day import stored_day
+
+    stored_day(conn, DAY, today=DAY)  # the day's list stored: its reasons counted
+    contacts.record_outcome(conn, entry_of(conn), "no-answer", day=DAY, by="olga", now=NOON)
+    stored_day(conn, DAY, today=DAY)  # re-planned after the call: the day's count stays the most it was
+    nxt = DAY + dt.timedelta(days=1)
+    [entry], _ = day_list(conn, nxt)
+    stored_day(conn, nxt, today=nxt)
+    contacts.record_outcome(conn, entry.entry_id[:8], "booked", day=nxt, by="olga", now=NOON + dt.timedelta(days=1))
+    funnel = {r["reason"]: r for r in reporting.clinic_report(conn, year=2026, today=nxt)["funnel"]}
+    assert funnel["survey_call"] == {"reason": "survey_call", "due": 2, "attempted": 2, "reached": 1, "booked": 1,
+                                     "declined": 0}
+    assert reporting.clinic_report(conn, year=2025, today=nxt)["funnel"][3]["due"] == 0  # another year: none

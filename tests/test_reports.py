@@ -129,9 +129,11 @@ def test_clinic_report_parts_by_hand():
                         ("d", D("2023-01-01"), True)], today)  # d is booked for a day ahead: not a dead soul
     assert [s["patient_id"] for s in souls] == ["a", "c"]
     f = {r["reason"]: r for r in funnel([("survey_call", "reached"), ("survey_call", "no-answer"),
-                                         ("hygiene_recall", "booked")], {"survey_call": 4})}
-    assert (f["survey_call"]["due_today"], f["survey_call"]["attempted"], f["survey_call"]["reached"]) == (4, 2, 1)
-    assert f["hygiene_recall"]["booked"] == 1
+                                         ("hygiene_recall", "booked"), ("hygiene_recall", "declined"),
+                                         ("hygiene_recall", "busy")], {"survey_call": 4, "hygiene_recall": 6})}
+    assert [f["survey_call"][k] for k in ("due", "attempted", "reached", "booked", "declined")] == [4, 2, 1, 0, 0]
+    # cumulative: a booked or a declined call reached the patient too
+    assert [f["hygiene_recall"][k] for k in ("due", "attempted", "reached", "booked", "declined")] == [6, 3, 2, 1, 1]
     assert consent_coverage(200, {"recall": 50}, ("recall", "survey")) == [
         {"purpose": "recall", "patients": 50, "share": 0.25}, {"purpose": "survey", "patients": 0, "share": 0.0}]
     assert complaint_stats([(D("2026-01-01"), D("2026-01-03"), True), (D("2026-02-01"), D("2026-02-05"), False),

@@ -84,8 +84,13 @@ EXPECTED["plan_members"] = [("patient_id", "TEXT", 1, 1), ("entry_id", "TEXT", 1
 EXPECTED["plan_dirty"] = [("patient_id", "TEXT", 1, 1)]
 EXPECTED["plan_texts"] = [("entry_id", "TEXT", 1, 1), ("language", "TEXT", 1, 2), ("payload", "TEXT", 1, 0)]
 EXPECTED["plan_lists"] = [("language", "TEXT", 1, 1), ("list", "BLOB", 1, 0)]
+EXPECTED["day_counts"] = [("day", "TEXT", 1, 1), ("reason", "TEXT", 1, 2), ("due", "INTEGER", 1, 0)]
+EXPECTED["day_listed"] = [("day", "TEXT", 1, 1), ("reason", "TEXT", 1, 2), ("patient_id", "TEXT", 1, 3),
+                          ("ref", "TEXT", 1, 4)]
+EXPECTED["complaints"] = EXPECTED["complaints"] + [("survey_id", "INTEGER", 0, 0)]
 MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys", "m005_survey_themes",
-              "m006_erasures", "m007_day_plan", "m008_contacts_entry", "m009_plan_texts"]
+              "m006_erasures", "m007_day_plan", "m008_contacts_entry", "m009_plan_texts",
+              "m010_complaint_survey", "m011_day_counts"]
 
 
 def test_migrated_schema_is_pinned(tmp_path):

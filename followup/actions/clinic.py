@@ -30,6 +30,7 @@ class Demo:
     consenting: int              # patients with a consent recorded
     next_contacts: int
     entries: list[dict]          # today's list, as `today --format json` has it
+    reasons: dict                # reason code -> how many on today's list
     surveys: dict                # doctor -> (status, answers)
 
 
@@ -39,7 +40,7 @@ def build_demo(directory: Path, *, patients: int, seed: int, language: str, by: 
     importer into a database of its own (any earlier demo there replaced), with staff records:
     consents, next contacts, survey answers."""
     from followup import db, reports, rules
-    from followup.actions.day import day_list, entry_json
+    from followup.actions.day import day_list, entry_json, reason_counts
     from followup.actions.surveys import responses_by_doctor
     from followup.demo import staff_records, survey_answers, write_clinic
     from followup.importing import ImportOptions
@@ -69,7 +70,7 @@ def build_demo(directory: Path, *, patients: int, seed: int, language: str, by: 
     surveys = {d: (reports.doctor_report(d, rs)["status"], len(rs)) for d, rs in sorted(responses_by_doctor(conn).items())}
     conn.close()
     return Demo(db_file, exports, result, dict(files.counts), len({c["patient_id"] for c in consents}), len(nexts),
-                data, surveys)
+                data, reason_counts(entries), surveys)
 
 
 def import_history(conn, *, limit: int = 20) -> list[dict]:

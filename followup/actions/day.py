@@ -148,6 +148,23 @@ def _stamp(conn, wave: int) -> str:
     return json.dumps([__version__, files, db.completed_waves(conn, wave)], ensure_ascii=False)
 
 
+def reason_counts(entries) -> dict[str, int]:
+    """Reason code -> how many of the entries' reasons (household members' too) have it."""
+    counts: dict[str, int] = {}
+    for e in entries:
+        for r in (*e.reasons, *(x for m in e.household for x in m.reasons)):
+            counts[r.code] = counts.get(r.code, 0) + 1
+    return counts
+
+
+def _listed(entries):
+    """(reason code, patient, ref) of every reason on the entries, household members' too."""
+    for e in entries:
+        for who in (e, *e.household):
+            for r in who.reasons:
+                yield r.code, who.patient.patient_id, r.ref
+
+
 def _rows(entries, settings: dict) -> list[dict]:
     from followup import rules
 
@@ -172,6 +189,7 @@ def _refresh(conn, day: dt.date) -> None:
     if state is None or state[0] != day.isoformat() or state[1] != stamp:
         entries = rules.plan_day(db.load_records(conn, day, windows=windows), day, policy)
         db.store_plan(conn, day.isoformat(), stamp, policy.survey_wave, _rows(entries, settings))
+        db.note_listed(conn, day.isoformat(), _listed(entries), new_day=state is None or state[0] != day.isoformat())
         return
     dirty = db.plan_dirty(conn)
     if not dirty:
@@ -181,6 +199,7 @@ def _refresh(conn, day: dt.date) -> None:
     affected = sorted(set(dirty) | set(db.household_members(conn, dirty)) | set(db.plan_entry_members(conn, dirty)))
     entries = rules.plan_day(db.load_records(conn, day, affected, windows), day, policy)
     db.store_plan(conn, day.isoformat(), stamp, policy.survey_wave, _rows(entries, settings), replacing=affected)
+    db.note_listed(conn, day.isoformat(), _listed(entries))
 
 
 def _fresh(conn, day: dt.date, language: str) -> bool:

@@ -24,8 +24,10 @@ def doctor_reports(conn, *, doctor: Optional[str] = None, date_from: Optional[dt
     names = [known_doctor(conn, doctor)] if doctor else sorted(by_doctor)
     results = [reports.doctor_report(name, by_doctor.get(name, []), thresholds, date_from, date_to) for name in names]
     complaints = db.list_complaints(conn)
-    for r in results:
-        mine = [c for c in complaints if c["doctor"] == r["doctor"]]
+    survey_doctors = {s["id"]: s["doctors"] for s in db.survey_responses(conn)}
+    for r in results:  # a complaint names its doctor, or counts for each doctor of the survey it came from
+        mine = [c for c in complaints if c["doctor"] == r["doctor"]
+                or (c["doctor"] is None and r["doctor"] in survey_doctors.get(c["survey_id"], ()))]
         r["complaints"] = {"open": sum(1 for c in mine if not c["resolved_at"]),
                            "overdue": sum(1 for c in mine if complaint_overdue(as_record(c), today, policy)),
                            "resolved": sum(1 for c in mine if c["resolved_at"])}
@@ -36,20 +38,17 @@ def clinic_report(conn, *, year: int, today: dt.date) -> dict:
     """Conversion of first-time patients, dead souls, the contact funnel, consent coverage and
     complaints of ``year`` (the JSON contract of `followup report clinic`)."""
     from followup import db, reports
-    from followup.actions.day import day_list
+    from followup.actions.day import stored_day
     from followup.records import PURPOSES
 
+    if year == today.year:  # today's list counts too: stored (and counted) if nobody has asked for it yet
+        stored_day(conn, today, today=today)
     active = db.active_patients_last_visit(conn, today)
-    entries, _ = day_list(conn, today)
-    due: dict[str, int] = {}
-    for e in entries:
-        for r in e.reasons + tuple(x for m in e.household for x in m.reasons):
-            due[r.code] = due.get(r.code, 0) + 1
     return {
         "year": year,
         "conversion": reports.conversion(db.first_and_second_visits(conn), year, today),
         "dead_souls": reports.dead_souls(active, today),
-        "funnel": reports.funnel(db.contact_reasons(conn, year), due),
+        "funnel": reports.funnel(db.contact_reasons(conn, year), db.due_counts(conn, year)),
         "consent_coverage": reports.consent_coverage(len(active), db.consent_decisions(conn), PURPOSES),
         "complaints": reports.complaint_stats(db.complaint_dates(conn, year)),
     }

@@ -113,9 +113,11 @@ def record_survey(conn, call: SurveyCall, answers: Optional[dict], *, decline: b
         return SurveyRecorded(sid, call.patient_id, call.doctors, True, None, False)
     complaint = None
     if open_complaint:
+        # one doctor: the complaint is about them; several: it counts for each doctor of the survey
         complaint = db.add_complaint(conn, {"patient_id": call.patient_id,
                                             "doctor": call.doctors[0] if len(call.doctors) == 1 else None,
-                                            "text": answers["comment"].strip(), "opened_by": by, "opened_at": at})
+                                            "text": answers["comment"].strip(), "opened_by": by, "opened_at": at,
+                                            "survey_id": sid})
     policy = config.policy(stored)
     problems = reports.problems(answers["comment"], reports.theme_keywords(stored))
     negative = (answers["score"] is not None and answers["score"] <= policy.low_score) or bool(problems) \

@@ -347,7 +347,7 @@ HEADINGS = (N_("entry"), N_("window"), N_("patient"), N_("phone"), N_("channel")
             N_("how"), N_("n"), N_("mean"), N_("median"), N_("nps"), N_("nps ci"), N_("expectations met"),
             N_("trend"), N_("wave"), N_("from"), N_("to"), N_("mean score"), N_("positive"), N_("theme"),
             N_("count"), N_("examples"), N_("last visit"), N_("quarter"), N_("first time"), N_("returned"),
-            N_("pending"), N_("conversion"), N_("final"), N_("reason"), N_("due today"), N_("attempted"),
+            N_("pending"), N_("conversion"), N_("final"), N_("reason"), N_("attempted"),
             N_("reached"), N_("booked"), N_("declined"), N_("patients"), N_("share"), N_("survey"), N_("comment"),
             N_("id"), N_("opened at"), N_("text"), N_("action"), N_("path"), N_("schema"), N_("doctors"),
             N_("plan stages"))

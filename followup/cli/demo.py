@@ -46,10 +46,7 @@ def demo(
                  contacts=ntr("{n} next contact agreed", "{n} next contacts agreed", demo.next_contacts)), markup=False)
     out.print(tr("Exports (cp1251, ';', dd.mm.yyyy): {path}", path=exports), markup=False)
     out.print(tr("Database: {path}", path=db_file), markup=False)
-    codes = {}
-    for d in data:
-        for r in d["reasons"] + [r for m in d["household"] for r in m["reasons"]]:
-            codes[r["code"]] = codes.get(r["code"], 0) + 1
+    codes = demo.reasons
     out.print("\n" + tr("Today's list: {contacts} - {codes}", contacts=ntr("{n} contact", "{n} contacts", len(data)),
                         codes=", ".join(f"{tr(c)} {n}" for c, n in sorted(codes.items()))), markup=False)
     shown = [d for d in data if d["reasons"][0]["code"] in codes]

@@ -160,7 +160,7 @@ def _clinic_report(ctx, year: int, fmt: Format) -> None:
                         patients=ntr("{n} active patient", "{n} active patients", len(data["dead_souls"]))),
                      markup=False)
     _print_rows([dict(r, reason=tr(r["reason"])) for r in data["funnel"]],
-                ["reason", "due_today", "attempted", "reached", "booked", "declined"], fmt,
+                ["reason", "due", "attempted", "reached", "booked", "declined"], fmt, labels={"due": N_("on the lists")},
                 title=tr("Contacts in {year}, by reason", year=year))
     _print_rows([dict(r, purpose=tr(r["purpose"])) for r in data["consent_coverage"]], ["purpose", "patients", "share"],
                 fmt,

@@ -129,6 +129,18 @@ def store_plan(conn: sqlite3.Connection, day: str, stamp: str, wave: int, rows: 
                  (day, stamp, wave))
 
 
+def note_listed(conn: sqlite3.Connection, day: str, reasons: Iterable[tuple[str, str, str]], *,
+                new_day: bool = False) -> None:
+    """The funnel's history: the reasons (code, patient, ref) just planned onto the list of ``day``,
+    each once a day. On a new day's first plan the days before are counted and their notes go."""
+    if new_day:
+        conn.execute("INSERT OR REPLACE INTO day_counts (day, reason, due) SELECT day, reason, count(*) "
+                     "FROM day_listed WHERE day != ? GROUP BY day, reason", (day,))
+        conn.execute("DELETE FROM day_listed WHERE day != ?", (day,))
+    conn.executemany("INSERT OR IGNORE INTO day_listed (day, reason, patient_id, ref) VALUES (?, ?, ?, ?)",
+                     [(day, code, pid, ref) for code, pid, ref in reasons])
+
+
 def drop_plan(conn: sqlite3.Connection) -> None:
     """Forget the stored plan entirely (it holds names and phones: `patient forget` drops it)."""
     for table in ("plan_meta", "plan_entries", "plan_members", "plan_dirty", "plan_texts", "plan_lists"):

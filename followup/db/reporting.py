@@ -41,6 +41,14 @@ def active_patients_last_visit(conn: sqlite3.Connection, today: dt.date) -> list
     return [(p, dt.date.fromisoformat(d) if d else None, bool(b)) for p, d, b in conn.execute(sql, (today.isoformat(),))]
 
 
+def due_counts(conn: sqlite3.Connection, year: int) -> dict[str, int]:
+    """Reason code -> the reasons the day's lists of ``year`` held (each once a day), summed over its days."""
+    return dict(conn.execute(
+        "SELECT reason, sum(n) FROM (SELECT reason, due AS n FROM day_counts WHERE day LIKE :year "
+        "UNION ALL SELECT reason, count(*) FROM day_listed WHERE day LIKE :year GROUP BY day, reason) "
+        "GROUP BY reason", {"year": f"{year}-%"}))
+
+
 def contact_reasons(conn: sqlite3.Connection, year: int) -> list[tuple[str, str]]:
     """(reason code, outcome) for every reason of every contact in the year."""
     out = []

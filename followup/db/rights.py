@@ -11,7 +11,7 @@ from followup.db.dayplan import drop_plan
 
 
 PERSONAL_TABLES = ("visits", "appointments", "plan_stages", "consents", "next_contacts", "contacts",
-                   "phone_flags", "complaints")
+                   "phone_flags", "complaints", "day_listed")
 
 
 def patient_data(conn: sqlite3.Connection, patient_id: str) -> dict | None:

@@ -327,9 +327,39 @@ def m009_plan_texts(db):
     )
 
 
+def m010_complaint_survey(db):
+    # A complaint opened from a survey answer about a treatment by several doctors names no one
+    # doctor: it counts for each doctor of that survey, through this link.
+    db.execute("ALTER TABLE complaints ADD COLUMN survey_id INTEGER REFERENCES surveys(id)")
+
+
+def m011_day_counts(db):
+    # The contact funnel's first stage from history: how many reasons each day's lists held. The
+    # reasons listed on the stored plan's day are noted as they are planned (day_listed: every
+    # reason that was on the list at any time of that day, once); when a new day is planned, the
+    # days before are counted into day_counts and their notes dropped.
+    db.executescript(
+        """
+        CREATE TABLE day_counts (
+            day TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            due INTEGER NOT NULL,
+            PRIMARY KEY (day, reason)
+        ) WITHOUT ROWID;
+        CREATE TABLE day_listed (
+            day TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            patient_id TEXT NOT NULL,
+            ref TEXT NOT NULL,
+            PRIMARY KEY (day, reason, patient_id, ref)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
 # The migrations in order: append only, never rename one (a database records the names it has).
 MIGRATIONS = (m001_initial, m002_contacts, m003_complaints, m004_surveys, m005_survey_themes, m006_erasures,
-              m007_day_plan, m008_contacts_entry, m009_plan_texts)
+              m007_day_plan, m008_contacts_entry, m009_plan_texts, m010_complaint_survey, m011_day_counts)
 MIGRATION_NAMES = tuple(m.__name__ for m in MIGRATIONS)
 
 

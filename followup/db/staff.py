@@ -153,14 +153,14 @@ def set_setting(conn: sqlite3.Connection, key: str, value: str | None, *, by: st
 
 
 COMPLAINT_COLUMNS = ("id", "patient_id", "doctor", "text", "opened_by", "opened_at", "action", "resolved_by",
-                     "resolved_at", "informed_by", "informed_at")
+                     "resolved_at", "informed_by", "informed_at", "survey_id")
 
 
 def add_complaint(conn: sqlite3.Connection, row: dict) -> int:
-    cols = ("patient_id", "doctor", "text", "opened_by", "opened_at")
+    cols = ("patient_id", "doctor", "text", "opened_by", "opened_at", "survey_id")
     with write_transaction(conn):
         return conn.execute(f"INSERT INTO complaints ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                            tuple(row[c] for c in cols)).lastrowid
+                            tuple(row.get(c) for c in cols)).lastrowid
 
 
 def get_complaint(conn: sqlite3.Connection, complaint_id: int) -> dict | None:
