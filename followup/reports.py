@@ -10,6 +10,7 @@ while they are not, and ``collecting`` before the first wave closes.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import statistics
 from collections.abc import Iterable, Sequence
@@ -29,7 +30,8 @@ class Response:
     recommend: int | None
     expectations: str | None
     comment: str | None
-    themes: tuple[str, ...] = ()
+    themes: tuple[str, ...] = ()   # the problems the comment raises (or the manager assigned)
+    praise: tuple[str, ...] = ()   # the themes it praises
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ def doctor_report(doctor: str, responses: Iterable[Response], t: Thresholds = Th
     report["waves"] = waves
     report["trend"] = (None if len(waves) < 2 else
                        round(waves[-1]["mean_score"] - waves[-2]["mean_score"], 2))
-    report["themes"] = theme_counts([(r.comment, list(r.themes)) for r in in_waves if r.comment])
+    report["themes"] = theme_counts([(r.comment, list(r.themes), list(r.praise)) for r in in_waves if r.comment])
     return report
 
 
@@ -131,70 +133,124 @@ def doctor_report(doctor: str, responses: Iterable[Response], t: Thresholds = Th
 # Themes of comments: keywords (stems, folded) per theme; editable in the settings
 
 
+# Each theme's words, as lemmas (dictionary forms: "болело" is "болеть"), with what a mention says:
+# -1 a problem ("больно", "долго"), +1 praise ("вежливый", "чисто"), 0 neither ("врач", "цена").
+# A negation next to a word turns it round: "не больно", "без очереди", "больно не было", "ждала
+# недолго" praise; "не вежливо" is a problem. A clinic's own words (`themes add`) name problems.
 THEMES = {
-    N_("service"): ("сервис", "обслуживан", "отношени", "внимател", "вежлив", "хамств", "грубо", "service", "rude",
-                "polite", "friendly"),
-    N_("prices"): ("цен", "дорог", "дешев", "стоимост", "оплат", "скидк", "price", "expensive", "cost", "cheap"),
-    N_("quality of treatment"): ("качеств", "пломб", "выпал", "переделыва", "коронк", "результат", "quality",
-                             "filling", "crown", "redo"),
-    N_("pain"): ("боль", "больно", "болит", "анестез", "обезбол", "pain", "hurt", "anaesth", "anesth"),
-    N_("waiting time"): ("ждал", "ожидан", "очеред", "опоздан", "долго", "задерж", "wait", "late", "queue", "delay"),
-    N_("staff"): ("администратор", "ассистент", "медсестр", "персонал", "врач", "доктор", "staff", "receptionist",
-              "nurse", "doctor"),
-    N_("cleanliness"): ("чист", "гряз", "стерил", "clean", "dirty", "hygien"),
+    N_("service"): {"сервис": 0, "обслуживание": 0, "отношение": 0, "внимательный": 1, "внимательно": 1,
+                    "вежливый": 1, "вежливо": 1, "хамство": -1, "хамить": -1, "грубо": -1, "грубый": -1,
+                    "service": 0, "rude": -1, "polite": 1, "friendly": 1},
+    N_("prices"): {"цена": 0, "стоимость": 0, "оплата": 0, "скидка": 0, "дорого": -1, "дорогой": -1,
+                   "дешево": 1, "дешевый": 1, "price": 0, "expensive": -1, "cost": 0, "cheap": 1},
+    N_("quality of treatment"): {"качество": 0, "пломба": 0, "коронка": 0, "результат": 0, "выпасть": -1,
+                                 "переделывать": -1, "переделать": -1, "треснуть": -1, "quality": 0,
+                                 "filling": 0, "crown": 0, "redo": -1},
+    N_("pain"): {"боль": -1, "больно": -1, "болеть": -1, "болезненный": -1, "болезненно": -1, "анестезия": 0,
+                 "обезболивание": 0, "безболезненно": 1, "безболезненный": 1, "pain": -1, "hurt": -1,
+                 "painful": -1, "painless": 1},
+    N_("waiting time"): {"ждать": -1, "ожидание": -1, "очередь": -1, "опоздание": -1, "опоздать": -1,
+                         "долго": -1, "задержка": -1, "задержать": -1, "недолго": 1, "wait": -1, "late": -1,
+                         "queue": -1, "delay": -1},
+    N_("staff"): {"администратор": 0, "ассистент": 0, "медсестра": 0, "персонал": 0, "врач": 0, "доктор": 0,
+                  "staff": 0, "receptionist": 0, "nurse": 0, "doctor": 0},
+    N_("cleanliness"): {"чисто": 1, "чистый": 1, "чистота": 1, "грязно": -1, "грязный": -1, "грязь": -1,
+                        "стерильно": 1, "стерильный": 1, "clean": 1, "dirty": -1},
 }
 
-
-# Themes that name a problem: a comment with one of them suggests opening a complaint.
-PROBLEM_THEMES = {"prices", "quality of treatment", "pain", "waiting time", "cleanliness"}
-
-
-def theme_keywords(settings: dict[str, str]) -> dict[str, tuple[str, ...]]:
-    """Built-in themes with the clinic's additions (`theme.NAME` = comma-separated keywords)."""
-    out = {name: tuple(words) for name, words in THEMES.items()}
-    for key, value in settings.items():
-        if key.startswith("theme."):
-            name = key.removeprefix("theme.")
-            extra = tuple(fold(w) for w in value.split(",") if w.strip())
-            out[name] = tuple(dict.fromkeys(out.get(name, ()) + extra))
-    return out
-
-
-def classify(comment: str | None, keywords: dict[str, tuple[str, ...]],
-             assigned: Iterable[str] = ()) -> list[str]:
-    """The themes of a comment: by keyword, plus any the manager assigned by hand."""
-    found = list(dict.fromkeys(assigned))
-    text = fold(comment or "")
-    if text:
-        found += [name for name, words in keywords.items() if name not in found and any(w in text for w in words)]
-    return found
-
-
-# words that turn a mention around: "не больно", "без боли", "not painful", "no wait"
+# words that turn a mention round when just before it ("не больно", "без очереди", "not painful")
 NEGATIONS = {"не", "ни", "без", "нет", "not", "no", "without", "never"}
 
 
-def problems(comment: str | None, keywords: dict[str, tuple[str, ...]]) -> list[str]:
-    """The problem themes a comment raises: mentioned, and not only as "not ..." ("Не больно,
-    аккуратно" praises; "больно" and "без обезболивания было больно" do not)."""
-    words = fold(comment or "").replace(",", " ").replace(".", " ").replace("!", " ").split()
-    out = []
-    for name in PROBLEM_THEMES & set(keywords):
-        for i, word in enumerate(words):
-            if any(stem in word for stem in keywords[name]) and not NEGATIONS & set(words[max(0, i - 2):i]):
-                out.append(name)
-                break
-    return sorted(out)
+def theme_keywords(settings: dict[str, str]) -> dict[str, dict[tuple[str, ...], int]]:
+    """Built-in themes with the clinic's additions (`theme.NAME` = comma-separated words or phrases,
+    each a problem): theme -> {phrase as lemmas: -1 problem, +1 praise, 0 a mere mention}."""
+    out = {name: {(fold(w),): polarity for w, polarity in words.items()} for name, words in THEMES.items()}
+    for key, value in settings.items():
+        if key.startswith("theme."):
+            name = key.removeprefix("theme.")
+            for phrase in value.split(","):
+                lemmas = tuple(lemmatize(phrase))
+                if lemmas:
+                    out.setdefault(name, {}).setdefault(lemmas, -1)
+    return out
 
 
-def theme_counts(comments: Sequence[tuple[str, list[str]]], examples: int = 2) -> list[dict]:
-    """(comment, themes) pairs -> themes by count, each with a couple of different example comments."""
-    by_theme: dict[str, list[str]] = {}
-    for text, themes in comments:
-        for t in themes:
-            by_theme.setdefault(t, []).append(text)
-    return [{"theme": t, "count": len(texts), "examples": list(dict.fromkeys(texts))[:examples]}
-            for t, texts in sorted(by_theme.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
+def lemmatize(text: str | None) -> list[str]:
+    """The words of a text as lemmas (Russian by pymorphy3's dictionaries; other words as written),
+    lower case, ё as е."""
+    import re
+
+    return [_lemma(w) for w in re.findall(r"[а-яёa-z]+", (text or "").lower())]
+
+
+@functools.lru_cache(maxsize=20_000)
+def _lemma(word: str) -> str:
+    if not ("а" <= word[0] <= "я" or word[0] == "ё"):
+        return word
+    return fold(_morph().parse(word)[0].normal_form)
+
+
+@functools.lru_cache(maxsize=1)
+def _morph():
+    import pymorphy3  # only where comments are read: about 0.16 s to load its dictionaries
+
+    return pymorphy3.MorphAnalyzer()
+
+
+def judge(comment: str | None, keywords: dict[str, dict[tuple[str, ...], int]]) -> dict[str, int]:
+    """Theme -> what the comment says of it: -1 a problem, +1 praise, 0 mentioned only. A theme with
+    both a problem and praise counts as a problem (a complaint is not cancelled by a compliment)."""
+    words = lemmatize(comment)
+    verdict: dict[str, int] = {}
+    for name, phrases in keywords.items():
+        for phrase, polarity in phrases.items():
+            n = len(phrase)
+            for i in range(len(words) - n + 1):
+                if tuple(words[i:i + n]) != phrase:
+                    continue
+                turned = bool(NEGATIONS & set(words[max(0, i - 2):i])) or words[i + n:i + n + 2] in (["не", "быть"], ["не", "прийтись"])
+                said = -polarity if turned else polarity
+                near = words[max(0, i - 2):i] + words[i + n:i + n + 2]
+                if said < 0 and any(phrases.get((w,)) == 1 for w in near):
+                    said = 1  # "ждала недолго": the theme's praise word right beside it
+                if turned and polarity == 0:
+                    said = 1  # "без очереди", "no wait": the absence of the thing
+                before = verdict.get(name, said)
+                verdict[name] = min(before, said) if -1 in (before, said) else max(before, said)
+    return verdict
+
+
+def classify(comment: str | None, keywords, assigned: Iterable[str] = ()) -> list[str]:
+    """The themes a comment is about, either way: by its words, plus any the manager assigned."""
+    found = list(dict.fromkeys(assigned))
+    return found + [name for name in judge(comment, keywords) if name not in found]
+
+
+def problems(comment: str | None, keywords) -> list[str]:
+    """The problem themes a comment raises ("Не больно, аккуратно" raises none: it praises)."""
+    return sorted(name for name, said in judge(comment, keywords).items() if said < 0)
+
+
+def praise(comment: str | None, keywords) -> list[str]:
+    """The themes a comment praises ("без очереди", "ждала недолго", "вежливый персонал")."""
+    return sorted(name for name, said in judge(comment, keywords).items() if said > 0)
+
+
+def theme_counts(comments: Sequence[tuple[str, list[str], list[str]]], examples: int = 2) -> list[dict]:
+    """(comment, problem themes, praised themes) -> per theme: the problems raised (``count``), with a
+    couple of different example comments, and the praise beside (``praise``); most problems first."""
+    raised: dict[str, list[str]] = {}
+    praised: dict[str, int] = {}
+    for text, bad, good in comments:
+        for t in bad:
+            raised.setdefault(t, []).append(text)
+        for t in good:
+            praised[t] = praised.get(t, 0) + 1
+    names = set(raised) | set(praised)
+    return [{"theme": t, "count": len(raised.get(t, [])), "praise": praised.get(t, 0),
+             "examples": list(dict.fromkeys(raised.get(t, [])))[:examples]}
+            for t in sorted(names, key=lambda t: (-len(raised.get(t, [])), -praised.get(t, 0), t))]
 
 
 # ---------------------------------------------------------------------------

@@ -89,24 +89,48 @@ def test_date_range():
 
 
 def test_themes_by_keyword_and_by_hand():
-    from followup.reports import THEMES, classify, theme_counts, theme_keywords
+    from followup.reports import classify, theme_counts, theme_keywords
 
     kw = theme_keywords({})
     assert classify("Долго ждал в коридоре, было больно", kw) == ["pain", "waiting time"]
     assert classify("Всё понравилось", kw) == []
     assert classify("Всё понравилось", kw, ["service"]) == ["service"]
-    more = theme_keywords({"theme.online booking": "онлайн, запись через сайт", "theme.prices": "рассрочк"})
+    more = theme_keywords({"theme.online booking": "онлайн, запись через сайт", "theme.prices": "рассрочка"})
     assert classify("Хотелось бы запись онлайн", more) == ["online booking"]
-    assert "рассрочк" in more["prices"] and set(THEMES["prices"]) <= set(more["prices"])
-    counts = theme_counts([("a", ["pain"]), ("b", ["pain", "prices"]), ("c", ["prices"]), ("d", ["pain"])])
-    assert counts[0] == {"theme": "pain", "count": 3, "examples": ["a", "b"]}
-    from followup.reports import problems
+    assert classify("Записи через сайт нет", more) == ["online booking"]  # a phrase, in any form of its words
+    assert more["prices"][("рассрочка",)] == -1 and more["prices"][("дорого",)] == -1
+    counts = theme_counts([("a", ["pain"], []), ("b", ["pain", "prices"], []), ("c", ["prices"], ["pain"]),
+                           ("d", ["pain"], [])])
+    assert counts[0] == {"theme": "pain", "count": 3, "praise": 1, "examples": ["a", "b"]}
+    same = theme_counts([("Долго ждал", ["waiting time"], [])] * 3 + [("Ждал час", ["waiting time"], [])])
+    assert same == [{"theme": "waiting time", "count": 4, "praise": 0,
+                     "examples": ["Долго ждал", "Ждал час"]}]  # different ones
 
-    assert problems("Не больно, аккуратно", kw) == [] and problems("Без боли и без очереди", kw) == []
-    assert problems("Было больно", kw) == ["pain"] and problems("Не предупредили, что будет больно", kw) == ["pain"]
-    assert problems("Долго ждал, и дорого", kw) == ["prices", "waiting time"]
-    same = theme_counts([("Долго ждал", ["waiting time"])] * 3 + [("Ждал час", ["waiting time"])])
-    assert same == [{"theme": "waiting time", "count": 4, "examples": ["Долго ждал", "Ждал час"]}]  # different ones
+
+@pytest.mark.parametrize("comment, problems, praise", [
+    # words as lemmas: every form of a word is the word
+    ("Болело два дня", ["pain"], []),
+    ("Было больно", ["pain"], []),
+    ("Долго ждал, и дорого", ["prices", "waiting time"], []),
+    ("Не предупредили, что будет больно", ["pain"], []),
+    # a negation or a praise word beside a problem word turns it into praise
+    ("Не больно, аккуратно", [], ["pain"]),
+    ("Больно не было", [], ["pain"]),
+    ("Без боли и без очереди", [], ["pain", "waiting time"]),
+    ("Ждала недолго", [], ["waiting time"]),
+    ("Ждать не пришлось", [], ["waiting time"]),
+    ("Чисто и вежливо", [], ["cleanliness", "service"]),
+    ("Персонал не вежливый", ["service"], []),
+    ("без обезболивания было больно", ["pain"], []),
+    # parts of words are not words: "оценка" is no price, "больше" no pain
+    ("Оценка отличная", [], []),
+    ("Больше всего понравился врач", [], []),
+])
+def test_what_a_comment_raises_and_praises(comment, problems, praise):
+    from followup import reports
+
+    kw = reports.theme_keywords({})
+    assert (reports.problems(comment, kw), reports.praise(comment, kw)) == (problems, praise)
 
 
 def test_clinic_report_parts_by_hand():

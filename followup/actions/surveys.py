@@ -139,9 +139,11 @@ def responses_by_doctor(conn) -> dict[str, list]:
     for s in db.survey_responses(conn):
         if s["status"] != "answered":
             continue
+        problems = reports.problems(s["comment"], keywords)
         r = reports.Response(s["id"], dt.date.fromisoformat(s["recorded_at"][:10]), s["score"], s["recommend"],
                              s["expectations"], s["comment"],
-                             tuple(reports.classify(s["comment"], keywords, assigned.get(s["id"], ()))))
+                             tuple(dict.fromkeys([*assigned.get(s["id"], ()), *problems])),
+                             tuple(reports.praise(s["comment"], keywords)))
         for d in s["doctors"]:
             by_doctor.setdefault(d, []).append(r)
     return by_doctor
