@@ -222,3 +222,25 @@ def test_the_funnel_sums_the_lists_of_the_days_and_its_stages_are_cumulative(con
     assert funnel["survey_call"] == {"reason": "survey_call", "due": 2, "attempted": 2, "reached": 1, "booked": 1,
                                      "declined": 0}
     assert reporting.clinic_report(conn, year=2025, today=nxt)["funnel"][3]["due"] == 0  # another year: none
+
+
+def test_themes_by_hand_assign_list_rename_unassign(conn):
+    call = surveys.survey_call(conn, "P1", day=DAY)
+    sid = surveys.record_survey(conn, call, {"score": 8, "comment": "Не больно, но парковки нет"}, day=DAY,
+                                by="olga", now=NOON).id
+    with pytest.raises(UsageError):  # a typo is not a new theme
+        surveys.assign_theme(conn, sid, "parking", by="olga", now=NOON)
+    assert surveys.assign_theme(conn, sid, "parking", new=True, by="olga", now=NOON) == "parking"
+    rows = {r["theme"]: r for r in surveys.list_themes(conn)}
+    assert (rows["pain"]["problems"], rows["pain"]["praise"], rows["pain"]["built_in"]) == (0, 1, True)
+    assert (rows["parking"]["assigned"], rows["parking"]["built_in"]) == (1, False)
+    with pytest.raises(UsageError):
+        surveys.rename_theme(conn, "pain", "hurt", by="olga", now=NOON)   # built-in names stay
+    with pytest.raises(UsageError):
+        surveys.rename_theme(conn, "parking", "pain", by="olga", now=NOON)  # taken
+    assert surveys.rename_theme(conn, "parking", "car park", by="olga", now=NOON) == 1
+    assert db.assigned_themes(conn) == {sid: ["car park"]}
+    surveys.unassign_theme(conn, sid, "car park")
+    assert db.assigned_themes(conn) == {}
+    with pytest.raises(NotFound):
+        surveys.unassign_theme(conn, sid, "car park")

@@ -119,6 +119,7 @@ def test_done_and_survey_killed_at_random_moments(clinic, tmp_path, group):
     assert len(entries) >= 10
     rng = random.Random(SEED * 10 + group)
     seen = {"none": 0, "all": 0}
+    durations: dict[str, float] = {}
     for i, e in list(enumerate(entries[:10]))[5 * group:5 * group + 5]:
         path = copy(base, tmp_path / f"done{i}.db")
         pid = e["patient_id"]
@@ -127,10 +128,12 @@ def test_done_and_survey_killed_at_random_moments(clinic, tmp_path, group):
         survey = [sys.executable, "-m", "followup", "survey", pid, "--score", "7", "--doctor", "Новикова",
                   "--comment", f"crash{i}"]
         for cmd in (done, survey):
-            start = time.monotonic()
-            subprocess.run(cmd, env=env_for(copy(path, tmp_path / "timing.db")), capture_output=True)
-            duration = time.monotonic() - start
-            killed(cmd, env_for(path), rng.uniform(0.02, duration))
+            kind = "done" if cmd is done else "survey"
+            if kind not in durations:  # how long a whole run takes, once a kind: kills are drawn within it
+                start = time.monotonic()
+                subprocess.run(cmd, env=env_for(copy(path, tmp_path / "timing.db")), capture_output=True)
+                durations[kind] = time.monotonic() - start
+            killed(cmd, env_for(path), rng.uniform(0.02, durations[kind]))
             conn = checked(path)
             if cmd is done:
                 contact = conn.execute("SELECT count(*) FROM contacts WHERE note = ?", (f"crash{i}",)).fetchone()[0]

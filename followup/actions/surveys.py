@@ -175,11 +175,70 @@ def add_theme_keywords(conn, name: str, keywords: str, *, by: str, now: dt.datet
     return merged
 
 
-def assign_theme(conn, survey_id: int, theme: str, *, by: str, now: dt.datetime) -> str:
-    """Give one comment a theme by hand."""
+def theme_names(conn) -> list[str]:
+    """Every theme there is: the built-in ones, the clinic's own, and those assigned by hand."""
+    from followup import db, reports
+
+    names = list(reports.theme_keywords(db.get_settings(conn)))
+    for themes in db.assigned_themes(conn).values():
+        names += [t for t in themes if t not in names]
+    return names
+
+
+def list_themes(conn) -> list[dict]:
+    """Each theme with its words, and the answered comments that raise it, praise it, or were given it by hand."""
+    from followup import db, reports
+
+    keywords = reports.theme_keywords(db.get_settings(conn))
+    assigned = db.assigned_themes(conn)
+    rows = {name: {"theme": name, "built_in": name in reports.THEMES, "words": len(keywords.get(name, {})),
+                   "problems": 0, "praise": 0, "assigned": 0} for name in theme_names(conn)}
+    for s in db.survey_responses(conn):
+        if not s["comment"]:
+            continue
+        for name in reports.problems(s["comment"], keywords):
+            rows[name]["problems"] += 1
+        for name in reports.praise(s["comment"], keywords):
+            rows[name]["praise"] += 1
+        for name in assigned.get(s["id"], ()):
+            rows[name]["assigned"] += 1
+    return list(rows.values())
+
+
+def assign_theme(conn, survey_id: int, theme: str, *, new: bool = False, by: str, now: dt.datetime) -> str:
+    """Give one comment a theme by hand: a theme there is, or (``new``) a new one."""
     from followup import db
 
+    theme = theme.strip()
     if not any(s["id"] == survey_id and s["comment"] for s in db.survey_responses(conn)):
         raise NotFound(N_("no survey #{id} with a comment"), id=survey_id)
-    db.assign_theme(conn, survey_id, theme.strip(), by=by, at=now.isoformat(sep=" ", timespec="seconds"))
-    return theme.strip()
+    known = theme_names(conn)
+    if not theme or (theme not in known and not new):
+        raise UsageError(N_("no theme {theme!r} (themes: {known}); a new one needs --new"), theme=theme,
+                         known=", ".join(known))
+    db.assign_theme(conn, survey_id, theme, by=by, at=now.isoformat(sep=" ", timespec="seconds"))
+    return theme
+
+
+def unassign_theme(conn, survey_id: int, theme: str) -> None:
+    """Take a theme given by hand off a comment."""
+    from followup import db
+
+    if not db.unassign_theme(conn, survey_id, theme.strip()):
+        raise NotFound(N_("survey #{id} was not given the theme {theme!r} by hand"), id=survey_id, theme=theme.strip())
+
+
+def rename_theme(conn, old: str, new: str, *, by: str, now: dt.datetime) -> int:
+    """A clinic's own theme under a new name (its words and the comments given it); built-in themes keep
+    their names (they are shown in each reader's language). Returns the comments moved."""
+    from followup import db, reports
+
+    old, new = old.strip(), new.strip()
+    if old in reports.THEMES:
+        raise UsageError(N_("{theme!r} is a built-in theme: it keeps its name (add words to it with themes add)"),
+                         theme=old)
+    if old not in theme_names(conn):
+        raise NotFound(N_("no theme {theme!r}"), theme=old)
+    if not new or new in reports.THEMES or new in theme_names(conn):
+        raise UsageError(N_("{theme!r} is taken: choose another name"), theme=new)
+    return db.rename_theme(conn, old, new, by=by, at=now.isoformat(sep=" ", timespec="seconds"))

@@ -350,7 +350,7 @@ HEADINGS = (N_("entry"), N_("window"), N_("patient"), N_("phone"), N_("channel")
             N_("pending"), N_("conversion"), N_("final"), N_("reason"), N_("attempted"),
             N_("reached"), N_("booked"), N_("declined"), N_("patients"), N_("share"), N_("survey"), N_("comment"),
             N_("id"), N_("opened at"), N_("text"), N_("action"), N_("path"), N_("schema"), N_("doctors"),
-            N_("plan stages"))
+            N_("plan stages"), N_("words"), N_("problems"), N_("praise"))
 
 
 def _prompts():

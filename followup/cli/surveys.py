@@ -134,7 +134,8 @@ def report(
                  for w in r["waves"]]
         _print_rows(waves, ["wave", "from", "to", "mean_score", "nps", "positive"], fmt, title=tr("Waves"))
         _print_rows([dict(x, theme=tr(x["theme"]), examples=" | ".join(x["examples"])) for x in r["themes"]],
-                    ["theme", "count", "examples"], fmt, title=tr("Themes of comments"))
+                    ["theme", "count", "praise", "examples"], fmt, title=tr("Themes of comments"),
+                    labels={"count": N_("problems")})
         out = _console()
         out.print("\n" + tr("Scores (1-10), how many patients gave each:"), markup=False)
         top = max(r["distribution"].values()) or 1
@@ -207,13 +208,50 @@ def themes_add(ctx: typer.Context, name: str = typer.Argument(..., help="A theme
 @themes_app.command("assign")
 def themes_assign(ctx: typer.Context, survey_id: int = typer.Argument(..., help="The survey's number."),
                   theme: str = typer.Argument(..., help="The theme."),
+                  new: bool = typer.Option(False, "--new", help="A theme that does not exist yet."),
                   by: Optional[str] = BY_OPTION):
     """Give one comment a theme by hand."""
     from followup.actions.surveys import assign_theme
 
     conn = _open(ctx, create=False)
-    theme = assign_theme(conn, survey_id, theme, by=_who(by), now=_clock())
+    theme = assign_theme(conn, survey_id, theme, new=new, by=_who(by), now=_clock())
     typer.echo(tr("Survey #{id}: theme {theme!r}.", id=survey_id, theme=theme))
+
+
+@themes_app.command("unassign")
+def themes_unassign(ctx: typer.Context, survey_id: int = typer.Argument(..., help="The survey's number."),
+                    theme: str = typer.Argument(..., help="The theme given by hand.")):
+    """Take a theme given by hand off a comment."""
+    from followup.actions.surveys import unassign_theme
+
+    conn = _open(ctx, create=False)
+    unassign_theme(conn, survey_id, theme)
+    typer.echo(tr("Survey #{id}: theme {theme!r} taken off.", id=survey_id, theme=theme.strip()))
+
+
+@themes_app.command("rename")
+def themes_rename(ctx: typer.Context, old: str = typer.Argument(..., help="The clinic's theme."),
+                  new: str = typer.Argument(..., help="Its new name."), by: Optional[str] = BY_OPTION):
+    """Rename a theme of the clinic's own: its words and the comments given it by hand."""
+    from followup.actions.surveys import rename_theme
+
+    conn = _open(ctx, create=False)
+    moved = rename_theme(conn, old, new, by=_who(by), now=_clock())
+    typer.echo(tr("Theme {old!r} is now {new!r} ({comments}).", old=old.strip(), new=new.strip(),
+                  comments=ntr("{n} comment", "{n} comments", moved)))
+
+
+@themes_app.command("list")
+def themes_list(ctx: typer.Context, fmt: Format = FORMAT_OPTION):
+    """Every theme: its words, and how many comments raise it as a problem, praise it, or were given it."""
+    from followup.actions.surveys import list_themes
+
+    conn = _open(ctx, create=False)
+    rows = list_themes(conn)
+    if fmt in (Format.table, Format.md):
+        rows = [dict(r, theme=tr(r["theme"]) if r["built_in"] else r["theme"]) for r in rows]
+    _print_rows(rows, ["theme", "built_in", "words", "problems", "praise", "assigned"], fmt, title=tr("Themes"),
+                labels={"built_in": N_("built in"), "assigned": N_("given by hand")})
 
 
 complaint_app = typer.Typer(cls=_Group, help="Complaints: record, answer fast, tell the patient what was done.",

@@ -234,6 +234,23 @@ def treatment_ends(conn: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
                         "ON d.id = v.doctor_id WHERE v.kind = 'treatment_end' ORDER BY v.date").fetchall()
 
 
+def unassign_theme(conn: sqlite3.Connection, survey_id: int, theme: str) -> bool:
+    with write_transaction(conn):
+        return conn.execute("DELETE FROM survey_themes WHERE survey_id = ? AND theme = ?",
+                            (survey_id, theme)).rowcount > 0
+
+
+def rename_theme(conn: sqlite3.Connection, old: str, new: str, *, by: str, at: str) -> int:
+    """A clinic's own theme under a new name: its words (setting theme.OLD) and its comments assigned
+    by hand, in one transaction. Returns the comments moved."""
+    with write_transaction(conn):
+        conn.execute("UPDATE settings SET key = ?, updated_by = ?, updated_at = ? WHERE key = ?",
+                     (f"theme.{new}", by, at, f"theme.{old}"))
+        conn.execute("DELETE FROM survey_themes WHERE theme = ? AND survey_id IN "
+                     "(SELECT survey_id FROM survey_themes WHERE theme = ?)", (old, new))
+        return conn.execute("UPDATE survey_themes SET theme = ? WHERE theme = ?", (new, old)).rowcount
+
+
 def assigned_themes(conn: sqlite3.Connection) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
     for sid, theme in conn.execute("SELECT survey_id, theme FROM survey_themes ORDER BY assigned_at"):
