@@ -143,3 +143,32 @@ def pytest_collection_modifyitems(config, items):
     """The long end-to-end tests (marked slow) first, so that the parallel workers share them out
     before the short ones fill the gaps: the suite ends when its last long test does."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def built_once(tmp_path_factory, name: str, build):
+    """What ``build(directory)`` returns, built once for the whole run however many test workers ask:
+    the first builds it in a directory they share, the others wait for it. (The crash tests' clinic,
+    the day-plan tests' demo: seconds each.) Read-only for the tests, which copy what they change."""
+    import os
+    import pickle
+    import time
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the workers' temp dirs share this parent
+    where, lock, done = root / f"built-{name}", root / f"built-{name}.lock", root / f"built-{name}.pickle"
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        deadline = time.monotonic() + 600
+        while not done.exists():
+            assert time.monotonic() < deadline, f"{name} was never built"
+            time.sleep(0.1)
+        return pickle.loads(done.read_bytes())
+    os.close(fd)
+    where.mkdir()
+    value = build(where)
+    partial = done.with_suffix(".partial")
+    partial.write_bytes(pickle.dumps(value))
+    partial.replace(done)
+    return value

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import clinic_with_new_visits
+from conftest import built_once, clinic_with_new_visits
 
 SEED = int(os.environ.get("CRASH_SEED", time.time_ns() % 1_000_000))
 
@@ -29,8 +29,8 @@ SEED = int(os.environ.get("CRASH_SEED", time.time_ns() % 1_000_000))
 @pytest.fixture(scope="module")
 def clinic(tmp_path_factory):
     """A 5,000-patient clinic with consents, and a visits file of about 40,000 rows still to import."""
-    return clinic_with_new_visits(tmp_path_factory.mktemp("crash"), patients=5_000, visits_per_patient=4,
-                                  new_visits_per_patient=12, seed=7)
+    return built_once(tmp_path_factory, "crash-clinic", lambda where: clinic_with_new_visits(
+        where, patients=5_000, visits_per_patient=4, new_visits_per_patient=12, seed=7))
 
 
 def copy(src: Path, dst: Path) -> Path:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import write_csv
+from conftest import built_once, write_csv
 from followup import db
 from followup.actions.day import day_list, entry_json
 from followup.entryids import shortest_prefixes
@@ -43,9 +43,11 @@ def fresh(path, day=DAY):
 def demo_file(tmp_path_factory):
     from conftest import Cli
 
-    where = tmp_path_factory.mktemp("demo")
-    assert Cli(where / "unused.db")("demo", "--dir", where).exit_code == 0
-    return where / "demo.db"
+    def build(where):
+        assert Cli(where / "unused.db")("demo", "--dir", where).exit_code == 0
+        return where / "demo.db"
+
+    return built_once(tmp_path_factory, "day-plan-demo", build)
 
 
 @pytest.fixture
