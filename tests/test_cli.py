@@ -271,3 +271,20 @@ def test_the_import_progress_line_shows_file_names_as_they_are(monkeypatch):
         on_rows("/exports/[bold]visits[i].csv", 1280)
         progress.progress.refresh()
     assert "[bold]visits[i].csv" in out.getvalue() and "rows: 1,280" in out.getvalue()
+
+
+def test_numbers_for_spreadsheets_and_people():
+    """CSV keeps numbers as numbers (the formula guard is for text: -45.0 is no formula); tables show
+    shares as percentages and, in Russian, a decimal comma."""
+    from followup import i18n
+    from followup.cli.core import _cell, _excel_safe
+
+    assert (_excel_safe(-45.0), _excel_safe(-3), _excel_safe("-x"), _excel_safe("+7916")) == ("-45.0", "-3", "'-x",
+                                                                                                "'+7916")
+    assert (_cell(0.596, "conversion"), _cell(8.25, "mean"), _cell([6.9, 62.7], "nps_ci")) == ("59.6 %", "8.25",
+                                                                                                 "[6.9, 62.7]")
+    try:
+        i18n.set_language("ru")
+        assert (_cell(0.596, "share"), _cell(8.25), _cell([6.9, 62.7])) == ("59,6 %", "8,25", "[6,9; 62,7]")
+    finally:
+        i18n.set_language("en")

@@ -212,6 +212,8 @@ def _excel_safe(value) -> str:
     ('+79161234567 stays readable as a phone)."""
     if value is None:
         return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)  # a number stays a number (-45.0 is no formula)
     text = str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
@@ -276,7 +278,7 @@ def _print_rows(rows: list[dict], columns: list[str], fmt: Format, title: str | 
         typer.echo("| " + " | ".join(_heading(c, labels) for c in columns) + " |")
         typer.echo("|" + "---|" * len(columns))
         for r in rows:
-            typer.echo("| " + " | ".join(cell(_cell(r.get(c))) for c in columns) + " |")
+            typer.echo("| " + " | ".join(cell(_cell(r.get(c), c)) for c in columns) + " |")
     elif fmt is Format.csv:
         import csv
 
@@ -290,7 +292,7 @@ def _print_rows(rows: list[dict], columns: list[str], fmt: Format, title: str | 
         from rich.table import Table
 
         console = _console()
-        cells = [[_heading(c, labels)] + [_cell(r.get(c)) for r in rows]
+        cells = [[_heading(c, labels)] + [_cell(r.get(c), c) for r in rows]
                  for c in columns]
         widths = _column_widths(cells, console.width - 3 * len(columns) - 1)  # less the borders and padding
         if rows and widths is None:
@@ -329,7 +331,7 @@ def _print_records(rows: list[dict], columns: list[str], title: str | None, labe
     """A table too wide for the terminal, a record at a time: one 'heading: value' line a column."""
     heads = [_heading(c, labels) for c in columns]
     width = max(len(h) for h in heads)
-    records = ["\n".join((f"{h:<{width}}  " + _cell(r.get(c)).replace("\n", "\n" + " " * (width + 2))).rstrip()
+    records = ["\n".join((f"{h:<{width}}  " + _cell(r.get(c), c).replace("\n", "\n" + " " * (width + 2))).rstrip()
                          for c, h in zip(columns, heads)) for r in rows]
     typer.echo("\n\n".join(([title] if title else []) + records))
 
@@ -382,13 +384,24 @@ def _prompts():
     return YesNo, Number, Text
 
 
-def _cell(value) -> str:
+# fields that are shares (0.596): shown as percentages to people (59.6 %); JSON and CSV keep the fraction
+SHARES = {"expectations_met", "conversion", "share"}
+
+
+def _cell(value, column: str = "") -> str:
     """A value in a table for people: yes/no in the chosen language, dates as its people write them
-    (03.12.2026 14:30 in Russian; CSV and JSON keep 2026-12-03)."""
+    (03.12.2026 14:30 in Russian; CSV and JSON keep 2026-12-03), shares as percentages, and a decimal
+    comma in Russian (8,25; 59,6 %)."""
     if isinstance(value, bool):
         return tr(N_("yes")) if value else tr(N_("no"))
     if value is None:
         return ""
+    if isinstance(value, float):
+        text = f"{round(100 * value, 1):g} %" if column in SHARES else f"{value:g}"
+        return text.replace(".", ",") if language() == "ru" else text
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, float) for v in value):  # an interval
+        return "[" + "; ".join(_cell(v) for v in value) + "]" if language() == "ru" else \
+            "[" + ", ".join(_cell(v) for v in value) + "]"
     text = str(value)
     if language() == "ru" and len(text) >= 10 and text[4] == "-":
         import re
