@@ -476,12 +476,6 @@ BY_OPTION = typer.Option(None, "--by", help="Who records it (else $FOLLOWUP_USER
 DAY_OPTION = typer.Option(None, "--date", help="The day of the list (default: today).")
 
 
-def _known_patient(conn, patient_id: str) -> str:
-    from followup.actions.lookup import known_patient
-
-    return known_patient(conn, patient_id)
-
-
 def _choices(values: list[str], allowed: tuple[str, ...], what: str) -> list[str]:
     out: list[str] = []
     for v in values:
@@ -497,9 +491,3 @@ def _choices(values: list[str], allowed: tuple[str, ...], what: str) -> list[str
     if not out:
         raise UsageError(N_("give at least one --{what}"), what=what)
     return list(dict.fromkeys(out))
-
-
-def _known_doctor(conn, name: Optional[str]) -> Optional[str]:
-    from followup.actions.lookup import known_doctor
-
-    return known_doctor(conn, name)
