@@ -35,7 +35,8 @@ def first_and_second_visits(conn: sqlite3.Connection) -> list[tuple[str, str | N
 def active_patients_last_visit(conn: sqlite3.Connection, today: dt.date) -> list[tuple[str, dt.date | None, bool]]:
     """(patient, last visit, whether an appointment is booked from ``today`` on) for every active patient."""
     sql = ("SELECT p.patient_id, (SELECT max(v.date) FROM visits v WHERE v.patient_id = p.patient_id), "
-           "EXISTS (SELECT 1 FROM appointments a WHERE a.patient_id = p.patient_id AND a.status = 'booked' "
+           "EXISTS (SELECT 1 FROM appointments a INDEXED BY appointments_patient_start "
+           "WHERE a.patient_id = p.patient_id AND a.status = 'booked' "
            "AND a.start >= ?) "
            "FROM patients p WHERE p.status = 'active' AND p.missing_since IS NULL ORDER BY p.patient_id")
     return [(p, dt.date.fromisoformat(d) if d else None, bool(b)) for p, d, b in conn.execute(sql, (today.isoformat(),))]
