@@ -80,3 +80,33 @@ def test_an_import_record_says_its_reasons_in_english_in_json_whoever_imported(c
     for lang in ("en", "ru"):
         run = cli.json("--db", path, "--lang", lang, "import", "--history")[0]
         assert run["files"][0]["rejects"] == [{"line": 42, "column": "Дата рождения", "reason": "impossible date"}]
+
+
+@pytest.mark.parametrize("args, sheet", [(["report", "clinic"], "conversion"), (["today"], None),
+                                         (["report", "--doctor", "Смирнова"], "waves"), (["complaint", "list"], None)])
+def test_every_list_and_report_opens_in_excel(clinic, args, sheet):
+    """--format xlsx: the JSON contract as a workbook, real numbers, dates and percentages."""
+    import io
+
+    from openpyxl import load_workbook
+
+    cli, path, _ = clinic
+    result = cli("--db", path, "--lang", "ru", *args, "--format", "xlsx")
+    assert result.exit_code == 0, result.stderr
+    book = load_workbook(io.BytesIO(result.stdout_bytes))
+    ws = book[sheet] if sheet else book.worksheets[0]
+    header = [c.value for c in ws[1]]
+    rows = [[c for c in row] for row in ws.iter_rows(min_row=2)]
+    assert header and rows
+    if sheet == "conversion":
+        cells = dict(zip(header, rows[0]))
+        assert isinstance(cells["first_time"].value, int) and isinstance(cells["conversion"].value, float)
+        assert cells["conversion"].number_format == "0.0%"
+    if sheet == "waves":
+        import datetime as dt
+
+        cells = dict(zip(header, rows[0]))
+        assert isinstance(cells["from"].value, dt.datetime) and isinstance(cells["mean_score"].value, float)
+    if args == ["complaint", "list"]:
+        cells = dict(zip(header, rows[0]))
+        assert cells["text"].value == "Долго ждал" and cells["overdue"].value is False

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from followup.cli.core import (BY_OPTION, DAY_OPTION, FORMAT_OPTION, Format, _Group, _choices, _clock, _console,
-                               _date, _open, _print_rows, _today, _who, app)
+                               _date, _open, _print_rows, _structured, _today, _who, app)
 from followup import i18n
 from followup.errors import UsageError
 from followup.i18n import N_, ntr, tr
@@ -64,9 +64,8 @@ def _consent_show(ctx, patient_id: str, fmt: Format) -> None:
     conn = _open(ctx, create=False)
     state = consent_state(conn, patient_id)
     pid, history = state.patient_id, state.history
-    if fmt is Format.json:
-        typer.echo(json.dumps({"patient_id": pid, "current": state.current, "history": history},
-                              ensure_ascii=False, indent=2))
+    if fmt in (Format.json, Format.xlsx):
+        _structured({"patient_id": pid, "current": state.current, "history": history}, fmt, "consent")
         return
     cols = ["purpose", "channel", "state", "address", "window", "days", "how", "note", "recorded_by",
             "recorded_at"]
@@ -150,8 +149,8 @@ def today(
                        for m in d["household"]),
              "doctor": ", ".join(dict.fromkeys(r["doctor"] for r in d["reasons"] if r["doctor"])),
              "warnings": "\n".join(d["warnings"]), "message": d["message"] or ""} for d in data]
-    if fmt is Format.csv:
-        _print_rows(flat, list(flat[0]) if flat else ["entry"], fmt)
+    if fmt in (Format.csv, Format.xlsx):
+        _print_rows(flat, list(flat[0]) if flat else ["entry"], fmt, title=day.isoformat())
         return
     if not flat:
         _console().print(tr("Nobody to contact on {day}.", day=i18n.day(day)), markup=False)
@@ -275,8 +274,8 @@ def log(ctx: typer.Context, patient: str = typer.Argument(..., help="The patient
 
     conn = _open(ctx, create=False)
     pid, rows = contact_log(conn, patient)
-    if fmt is Format.json:
-        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    if fmt in (Format.json, Format.xlsx):
+        _structured(rows, fmt, "contacts")
         return
     word = tr if fmt in (Format.table, Format.md) else str
     flat = [dict(r, reasons=", ".join(f"{word(c)}:{ref}" for c, ref in r["reasons"]), channel=word(r["channel"]),

@@ -201,10 +201,73 @@ class Format(str, Enum):
     json = "json"
     csv = "csv"
     md = "md"
+    xlsx = "xlsx"
 
 
 FORMAT_OPTION = typer.Option(Format.table, "--format", "-f", help="table for people; json or csv for scripts; "
-                             "md (Markdown) for a document.")
+                             "md (Markdown) for a document; xlsx for Excel (redirect it to a file).")
+
+
+def _structured(data, fmt: Format, name: str = "data") -> None:
+    """A command's JSON contract, printed as JSON, or (xlsx) as a workbook: a list of records is one
+    sheet; a record's lists of records are sheets of their own, its other fields a first sheet."""
+    if fmt is Format.json:
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    if isinstance(data, list):
+        sheets = [(name, data)]
+    else:
+        tables = {k: v for k, v in data.items() if isinstance(v, list) and all(isinstance(x, dict) for x in v)}
+        scalars = {k: v for k, v in data.items() if k not in tables}
+        sheets = ([(name, [scalars])] if scalars else []) + list(tables.items())
+    _write_workbook([(title, rows, list(dict.fromkeys(k for r in rows for k in r))) for title, rows in sheets])
+
+
+def _write_workbook(sheets: list[tuple[str, list[dict], list[str]]]) -> None:
+    """Sheets of records as an .xlsx workbook on the standard output: numbers as numbers, ISO dates as
+    dates, shares as percentages; text never read as a formula."""
+    import io
+    import re
+
+    from openpyxl import Workbook
+
+    if sys.stdout.isatty():
+        raise UsageError(N_("an .xlsx workbook is not for the terminal: redirect it to a file (> report.xlsx)"))
+    book = Workbook()
+    book.remove(book.active)
+    for title, rows, columns in sheets:
+        sheet = book.create_sheet(re.sub(r"[\\/*?:\[\]]", "_", str(title))[:31] or "data")
+        sheet.append(columns)
+        for r in rows:
+            sheet.append([_xlsx_value(r.get(c)) for c in columns])
+            for cell, c in zip(sheet[sheet.max_row], columns):
+                if c in SHARES and isinstance(cell.value, float):
+                    cell.number_format = "0.0%"
+                elif isinstance(cell.value, dt.datetime):
+                    cell.number_format = "yyyy-mm-dd hh:mm"
+                elif isinstance(cell.value, dt.date):
+                    cell.number_format = "yyyy-mm-dd"
+                elif isinstance(cell.value, str) and cell.value[:1] == "=":
+                    cell.data_type = "s"  # a text that looks like a formula stays text
+    out = io.BytesIO()
+    book.save(out)
+    sys.stdout.flush()
+    sys.stdout.buffer.write(out.getvalue())
+    sys.stdout.buffer.flush()
+
+
+def _xlsx_value(value):
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    text = str(value)
+    if len(text) in (10, 16, 19) and text[4:5] == "-" and text[7:8] == "-":
+        try:
+            return dt.datetime.fromisoformat(text) if len(text) > 10 else dt.date.fromisoformat(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _excel_safe(value) -> str:
@@ -267,9 +330,11 @@ def _console(err: bool = False):
 
 def _print_rows(rows: list[dict], columns: list[str], fmt: Format, title: str | None = None,
                 labels: dict[str, str] | None = None) -> None:
-    """One place for table/json/csv output of a list of flat records (labels: table headings)."""
+    """One place for table/json/csv/xlsx output of a list of flat records (labels: table headings)."""
     if fmt is Format.json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    elif fmt is Format.xlsx:  # every field, as the JSON has them
+        _write_workbook([(title or "data", rows, list(dict.fromkeys(k for r in rows for k in r)) or columns)])
     elif fmt is Format.md:
         def cell(v) -> str:
             return "" if v is None else str(v).replace("|", "\\|").replace("\n", "<br>")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from followup.cli.core import FORMAT_OPTION, Format, _db_path, _open, _print_rows, app, db_app
+from followup.cli.core import FORMAT_OPTION, Format, _db_path, _open, _print_rows, _structured, app, db_app
 from followup.errors import ExitStatus
 from followup.i18n import ntr, tr
 
@@ -47,6 +47,8 @@ def check(ctx: typer.Context, fmt: Format = FORMAT_OPTION):
     result = db.check(conn)
     if fmt is Format.json:
         typer.echo(json.dumps(result, ensure_ascii=False))
+    elif fmt is Format.xlsx:
+        _structured(result, fmt, "check")
     else:
         state = tr("ok") if result["ok"] else tr("PROBLEMS: {list}", list="; ".join(result["integrity"][:3]))
         typer.echo(tr("{state} (schema {schema}, {problems})", state=state, schema=result["schema"],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from followup.cli.core import FORMAT_OPTION, Format, _console, _db_path, _open, _print_rows, _today, _user, app
+from followup.cli.core import FORMAT_OPTION, Format, _console, _db_path, _open, _print_rows, _structured, _today, _user, app
 from followup.errors import RowsRejected, UsageError
 from followup.i18n import N_, ntr, tr
 
@@ -154,10 +153,9 @@ def _report_import(result, *, quiet: bool, fmt: Format) -> None:
         # JSON and CSV say it in English, the same in every language (a script reads them)
         rows = [dict(_file_row(f), path=f.path, sha256=f.sha256, encoding=f.encoding,
                      message=_english(f.message), notes=[_english(n) for n in f.notes]) for f in result.files]
-        if fmt is Format.json:
-            typer.echo(json.dumps({"run_id": result.run_id, "outcome": result.outcome,
-                                   "duration_s": round(result.duration_s, 3), "files": rows},
-                                  ensure_ascii=False, indent=2))
+        if fmt in (Format.json, Format.xlsx):
+            _structured({"run_id": result.run_id, "outcome": result.outcome,
+                         "duration_s": round(result.duration_s, 3), "files": rows}, fmt, "import")
         else:
             _print_rows(rows, FILE_COLUMNS, fmt)
         return
@@ -184,13 +182,13 @@ def _import_history(ctx: typer.Context, fmt: Format) -> None:
 
     conn = _open(ctx, create=False)
     runs = import_history(conn)
-    if fmt is Format.json:
+    if fmt in (Format.json, Format.xlsx):
         for run in runs:
             run["message"] = _english(run["message"])
             for f in run["files"]:
                 f["message"] = _english(f["message"])
                 f["rejects"] = [dict(r, reason=_english(r["reason"])) for r in f["rejects"]]
-        typer.echo(json.dumps(runs, ensure_ascii=False, indent=2))
+        _structured(runs, fmt, "imports")
         return
     rows = []
     for run in runs:

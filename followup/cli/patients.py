@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from followup import i18n
-from followup.cli.core import BY_OPTION, FORMAT_OPTION, Format, _cell, _clock, _console, _open, _print_rows, _prompts, _who, patient_app
+from followup.cli.core import BY_OPTION, FORMAT_OPTION, Format, _cell, _clock, _console, _open, _print_rows, _prompts, _structured, _who, patient_app
 from followup.errors import NotFound, UsageError
 from followup.i18n import NC_, N_, ntr, tr, trc
 
@@ -44,8 +44,8 @@ def patient_show(ctx: typer.Context, patient_id: str = typer.Argument(..., help=
 
     conn = _open(ctx, create=False)
     patient = patient_card(conn, patient_id)
-    if fmt is Format.json:
-        typer.echo(json.dumps(patient, ensure_ascii=False, indent=2))
+    if fmt in (Format.json, Format.xlsx):
+        _structured(patient, fmt, "patient")
         return
     if fmt is Format.csv:
         _print_rows(patient["visits"], ["visit_id", "date", "kind", "doctor", "control_due"], fmt)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from typing import Optional
 
 import typer
 
 from followup.cli.core import (BY_OPTION, DAY_OPTION, FORMAT_OPTION, Format, _Group, _clock, _console, _date, _open,
-                               _print_rows, _prompts, _today, _who, app)
+                               _print_rows, _prompts, _structured, _today, _who, app)
 from followup.errors import UsageError
 from followup import i18n
 from followup.i18n import N_, ntr, tr
@@ -118,8 +117,8 @@ def report(
     hi = _date(date_to, "--to") if date_to else None
     conn = _open(ctx, create=False)
     results = doctor_reports(conn, doctor=doctor, date_from=lo, date_to=hi, today=_today())
-    if fmt is Format.json:
-        typer.echo(json.dumps(results[0] if doctor else results, ensure_ascii=False, indent=2))
+    if fmt in (Format.json, Format.xlsx):
+        _structured(results[0] if doctor else results, fmt, "report")
         return
     rows = [{"doctor": r["doctor"], "status": tr(r["status"]) if fmt in (Format.table, Format.md) else r["status"],
              # the answers the figures come from (closed waves), and the wave being collected beside them
@@ -148,8 +147,8 @@ def _clinic_report(ctx, year: int, fmt: Format) -> None:
 
     conn = _open(ctx, create=False)
     data = clinic_report(conn, year=year, today=_today())
-    if fmt is Format.json:
-        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    if fmt in (Format.json, Format.xlsx):
+        _structured(data, fmt, "clinic")
         return
     if fmt is Format.csv:  # the exportable list of dead souls
         _print_rows(data["dead_souls"], ["patient_id", "last_visit"], fmt)
