@@ -24,7 +24,9 @@ QUESTIONS = {  # in the chosen language where asked (tr); a clinic's own, set by
     "comment": N_("What should we improve?"),
 }
 
-MIN_SURVEY_WAVE = 20  # the domain's minimum number of respondents for a per-doctor figure
+MIN_SURVEY_WAVE = 20
+# what CSV files may be separated by: a comma, or a semicolon for a Russian Excel, or a tab
+DELIMITERS = (",", ";", "tab")  # the domain's minimum number of respondents for a per-doctor figure
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ def _table() -> dict[str, Setting]:
              Setting("survey.version", "text", QUESTIONS_VERSION),
              Setting("report.positive_mean", "number", "8.0", 0, 10),
              Setting("report.positive_nps", "number", "30.0", -100, 100),
+             Setting("csv.delimiter", "delimiter", ","),
              *(Setting(f"survey.question.{k}", "text", text) for k, text in QUESTIONS.items()),
              *(Setting(f"template.{code}", "template", text) for code, text in DEFAULT_TEMPLATES.items())]
     return {s.key: s for s in table}
@@ -96,6 +99,10 @@ def check(key: str, value: str) -> str:
         if number is None or not s.low <= number <= s.high:
             raise UsageError(N_("{key} takes a number from {low} to {high}"), key=key, low=s.low, high=s.high)
         return str(number)
+    if s.kind == "delimiter":
+        if value not in DELIMITERS:
+            raise UsageError(N_("{key} takes one of: {allowed}"), key=key, allowed=" ".join(DELIMITERS))
+        return value
     if s.kind == "language":
         if value not in LANGUAGES:
             raise UsageError(N_("language takes one of: {allowed}"), allowed=", ".join(LANGUAGES))

@@ -110,3 +110,20 @@ def test_every_list_and_report_opens_in_excel(clinic, args, sheet):
     if args == ["complaint", "list"]:
         cells = dict(zip(header, rows[0]))
         assert cells["text"].value == "Долго ждал" and cells["overdue"].value is False
+
+
+def test_a_clinic_with_a_russian_excel_chooses_semicolons(clinic, tmp_path):
+    """`config set csv.delimiter ";"`: every CSV comes separated as a Russian Excel reads it."""
+    import sqlite3
+
+    cli, path, _ = clinic
+    copy = tmp_path / "copy.db"
+    src, dst = sqlite3.connect(path), sqlite3.connect(copy)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    assert cli("--db", copy, "config", "set", "csv.delimiter", "|").exit_code == 2
+    assert cli("--db", copy, "config", "set", "csv.delimiter", ";").exit_code == 0
+    out = cli("--db", copy, "complaint", "list", "--format", "csv").stdout
+    assert out.splitlines()[0].lstrip("\ufeff") == "id;state;opened_at;patient_id;patient;doctor;text;action"
+    assert cli("--db", path, "complaint", "list", "--format", "csv").stdout.lstrip("\ufeff").startswith("id,")

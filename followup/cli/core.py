@@ -98,24 +98,10 @@ def _choose_language(argv: list[str]) -> None:
 
 def _language_setting(db_option: Optional[str]) -> Optional[str]:
     """The clinic's `language` setting, read without migrating or creating anything."""
-    given = db_option or os.environ.get("FOLLOWUP_DB")
-    if given:
-        path = Path(given).expanduser()
-    else:
-        from followup.db import default_path
+    from followup.db import default_path, peek_setting
 
-        path = default_path()
-    if not path.is_file():
-        return None
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            row = conn.execute("SELECT value FROM settings WHERE key = 'language'").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return None
-    return row[0] if row else None
+    given = db_option or os.environ.get("FOLLOWUP_DB")
+    return peek_setting(Path(given).expanduser() if given else default_path(), "language")
 
 
 def _translate_help(group, argv: list[str]) -> None:
@@ -349,7 +335,7 @@ def _print_rows(rows: list[dict], columns: list[str], fmt: Format, title: str | 
 
         # For Excel: UTF-8 with a BOM so Cyrillic shows, and no cell that Excel would run as a formula.
         sys.stdout.write("\ufeff")
-        w = csv.writer(sys.stdout, lineterminator="\r\n")
+        w = csv.writer(sys.stdout, delimiter=_csv_delimiter(), lineterminator="\r\n")
         w.writerow(columns)
         for r in rows:
             w.writerow([_excel_safe(r.get(c)) for c in columns])
@@ -371,6 +357,17 @@ def _print_rows(rows: list[dict], columns: list[str], fmt: Format, title: str | 
         for i in range(len(rows)):
             table.add_row(*(Text(col[i + 1]) for col in cells))  # as plain text: "[...]" in data is no markup
         console.print(table)
+
+
+def _csv_delimiter() -> str:
+    """The clinic's `csv.delimiter` (a comma unless it chose ';' for a Russian Excel, or tab)."""
+    from typer._click.globals import get_current_context
+
+    from followup.db import peek_setting
+
+    ctx = get_current_context(silent=True)
+    chosen = peek_setting(_db_path(ctx), "csv.delimiter") if ctx is not None else None
+    return {"tab": "\t", ";": ";"}.get(chosen or ",", ",")
 
 
 def _column_widths(cells: list[list[str]], room: int) -> list[int] | None:

@@ -16,6 +16,22 @@ BUSY_TIMEOUT_MS = 30_000  # a desk's write waits out an import file's transactio
 
 
 
+def peek_setting(path: Path, key: str) -> str | None:
+    """A setting read from the file as it is, without migrating or creating anything (None when there
+    is no such file, table or setting): what a command needs to know before it opens the database."""
+    if not path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    return row[0] if row else None
+
+
 def default_path() -> Path:
     """--db, else $FOLLOWUP_DB, else the per-user data directory."""
     env = os.environ.get(ENV_DB)
