@@ -9,8 +9,9 @@ stale: SQLite triggers mark a patient whenever one of their staff records (conse
 next contact, phone flag, complaint, survey) or the patient changes, and drop the whole plan
 when a setting changes or an import writes. Before reading, `today` re-plans the marked patients
 (and whoever shares a household call with them) inside one write transaction. The stamp also
-holds the code's version, the language of the texts, and which doctors have completed their survey wave (that changes
-the order of other patients' survey calls).
+holds the code's version, the files the plan is made of, and which doctors have completed their
+survey wave (that changes the order of other patients' survey calls). The plan keeps its sentences
+as messages; what each language reads is kept beside it (plan_texts, plan_lists).
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def with_id(shown_id: str, payload: str) -> str:
 # what the stored plan's texts and decisions are made of, beyond the rows the triggers watch: a
 # change to any of these files (an upgrade, a catalogue fix) makes the stored plan stale
 _PLAN_SOURCES = ("records.py", "rules.py", "settings.py", "i18n.py", "entryids.py", os.path.join("actions", "day.py"),
-                 os.path.join("locale", "ru", "LC_MESSAGES", "followup.mo"))
+                 os.path.join("db", "loading.py"), os.path.join("locale", "ru", "LC_MESSAGES", "followup.mo"))
 
 
 def _stamp(conn, wave: int) -> str:
