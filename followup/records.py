@@ -253,14 +253,57 @@ class Entry:
 # Stored text forms
 
 
+# ---------------------------------------------------------------------------
+# Words people type: every word the interface shows, in either language and any case, is the code
+
+
+EXPECTATIONS = ("yes", "partly", "no")
+HOW = ("in-person", "phone", "form")
+# words a person may type for a code besides the code and its translations (folded: lower case, ё as е)
+SYNONYMS = {
+    "channel": {"смс": "sms", "sms": "sms", "эсэмэс": "sms", "почта": "email", "электронная почта": "email",
+                "e-mail": "email", "телефон": "call", "позвонить": "call", "whatsapp": "messenger",
+                "telegram": "messenger", "вотсап": "messenger", "телеграм": "messenger"},
+    "outcome": {"дозвонился": "reached", "дозвонилась": "reached", "не ответил": "no-answer",
+                "не ответила": "no-answer", "не отвечает": "no-answer", "не дозвонились": "no-answer",
+                "отказался": "declined", "отказалась": "declined", "записался": "booked", "записалась": "booked",
+                "записана": "booked", "перезвонить позже": "call-back", "ошибка в номере": "wrong-number"},
+    "how": {"лично": "in-person", "по телефону": "phone", "анкета": "form"},
+}
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.replace("ё", "е").replace("Ё", "Е").replace("_", "-").casefold().split())
+
+
+def understood(text: str, codes: tuple[str, ...], kind: str = "") -> str | None:
+    """The code a person meant by ``text``: the code itself, or its word in any language the interface
+    speaks ("смс", "SMS", "нет ответа", "Частично"), in any case; None for a word not in the list."""
+    word = _folded(text)
+    for code in codes:
+        if word == code:
+            return code
+    found = SYNONYMS.get(kind, {}).get(word)
+    if found in codes:
+        return found
+    from followup.i18n import LANGUAGES, catalogue
+
+    for lang in LANGUAGES:
+        for code in codes:
+            if word == _folded(catalogue(lang).gettext(code)):
+                return code
+    return None
+
+
 @functools.lru_cache(maxsize=256)
 def parse_days(text: str) -> frozenset[int]:
-    """'mon-fri', 'sat,sun', 'mon,wed-fri' -> weekday numbers (Monday = 0)."""
+    """'mon-fri', 'sat,sun', 'mon,wed-fri', 'пн-пт' -> weekday numbers (Monday = 0)."""
     days: set[int] = set()
     for part in text.lower().replace(" ", "").split(","):
         if not part:
             continue
         lo, _, hi = part.partition("-")
+        lo, hi = understood(lo, WEEKDAYS) or lo, (understood(hi, WEEKDAYS) or hi) if hi else hi
         if lo not in WEEKDAYS or (hi and hi not in WEEKDAYS):
             raise UsageError(N_("unknown day {value!r} (use mon, tue, wed, thu, fri, sat, sun)"), value=part)
         a, b = WEEKDAYS.index(lo), WEEKDAYS.index(hi or lo)

@@ -244,3 +244,31 @@ def test_themes_by_hand_assign_list_rename_unassign(conn):
     assert db.assigned_themes(conn) == {}
     with pytest.raises(NotFound):
         surveys.unassign_theme(conn, sid, "car park")
+
+
+@pytest.mark.parametrize("text, codes, kind, code", [
+    ("смс", "CHANNELS", "channel", "sms"), ("SMS", "CHANNELS", "channel", "sms"), ("Звонок", "CHANNELS", "channel", "call"),
+    ("напоминание", "PURPOSES", "purpose", "reminder"), ("Гигиена", "PURPOSES", "purpose", "recall"),
+    ("дозвонились", "OUTCOMES", "outcome", "reached"), ("нет ответа", "OUTCOMES", "outcome", "no-answer"),
+    ("Нет  ответа", "OUTCOMES", "outcome", "no-answer"), ("no_answer", "OUTCOMES", "outcome", "no-answer"),
+    ("отказалась", "OUTCOMES", "outcome", "declined"), ("Частично", "EXPECTATIONS", "", "partly"),
+    ("ДА", "EXPECTATIONS", "", "yes"), ("лично", "HOW", "how", "in-person"), ("пн", "WEEKDAYS", "", "mon"),
+    ("голубиная почта", "CHANNELS", "channel", None), ("maybe", "OUTCOMES", "outcome", None),
+])
+def test_every_word_the_interface_shows_is_understood(text, codes, kind, code):
+    from followup import records
+
+    assert records.understood(text, getattr(records, codes), kind) == code
+
+
+def test_the_desk_types_russian_words(conn):
+    from followup.records import parse_days
+
+    assert parse_days("пн-пт") == frozenset(range(5)) and parse_days("сб,вс") == frozenset({5, 6})
+    done = contacts.record_consent(conn, "P1", purposes=["reminder"], channels=["sms"], how="лично", days="пн-пт",
+                                   by="olga", now=NOON)
+    assert done.granted and conn.execute("SELECT how, days FROM consents WHERE purpose = 'reminder'").fetchone() == (
+        "in-person", "mon,tue,wed,thu,fri")
+    outcome = contacts.record_outcome(conn, entry_of(conn), "Нет ответа", day=DAY, by="olga", now=NOON)
+    assert outcome.outcome == "no-answer"
+    assert surveys.check_answers({"score": 8, "expectations": "Частично"})["expectations"] == "partly"

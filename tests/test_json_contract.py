@@ -127,3 +127,22 @@ def test_a_clinic_with_a_russian_excel_chooses_semicolons(clinic, tmp_path):
     out = cli("--db", copy, "complaint", "list", "--format", "csv").stdout
     assert out.splitlines()[0].lstrip("\ufeff") == "id;state;opened_at;patient_id;patient;doctor;text;action"
     assert cli("--db", path, "complaint", "list", "--format", "csv").stdout.lstrip("\ufeff").startswith("id,")
+
+
+def test_the_russian_interface_takes_russian_words(clinic, tmp_path):
+    import sqlite3
+
+    cli, path, someone = clinic
+    copy = tmp_path / "copy.db"
+    src, dst = sqlite3.connect(path), sqlite3.connect(copy)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    r = cli("--db", copy, "--lang", "ru", "consent", someone, "--purpose", "Напоминание,гигиена", "--channel", "смс",
+            "--days", "пн-пт", "--how", "лично")
+    assert r.exit_code == 0, r.stderr
+    state = {(c["purpose"], c["channel"]): c for c in cli.json("--db", copy, "consent", "show", someone)["current"]}
+    assert state[("reminder", "sms")]["days"] == "mon,tue,wed,thu,fri" and state[("recall", "sms")]["granted"]
+    assert cli("--db", copy, "--lang", "ru", "today", "--channel", "СМС").exit_code == 0
+    wrong = cli("--db", copy, "--lang", "ru", "consent", someone, "--purpose", "голубиная почта", "--channel", "смс")
+    assert wrong.exit_code == 2 and wrong.stderr.startswith("Ошибка: ")

@@ -10,8 +10,8 @@ from typing import Optional, Sequence
 from followup.errors import Conflict, NotFound, UsageError
 from followup.i18n import N_
 from followup.actions.lookup import known_patient
+from followup.records import HOW, understood
 
-HOW = ("in-person", "phone", "form")
 
 
 # ---------------------------------------------------------------------------
@@ -35,6 +35,7 @@ def record_consent(conn, patient: str, *, purposes: Sequence[str], channels: Seq
     from followup import db
     from followup.records import format_days, parse_days, parse_window
 
+    how = understood(how, HOW, "how") or how
     if how not in HOW:
         raise UsageError(N_("--how must be in-person, phone or form, not {value!r}"), value=how)
     win = str(parse_window(window)) if window else None
@@ -94,6 +95,7 @@ def agree_next_contact(conn, patient: str, *, on: dt.date, reason: str, channel:
     from followup import db
     from followup.records import CHANNELS
 
+    channel = (understood(channel, CHANNELS, "channel") or channel) if channel else channel
     if channel and channel not in CHANNELS:
         raise UsageError(N_("unknown channel {value!r} (one of {allowed})"), value=channel, allowed=", ".join(CHANNELS))
     if not reason.strip():
@@ -126,6 +128,7 @@ def record_outcome(conn, entry: str, outcome: str, *, day: dt.date, callback: Op
     from followup.actions.day import entries_named
     from followup.records import OUTCOMES
 
+    outcome = understood(outcome, OUTCOMES, "outcome") or outcome
     if outcome not in OUTCOMES:
         raise UsageError(N_("unknown outcome {value!r} (one of {allowed})"), value=outcome, allowed=", ".join(OUTCOMES))
     if outcome == "call-back" and not callback:

@@ -9,8 +9,8 @@ from typing import Optional
 from followup.actions.lookup import known_doctor
 from followup.errors import NotFound, UsageError
 from followup.i18n import N_
+from followup.records import EXPECTATIONS, understood
 
-EXPECTATIONS = ("yes", "partly", "no")
 
 
 @dataclass(frozen=True)
@@ -70,9 +70,10 @@ def check_answers(answers: dict) -> dict:
         raise UsageError(N_("--score must be a whole number from 1 to 10"))
     if recommend is not None and not 0 <= recommend <= 10:
         raise UsageError(N_("--recommend must be a whole number from 0 to 10"))
-    if expectations is not None and expectations.lower() not in EXPECTATIONS:
+    code = understood(expectations, EXPECTATIONS) if expectations is not None else None
+    if expectations is not None and code is None:
         raise UsageError(N_("--expectations must be yes, partly or no"))
-    return {"score": score, "recommend": recommend, "expectations": expectations.lower() if expectations else None,
+    return {"score": score, "recommend": recommend, "expectations": code,
             "comment": answers.get("comment")}
 
 

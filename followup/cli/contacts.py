@@ -121,6 +121,10 @@ def today(
     from followup.entryids import CHANNELS, shortest_prefixes
 
     day = _date(date)
+    if channel and channel not in CHANNELS:  # a word for it ("смс"): the records' vocabulary, only then
+        from followup.records import understood
+
+        channel = understood(channel, CHANNELS, "channel") or channel
     if channel and channel not in CHANNELS:
         raise UsageError(N_("unknown channel {value!r} (one of {allowed})"), value=channel, allowed=", ".join(CHANNELS))
     conn = _open(ctx, create=False)

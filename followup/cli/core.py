@@ -539,14 +539,18 @@ DAY_OPTION = typer.Option(None, "--date", help="The day of the list (default: to
 
 
 def _choices(values: list[str], allowed: tuple[str, ...], what: str) -> list[str]:
+    """The codes named by comma-separated words in either language ("напоминание, смс"), or all."""
+    from followup.records import understood
+
     out: list[str] = []
     for v in values:
         for part in v.split(","):
-            part = part.strip().lower()
-            if part == "all":
+            part = part.strip()
+            code = understood(part, allowed, what)
+            if part.lower() in ("all", "все", "всё"):
                 out.extend(allowed)
-            elif part in allowed:
-                out.append(part)
+            elif code:
+                out.append(code)
             else:
                 raise UsageError(N_("unknown {what} {value!r} (one of {allowed}, or all)"), what=tr(what), value=part,
                                     allowed=", ".join(allowed))
