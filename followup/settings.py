@@ -24,15 +24,15 @@ QUESTIONS = {  # in the chosen language where asked (tr); a clinic's own, set by
     "comment": N_("What should we improve?"),
 }
 
-MIN_SURVEY_WAVE = 20
+MIN_SURVEY_WAVE = 20  # the domain's minimum number of respondents for a per-doctor figure
 # what CSV files may be separated by: a comma, or a semicolon for a Russian Excel, or a tab
-DELIMITERS = (",", ";", "tab")  # the domain's minimum number of respondents for a per-doctor figure
+DELIMITERS = (",", ";", "tab")
 
 
 @dataclass(frozen=True)
 class Setting:
     key: str
-    kind: str                  # days | number | text | language | template
+    kind: str                  # days | number | text | language | template | delimiter | version
     default: str               # for text kinds: the English text, shown in the chosen language
     low: float | None = None
     high: float | None = None
@@ -50,7 +50,7 @@ def _table() -> dict[str, Setting]:
     table = [*_policy_settings(),
              Setting("clinic_name", "text", N_("The clinic")),
              Setting("language", "language", ""),
-             Setting("survey.version", "text", QUESTIONS_VERSION),
+             Setting("survey.version", "version", QUESTIONS_VERSION),
              Setting("report.positive_mean", "number", "8.0", 0, 10),
              Setting("report.positive_nps", "number", "30.0", -100, 100),
              Setting("csv.delimiter", "delimiter", ","),
