@@ -272,3 +272,11 @@ def test_the_desk_types_russian_words(conn):
     outcome = contacts.record_outcome(conn, entry_of(conn), "Нет ответа", day=DAY, by="olga", now=NOON)
     assert outcome.outcome == "no-answer"
     assert surveys.check_answers({"score": 8, "expectations": "Частично"})["expectations"] == "partly"
+
+
+@pytest.mark.parametrize("purposes, channels", [(["pigeon"], ["sms"]), (["reminder"], ["fax"]), ([], ["sms"])])
+def test_a_consent_for_an_unknown_purpose_or_channel_writes_nothing(conn, purposes, channels):
+    before = conn.execute("SELECT count(*) FROM consents").fetchone()[0]
+    with pytest.raises(UsageError):
+        contacts.record_consent(conn, "P1", purposes=purposes, channels=channels, by="olga", now=NOON)
+    assert conn.execute("SELECT count(*) FROM consents").fetchone()[0] == before

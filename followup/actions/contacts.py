@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from followup.errors import Conflict, NotFound, UsageError
-from followup.i18n import N_
+from followup.i18n import N_, msg
 from followup.actions.lookup import known_patient
 from followup.records import HOW, understood
-
 
 
 # ---------------------------------------------------------------------------
@@ -35,6 +34,12 @@ def record_consent(conn, patient: str, *, purposes: Sequence[str], channels: Seq
     from followup import db
     from followup.records import format_days, parse_days, parse_window
 
+    from followup.records import CHANNELS, PURPOSES
+
+    purposes = [_code(p, PURPOSES, "purpose") for p in purposes]
+    channels = [_code(c, CHANNELS, "channel") for c in channels]
+    if not purposes or not channels:
+        raise UsageError(N_("a consent names at least one purpose and one channel"))
     how = understood(how, HOW, "how") or how
     if how not in HOW:
         raise UsageError(N_("--how must be in-person, phone or form, not {value!r}"), value=how)
@@ -191,6 +196,14 @@ def contact_log(conn, patient: str) -> tuple[str, list[dict]]:
 
     pid = known_patient(conn, patient)
     return pid, db.contact_log(conn, pid)
+
+
+def _code(word: str, codes: tuple[str, ...], kind: str) -> str:
+    found = understood(word, codes, kind)
+    if found is None:
+        raise UsageError(N_("unknown {what} {value!r} (one of {allowed}, or all)"), what=msg(kind), value=word,
+                         allowed=", ".join(codes))
+    return found
 
 
 def _stamp(now: dt.datetime) -> str:
