@@ -145,6 +145,17 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+def copied(src: Path, dst: Path) -> Path:
+    """A copy of a database (SQLite's backup: consistent whatever its WAL holds), for a test to change."""
+    a, b = sqlite3.connect(src), sqlite3.connect(dst)
+    try:
+        a.backup(b)
+    finally:
+        a.close()
+        b.close()
+    return dst
+
+
 def built_once(tmp_path_factory, name: str, build):
     """What ``build(directory)`` returns, built once for the whole run however many test workers ask:
     the first builds it in a directory they share, the others wait for it. (The crash tests' clinic,

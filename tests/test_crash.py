@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import built_once, clinic_with_new_visits
+from conftest import copied as copy
 
 SEED = int(os.environ.get("CRASH_SEED", time.time_ns() % 1_000_000))
 
@@ -31,14 +32,6 @@ def clinic(tmp_path_factory):
     """A 5,000-patient clinic with consents, and a visits file of about 40,000 rows still to import."""
     return built_once(tmp_path_factory, "crash-clinic", lambda where: clinic_with_new_visits(
         where, patients=5_000, visits_per_patient=4, new_visits_per_patient=12, seed=7))
-
-
-def copy(src: Path, dst: Path) -> Path:
-    a, b = sqlite3.connect(src), sqlite3.connect(dst)
-    a.backup(b)
-    a.close()
-    b.close()
-    return dst
 
 
 def checked(path: Path) -> sqlite3.Connection:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import write_csv
+from conftest import copied, write_csv
 
 # field -> why it may differ: a sentence for a person, in the reader's language
 SENTENCES = {
@@ -114,14 +114,8 @@ def test_every_list_and_report_opens_in_excel(clinic, args, sheet):
 
 def test_a_clinic_with_a_russian_excel_chooses_semicolons(clinic, tmp_path):
     """`config set csv.delimiter ";"`: every CSV comes separated as a Russian Excel reads it."""
-    import sqlite3
-
     cli, path, _ = clinic
-    copy = tmp_path / "copy.db"
-    src, dst = sqlite3.connect(path), sqlite3.connect(copy)
-    src.backup(dst)
-    src.close()
-    dst.close()
+    copy = copied(path, tmp_path / "copy.db")
     assert cli("--db", copy, "config", "set", "csv.delimiter", "|").exit_code == 2
     assert cli("--db", copy, "config", "set", "csv.delimiter", ";").exit_code == 0
     out = cli("--db", copy, "complaint", "list", "--format", "csv").stdout
@@ -130,14 +124,8 @@ def test_a_clinic_with_a_russian_excel_chooses_semicolons(clinic, tmp_path):
 
 
 def test_the_russian_interface_takes_russian_words(clinic, tmp_path):
-    import sqlite3
-
     cli, path, someone = clinic
-    copy = tmp_path / "copy.db"
-    src, dst = sqlite3.connect(path), sqlite3.connect(copy)
-    src.backup(dst)
-    src.close()
-    dst.close()
+    copy = copied(path, tmp_path / "copy.db")
     r = cli("--db", copy, "--lang", "ru", "consent", someone, "--purpose", "Напоминание,гигиена", "--channel", "смс",
             "--days", "пн-пт", "--how", "лично")
     assert r.exit_code == 0, r.stderr
