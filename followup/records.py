@@ -54,6 +54,7 @@ class Patient:
     middle_name: str | None = None
     phone: str | None = None
     phone_valid: bool = False
+    phone_sms: bool = True      # a mobile number: False for a landline, toll-free or one with an extension
     email: str | None = None
     household_id: str | None = None
     status: str = ACTIVE

@@ -354,6 +354,8 @@ def _address(p: Patient, channel: str, consent: Consent) -> str | None:
         return consent.address
     if channel == "email":
         return p.email
+    if channel in ("sms", "messenger") and not p.phone_sms:
+        return None  # a landline, a toll-free number or one with an extension: dialled, never texted
     return p.phone if p.phone_valid else None
 
 
@@ -370,6 +372,9 @@ def _unreachable_why(p: Patient, granted: list[str], state, purpose: str, flagge
                       date=flagged[addr].flagged_on)
     if p.phone and not p.phone_valid:
         return msg(N_("the phone number is invalid or incomplete: never dialled"))
+    if p.phone and not p.phone_sms and "call" not in granted and any(c in ("sms", "messenger") for c in granted):
+        return msg(N_("the phone number cannot receive SMS (a landline, a toll-free number or one with an "
+                      "extension); consent to calls is needed to reach this patient"))
     if granted == ["email"]:
         return msg(N_("no e-mail to use for {channels}"), channels=[msg(c) for c in granted])
     return msg(N_("no phone number to use for {channels}"), channels=[msg(c) for c in granted])

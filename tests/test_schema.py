@@ -14,7 +14,8 @@ EXPECTED = {
         ("birth_date", "TEXT", 0, 0), ("phone", "TEXT", 0, 0), ("phone_valid", "INTEGER", 0, 0),
         ("phone2", "TEXT", 0, 0), ("phone2_valid", "INTEGER", 0, 0), ("email", "TEXT", 0, 0),
         ("household_id", "TEXT", 0, 0), ("status", "TEXT", 1, 0), ("first_visit", "TEXT", 0, 0),
-        ("missing_since", "TEXT", 0, 0), ("import_file", "INTEGER", 0, 0)],
+        ("missing_since", "TEXT", 0, 0), ("import_file", "INTEGER", 0, 0), ("phone_sms", "INTEGER", 0, 0),
+        ("phones_other", "TEXT", 0, 0)],
     "visits": [
         ("visit_id", "TEXT", 0, 1), ("patient_id", "TEXT", 1, 0), ("doctor_id", "INTEGER", 0, 0),
         ("date", "TEXT", 1, 0), ("kind", "TEXT", 1, 0), ("control_due", "TEXT", 0, 0),
@@ -90,7 +91,8 @@ EXPECTED["day_listed"] = [("day", "TEXT", 1, 1), ("reason", "TEXT", 1, 2), ("pat
 EXPECTED["complaints"] = EXPECTED["complaints"] + [("survey_id", "INTEGER", 0, 0)]
 MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys", "m005_survey_themes",
               "m006_erasures", "m007_day_plan", "m008_contacts_entry", "m009_plan_texts",
-              "m010_complaint_survey", "m011_day_counts"]
+              "m010_complaint_survey", "m011_day_counts",
+              "m012_phone_kinds"]
 
 
 def test_migrated_schema_is_pinned(tmp_path):

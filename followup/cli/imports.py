@@ -22,8 +22,10 @@ def import_(
                                                  "(patients are imported first)."),
     kind: Optional[str] = typer.Option(None, "--kind", help="patients, visits, appointments or plans "
                                        "(else told from the headers)."),
-    mapping: Optional[Path] = typer.Option(None, "--mapping", help="A TOML file naming the columns of "
-                                           "an unusual layout.", dir_okay=False),
+    mapping: Optional[list[Path]] = typer.Option(None, "--mapping", help="A TOML file naming the columns "
+                                                 "of an unusual layout; repeat it for several layouts (each "
+                                                 "applies to the files it names or whose headers it fits).",
+                                                 dir_okay=False),
     full_export: bool = typer.Option(False, "--full-export", help="The patients file is the whole list: "
                                      "mark patients it leaves out as missing (never deleted)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Report what would change; write nothing."),
@@ -53,10 +55,10 @@ def import_(
         raise UsageError(N_("name the export files or a directory to import (or --history)"))
     from followup.actions.clinic import run_import
     from followup.importing import ImportOptions
-    from followup.importing.fields import Mapping, load_mapping
+    from followup.importing.fields import load_mapping
 
     options = ImportOptions(
-        kind=kind, mapping=load_mapping(mapping) if mapping else Mapping(), full_export=full_export,
+        kind=kind, mappings=tuple(load_mapping(m) for m in mapping or ()), full_export=full_export,
         dry_run=dry_run, force=force, reject_threshold=max_rejects / 100,
         deactivate_threshold=max_missing / 100, region=region.upper(), fallback_encoding=encoding,
         user=_user())

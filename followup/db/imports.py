@@ -33,14 +33,16 @@ class TableSpec:
 
 
 _NAME_FIELDS = ("full_name", "last_name", "first_name", "middle_name")
+_PHONE_FIELDS = ("phone", "phone2")  # a number may move between them: the first that takes SMS is the phone
+_PHONE_COLUMNS = ("phone", "phone_valid", "phone2", "phone2_valid", "phone_sms", "phones_other")
 
 
 IMPORT_TABLES = {
     "patients": TableSpec("patients", ("patient_id",), (
         "full_name", "last_name", "first_name", "middle_name", "name_fold", "birth_date",
         "phone", "phone_valid", "phone2", "phone2_valid", "email", "household_id", "status",
-        "first_visit"), {**{c: _NAME_FIELDS for c in _NAME_FIELDS + ("name_fold",)},
-                         "phone_valid": ("phone",), "phone2_valid": ("phone2",)}),
+        "first_visit", "phone_sms", "phones_other"), {**{c: _NAME_FIELDS for c in _NAME_FIELDS + ("name_fold",)},
+                                                      **{c: _PHONE_FIELDS for c in _PHONE_COLUMNS}}),
     "visits": TableSpec("visits", ("visit_id",), (
         "patient_id", "doctor_id", "date", "kind", "control_due"), {"doctor_id": ("doctor",)}),
     "appointments": TableSpec("appointments", ("appointment_id",), (

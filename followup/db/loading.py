@@ -65,10 +65,10 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
     patients = {}
     for r in conn.execute(
             f"SELECT patient_id, full_name, first_name, middle_name, phone, phone_valid, email, household_id, "
-            f"status, missing_since FROM patients WHERE patient_id {within}", (ids_json,)):
+            f"status, missing_since, phone_sms FROM patients WHERE patient_id {within}", (ids_json,)):
         patients[r[0]] = Patient(patient_id=r[0], name=r[1] or "", first_name=r[2], middle_name=r[3], phone=r[4],
                                  phone_valid=bool(r[5]), email=r[6], household_id=r[7], status=r[8],
-                                 missing_since=day(r[9]))
+                                 missing_since=day(r[9]), phone_sms=bool(r[10]))
     buckets = {pid: {k: [] for k in ("visits", "appointments", "plan_stages", "consents", "next_contacts",
                                      "contacts", "phone_flags", "complaints", "surveys")} for pid in patients}
     if windows is None:  # one patient (why): every visit

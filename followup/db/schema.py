@@ -357,9 +357,30 @@ def m011_day_counts(db):
     )
 
 
+def m012_phone_kinds(db):
+    # A phone cell may hold several numbers, an extension or a landline: the number used is the
+    # first that can receive SMS; phone_sms says whether it can (a landline, a toll-free number or
+    # one with an extension is dialled, never sent an SMS); the cell's other numbers are kept.
+    db.executescript(
+        """
+        ALTER TABLE patients ADD COLUMN phone_sms INTEGER;
+        ALTER TABLE patients ADD COLUMN phones_other TEXT;
+        UPDATE patients SET phone_sms = 1 WHERE phone_valid = 1 AND phone GLOB '+79[0-24-9]*'
+            AND length(phone) = 12;
+        """
+    )
+    from followup.phones import can_receive_sms  # the numbers the fast rule leaves
+
+    rows = db.execute("SELECT patient_id, phone FROM patients WHERE phone_valid = 1 AND phone_sms IS NULL").fetchall()
+    db.conn.executemany("UPDATE patients SET phone_sms = ? WHERE patient_id = ?",
+                   [(int(can_receive_sms(phone)), pid) for pid, phone in rows])
+    db.execute("UPDATE patients SET phone_sms = 0 WHERE phone_sms IS NULL AND phone IS NOT NULL")
+
+
 # The migrations in order: append only, never rename one (a database records the names it has).
 MIGRATIONS = (m001_initial, m002_contacts, m003_complaints, m004_surveys, m005_survey_themes, m006_erasures,
-              m007_day_plan, m008_contacts_entry, m009_plan_texts, m010_complaint_survey, m011_day_counts)
+              m007_day_plan, m008_contacts_entry, m009_plan_texts, m010_complaint_survey, m011_day_counts,
+              m012_phone_kinds)
 MIGRATION_NAMES = tuple(m.__name__ for m in MIGRATIONS)
 
 

@@ -16,11 +16,12 @@ from itertools import repeat
 
 from followup.i18n import Msg, N_, msg
 from followup.importing.fields import DEFAULTS, LENIENT_VALUES, VALUES, Mapping, parse_consent
-from followup.importing.values import BadValue, normalize_phone, parse_date, parse_datetime
+from followup.importing.values import BadValue, is_no_date, parse_date, parse_datetime, read_phone_cell
 from followup.text import fold
 
 MEMO_LIMIT = 200_000  # distinct texts remembered per column; then the memo starts afresh
 _MISS = object()
+_AMBIGUOUS = object()
 
 
 class _Bad:
@@ -41,17 +42,31 @@ class Context:
     """
 
     def __init__(self, *, patients: set[str] | None, doctors: dict[str, int], region: str,
-                 pivot_year: int):
+                 pivot_year: int, today_year: int | None = None):
         self.patients = patients
         self.doctors = doctors
         self._next_doctor = max(doctors.values(), default=0) + 1
         self.region = region
         self.pivot_year = pivot_year
+        self.today_year = today_year or pivot_year - 1
         self.new_doctors: list[tuple[int, str]] = []
         self.batch_consents: list[tuple[str, tuple[bool, tuple[str, ...]]] | None] = []  # per row of a batch
         self.households: set[str] = set()
         self.unmapped: dict[str, int] = {}    # "field=value" -> count, for values taken as a default
         self.invalid_phones = 0
+        self.stored: set[str] | None = None   # for a patients file: the patients already stored
+        self._zeros: dict[int, dict] = {}
+
+    def without_zeros(self, ids: set[str]) -> dict:
+        """Card numbers of digits by their value without leading zeros (_AMBIGUOUS where two share one)."""
+        found = self._zeros.get(id(ids))  # the sets do not change while a file is read
+        if found is None:
+            found = self._zeros[id(ids)] = {}
+            for pid in ids:
+                if pid.isdigit():
+                    short = pid.lstrip("0")
+                    found[short] = _AMBIGUOUS if short in found else pid
+        return found
 
     def doctor_id(self, raw: str) -> int | None:
         name = " ".join(raw.split())
@@ -92,11 +107,13 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
     Every row must have at least max(index)+1 cells (the importer checks); rows with
     errors are still returned, and the batch's ``errors`` says which to leave out.
     """
-    fmt = mapping.date_format
     pivot = ctx.pivot_year
 
     def header(f: str) -> str:
-        return (headers[index[f]] or f) if f in index else f
+        if f not in index:
+            return f
+        at = index[f]
+        return " + ".join(headers[i] or f for i in at) if isinstance(at, tuple) else (headers[at] or f)
 
     def memoised(f: str, parse: Callable[[str], object], preset: dict) -> Column:
         """A column read through a memo of text -> value (or _Bad)."""
@@ -132,18 +149,23 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
     def date_column(f: str, required: bool = False) -> Column:
         if f not in index:
             return constant(None)
+        fmt = mapping.formats.get(f, mapping.date_format)
+        # a birth year written with two digits is never in the future
+        year = ctx.today_year if f == "birth_date" else pivot
 
         def parse(s: str):
-            if not s.strip():
+            if not s.strip() or is_no_date(s):
                 if required:
                     raise BadValue(N_("empty date"))
                 return None
-            return parse_date(s, date_format=fmt, pivot_year=pivot).isoformat()
+            return parse_date(s, date_format=fmt, pivot_year=year).isoformat()
         return memoised(f, parse, {"": _Bad(msg(N_("empty date")))} if required else {"": None})
 
     def stamp_column(f: str) -> Column:
+        fmt = mapping.formats.get(f, mapping.date_format)
+
         def parse(s: str):
-            if not s.strip():
+            if not s.strip() or is_no_date(s):
                 raise BadValue(N_("empty date"))
             return parse_datetime(s, date_format=fmt, pivot_year=pivot).isoformat(sep=" ", timespec="minutes")
         return memoised(f, parse, {"": _Bad(msg(N_("empty date")))})
@@ -188,8 +210,12 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
             return constant(None)
         return lambda col, batch: [s.strip() or None for s in col]
 
-    def id_column(f: str, known: set[str] | None = None) -> Column:
+    def id_column(f: str, known: set[str] | None = None, *, stored: set[str] | None = None) -> Column:
+        """Identifiers as given; a card number of digits that is not known as written is matched
+        ignoring leading zeros (a spreadsheet turns 000123 into 123). ``known``: ids that must
+        exist (a reference to a patient); ``stored``: ids it may be matched to (the patients' key)."""
         name = header(f)
+        among = known if known is not None else stored
 
         def column(col: Sequence[str], batch: Batch) -> list:
             ids = list(map(str.strip, col))
@@ -197,16 +223,33 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
                 for i, v in enumerate(ids):
                     if not v:
                         batch.reject(i, name, msg(N_("empty identifier")))
-            if known is not None and not known.issuperset(ids):
+            if among is not None and not among.issuperset(ids):
                 for i, v in enumerate(ids):
-                    if v and v not in known:
+                    if not v or v in among:
+                        continue
+                    match = ctx.without_zeros(among).get(v.lstrip("0"), _MISS) if v.isdigit() else _MISS
+                    if match is _AMBIGUOUS:
+                        batch.reject(i, name, msg(N_("the card number matches several patients whose numbers differ "
+                                                     "only in leading zeros; export the numbers as text")))
+                    elif match is not _MISS:
+                        ids[i] = match
+                    elif known is not None:
                         batch.reject(i, name, msg(N_("unknown patient (not in the patients import)")))
             return ids
         return column
 
+    joined = {f: at for f, at in index.items() if isinstance(at, tuple)}
+
     def cols(rows: list[list[str]]) -> Callable[[str], Sequence[str]]:
         transposed = list(zip(*rows))
-        return lambda f: transposed[index[f]] if f in index else ("",) * len(rows)
+
+        def col(f: str) -> Sequence[str]:
+            if f not in index:
+                return ("",) * len(rows)
+            if f in joined:  # a field built from two columns ("Дата" + "Время начала"), joined by a space
+                return [" ".join(filter(None, map(str.strip, parts))) for parts in zip(*(transposed[i] for i in joined[f]))]
+            return transposed[index[f]]
+        return col
 
     if kind == "visits":
         c_id, c_patient, c_doctor = id_column("visit_id"), id_column("patient_id", ctx.patients), doctor_column()
@@ -242,27 +285,39 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
                             c_status(col("status"), batch), c_signed(col("signed_date"), batch)))
 
     elif kind == "patients":
-        c_id = id_column("patient_id")
+        c_id = id_column("patient_id", stored=ctx.stored)
         c_birth, c_first_visit, c_status = date_column("birth_date"), date_column("first_visit"), enum_column("status")
         c_email, c_house = text_column("email"), text_column("household_id")
         has_parts = "last_name" in index
         name_col = header("full_name") if "full_name" in index else header("last_name")
         region = ctx.region
+        has_phone = "phone" in index or "phone2" in index
 
-        def phones(col: Sequence[str]) -> tuple[list, list]:
-            numbers, valid = [], []
-            for s in col:
-                s = s.strip()
-                if not s:
-                    numbers.append(None)
-                    valid.append(None)
+        def cell(s: str):
+            s = s.strip()
+            return read_phone_cell(s, region) if s else ()
+
+        def phones(col1: Sequence[str], col2: Sequence[str]) -> list[tuple]:
+            """(phone, valid, phone2, valid2, can SMS, others) per row: of every number in the two
+            cells, the first that can receive SMS is the phone, else the first valid one."""
+            out = []
+            for a, b in zip(col1, col2):
+                found = [*cell(a), *cell(b)] if b else cell(a)
+                if not found:
+                    out.append((None, None, None, None, None, None))
                     continue
-                number, ok = normalize_phone(s, region)
-                if not ok:
+                if any(not ok for _, ok, _ in found):
                     ctx.invalid_phones += 1
-                numbers.append(number)
-                valid.append(int(ok))
-            return numbers, valid
+                if len(found) == 1:
+                    number, ok, sms = found[0]
+                    out.append((number, int(ok), None, None, int(sms), None))
+                    continue
+                best = next((f for f in found if f[2]), None) or next((f for f in found if f[1]), found[0])
+                rest = [f for f in found if f is not best]
+                second = rest.pop(0)
+                others = ", ".join(n for n, _, _ in rest) or None
+                out.append((best[0], int(best[1]), second[0], int(second[1]), int(best[2]), others))
+            return out
 
         def names(col, batch: Batch) -> list[tuple]:
             out = []
@@ -299,14 +354,14 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
             col = cols(rows)
             ids = c_id(col("patient_id"), batch)
             ctx.batch_consents = consents(ids, col("consent"), batch) if "consent" in index else []
-            p1, v1 = phones(col("phone")) if "phone" in index else ([None] * len(rows),) * 2
-            p2, v2 = phones(col("phone2")) if "phone2" in index else ([None] * len(rows),) * 2
+            numbers = phones(col("phone"), col("phone2")) if has_phone else repeat((None,) * 6)
             households = c_house(col("household_id"), batch)
             ctx.households.update(h for h in households if h)
-            return [(pid, *name, *rest) for pid, name, rest in zip(
-                ids, names(col, batch),
-                zip(c_birth(col("birth_date"), batch), p1, v1, p2, v2, c_email(col("email"), batch),
-                    households, c_status(col("status"), batch), c_first_visit(col("first_visit"), batch)))]
+            return [(pid, *name, birth, p1, v1, p2, v2, email, house, status, first, sms, others)
+                    for pid, name, birth, (p1, v1, p2, v2, sms, others), email, house, status, first in zip(
+                        ids, names(col, batch), c_birth(col("birth_date"), batch), numbers,
+                        c_email(col("email"), batch), households, c_status(col("status"), batch),
+                        c_first_visit(col("first_visit"), batch))]
     else:  # pragma: no cover - kinds are checked before
         raise ValueError(kind)
     return convert

@@ -15,6 +15,7 @@ from followup.i18n import N_, tr
 from followup.text import fold
 
 KINDS = ("patients", "visits", "appointments", "plans")
+MAX_HEADER_ROW = 30  # title rows above a report's header: the header is looked for this far down
 
 # Our field -> header aliases (compared after normalise_header).
 ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -207,9 +208,18 @@ class Mapping:
     encoding: str | None = None
     delimiter: str | None = None
     date_format: str | None = None
-    columns: dict[str, str] = field(default_factory=dict)   # our field -> their header
+    columns: dict[str, str | tuple[str, ...]] = field(default_factory=dict)  # our field -> their header(s)
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # field -> their -> ours
     source: str | None = None
+    formats: dict[str, str] = field(default_factory=dict)   # our field -> its date format
+    files: str | None = None        # a file-name pattern ("zapisi*.csv"): the files this mapping is for
+    sheet: str | None = None        # the workbook's sheet to read
+    header_row: int | None = None   # the row (from 1) that holds the headers
+
+    def spec(self) -> list:
+        """Everything in the mapping that changes how a file is read (for the file's fingerprint)."""
+        return [self.kind, self.encoding, self.delimiter, self.date_format, self.columns, self.values,
+                self.formats, self.sheet, self.header_row]
 
 
 def load_mapping(path: Path) -> Mapping:
@@ -224,7 +234,8 @@ def load_mapping(path: Path) -> Mapping:
         raise UsageError(N_("mapping file not found: {path}"), path=path) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(N_("mapping file {path} is not valid TOML: {reason}"), path=path, reason=exc) from None
-    known = {"kind", "encoding", "delimiter", "date_format", "columns", "values"}
+    known = {"kind", "encoding", "delimiter", "date_format", "columns", "values", "formats", "files", "sheet",
+             "header_row"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise UsageError(N_("mapping file {path}: unknown key {key!r}"), path=path, key=unknown[0])
@@ -233,10 +244,25 @@ def load_mapping(path: Path) -> Mapping:
         raise UsageError(N_("mapping file {path}: kind must be one of {allowed}"), path=path, allowed=", ".join(KINDS))
     columns = data.get("columns", {})
     values = data.get("values", {})
-    if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
-        raise UsageError(N_("mapping file {path}: [columns] must map our field names to header texts"), path=path)
+    formats = data.get("formats", {})
+
+    def header_names(v) -> bool:
+        return isinstance(v, str) or (isinstance(v, list) and len(v) >= 2 and all(isinstance(x, str) for x in v))
+    if not isinstance(columns, dict) or not all(header_names(v) for v in columns.values()):
+        raise UsageError(N_("mapping file {path}: [columns] must map our field names to header texts (or to a "
+                            "list of two headers whose values are joined, such as date and time)"), path=path)
     if not isinstance(values, dict) or not all(isinstance(v, dict) for v in values.values()):
         raise UsageError(N_("mapping file {path}: [values.FIELD] tables map their values to ours"), path=path)
+    if not isinstance(formats, dict) or not all(isinstance(v, str) for v in formats.values()):
+        raise UsageError(N_("mapping file {path}: [formats] must map our field names to date formats"), path=path)
+    date_fields = DATE_FIELDS | DATETIME_FIELDS
+    for name, fmt in [("date_format", data.get("date_format")), *formats.items()]:
+        if name != "date_format" and name not in date_fields:
+            raise UsageError(N_("mapping file {path}: [formats] names {field!r}, which is not a date field (date "
+                                "fields: {fields})"), path=path, field=name, fields=", ".join(sorted(date_fields)))
+        if fmt is not None and (not isinstance(fmt, str) or "%" not in fmt):
+            raise UsageError(N_("mapping file {path}: a date format is written with strftime codes, such as "
+                                "\"%d.%m.%Y\""), path=path)
     if kind:
         bad = sorted(set(columns) - set(ALIASES[kind]))
         if bad:
@@ -253,14 +279,27 @@ def load_mapping(path: Path) -> Mapping:
             codecs.lookup(encoding)
         except LookupError:
             raise UsageError(N_("mapping file {path}: unknown encoding {encoding!r}"), path=path, encoding=encoding) from None
+    files, sheet, header_row = data.get("files"), data.get("sheet"), data.get("header_row")
+    if files is not None and (not isinstance(files, str) or not files.strip()):
+        raise UsageError(N_("mapping file {path}: files is a file-name pattern, such as \"zapisi*.csv\""), path=path)
+    if sheet is not None and not isinstance(sheet, (str, int)):
+        raise UsageError(N_("mapping file {path}: sheet is the name of a workbook's sheet"), path=path)
+    if header_row is not None and (not isinstance(header_row, int) or isinstance(header_row, bool)
+                                   or not 1 <= header_row <= MAX_HEADER_ROW):
+        raise UsageError(N_("mapping file {path}: header_row is the row number of the headers, 1 to {most}"),
+                         path=path, most=MAX_HEADER_ROW)
     return Mapping(
         kind=kind,
         encoding=encoding,
         delimiter=delimiter.replace("\\t", "\t") if delimiter else None,
         date_format=data.get("date_format"),
-        columns=dict(columns),
+        columns={f: (tuple(v) if isinstance(v, list) else v) for f, v in columns.items()},
         values={f: {fold(str(k)): str(v) for k, v in m.items()} for f, m in values.items()},
         source=str(path),
+        formats=dict(formats),
+        files=files.strip() if files else None,
+        sheet=str(sheet) if sheet is not None else None,
+        header_row=header_row,
     )
 
 
@@ -277,18 +316,22 @@ def detect_kind(headers: list[str]) -> str | None:
     return best
 
 
-def resolve_columns(kind: str, headers: list[str], mapping: Mapping, source: str) -> dict[str, int]:
-    """Our field -> column index. A missing required column is a structural error."""
+def resolve_columns(kind: str, headers: list[str], mapping: Mapping, source: str) -> dict[str, int | tuple[int, ...]]:
+    """Our field -> column index (a tuple of indexes for a field joined from several columns).
+    A missing required column is a structural error."""
     norm = [normalise_header(h) for h in headers]
-    index: dict[str, int] = {}
+    index: dict[str, int | tuple[int, ...]] = {}
     for our, theirs in mapping.columns.items():
-        want = normalise_header(theirs)
-        if want not in norm:
-            raise DataError(N_("{source}: the mapping names column {column!r} for {field}, but the file has no such "
-                               "column"), source=source, column=theirs, field=our)
-        index[our] = norm.index(want)
+        found = []
+        for name in (theirs if isinstance(theirs, tuple) else (theirs,)):
+            want = normalise_header(name)
+            if want not in norm:
+                raise DataError(N_("{source}: the mapping names column {column!r} for {field}, but the file has no "
+                                   "such column"), source=source, column=name, field=our)
+            found.append(norm.index(want))
+        index[our] = tuple(found) if isinstance(theirs, tuple) else found[0]
     aliases = _ALIAS_INDEX[kind]
-    taken = set(index.values())
+    taken = set(used_columns(index))
     for i, h in enumerate(norm):
         name = aliases.get(h)
         if name and name not in index and i not in taken:
@@ -301,3 +344,20 @@ def resolve_columns(kind: str, headers: list[str], mapping: Mapping, source: str
         raise DataError(N_("{source}: no column for {fields} in a {kind} file (name it in a mapping file: followup "
                            "import --mapping FILE)"), source=source, fields=", ".join(missing), kind=kind)
     return index
+
+
+def used_columns(index: dict[str, int | tuple[int, ...]]) -> list[int]:
+    """Every column index a field reads."""
+    out: list[int] = []
+    for at in index.values():
+        out.extend(at if isinstance(at, tuple) else (at,))
+    return out
+
+
+def fits(mapping: Mapping, kind: str | None, headers: list[str]) -> bool:
+    """Whether a mapping's columns are all among these headers (and its kind fits them)."""
+    if mapping.kind and kind and mapping.kind != kind:
+        return False
+    norm = {normalise_header(h) for h in headers}
+    names = [n for v in mapping.columns.values() for n in (v if isinstance(v, tuple) else (v,))]
+    return bool(names) and all(normalise_header(n) in norm for n in names)

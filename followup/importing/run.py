@@ -8,6 +8,7 @@ import hashlib
 import json
 import operator
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -18,8 +19,8 @@ from followup import db
 from followup.errors import Busy, DataError, FollowupError, NotFound, UsageError
 from followup.i18n import Msg, N_, msg, nmsg
 from followup.importing.convert import Batch, Context, build_converter, two_digit_pivot
-from followup.importing.fields import KINDS, Mapping, detect_kind, resolve_columns
-from followup.importing.readers import open_export
+from followup.importing.fields import KINDS, Mapping, detect_kind, fits, resolve_columns, used_columns
+from followup.importing.readers import looks_like_mojibake, open_export
 from followup.text import fold
 
 BATCH = 256  # rows; small batches stay in the CPU cache (measured: 2000 was ~15 % slower)
@@ -29,12 +30,13 @@ MAX_KEPT_REJECTS = 200
 KNOWN_SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm"}
 KIND_ORDER = {k: i for i, k in enumerate(KINDS)}  # patients first
 _first = operator.itemgetter(0)
+_MOJIBAKE_HINT = re.compile("[РСÐÑ][^\x00-\x7fА-Яа-яЁё]|\ufffd")
 
 
 @dataclass(frozen=True)
 class ImportOptions:
     kind: str | None = None
-    mapping: Mapping = field(default_factory=Mapping)
+    mappings: tuple[Mapping, ...] = ()
     full_export: bool = False
     dry_run: bool = False
     force: bool = False
@@ -152,27 +154,30 @@ def import_paths(conn: sqlite3.Connection, db_path: Path, paths: list[Path], opt
         raise UsageError(N_("unknown kind {value!r} (one of {allowed})"), value=options.kind, allowed=", ".join(KINDS))
     if options.full_export and options.kind not in (None, "patients"):
         raise UsageError(N_("--full-export applies to a patients file only"))
+    for m in options.mappings:
+        if options.kind and m.kind and m.kind != options.kind:
+            raise UsageError(N_("mapping file {path} is for {kind}, not {other}"), path=m.source, kind=m.kind,
+                             other=options.kind)
     files = expand_paths(paths)
     with import_lock(db_path):
         started = time.perf_counter()
         run_id = db.start_run(conn, started_at=_now(), user=options.user, options={
             "full_export": options.full_export, "dry_run": options.dry_run, "force": options.force,
-            "kind": options.kind, "mapping": options.mapping.source})
+            "kind": options.kind, "mapping": ", ".join(m.source or "" for m in options.mappings) or None})
         opened_first = []
         results: list[FileResult] = []
+        run = _Run()
         try:
             for path in files:
                 result = FileResult(path=str(path))
                 try:
-                    opened = open_export(path, encoding=options.mapping.encoding,
-                                         fallback=options.fallback_encoding,
-                                         delimiter=options.mapping.delimiter)
+                    opened, mapping = _open(path, options)
                 except FollowupError as exc:
                     result.outcome, result.message, result.exit_code = "failed", exc.message, exc.exit_code
                     _record_failed(conn, run_id, result)
                     results.append(result)
                     continue
-                kind = options.kind or options.mapping.kind or detect_kind(opened.headers)
+                kind = options.kind or mapping.kind or detect_kind(opened.headers)
                 if kind is None:
                     opened.close()
                     result.outcome, result.exit_code = "failed", DataError.exit_code
@@ -183,12 +188,12 @@ def import_paths(conn: sqlite3.Connection, db_path: Path, paths: list[Path], opt
                     results.append(result)
                     continue
                 result.kind = kind
-                opened_first.append((KIND_ORDER[kind], len(opened_first), opened, result))
-            for _, _, opened, result in sorted(opened_first, key=lambda t: t[:2]):
-                _import_one(conn, run_id, opened, result, options, today, on_rows)
+                opened_first.append((KIND_ORDER[kind], len(opened_first), opened, mapping, result))
+            for _, _, opened, mapping, result in sorted(opened_first, key=lambda t: t[:2]):
+                _import_one(conn, run_id, opened, mapping, result, options, today, on_rows, run)
                 results.append(result)
         finally:
-            for _, _, opened, _ in opened_first:
+            for _, _, opened, _, _ in opened_first:
                 opened.close()
             duration = time.perf_counter() - started
             outcome = RunResult(run_id, results, duration).outcome if results else "failed"
@@ -204,19 +209,69 @@ def _record_failed(conn, run_id: int, result: FileResult) -> None:
         db.finish_file(conn, file_id, result.record())
 
 
-def _fingerprint(sha256: str, kind: str, options: ImportOptions) -> str:
-    """The file's bytes plus everything that changes how they are read."""
-    m = options.mapping
-    spec = json.dumps([sha256, kind, m.encoding, m.delimiter, m.date_format, m.columns, m.values,
-                       options.full_export, options.region, options.fallback_encoding], sort_keys=True)
+@dataclass
+class _Run:
+    """What the files of one run tell the files after them."""
+
+    dry_patients: set[str] = field(default_factory=set)  # a dry run's patients, for its other files
+
+
+def _open(path: Path, options: ImportOptions):
+    """Open a file with the mapping that is for it: the one whose ``files`` pattern names it, else the
+    one whose columns its headers have (a file two mappings claim is an error naming both); with one
+    mapping and no pattern, that mapping."""
+    import fnmatch
+
+    named = [m for m in options.mappings if m.files and fnmatch.fnmatch(path.name.casefold(), m.files.casefold())]
+    loose = [m for m in options.mappings if not m.files]
+    if len(named) > 1:
+        raise UsageError(N_("{path}: mapping files {first} and {second} are both for this file"), path=path,
+                         first=named[0].source, second=named[1].source)
+    if named or len(options.mappings) == 1 and loose:
+        mapping = (named or loose)[0]
+        return _opened_with(path, mapping, options), mapping
+
+    def judge(headers: list[str]) -> bool:
+        return any(fits(m, options.kind, headers) for m in loose) or detect_kind(headers) is not None
+
+    opened = _opened_with(path, Mapping(), options, judge)
+    fitting = [m for m in loose if fits(m, options.kind, opened.headers)]
+    if len(fitting) > 1:
+        opened.close()
+        raise UsageError(N_("{path}: mapping files {first} and {second} both fit its headers; say which file each "
+                            "is for (files = \"...\" in the mapping)"), path=path, first=fitting[0].source,
+                         second=fitting[1].source)
+    if not fitting:
+        return opened, Mapping()
+    mapping = fitting[0]
+    if (mapping.encoding, mapping.delimiter, mapping.sheet, mapping.header_row) != (None, None, None, None):
+        opened.close()  # read it again as the mapping says
+        opened = _opened_with(path, mapping, options)
+    return opened, mapping
+
+
+def _opened_with(path: Path, mapping: Mapping, options: ImportOptions, judge=None):
+    if judge is None:
+        def judge(headers: list[str]) -> bool:
+            return fits(mapping, options.kind, headers) or detect_kind(headers) is not None
+    return open_export(path, encoding=mapping.encoding, fallback=options.fallback_encoding,
+                       delimiter=mapping.delimiter, judge=judge, sheet=mapping.sheet, header_row=mapping.header_row)
+
+
+def _fingerprint(sha256: str, kind: str, mapping: Mapping, options: ImportOptions) -> str:
+    """The file's bytes plus everything that changes how they are read (--full-export only for a
+    patients file: it changes nothing else)."""
+    spec = json.dumps([sha256, kind, mapping.spec(), options.full_export and kind == "patients", options.region,
+                       options.fallback_encoding], sort_keys=True)
     return hashlib.sha256(spec.encode()).hexdigest()
 
 
-def _import_one(conn, run_id, opened, result: FileResult, options: ImportOptions, today, on_rows) -> None:
+def _import_one(conn, run_id, opened, mapping: Mapping, result: FileResult, options: ImportOptions, today, on_rows,
+                run: _Run) -> None:
     kind = result.kind
     result.sha256, result.size, result.format, result.encoding = (
         opened.sha256, opened.size, opened.format, opened.encoding)
-    result.fingerprint = _fingerprint(opened.sha256, kind, options)
+    result.fingerprint = _fingerprint(opened.sha256, kind, mapping, options)
     file_id = db.start_file(conn, run_id, str(opened.path))
     try:
         if not options.force and db.last_imported_fingerprint(conn, kind) == result.fingerprint:
@@ -224,7 +279,7 @@ def _import_one(conn, run_id, opened, result: FileResult, options: ImportOptions
             result.message = msg(N_("same file as the last import of this kind; skipped (use --force to re-read)"))
         else:
             with db.foreign_keys_checked_by_caller(conn), db.write_transaction(conn):
-                _load(conn, file_id, opened, result, options, today, on_rows)
+                _load(conn, file_id, opened, mapping, result, options, today, on_rows, run)
                 if options.dry_run:
                     result.outcome = "dry-run"
                     raise _DryRun
@@ -313,7 +368,27 @@ class _Converted:
     consents: list = field(default_factory=list)  # (patient_id, (granted, channels)) from a consent column
 
 
-def _converted(opened, convert, ctx: Context, width: int, ncols: int) -> Iterator[_Converted]:
+def _garbled(lines: Sequence[int], rows: list[list[str]], headers: list[str],
+             rejects: list[Reject]) -> tuple[Sequence[int], list[list[str]]]:
+    """Reject the rows that hold garbled text (mojibake). One search over the batch finds the
+    batches worth looking at: Cyrillic UTF-8 read as cp1251 always puts Р or С before a character
+    that is neither ASCII nor a Cyrillic letter, and lost characters leave U+FFFD."""
+    if not _MOJIBAKE_HINT.search("\x1f".join(map("\x1f".join, rows))):
+        return lines, rows
+    keep_lines, keep_rows = [], []
+    for line, cells in zip(lines, rows):
+        bad = next((i for i, c in enumerate(cells) if _MOJIBAKE_HINT.search(c)
+                    and looks_like_mojibake(c, decoded_as_fallback=False)), None)
+        if bad is None:
+            keep_lines.append(line)
+            keep_rows.append(cells)
+        else:
+            rejects.append(Reject(line, headers[bad] if bad < len(headers) else "",
+                                  msg(N_("garbled text (mojibake): the export was saved in a wrong encoding"))))
+    return keep_lines, keep_rows
+
+
+def _converted(opened, convert, ctx: Context, width: int, ncols: int, headers: list[str]) -> Iterator[_Converted]:
     """Parse and convert the file batch by batch; no database work here."""
     for lines, rows in opened.batches(BATCH):
         rejects: list[Reject] = []
@@ -322,6 +397,7 @@ def _converted(opened, convert, ctx: Context, width: int, ncols: int) -> Iterato
             read = len(rows)
         else:
             lines, rows, read = _screen(lines, rows, width, ncols, rejects)
+        lines, rows = _garbled(lines, rows, headers, rejects)
         batch = Batch()
         stored = convert(rows, batch) if rows else []
         consents = ctx.batch_consents
@@ -333,7 +409,8 @@ def _converted(opened, convert, ctx: Context, width: int, ncols: int) -> Iterato
         yield _Converted(read, rejects, stored, lines, *ctx.take_new(), [c for c in consents if c])
 
 
-def _load(conn, file_id: int, opened, result: FileResult, options: ImportOptions, today, on_rows) -> None:
+def _load(conn, file_id: int, opened, mapping: Mapping, result: FileResult, options: ImportOptions, today, on_rows,
+          run: _Run) -> None:
     """Read, convert and write one file inside the caller's transaction.
 
     (A reader thread beside the writer was tried and measured slower: the GIL changes
@@ -343,16 +420,26 @@ def _load(conn, file_id: int, opened, result: FileResult, options: ImportOptions
     spec = db.IMPORT_TABLES[kind]
     path = opened.path
     headers = opened.headers
-    index = resolve_columns(kind, headers, options.mapping, str(path))
-    width = max(index.values()) + 1
+    index = resolve_columns(kind, headers, mapping, str(path))
+    used = used_columns(index)
+    width = max(used) + 1
     ncols = len(headers)
+    unused = [h for i, h in enumerate(headers) if h and i not in used]
+    if unused:
+        result.notes.append(nmsg("{n} column no field uses, left out: {columns}",
+                                 "{n} columns no field uses, left out: {columns}", len(unused),
+                                 columns=", ".join(unused)))
+    stored = db.patient_ids(conn)
     ctx = Context(
-        patients=None if kind == "patients" else db.patient_ids(conn),
+        patients=None if kind == "patients" else stored | run.dry_patients,
         doctors=db.doctor_ids(conn),
         region=options.region,
         pivot_year=two_digit_pivot(today),
+        today_year=today.year,
     )
-    convert = build_converter(kind, index, options.mapping, ctx, headers)
+    if kind == "patients":
+        ctx.stored = stored
+    convert = build_converter(kind, index, mapping, ctx, headers)
     positions = spec.columns_from(index)  # columns this file provides; the others are left alone
     db.create_unchanged_table(conn)
     unchanged_total = 0
@@ -427,8 +514,10 @@ def _load(conn, file_id: int, opened, result: FileResult, options: ImportOptions
         group_rows = group_written = 0
 
     consent_decisions: list = []
-    for item in _converted(opened, convert, ctx, width, ncols):
+    for item in _converted(opened, convert, ctx, width, ncols, headers):
         consent_decisions.extend(item.consents)
+        if options.dry_run and kind == "patients":
+            run.dry_patients.update(row[0] for row in item.rows)
         result.rows_read += item.read
         for r in item.rejects:
             reject(r)
@@ -472,9 +561,7 @@ def _load(conn, file_id: int, opened, result: FileResult, options: ImportOptions
         result.notes.append(nmsg("{n} row with {field} {value!r} taken as 'other' (map it under [values.{field}])",
                                  "{n} rows with {field} {value!r} taken as 'other' (map it under [values.{field}])",
                                  n, field=f, value=value))
-    if options.full_export:
-        if kind != "patients":
-            raise UsageError(N_("--full-export applies to a patients file only"))
+    if options.full_export and kind == "patients":
         present = db.count_present_patients(conn)
         missing = db.count_not_listed(conn, file_id)
         before = present - result.inserted

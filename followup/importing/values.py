@@ -8,17 +8,9 @@ Fast paths come first: an export of 500,000 visits is parsed value by value.
 from __future__ import annotations
 
 import datetime as dt
-import re
 
-from followup.i18n import Msg, N_, tr
-
-# What a phone number may be written with besides digits (and a leading +); anything else
-# goes to the slow path.
-_PHONE_PUNCTUATION = str.maketrans("", "", " ()-.")
-# Russian mobile numbers that libphonenumber's metadata always accepts (9xx except 93x,
-# whose ranges are partly unassigned); a property test pins this against phonenumbers.
-_RU_MOBILE_FAST = re.compile(r"^9[0-24-9]\d{8}$")
-
+from followup.i18n import Msg, N_
+from followup.phones import normalize_phone, read_phone_cell  # noqa: F401 - read here by the importer
 
 class BadValue(ValueError):
     """A value that cannot be read; the message is the reason, without the value: a message id and its
@@ -71,7 +63,12 @@ def parse_date(value, *, date_format: str | None = None, pivot_year: int = 2069)
 
 
 def parse_datetime(value, *, date_format: str | None = None, pivot_year: int = 2069) -> dt.datetime:
-    """Like ``parse_date`` but keeps the time of day (midnight when there is none)."""
+    """Like ``parse_date`` but keeps the time of day (midnight when there is none).
+
+    A ``date_format`` describes the date; a time after it (``H:MM``, ``HH:MM``, with or without
+    seconds) is read too, and a format with a time also reads a date alone. A value written as a
+    spreadsheet writes a date cell (ISO, ``2026-06-16 10:30:00``) never needs a format.
+    """
     if isinstance(value, dt.datetime):
         return value.replace(tzinfo=None, microsecond=0)
     if isinstance(value, dt.date):
@@ -80,10 +77,7 @@ def parse_datetime(value, *, date_format: str | None = None, pivot_year: int = 2
     if not s.isascii():
         raise BadValue(N_("unrecognised date"))
     if date_format:
-        try:
-            return dt.datetime.strptime(s, date_format)
-        except ValueError:
-            raise BadValue(N_("date does not match the format {format}"), format=date_format) from None
+        return _formatted(s, date_format)
     date_part, _, time_part = s.replace("T", " ", 1).partition(" ")
     try:
         if len(date_part) == 10 and date_part[2] == "." and date_part[5] == ".":
@@ -93,17 +87,23 @@ def parse_datetime(value, *, date_format: str | None = None, pivot_year: int = 2
         else:
             parts = date_part.split(".")
             if len(parts) != 3 or not all(p.isdigit() for p in parts) or len(parts[0]) > 2 or len(parts[1]) > 2:
-                raise BadValue(tr("unrecognised date") if s else tr("empty date"))
+                raise BadValue(N_("unrecognised date") if s else N_("empty date"))
             day = _ymd(_year(parts[2], pivot_year), int(parts[1]), int(parts[0]))
     except ValueError as exc:
         if isinstance(exc, BadValue):
             raise
         raise BadValue(N_("unrecognised date")) from None
+    return _at(day, time_part)
+
+
+def _at(day: dt.date, time_part: str) -> dt.datetime:
+    """The day at a time of day written H:MM, HH:MM or HH:MM:SS (midnight when there is none)."""
+    time_part = time_part.strip()
     if not time_part:
         return dt.datetime(day.year, day.month, day.day)
-    bits = time_part.strip().split(":")
+    bits = time_part.split(":")
     try:
-        if not 2 <= len(bits) <= 3:
+        if not 2 <= len(bits) <= 3 or not all(b.strip().replace(".", "", 1).isdigit() for b in bits):
             raise ValueError
         hh, mm = int(bits[0]), int(bits[1])
         ss = int(float(bits[2])) if len(bits) == 3 else 0
@@ -112,42 +112,43 @@ def parse_datetime(value, *, date_format: str | None = None, pivot_year: int = 2
         raise BadValue(N_("unrecognised time of day")) from None
 
 
-def normalize_phone(raw, region: str = "RU") -> tuple[str, bool]:
-    """Return (number, valid): E.164 when valid, else the text as given.
-
-    ``8 (916) 123-45-67`` becomes ``+79161234567``. An invalid or incomplete
-    number is kept as given and flagged so that it is never dialled.
-    """
-    if isinstance(raw, float) and raw.is_integer():
-        raw = int(raw)
-    text = str(raw).strip()
-    if region == "RU":
-        plus = text.startswith("+")
-        digits = (text[1:] if plus else text).translate(_PHONE_PUNCTUATION)
-        if digits.isdigit() and digits.isascii():
-            n = len(digits)
-            national = None
-            if n == 11 and (digits[0] == "7" or (digits[0] == "8" and not plus)):
-                national = digits[1:]
-            elif n == 10 and not plus:
-                national = digits
-            if national is not None and _RU_MOBILE_FAST.match(national):
-                return "+7" + national, True
-            if n < 10 and not plus:
-                return text, False  # too short for any Russian number
-    return _normalize_phone_slow(text, region)
+_TIME_DIRECTIVES = ("%H", "%I", "%M", "%S", "%p", "%X", "%c")
 
 
-def _normalize_phone_slow(text: str, region: str) -> tuple[str, bool]:
-    import phonenumbers
-
+def _formatted(s: str, date_format: str) -> dt.datetime:
+    """A value read by a mapping's format: the whole value, else its date part by the format's date
+    part and a time after it, else the spreadsheet's ISO form."""
     try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        return text, False
-    if not phonenumbers.is_valid_number(number):
-        return text, False
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), True
+        return dt.datetime.strptime(s, date_format)
+    except ValueError:
+        pass
+    date_only = date_format
+    cut = min((date_format.find(d) for d in _TIME_DIRECTIVES if d in date_format), default=-1)
+    if cut >= 0:
+        date_only = date_format[:cut].rstrip(" T,")
+    date_part, sep, time_part = s.partition(" ")
+    if not sep and "T" in s and "%Y-%m-%d" not in date_only:
+        date_part, _, time_part = s.partition("T")
+    try:
+        day = dt.datetime.strptime(date_part, date_only).date() if date_only else None
+    except ValueError:
+        day = None
+    if day is None:
+        if len(date_part) == 10 and date_part[4] == "-" and date_part[7] == "-":  # a spreadsheet's date cell
+            return parse_datetime(s)
+        raise BadValue(N_("date does not match the format {format}"), format=date_format)
+    return _at(day, time_part)
+
+
+# What exports write for "no date": 1C's 01.01.0001 0:00:00, Open Dental's 0001-01-01, zeros, and a
+# spreadsheet's zero date (1899-12-30 / 1899-12-31 / 1900-01-00 depending on the program).
+_NO_DATE_PREFIXES = ("01.01.0001", "1.1.0001", "0001-01-01", "00.00.0000", "0000-00-00", "00.00.00",
+                     "1899-12-30", "1899-12-31", "1900-01-00", "30.12.1899", "31.12.1899")
+
+
+def is_no_date(text: str) -> bool:
+    """True for a value that an export writes where there is no date."""
+    return text.lstrip().startswith(_NO_DATE_PREFIXES)
 
 
 def cell_text(value) -> str:
