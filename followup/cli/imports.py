@@ -33,6 +33,8 @@ def import_(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing on success (for cron); "
                                "errors still go to stderr."),
     history: bool = typer.Option(False, "--history", help="Show the recorded import runs instead."),
+    fields: bool = typer.Option(False, "--fields", help="List every field of every kind: what it means "
+                                "and the headers recognised without a mapping file."),
     max_rejects: float = typer.Option(5.0, "--max-rejects", help="Percent of bad rows above which a "
                                       "file is not imported at all.", min=0, max=100),
     max_missing: float = typer.Option(10.0, "--max-missing", help="With --full-export: percent of "
@@ -51,6 +53,8 @@ def import_(
     """
     if history:
         return _import_history(ctx, fmt)
+    if fields:
+        return _field_reference(fmt)
     if not paths:
         raise UsageError(N_("name the export files or a directory to import (or --history)"))
     from followup.actions.clinic import run_import
@@ -172,6 +176,24 @@ def _report_import(result, *, quiet: bool, fmt: Format) -> None:
             out.print(f"{Path(f.path).name}: {f.message}", markup=False)
         if f.outcome == "dry-run":
             out.print(tr("{file}: dry run - nothing was written", file=Path(f.path).name), markup=False)
+
+
+def _field_reference(fmt: Format) -> None:
+    """The field reference, from the importer's own field table (the README's copy is tested
+    against it)."""
+    from followup.importing.fields import field_reference
+
+    rows = field_reference()
+    if fmt in (Format.json, Format.xlsx, Format.csv):  # for scripts: meanings in English, lists as lists
+        if fmt is Format.csv:
+            rows = [dict(r, headers="; ".join(r["headers"])) for r in rows]
+        return _print_rows(rows, ["kind", "field", "required", "meaning", "headers"], fmt)
+    shown = [{"kind": tr(r["kind"]), "field": r["field"], "required": tr("yes") if r["required"] else "",
+              "meaning": tr(r["meaning"]), "headers": ", ".join(h for h in r["headers"] if h != r["field"])}
+             for r in rows]
+    _print_rows(shown, ["kind", "field", "required", "meaning", "headers"], fmt,
+                labels={"kind": N_("file"), "field": N_("field"), "required": N_("required"),
+                        "meaning": N_("meaning"), "headers": N_("headers recognised")})
 
 
 def _english(message):

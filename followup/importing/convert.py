@@ -42,13 +42,13 @@ class Context:
     """
 
     def __init__(self, *, patients: set[str] | None, doctors: dict[str, int], region: str,
-                 pivot_year: int, today_year: int | None = None):
+                 pivot_year: int, today: dt.date | None = None):
         self.patients = patients
         self.doctors = doctors
         self._next_doctor = max(doctors.values(), default=0) + 1
         self.region = region
         self.pivot_year = pivot_year
-        self.today_year = today_year or pivot_year - 1
+        self.today = today or dt.date(pivot_year - 1, 12, 31)
         self.new_doctors: list[tuple[int, str]] = []
         self.batch_consents: list[tuple[str, tuple[bool, tuple[str, ...]]] | None] = []  # per row of a batch
         self.households: set[str] = set()
@@ -150,15 +150,18 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
         if f not in index:
             return constant(None)
         fmt = mapping.formats.get(f, mapping.date_format)
-        # a birth year written with two digits is never in the future
-        year = ctx.today_year if f == "birth_date" else pivot
+        birth = f == "birth_date"
+        year = ctx.today.year if birth else pivot
 
         def parse(s: str):
             if not s.strip() or is_no_date(s):
                 if required:
                     raise BadValue(N_("empty date"))
                 return None
-            return parse_date(s, date_format=fmt, pivot_year=year).isoformat()
+            day = parse_date(s, date_format=fmt, pivot_year=year)
+            if birth and day > ctx.today:  # a birth year written with two digits ("01.01.27"), which a
+                day = _century_earlier(day)   # spreadsheet may already have read as 2027
+            return day.isoformat()
         return memoised(f, parse, {"": _Bad(msg(N_("empty date")))} if required else {"": None})
 
     def stamp_column(f: str) -> Column:
@@ -374,6 +377,13 @@ class _Lenient:
 
     def __init__(self, text: str):
         self.text = text
+
+
+def _century_earlier(day: dt.date) -> dt.date:
+    try:
+        return day.replace(year=day.year - 100)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - 100, day=28)
 
 
 def two_digit_pivot(today: dt.date) -> int:

@@ -80,6 +80,52 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 
+# What each field means and what it takes: the field reference (`followup import --fields`, the README).
+MEANING: dict[str, dict[str, str]] = {
+    "patients": {
+        "patient_id": N_("the patient's card number; the key every other file refers to"),
+        "full_name": N_("surname, first name and patronymic in one cell (or the three fields below)"),
+        "last_name": N_("surname"),
+        "first_name": N_("first name"),
+        "middle_name": N_("patronymic"),
+        "birth_date": N_("date of birth (a two-digit year is never in the future)"),
+        "phone": N_("phone cell: one number or several, words and extensions allowed; the first mobile "
+                    "number is the one used"),
+        "phone2": N_("another phone cell, read the same way"),
+        "email": N_("e-mail address"),
+        "household_id": N_("family code: members sharing a phone get one call"),
+        "status": N_("active, archived or deceased (default active)"),
+        "first_visit": N_("date of the first visit"),
+        "consent": N_("consent to contact: yes, no, or the channels (звонок, смс, email, мессенджер)"),
+    },
+    "visits": {
+        "visit_id": N_("the visit's number"),
+        "patient_id": N_("the patient's card number"),
+        "doctor": N_("the doctor's name"),
+        "date": N_("the visit's date"),
+        "kind": N_("consultation, treatment, treatment_end, hygiene, control or other (unknown values count "
+                   "as other)"),
+        "control_due": N_("date by which a control exam is due"),
+    },
+    "appointments": {
+        "appointment_id": N_("the appointment's number"),
+        "patient_id": N_("the patient's card number"),
+        "doctor": N_("the doctor's name"),
+        "start": N_("date and time of the appointment (or two columns: date, time)"),
+        "status": N_("booked, cancelled, no_show or done (default booked)"),
+    },
+    "plans": {
+        "plan_id": N_("the treatment plan's number"),
+        "patient_id": N_("the patient's card number"),
+        "doctor": N_("the doctor's name"),
+        "stage": N_("the stage's number within the plan"),
+        "stage_title": N_("what the stage is"),
+        "due_date": N_("date by which the stage is due"),
+        "status": N_("planned, done or cancelled (default planned)"),
+        "signed_date": N_("date the patient signed the plan"),
+    },
+}
+
 REQUIRED: dict[str, tuple[str, ...]] = {
     "patients": ("patient_id",),
     "visits": ("visit_id", "patient_id", "date"),
@@ -184,6 +230,13 @@ DATE_FIELDS = {"birth_date", "first_visit", "date", "control_due", "due_date", "
 DATETIME_FIELDS = {"start"}
 
 _HEADER_JUNK = re.compile(r"[\s._:;,\-/\\()\"'№#]+")
+
+
+def field_reference() -> list[dict]:
+    """Every field of every kind: whether it is required, its meaning (a message id), and the
+    headers recognised without a mapping file."""
+    return [{"kind": kind, "field": f, "required": f in REQUIRED[kind], "meaning": MEANING[kind][f],
+             "headers": list(ALIASES[kind][f])} for kind in KINDS for f in ALIASES[kind]]
 
 
 def normalise_header(text: str) -> str:
@@ -303,11 +356,16 @@ def load_mapping(path: Path) -> Mapping:
     )
 
 
-def detect_kind(headers: list[str]) -> str | None:
-    """The kind whose identifying fields the headers name best, or None."""
+def detect_kind(headers: list[str], mapping: Mapping | None = None) -> str | None:
+    """The kind whose identifying fields the headers name best (with the fields a mapping names for
+    its columns), or None."""
     best, best_score = None, 0
     for kind in KINDS:
         names = {_ALIAS_INDEX[kind].get(normalise_header(h)) for h in headers}
+        if mapping and mapping.columns:
+            if not set(mapping.columns) <= set(ALIASES[kind]):
+                continue
+            names |= set(mapping.columns)
         if not all(req in names for req in REQUIRED[kind]):
             continue
         score = sum(1 for f in SIGNATURE[kind] if f in names)

@@ -177,7 +177,7 @@ def import_paths(conn: sqlite3.Connection, db_path: Path, paths: list[Path], opt
                     _record_failed(conn, run_id, result)
                     results.append(result)
                     continue
-                kind = options.kind or mapping.kind or detect_kind(opened.headers)
+                kind = options.kind or mapping.kind or detect_kind(opened.headers, mapping)
                 if kind is None:
                     opened.close()
                     result.outcome, result.exit_code = "failed", DataError.exit_code
@@ -388,10 +388,23 @@ def _garbled(lines: Sequence[int], rows: list[list[str]], headers: list[str],
     return keep_lines, keep_rows
 
 
+_FOOTER_WORDS = ("итого", "всего", "total")
+
+
+def _footer(cells: list[str]) -> bool:
+    """A report's total line: its first cell starts with a word like "Итого", and the rest is blank."""
+    return bool(cells) and cells[0][:6].casefold().startswith(_FOOTER_WORDS) and not any(
+        c.strip() for c in cells[1:])
+
+
 def _converted(opened, convert, ctx: Context, width: int, ncols: int, headers: list[str]) -> Iterator[_Converted]:
     """Parse and convert the file batch by batch; no database work here."""
     for lines, rows in opened.batches(BATCH):
         rejects: list[Reject] = []
+        while rows and (_footer(rows[-1]) or not any(map(str.strip, rows[-1]))):  # a report's "Итого: 3"
+            rows, lines = rows[:-1], lines[:-1]
+        if not rows:
+            continue
         # the usual batch: every row as wide as the header and its first cell filled
         if min(map(len, rows)) >= width and max(map(len, rows)) <= ncols and all(map(_first, rows)):
             read = len(rows)
@@ -435,7 +448,7 @@ def _load(conn, file_id: int, opened, mapping: Mapping, result: FileResult, opti
         doctors=db.doctor_ids(conn),
         region=options.region,
         pivot_year=two_digit_pivot(today),
-        today_year=today.year,
+        today=today,
     )
     if kind == "patients":
         ctx.stored = stored
