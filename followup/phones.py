@@ -14,6 +14,7 @@ _PHONE_PUNCTUATION = str.maketrans("", "", " ()-.")
 # Russian mobile numbers that libphonenumber's metadata always accepts (9xx except 93x,
 # whose ranges are partly unassigned); a property test pins this against phonenumbers.
 _RU_MOBILE_FAST = re.compile(r"^9[0-24-9]\d{8}$")
+_RU_MOBILE_WRITTEN = re.compile(r"(?:\+7|8|7)?[ (]*(9[0-24-9]\d)[ )\-]*(\d{3})[ \-]*(\d{2})[ \-]*(\d{2})\Z")
 
 
 def normalize_phone(raw, region: str = "RU") -> tuple[str, bool]:
@@ -25,33 +26,87 @@ def normalize_phone(raw, region: str = "RU") -> tuple[str, bool]:
     if isinstance(raw, float) and raw.is_integer():
         raw = int(raw)
     text = str(raw).strip()
-    if region == "RU":
-        plus = text.startswith("+")
-        digits = (text[1:] if plus else text).translate(_PHONE_PUNCTUATION)
-        if digits.isdigit() and digits.isascii():
-            n = len(digits)
-            national = None
-            if n == 11 and (digits[0] == "7" or (digits[0] == "8" and not plus)):
-                national = digits[1:]
-            elif n == 10 and not plus:
-                national = digits
-            if national is not None and _RU_MOBILE_FAST.match(national):
-                return "+7" + national, True
-            if n < 10 and not plus:
-                return text, False  # too short for any Russian number
-    return _normalize_phone_slow(text, region)
+    number, valid, _ = _one_number(text, region)
+    return number, valid
 
 
-def _normalize_phone_slow(text: str, region: str) -> tuple[str, bool]:
+_SHORT = object()
+
+
+def _fast(text: str, region: str):
+    """A Russian mobile number in E.164 without libphonenumber; _SHORT for digits too few for any
+    Russian number; None when libphonenumber must judge."""
+    if region != "RU":
+        return None
+    m = _RU_MOBILE_WRITTEN.match(text)
+    if m:  # the usual ways of writing a Russian mobile number, read by one regular expression
+        return "+7" + "".join(m.groups())
+    plus = text.startswith("+")
+    digits = (text[1:] if plus else text).translate(_PHONE_PUNCTUATION)
+    if not (digits.isdigit() and digits.isascii()):
+        return None
+    n = len(digits)
+    national = None
+    if n == 11 and (digits[0] == "7" or (digits[0] == "8" and not plus)):
+        national = digits[1:]
+    elif n == 10 and not plus:
+        national = digits
+    if national is not None:
+        if _RU_MOBILE_FAST.match(national):
+            return "+7" + national
+        if national[0] in "348":  # Russian landlines and 8-800 numbers, by libphonenumber's own patterns
+            kind = _ru_kind(national)
+            if kind is not None:
+                return kind if kind is _INVALID else ("+7" + national, kind)
+    if n < 10 and not plus:
+        return _SHORT
+    return None
+
+
+_INVALID = object()
+_RU_TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail",
+             "fixed_line", "mobile")
+_ru_patterns: list | None = None
+
+
+def _ru_kind(national: str):
+    """For a ten-digit Russian national number outside the mobile fast path: False (a valid number
+    that takes no SMS), True (one that does), _INVALID, or None (libphonenumber must judge). The
+    patterns are libphonenumber's metadata for Russia, tried in the order its number_type tries them."""
+    global _ru_patterns
+    if _ru_patterns is None:
+        from phonenumbers import PhoneMetadata
+
+        meta = PhoneMetadata.metadata_for_region("RU")
+        _ru_patterns = [re.compile(meta.general_desc.national_number_pattern)] + [
+            (name, re.compile(getattr(meta, name).national_number_pattern)) for name in _RU_TYPES
+            if getattr(meta, name) is not None and getattr(meta, name).national_number_pattern]
+    general, *types = _ru_patterns
+    if not general.fullmatch(national):
+        return _INVALID
+    for name, pattern in types:
+        if pattern.fullmatch(national):
+            return name == "mobile"
+    return _INVALID
+
+
+def _one_number(text: str, region: str) -> tuple[str, bool, bool]:
+    """(E.164, True, can receive SMS) for text that is one valid number, else (text, False, False)."""
+    fast = _fast(text, region)
+    if fast is _SHORT or fast is _INVALID:
+        return text, False, False
+    if fast is not None:
+        return (fast, True, True) if fast.__class__ is str else (fast[0], True, fast[1])
     import phonenumbers
 
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
-        return text, False
+        return text, False, False
     if not phonenumbers.is_valid_number(number):
-        return text, False
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), True
+        return text, False, False
+    return (phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), True,
+            phonenumbers.number_type(number) in _SMS_TYPES())
 
 
 # What a phone cell says when there is no number: no number, not a wrong one (compared folded).
@@ -82,20 +137,21 @@ def read_phone_cell(raw, region: str = "RU") -> PhoneCell:
     written as a float (``79161234567.0``) is the number. Text that holds no valid number is kept as
     given and flagged invalid (never dialled).
     """
-    if isinstance(raw, float) and raw.is_integer():
-        raw = int(raw)
-    text = str(raw).strip()
+    if raw.__class__ is not str:
+        raw = int(raw) if isinstance(raw, float) and raw.is_integer() else raw
+        raw = str(raw)
+    text = raw.strip()
+    fast = _fast(text, region)
+    if fast.__class__ is str:
+        return PhoneCell(((fast, True, True),))  # the usual cell: one Russian mobile number
     if _FLOAT_NUMBER.match(text):
         text = text.split(".", 1)[0]
-    number, ok = normalize_phone(text, region)
-    if ok and region == "RU" and number.startswith("+79"):
-        return PhoneCell(((number, True, True),))  # the usual cell: one Russian mobile number
+    if text.translate(_PHONE_PUNCTUATION).lstrip("+").isdigit():  # one number, digits and punctuation only
+        return PhoneCell((_one_number(text, region),))
     if fold_words(text) in NO_NUMBER:
         return NO_PHONE
     found = _matched(text, region)
     if not found:
-        if ok:
-            return PhoneCell(((number, True, _can_sms(number, region)),))
         return PhoneCell(((text, False, False),))
     return PhoneCell(found)
 
@@ -133,22 +189,11 @@ def _SMS_TYPES():
     return (T.MOBILE, T.FIXED_LINE_OR_MOBILE)
 
 
-def _can_sms(e164: str, region: str) -> bool:
-    import phonenumbers
-
-    try:
-        return phonenumbers.number_type(phonenumbers.parse(e164, region)) in _SMS_TYPES()
-    except phonenumbers.NumberParseException:
-        return False
-
-
 def can_receive_sms(e164: str | None) -> bool:
     """Whether a stored (E.164) number can receive SMS: a mobile number, without an extension."""
     if not e164 or ";" in e164:
         return False
-    if e164.startswith("+79") and _RU_MOBILE_FAST.match(e164[2:]):
-        return True
-    return _can_sms(e164, "RU")
+    return _one_number(e164, "RU")[2]
 
 
 def shown_phone(number: str | None, ext_word: str = "ext.") -> str:

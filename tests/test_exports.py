@@ -135,6 +135,7 @@ def test_phones_from_a_libreoffice_workbook(cli, tmp_path):
     assert cli("import", several).exit_code == 0
     assert cli.rows("SELECT phone, phone_sms, phone2, phones_other FROM patients WHERE patient_id = '1'") == [
         ("+79165556677", 1, "+74951112233", "+74951112244, +79165556688")]
+    assert "+74951112244, +79165556688" in cli("--lang", "ru", "patient", "show", "1").stdout
     assert got["000123"] == ("+79161234503", 1, 1, "+74957654321", None)   # two numbers in one cell
     assert got["000124"] == ("+79161234509", 1, 1, None, None)             # "моб."
     assert got["000126"] == ("+74951234567;ext=123", 1, 0, None, None)     # an extension: never SMS
@@ -143,6 +144,10 @@ def test_phones_from_a_libreoffice_workbook(cli, tmp_path):
     assert got["000129"] == ("+79161234567", 1, 1, None, None)
     assert got["000130"] == ("+78005553535", 1, 0, None, None)             # toll-free: dialled only
     assert "invalid" not in result.stdout  # no number is not a wrong number
+    shown = cli("patient", "show", "126").stdout
+    assert "+74951234567 ext. 123 (no SMS)" in shown
+    shown = cli("--lang", "ru", "patient", "show", "123").stdout
+    assert "+79161234503" in shown and "+74957654321" in shown
 
 
 def test_a_number_that_cannot_take_sms_is_never_offered_for_sms(cli, tmp_path):

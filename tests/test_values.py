@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from followup.importing.values import BadValue, normalize_phone, parse_date, parse_datetime
+from followup.importing.values import BadValue, parse_date, parse_datetime
+from followup.phones import normalize_phone
 from followup.text import fold
 
 
@@ -92,6 +93,20 @@ def test_phone_fast_path_agrees_with_phonenumbers(raw):
 def test_phone_fast_path_on_ten_digit_numbers(prefix, national):
     raw = f"{prefix}{national:010d}"
     assert normalize_phone(raw) == reference(raw)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(["8", "+7", "7", "", "8 ("]), st.sampled_from("3489"), st.integers(0, 999_999_999))
+def test_landline_fast_path_agrees_with_phonenumbers(prefix, first, rest):
+    """Russian landlines and 8-800 numbers are judged from libphonenumber's own patterns without
+    parsing: the same number, validity and SMS capability as libphonenumber gives."""
+    from followup.phones import read_phone_cell
+
+    raw = f"{prefix}{first}{rest:09d}"
+    number, valid = reference(raw)
+    sms = valid and phonenumbers.number_type(phonenumbers.parse(raw, "RU")) in (
+        phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+    assert tuple(read_phone_cell(raw)) == ((number, valid, sms),)
 
 
 def test_fold_is_case_and_yo_insensitive_for_cyrillic():

@@ -49,7 +49,7 @@ def record_consent(conn, patient: str, *, purposes: Sequence[str], channels: Seq
         if "@" in address:
             address = address.strip()
         else:
-            from followup.importing.values import normalize_phone
+            from followup.phones import normalize_phone
 
             address, valid = normalize_phone(address)
             if not valid:

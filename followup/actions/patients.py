@@ -22,7 +22,7 @@ def find_patients(conn, text: str) -> list[dict]:
     """Patients by a part of the name (any case, ё = е), or by a phone number in any format (then by
     its digits, without the country's 7 or 8, when no number matches exactly)."""
     from followup import db
-    from followup.importing.values import normalize_phone
+    from followup.phones import normalize_phone
     from followup.text import fold
 
     text = text.strip()

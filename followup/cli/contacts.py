@@ -147,7 +147,8 @@ def today(
             return
     readable = fmt in (Format.table, Format.md)  # CSV keeps the codes, before each reason's sentence
     flat = [{"entry": d["entry_id"], "window": d["window"] or "", "patient": f"{d['patient']} ({d['patient_id']})",
-             "phone": d["phone"], "channel": tr(d["channel"]) if readable else d["channel"],
+             "phone": _phone(d["phone"]) if readable else d["phone"],
+             "channel": tr(d["channel"]) if readable else d["channel"],
              "reasons": "\n".join(r["text"] if readable else f"{r['code']}: {r['text']}" for r in d["reasons"])
              + "".join(f"\n+ {m['patient']} ({m['patient_id']}): " + "; ".join(r["text"] for r in m["reasons"])
                        for m in d["household"]),
@@ -168,6 +169,13 @@ def today(
                              soft_wrap=True)
 
 
+def _phone(number: str | None) -> str:
+    """A number for people: an extension after the word for it ("+74951234567 доб. 123")."""
+    from followup.phones import shown_phone
+
+    return shown_phone(number, tr("ext."))
+
+
 # below this many columns, or above this many entries, the day's list is printed as one block an
 # entry instead of a table (rich takes about a millisecond a row to lay a table out: 5-7 s for a
 # big clinic's 4,500 entries, where the blocks take 0.3 s)
@@ -186,7 +194,7 @@ def _print_cards(data: list[dict], day, width: int) -> None:
     out = [tr("Contacts for {day}: {n}", day=i18n.day(day), n=len(data))]
     for d in data:
         out.append("")
-        out.append(f"{d['entry_id']}  {d['window'] or tr('any time')}  {tr(d['channel'])} {d['phone'] or ''}  "
+        out.append(f"{d['entry_id']}  {d['window'] or tr('any time')}  {tr(d['channel'])} {_phone(d['phone'])}  "
                    f"{d['patient']} ({d['patient_id']})")
         out.extend(lines("-", r["text"]) for r in d["reasons"])
         out.extend(lines("+", f"{m['patient']} ({m['patient_id']}): " + "; ".join(r["text"] for r in m["reasons"]))

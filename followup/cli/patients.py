@@ -24,12 +24,22 @@ STATUSES = (NC_("appointment", "booked"), NC_("appointment", "cancelled"), NC_("
             NC_("plan stage", "cancelled"))
 
 
+def _phone(number: str) -> str:
+    from followup.phones import shown_phone
+
+    return shown_phone(number, tr("ext."))
+
+
 def _patient_row(p: dict) -> dict:
     """A patient for people to read: an invalid phone and a missing patient are said so."""
     row = {c: p.get(c) for c in PATIENT_LIST_COLUMNS}
     row["status"] = tr(p["status"]) if p.get("status") else p.get("status")
     if p.get("phone") and not p.get("phone_valid"):
         row["phone"] = tr("{phone} (invalid)", phone=p["phone"])
+    elif p.get("phone"):
+        row["phone"] = _phone(p["phone"])
+        if p.get("phone_sms") == 0:
+            row["phone"] = tr("{phone} (no SMS)", phone=row["phone"])
     if p.get("missing_since"):
         row["status"] = tr("{status}, left out of the full export since {date}", status=row["status"],
                            date=i18n.day(dt.date.fromisoformat(p["missing_since"][:10])))
@@ -55,11 +65,14 @@ def patient_show(ctx: typer.Context, patient_id: str = typer.Argument(..., help=
 
     out.print(tr("[bold]{name}[/bold]  card {id}", name=escape(patient["full_name"]), id=escape(patient["patient_id"])))
     for label, key in ((N_("born"), "birth_date"), (N_("phone"), "phone"), (N_("phone 2"), "phone2"),
-                       (N_("e-mail"), "email"), (N_("status"), "status"), (N_("first visit"), "first_visit"),
-                       (N_("household"), "household_id")):
+                       (N_("other phones"), "phones_other"), (N_("e-mail"), "email"), (N_("status"), "status"),
+                       (N_("first visit"), "first_visit"), (N_("household"), "household_id")):
         value = _patient_row(patient).get(key, patient.get(key)) if key in ("phone", "status") else patient[key]
-        if key == "phone2" and patient["phone2"] and not patient["phone2_valid"]:
-            value = tr("{phone} (invalid)", phone=patient["phone2"])
+        if key == "phone2" and patient["phone2"]:
+            value = (tr("{phone} (invalid)", phone=patient["phone2"]) if not patient["phone2_valid"]
+                     else _phone(patient["phone2"]))
+        if key == "phones_other" and value:
+            value = ", ".join(_phone(n) for n in value.split(", "))
         if value:
             out.print(f"  {tr(label):<12} {_cell(value)}", markup=False)
     if patient["household"]:

@@ -15,10 +15,13 @@ from collections.abc import Callable, Sequence
 from itertools import repeat
 
 from followup.i18n import Msg, N_, msg
-from followup.importing.fields import DEFAULTS, LENIENT_VALUES, VALUES, Mapping, parse_consent
-from followup.importing.values import BadValue, is_no_date, parse_date, parse_datetime, read_phone_cell
+from followup.importing.readers import MOJIBAKE_HINT, garbled
+from followup.importing.fields import DEFAULTS, LENIENT_VALUES, VALUES, Mapping, parse_consent, used_columns
+from followup.importing.values import BadValue, is_no_date, parse_date, parse_datetime
+from followup.phones import read_phone_cell
 from followup.text import fold
 
+GARBLED = N_("garbled text (mojibake): the export was saved in a wrong encoding")
 MEMO_LIMIT = 200_000  # distinct texts remembered per column; then the memo starts afresh
 _MISS = object()
 _AMBIGUOUS = object()
@@ -115,9 +118,13 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
         at = index[f]
         return " + ".join(headers[i] or f for i in at) if isinstance(at, tuple) else (headers[at] or f)
 
+    checked: set[int] = set()  # columns whose every distinct text is checked for garbling here
+
     def memoised(f: str, parse: Callable[[str], object], preset: dict) -> Column:
-        """A column read through a memo of text -> value (or _Bad)."""
+        """A column read through a memo of text -> value (or _Bad); a garbled text is _Bad too."""
         memo: dict[str, object] = dict(preset)
+        if isinstance(index.get(f), int):
+            checked.add(index[f])
         bad = {s for s, v in preset.items() if v.__class__ is _Bad}  # texts that cannot be read
         name = header(f)
 
@@ -131,6 +138,8 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
                     if v is _MISS:
                         s = col[i]
                         try:
+                            if garbled(s):
+                                raise BadValue(GARBLED)
                             v = parse(s)
                         except BadValue as exc:
                             v = _Bad(exc.message)
@@ -226,11 +235,12 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
                 for i, v in enumerate(ids):
                     if not v:
                         batch.reject(i, name, msg(N_("empty identifier")))
-            if among is not None and not among.issuperset(ids):
+            if among and not among.issuperset(ids) or known is not None and not among:
+                zeros = ctx.without_zeros(among)
                 for i, v in enumerate(ids):
                     if not v or v in among:
                         continue
-                    match = ctx.without_zeros(among).get(v.lstrip("0"), _MISS) if v.isdigit() else _MISS
+                    match = zeros.get(v.lstrip("0"), _MISS) if v.isdigit() else _MISS
                     if match is _AMBIGUOUS:
                         batch.reject(i, name, msg(N_("the card number matches several patients whose numbers differ "
                                                      "only in leading zeros; export the numbers as text")))
@@ -243,8 +253,10 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
 
     joined = {f: at for f, at in index.items() if isinstance(at, tuple)}
 
+    last: list = [()]  # the batch's columns, as the last call of cols() made them
+
     def cols(rows: list[list[str]]) -> Callable[[str], Sequence[str]]:
-        transposed = list(zip(*rows))
+        transposed = last[0] = list(zip(*rows))
 
         def col(f: str) -> Sequence[str]:
             if f not in index:
@@ -296,30 +308,38 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
         region = ctx.region
         has_phone = "phone" in index or "phone2" in index
 
-        def cell(s: str):
-            s = s.strip()
-            return read_phone_cell(s, region) if s else ()
+        none = (None, None, None, None, None, None)
 
         def phones(col1: Sequence[str], col2: Sequence[str]) -> list[tuple]:
             """(phone, valid, phone2, valid2, can SMS, others) per row: of every number in the two
             cells, the first that can receive SMS is the phone, else the first valid one."""
             out = []
             for a, b in zip(col1, col2):
-                found = [*cell(a), *cell(b)] if b else cell(a)
+                a, b = a.strip(), b.strip()
+                if not b:
+                    if not a:
+                        out.append(none)
+                        continue
+                    found = read_phone_cell(a, region)
+                    if len(found) == 1:  # the usual cell: one number
+                        number, ok, sms = found[0]
+                        if not ok:
+                            ctx.invalid_phones += 1
+                        out.append((number, 1 if ok else 0, None, None, 1 if sms else 0, None))
+                        continue
+                else:
+                    found = [*(read_phone_cell(a, region) if a else ()), *read_phone_cell(b, region)]
                 if not found:
-                    out.append((None, None, None, None, None, None))
+                    out.append(none)
                     continue
                 if any(not ok for _, ok, _ in found):
                     ctx.invalid_phones += 1
-                if len(found) == 1:
-                    number, ok, sms = found[0]
-                    out.append((number, int(ok), None, None, int(sms), None))
-                    continue
                 best = next((f for f in found if f[2]), None) or next((f for f in found if f[1]), found[0])
                 rest = [f for f in found if f is not best]
-                second = rest.pop(0)
+                second = rest.pop(0) if rest else (None, None, None)
                 others = ", ".join(n for n, _, _ in rest) or None
-                out.append((best[0], int(best[1]), second[0], int(second[1]), int(best[2]), others))
+                out.append((best[0], int(best[1]), second[0], None if second[1] is None else int(second[1]),
+                            int(best[2]), others))
             return out
 
         def names(col, batch: Batch) -> list[tuple]:
@@ -367,6 +387,24 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
                         c_first_visit(col("first_visit"), batch))]
     else:  # pragma: no cover - kinds are checked before
         raise ValueError(kind)
+
+    # Garbled text is rejected wherever it is: the memoised columns checked each distinct text
+    # above; every other column a field reads is checked here, a column of a batch at a time (all
+    # ASCII: a join; else a search for the hint; only a value the search finds is judged in full).
+    unchecked = [(j, headers[j] or str(j + 1)) for j in sorted(set(used_columns(index)) - checked)]
+    of_kind = convert
+
+    def convert(rows: list[list[str]], batch: Batch):
+        out = of_kind(rows, batch)
+        transposed = last[0]
+        for j, name in unchecked:
+            col = transposed[j]
+            text = "\x1f".join(col)
+            if not text.isascii() and MOJIBAKE_HINT.search(text):
+                for i, v in enumerate(col):
+                    if garbled(v):
+                        batch.reject(i, name, msg(GARBLED))
+        return out
     return convert
 
 

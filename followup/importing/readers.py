@@ -75,6 +75,17 @@ def file_digest(path: Path) -> tuple[str, int, bool]:
     return digest.hexdigest(), size, utf8
 
 
+# Cyrillic UTF-8 read as cp1251 always puts Р or С before a character that is neither ASCII nor a
+# Cyrillic letter; lost characters leave U+FFFD. Text without either is never garbled that way.
+MOJIBAKE_HINT = re.compile("[РСÐÑ][^\x00-\x7fА-Яа-яЁё]|\ufffd")
+
+
+def garbled(value: str) -> bool:
+    """Whether one value is garbled text: the cheap hint first, then the full judgement."""
+    return (not value.isascii() and MOJIBAKE_HINT.search(value) is not None
+            and looks_like_mojibake(value, decoded_as_fallback=False))
+
+
 def looks_like_mojibake(text: str, *, decoded_as_fallback: bool) -> bool:
     """True when the text is Cyrillic garbled by a wrong encoding somewhere on its way.
 

@@ -8,7 +8,6 @@ import hashlib
 import json
 import operator
 import os
-import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -20,7 +19,7 @@ from followup.errors import Busy, DataError, FollowupError, NotFound, UsageError
 from followup.i18n import Msg, N_, msg, nmsg
 from followup.importing.convert import Batch, Context, build_converter, two_digit_pivot
 from followup.importing.fields import KINDS, Mapping, detect_kind, fits, resolve_columns, used_columns
-from followup.importing.readers import looks_like_mojibake, open_export
+from followup.importing.readers import open_export
 from followup.text import fold
 
 BATCH = 256  # rows; small batches stay in the CPU cache (measured: 2000 was ~15 % slower)
@@ -30,7 +29,6 @@ MAX_KEPT_REJECTS = 200
 KNOWN_SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm"}
 KIND_ORDER = {k: i for i, k in enumerate(KINDS)}  # patients first
 _first = operator.itemgetter(0)
-_MOJIBAKE_HINT = re.compile("[РСÐÑ][^\x00-\x7fА-Яа-яЁё]|\ufffd")
 
 
 @dataclass(frozen=True)
@@ -368,26 +366,6 @@ class _Converted:
     consents: list = field(default_factory=list)  # (patient_id, (granted, channels)) from a consent column
 
 
-def _garbled(lines: Sequence[int], rows: list[list[str]], headers: list[str],
-             rejects: list[Reject]) -> tuple[Sequence[int], list[list[str]]]:
-    """Reject the rows that hold garbled text (mojibake). One search over the batch finds the
-    batches worth looking at: Cyrillic UTF-8 read as cp1251 always puts Р or С before a character
-    that is neither ASCII nor a Cyrillic letter, and lost characters leave U+FFFD."""
-    if not _MOJIBAKE_HINT.search("\x1f".join(map("\x1f".join, rows))):
-        return lines, rows
-    keep_lines, keep_rows = [], []
-    for line, cells in zip(lines, rows):
-        bad = next((i for i, c in enumerate(cells) if _MOJIBAKE_HINT.search(c)
-                    and looks_like_mojibake(c, decoded_as_fallback=False)), None)
-        if bad is None:
-            keep_lines.append(line)
-            keep_rows.append(cells)
-        else:
-            rejects.append(Reject(line, headers[bad] if bad < len(headers) else "",
-                                  msg(N_("garbled text (mojibake): the export was saved in a wrong encoding"))))
-    return keep_lines, keep_rows
-
-
 _FOOTER_WORDS = ("итого", "всего", "total")
 
 
@@ -397,7 +375,7 @@ def _footer(cells: list[str]) -> bool:
         c.strip() for c in cells[1:])
 
 
-def _converted(opened, convert, ctx: Context, width: int, ncols: int, headers: list[str]) -> Iterator[_Converted]:
+def _converted(opened, convert, ctx: Context, width: int, ncols: int) -> Iterator[_Converted]:
     """Parse and convert the file batch by batch; no database work here."""
     for lines, rows in opened.batches(BATCH):
         rejects: list[Reject] = []
@@ -410,7 +388,6 @@ def _converted(opened, convert, ctx: Context, width: int, ncols: int, headers: l
             read = len(rows)
         else:
             lines, rows, read = _screen(lines, rows, width, ncols, rejects)
-        lines, rows = _garbled(lines, rows, headers, rejects)
         batch = Batch()
         stored = convert(rows, batch) if rows else []
         consents = ctx.batch_consents
@@ -527,7 +504,7 @@ def _load(conn, file_id: int, opened, mapping: Mapping, result: FileResult, opti
         group_rows = group_written = 0
 
     consent_decisions: list = []
-    for item in _converted(opened, convert, ctx, width, ncols, headers):
+    for item in _converted(opened, convert, ctx, width, ncols):
         consent_decisions.extend(item.consents)
         if options.dry_run and kind == "patients":
             run.dry_patients.update(row[0] for row in item.rows)

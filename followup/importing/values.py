@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 
 from followup.i18n import Msg, N_
-from followup.phones import normalize_phone, read_phone_cell  # noqa: F401 - read here by the importer
 
 class BadValue(ValueError):
     """A value that cannot be read; the message is the reason, without the value: a message id and its
