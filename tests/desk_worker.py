@@ -55,7 +55,7 @@ def main() -> None:
         patient = f"{4 * (i % 4000 + 1) + k:06d}"  # always this desk's own patients (card number mod 4)
         run("consent", f"w{k}-{i}-consent", "consent", patient, "--purpose", "marketing", "--channel", "email",
             "--note", f"w{k}-{i}-consent")
-        run("next", f"w{k}-{i}-next", "next", patient, "--on", later, "--reason", f"w{k}-{i}-next")
+        run("next", f"w{k}-{i}-next", "next", patient, "--on", later, "--reason", f"w{k}-{i}-next", "--consent")
         run("survey", f"w{k}-{i}-survey", "survey", patient, "--score", "9", "--recommend", "9",
             "--doctor", "Новикова", "--comment", f"w{k}-{i}-survey")
         i += 1

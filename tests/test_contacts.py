@@ -242,6 +242,34 @@ def test_done_on_a_closed_entry_is_refused(listed):
     assert r.stderr == f"Error: entry {entry} of 2026-11-23 is already closed (see followup log)\n"
 
 
+def test_next_is_checked_before_anything_is_written(clinic):
+    """A past date, an unknown doctor, a patient without a consent to agreed contacts: refused, one
+    line, nothing written; --consent records the consent with it; the doctor is stored by full name."""
+    def refused(*args, code, needle):
+        r = clinic("next", "P2", "--reason", "ask how the crown feels", *args)
+        assert r.exit_code == code and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.output
+        assert clinic.count("next_contacts") == 0
+
+    refused("--on", "2026-11-22", code=2, needle="in the past")
+    refused("--on", "2026-11-30", code=1, needle="followup consent P2 --purpose agreed")
+    clinic("consent", "P2", "--purpose", "agreed", "--channel", "sms")
+    refused("--on", "2026-11-30", "--channel", "call", code=1, needle="no consent to agreed contacts by call")
+    refused("--on", "2026-11-30", "--doctor", "Иванов", code=2, needle="unknown doctor")
+    assert clinic("next", "P2", "--on", "2026-11-30", "--reason", "x", "--channel", "sms", "--doctor",
+                  "смирнова").exit_code == 0
+    assert clinic.rows("SELECT doctor FROM next_contacts") == [("Смирнова Анна",)]
+    r = clinic("next", "P3", "--on", "2026-11-30", "--reason", "x", "--channel", "call", "--consent")
+    assert r.exit_code == 0, r.output
+    assert clinic.rows("SELECT purpose, channel, granted FROM consents WHERE patient_id = 'P3'") == [("agreed", "call", 1)]
+
+
+def test_today_names_doctors_as_every_command_does(clinic):
+    assert clinic("today", "--date", DAY, "--doctor", "kozlov").exit_code == 2
+    r = clinic("today", "--date", DAY, "--doctor", "ов")
+    assert r.exit_code == 2 and "unknown doctor" in r.stderr
+    assert clinic("today", "--date", DAY, "--doctor", "смирн").exit_code == 0
+
+
 def test_a_reason_that_turns_up_after_the_call_waits_for_tomorrow(listed):
     """An entry is (day, patient, channel): once closed it is not listed again that day under the
     same id (the CI failure of session 2: an import brought a new reason and `done` refused it)."""
@@ -277,7 +305,7 @@ def test_config_is_shared_and_changes_the_rules(clinic):
 
 
 def test_every_change_records_who(clinic):
-    clinic("consent", "P1", "--purpose", "recall", "--channel", "call")  # FOLLOWUP_USER from the fixture
+    clinic("consent", "P1", "--purpose", "recall", "--purpose", "agreed", "--channel", "call")  # FOLLOWUP_USER
     clinic("next", "P1", "--on", "2026-12-01", "--reason", "x", "--by", "dr.kozlov")
     clinic("config", "set", "cap_days", "21")
     assert clinic.rows("SELECT DISTINCT recorded_by FROM consents") == [("test-admin",)]

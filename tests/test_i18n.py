@@ -215,7 +215,7 @@ def test_a_whole_session_in_russian(cli, tmp_path, monkeypatch):
     for args in (["today"], ["why", someone], ["report"], ["report", "clinic"], ["log", someone],
                  ["consent", "show", someone], ["complaint", "list"], ["import", "--history"], ["flagged"],
                  ["patient", "show", someone], ["patient", "find", "Иванов"], ["db", "info"], ["themes"],
-                 ["report", "--doctor", "Смирнова"], ["next", someone, "--on", "2026-12-01", "--reason", "снимок"],
+                 ["report", "--doctor", "Смирнова"], ["next", someone, "--on", "2099-12-01", "--reason", "снимок", "--consent"],
                  ["complaint", "add", someone, "--text", "Долго ждал"], ["complaint", "list"]):
         out = cli("--db", path, *args)
         assert out.exit_code == 0, (args, out.output)

@@ -95,9 +95,18 @@ class NextAgreed:
 
 
 def agree_next_contact(conn, patient: str, *, on: dt.date, reason: str, channel: Optional[str] = None,
-                       doctor: Optional[str] = None, by: str, now: dt.datetime) -> NextAgreed:
-    """The date and form of the next contact agreed with the patient."""
+                       doctor: Optional[str] = None, consent: bool = False, by: str, now: dt.datetime
+                       ) -> NextAgreed:
+    """The date and form of the next contact agreed with the patient.
+
+    Checked before anything is written: the date is not in the past, the doctor is one the imports
+    know (stored by full name), and the patient has a consent to agreed contacts on that channel (any
+    channel when none is named) — else nothing is written and the refusal names the consent command.
+    With ``consent``, the patient agrees to such contacts on the spot: the consent is recorded too
+    (on the channel named, else by call), in the same transaction.
+    """
     from followup import db
+    from followup.actions.lookup import known_doctor
     from followup.records import CHANNELS
 
     channel = (understood(channel, CHANNELS, "channel") or channel) if channel else channel
@@ -105,10 +114,24 @@ def agree_next_contact(conn, patient: str, *, on: dt.date, reason: str, channel:
         raise UsageError(N_("unknown channel {value!r} (one of {allowed})"), value=channel, allowed=", ".join(CHANNELS))
     if not reason.strip():
         raise UsageError(N_("--reason must say what the contact is about"))
+    if on < now.date():
+        raise UsageError(N_("the agreed date {date} is in the past"), date=on)
+    doctor = known_doctor(conn, doctor)
     pid = known_patient(conn, patient)
+    granted = {ch for (_, purpose, ch), state in db.consent_states(conn, [pid]).items()
+               if purpose == "agreed" and state["granted"]}
+    if not consent and not (granted if channel is None else channel in granted):
+        raise Conflict(N_("patient {id} has no consent to agreed contacts{by}; record it first (followup consent "
+                          "{id} --purpose agreed --channel CHANNEL), or add --consent if the patient agrees now"),
+                       id=pid, by=msg(N_(" by {channel}"), channel=msg(channel)) if channel else "")
+    at = _stamp(now)
+    grant = [] if not consent else [{
+        "patient_id": pid, "purpose": "agreed", "channel": channel or "call", "granted": 1, "address": None,
+        "window": None, "days": None, "how": "in-person", "note": None, "source": "followup", "recorded_by": by,
+        "recorded_at": at}]
     nid = db.add_next_contact(conn, {"patient_id": pid, "due": on.isoformat(), "reason": reason.strip(),
-                                     "channel": channel, "doctor": doctor, "recorded_by": by,
-                                     "recorded_at": _stamp(now)})
+                                     "channel": channel, "doctor": doctor, "recorded_by": by, "recorded_at": at},
+                              consents=grant)
     return NextAgreed(nid, pid, on, by)
 
 

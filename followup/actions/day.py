@@ -28,9 +28,12 @@ REFRESH_WAIT_MS = 1_000
 
 
 def day_list(conn, day: dt.date, channel: Optional[str] = None, doctor: Optional[str] = None):
-    """Plan the day with the rules (nothing stored). Returns (entries, settings)."""
+    """Plan the day with the rules (nothing stored). Returns (entries, settings). A doctor is named as
+    every command names one: an unknown or ambiguous name is an error that lists the closest."""
     from followup import db, rules, settings as config
+    from followup.actions.lookup import known_doctor
 
+    doctor = known_doctor(conn, doctor)
     settings = db.get_settings(conn)
     policy = config.policy(settings)
     records = db.load_records(conn, day, windows=rules.candidate_windows(day, policy))

@@ -92,15 +92,21 @@ def next_contact(
     reason: str = typer.Option(..., "--reason", help="What the contact is about, as agreed."),
     channel: Optional[str] = typer.Option(None, "--channel", help="call, sms, email or messenger."),
     doctor: Optional[str] = typer.Option(None, "--doctor", help="The doctor who asked for it."),
+    consent: bool = typer.Option(False, "--consent", help="The patient agrees to such contacts now: record "
+                                 "that consent too (on --channel, else by call)."),
     by: Optional[str] = BY_OPTION,
 ):
-    """Record the date and form of the next contact agreed with the patient."""
+    """Record the date and form of the next contact agreed with the patient.
+
+    Refused, with nothing written, for a past date, an unknown doctor, or a patient without a
+    consent to agreed contacts on that channel (unless --consent).
+    """
     from followup.actions.contacts import agree_next_contact
 
     day = _date(on, "--on")
     conn = _open(ctx, create=False)
-    done = agree_next_contact(conn, patient, on=day, reason=reason, channel=channel, doctor=doctor, by=_who(by),
-                              now=_clock())
+    done = agree_next_contact(conn, patient, on=day, reason=reason, channel=channel, doctor=doctor,
+                              consent=consent, by=_who(by), now=_clock())
     typer.echo(tr("Next contact {nid} for {pid} agreed for {day} (recorded by {who}).", nid=done.id,
                   pid=done.patient_id, day=i18n.day(done.due), who=done.by))
 

@@ -53,9 +53,11 @@ def consent_history(conn: sqlite3.Connection, patient_id: str) -> list[dict]:
         f"SELECT {', '.join(cols)} FROM consents WHERE patient_id = ? ORDER BY recorded_at, id", (patient_id,))]
 
 
-def add_next_contact(conn: sqlite3.Connection, row: dict) -> int:
+def add_next_contact(conn: sqlite3.Connection, row: dict, *, consents: Sequence[dict] = ()) -> int:
+    """An agreed next contact, with any consent recorded with it, in one transaction."""
     cols = ("patient_id", "due", "reason", "channel", "doctor", "recorded_by", "recorded_at")
     with write_transaction(conn):
+        insert_consents(conn, consents)
         return conn.execute(f"INSERT INTO next_contacts ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                             tuple(row[c] for c in cols)).lastrowid
 
