@@ -402,3 +402,44 @@ def test_csv_is_safe_to_open_in_excel(cli, tmp_path):
     assert rows[1][columns.index("phone")] == "'+79161234568"  # neutralised, still readable
     out = cli("patient", "find", "hyperlink", "--format", "csv").stdout
     assert "'=HYPERLINK" in out
+
+
+# --- the receptionist's day -----------------------------------------------------------------
+
+def test_the_day_in_progress_log_find_and_card_numbers(clinic):
+    """The list says how far the day is; `done` takes a card number when the patient has one open
+    entry; `why` takes an entry id; `today --find` filters; `log --date` is the day's log."""
+    for pid in ("P1", "P3"):
+        clinic("consent", pid, "--purpose", "recall", "--channel", "call")
+    entries = today(clinic)
+    assert len(entries) == 2  # P1, and P3 with P4 on one call
+    # a card number of a patient with one open entry names that entry
+    assert clinic("done", "P5", "--outcome", "reached", "--date", DAY).exit_code == 66  # no entry
+    r = clinic("done", "P3", "--outcome", "no-answer", "--date", DAY, "--by", "olga")
+    p3 = next(e["entry_id"] for e in entries if e["patient_id"] == "P3")
+    assert r.exit_code == 0 and f"entry {p3} (P3)" in r.stdout, r.output
+    # why by an entry id of the day
+    p1_call = next(e["entry_id"] for e in entries if e["patient_id"] == "P1")
+    assert clinic.json("why", p1_call, "--date", DAY) == clinic.json("why", "P1", "--date", DAY)
+    # how far the day is, in every layout
+    assert clinic.json("today", "--date", DAY, "--summary") == {
+        "day": DAY, "total": 2, "done": 1, "left": 1, "outcomes": {"no-answer": 1}}
+    assert "Contacts for 2026-11-23: 1 of 2 done, 1 left" in clinic("today", "--date", DAY).stdout
+    assert "Contacts for 2026-11-23: 1 of 2 done, 1 left" in clinic.at_width(80, "today", "--date", DAY).stdout
+    # the entries' contract is unchanged: still a list
+    assert [e["entry_id"] for e in today(clinic)] == [e["entry_id"] for e in entries if e["patient_id"] == "P1"]
+    # --find: by name (any case) or phone digits
+    assert [e["patient_id"] for e in today(clinic, "--find", "иванов")] == ["P1"]
+    assert today(clinic, "--find", "916 123 45") and not today(clinic, "--find", "Сидорова")
+    # the day's log: names and outcomes in words
+    log = clinic("--lang", "ru", "log", "--date", DAY, "--by", "olga", "--format", "md").stdout
+    assert "| 10:00 | olga | Сидорова Анна (P3) | звонок | нет ответа | гигиена |  |" in log, log
+    assert clinic.json("log", "--date", DAY, "--by", "someone-else") == []
+    assert clinic("log").exit_code == 2
+
+
+def test_patient_find_says_how_many_it_shows(clinic):
+    out = clinic("patient", "find", "сидоров", "--limit", "1").stdout
+    assert "1 of 2 shown" in out
+    assert "shown" not in clinic("patient", "find", "сидоров").stdout
+    assert len(clinic.json("patient", "find", "сидоров", "--limit", "1")) == 1

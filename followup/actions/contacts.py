@@ -165,7 +165,7 @@ def record_outcome(conn, entry: str, outcome: str, *, day: dt.date, callback: Op
         raise UsageError(N_("--on goes with --outcome call-back"))
     if callback and callback <= day:
         raise UsageError(N_("--on must be a later day than the list's"))
-    matches, entries, settings = entries_named(conn, day, entry)
+    matches, entries, settings = _by_card(conn, day, entry) or entries_named(conn, day, entry)
     if len(matches) > 1:
         raise UsageError(N_("entry {entry!r} names {n} entries; give more of its characters"), entry=entry,
                          n=len(matches))
@@ -184,6 +184,33 @@ def record_outcome(conn, entry: str, outcome: str, *, day: dt.date, callback: Op
                            len(found.household), steps.text)
 
 
+def _by_card(conn, day: dt.date, given: str):
+    """A card number names the patient's open entry of the day, when there is exactly one: (matches,
+    entries, settings) as entries_named gives them; None when ``given`` is no card number or the
+    patient has no open entry (then it is read as an entry id)."""
+    from followup import db
+    from followup.actions.day import entries_named
+    from followup.entryids import CHANNELS, entry_id
+
+    pid = given.strip()
+    if not pid or not db.patient_exists(conn, pid):
+        return None
+    found, entries, settings = [], [], None
+    for channel in CHANNELS:
+        matches, listed, settings = entries_named(conn, day, entry_id(day, pid, channel))
+        if matches:
+            found += matches
+            entries = listed
+    if len(found) > 1:
+        from followup.entryids import shortest_prefixes
+
+        shown = shortest_prefixes(e.entry_id for e in entries)
+        raise UsageError(N_("patient {id} has {n} open entries on the list of {day} ({entries}); name the entry"),
+                         id=pid, n=len(found), day=day, entries=", ".join(shown.get(e.entry_id, e.entry_id[:6])
+                                                                           for e in found))
+    return (found, entries, settings) if found else None
+
+
 # ---------------------------------------------------------------------------
 # Why, the manager's list, the log
 
@@ -195,10 +222,18 @@ class Explanation:
 
 
 def explain(conn, patient: str, *, day: dt.date) -> Explanation:
-    """For every rule: whether it fires for this patient on ``day``, and if not, why not."""
+    """For every rule: whether it fires for this patient on ``day``, and if not, why not. The patient
+    is named by card number, or by an entry id of the day's list."""
     from followup import db, rules, settings as config
 
-    pid = known_patient(conn, patient)
+    given = patient.strip()
+    if not db.patient_exists(conn, given) and len(given) >= rules.ENTRY_ID_LENGTH:
+        from followup.actions.day import entries_named
+
+        matches = entries_named(conn, day, given)[0]  # an entry id of the day names its patient
+        if len(matches) == 1:
+            given = matches[0].patient.patient_id
+    pid = known_patient(conn, given)
     policy = config.policy(db.get_settings(conn))
     [records] = db.load_records(conn, day, [pid])
     return Explanation(records.patient, rules.assess(records, day, policy))
@@ -219,6 +254,14 @@ def contact_log(conn, patient: str) -> tuple[str, list[dict]]:
 
     pid = known_patient(conn, patient)
     return pid, db.contact_log(conn, pid)
+
+
+def day_log(conn, *, day: dt.date, by: Optional[str] = None) -> list[dict]:
+    """What was done for the list of ``day`` (by one person, if named): every contact, in order, with
+    the patient's name."""
+    from followup import db
+
+    return db.day_log(conn, day.isoformat(), by.strip() if by else None)
 
 
 def _code(word: str, codes: tuple[str, ...], kind: str) -> str:

@@ -16,6 +16,8 @@ as messages; what each language reads is kept beside it (plan_texts, plan_lists)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import datetime as dt
 import json
 import os
@@ -277,3 +279,47 @@ def refresh_after_import(conn, *, today: dt.date) -> None:
         stored_day(conn, today, today=today)
     except sqlite3.Error:
         pass
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far the desks are with a day's list."""
+
+    day: dt.date
+    done: int                # entries closed (an outcome recorded)
+    left: int                # entries still on the list
+    outcomes: dict           # outcome -> entries closed with it
+
+    @property
+    def total(self) -> int:
+        return self.done + self.left
+
+    def data(self) -> dict:
+        return {"day": self.day.isoformat(), "total": self.total, "done": self.done, "left": self.left,
+                "outcomes": dict(sorted(self.outcomes.items()))}
+
+
+def day_progress(conn, day: dt.date, left: int, channel: Optional[str] = None) -> Progress:
+    """The day's progress, given how many entries are left on its list (as the caller read it)."""
+    from followup import db
+
+    outcomes = db.day_outcomes(conn, day.isoformat(), channel)
+    return Progress(day, sum(outcomes.values()), left, outcomes)
+
+
+def matching(data: list[dict], text: str) -> list[dict]:
+    """The entries (as `today --format json` has them) whose patient, or a household member on the same
+    call, has this in the name (any case, ё = е) or these digits in the phone."""
+    from followup.text import fold
+
+    wanted = fold(text.strip())
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if len(digits) == 11 and digits[0] in "78":
+        digits = digits[1:]
+
+    def hit(d: dict) -> bool:
+        names = [d["patient"], d["patient_id"], *(m["patient"] for m in d["household"])]
+        if any(wanted and wanted in fold(n) for n in names):
+            return True
+        return len(digits) >= 4 and digits in "".join(ch for ch in (d["phone"] or "") if ch.isdigit())
+    return [d for d in data if hit(d)]

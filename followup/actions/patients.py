@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from followup.errors import NotFound, UsageError
 from followup.i18n import N_
@@ -18,9 +19,16 @@ def patient_card(conn, patient_id: str) -> dict:
     return patient
 
 
-def find_patients(conn, text: str) -> list[dict]:
+@dataclass(frozen=True)
+class Found:
+    patients: list[dict]     # at most the limit, by name
+    total: int               # how many matched in all
+
+
+def find_patients(conn, text: str, *, limit: int = 50) -> Found:
     """Patients by a part of the name (any case, ё = е), or by a phone number in any format (then by
-    its digits, without the country's 7 or 8, when no number matches exactly)."""
+    its digits, without the country's 7 or 8, when no number matches exactly); the first ``limit``
+    by name, and how many matched in all."""
     from followup import db
     from followup.phones import normalize_phone
     from followup.text import fold
@@ -28,15 +36,18 @@ def find_patients(conn, text: str) -> list[dict]:
     text = text.strip()
     if not text:
         raise UsageError(N_("give a part of a name or a phone number"))
+    if limit < 1:
+        raise UsageError(N_("--limit must be at least 1"))
     digits = "".join(ch for ch in text if ch.isdigit())
     if len(digits) >= 5 and len(digits) >= len(text.replace(" ", "")) // 2:
         number, valid = normalize_phone(text)
-        found = db.find_patients(conn, phone=number) if valid else []
+        found = db.find_patients(conn, phone=number, limit=-1) if valid else []
         if not found:
             tail = digits[1:] if len(digits) == 11 and digits[0] in "78" else digits
-            found = db.find_patients(conn, digits=tail)
-        return found
-    return db.find_patients(conn, name_fold=fold(text))
+            found = db.find_patients(conn, digits=tail, limit=-1)
+    else:
+        found = db.find_patients(conn, name_fold=fold(text), limit=-1)
+    return Found(found[:limit], len(found))
 
 
 def patient_data(conn, patient_id: str) -> dict:

@@ -117,13 +117,16 @@ def today(
     date: Optional[str] = typer.Option(None, "--date", help="The day to list (default: today)."),
     channel: Optional[str] = typer.Option(None, "--channel", help="Only call, sms, email or messenger."),
     doctor: Optional[str] = typer.Option(None, "--doctor", help="Only reasons of this doctor (a name part)."),
+    find: Optional[str] = typer.Option(None, "--find", help="Only entries whose patient has this in the name "
+                                       "or phone."),
+    summary: bool = typer.Option(False, "--summary", help="Only how far the day is: done, left, by outcome."),
     fmt: Format = FORMAT_OPTION,
 ):
     """Today's list: consented patients with a concrete reason, each with its evidence.
 
     Ordered by the patient's preferred time of day. Record each outcome with `followup done ENTRY`.
     """
-    from followup.actions.day import day_list, entry_json, stored_day, with_id
+    from followup.actions.day import day_list, day_progress, entry_json, matching, stored_day, with_id
     from followup.entryids import CHANNELS, shortest_prefixes
 
     day = _date(date)
@@ -138,18 +141,32 @@ def today(
         entries, settings = day_list(conn, day, channel, doctor)
         shown = shortest_prefixes(e.entry_id for e in entries)
         data = [entry_json(e, settings, shown[e.entry_id]) for e in entries]
-        if fmt is Format.json:  # one entry a line
-            typer.echo("[" + ",\n".join(json.dumps(d, ensure_ascii=False) for d in data) + "]")
-            return
-    elif fmt is Format.json:  # the stored plan's bytes, one entry a line
+    elif fmt is Format.json and not find and not summary:  # the stored plan's bytes, one entry a line
         typer.echo(stored_day(conn, day, channel, today=_today(), as_json=True))
         return
     else:
         data = [json.loads(with_id(shown, payload)) for shown, payload in stored_day(conn, day, channel, today=_today())]
+    progress = day_progress(conn, day, len(data), channel) if not doctor else None
+    if summary:
+        if progress is None:
+            raise UsageError(N_("--summary is for the whole list (without --doctor)"))
+        if fmt in (Format.json, Format.xlsx):
+            _structured(progress.data(), fmt, "summary")
+        else:
+            typer.echo(_progress_line(progress))
+            for outcome, n in sorted(progress.outcomes.items()):
+                typer.echo(f"  {tr(outcome)}: {n}")
+        return
+    if find:
+        data = matching(data, find)
+        progress = None  # the header says how many match
+    if fmt is Format.json:  # one entry a line
+        typer.echo("[" + ",\n".join(json.dumps(d, ensure_ascii=False) for d in data) + "]")
+        return
     if fmt is Format.table and data:
         width = shutil.get_terminal_size().columns
         if width < TABLE_WIDTH or len(data) > TABLE_ROWS:
-            _print_cards(data, day, width)
+            _print_cards(data, day, width, progress)
             return
     readable = fmt in (Format.table, Format.md)  # CSV keeps the codes, before each reason's sentence
     flat = [{"entry": d["entry_id"], "window": d["window"] or "", "patient": f"{d['patient']} ({d['patient_id']})",
@@ -164,15 +181,32 @@ def today(
         _print_rows(flat, list(flat[0]) if flat else ["entry"], fmt, title=day.isoformat())
         return
     if not flat:
+        if progress and progress.done:
+            _console().print(tr("Nobody left to contact on {day}: all {n} done.", day=i18n.day(day), n=progress.done),
+                             markup=False)
+            return
         _console().print(tr("Nobody to contact on {day}.", day=i18n.day(day)), markup=False)
         return
     _print_rows(flat, ["entry", "window", "patient", "phone", "channel", "reasons", "doctor", "warnings"], fmt,
-                title=tr("Contacts for {day}: {n}", day=i18n.day(day), n=len(flat)))
+                title=_title(day, len(flat), progress))
     for d in data:
         if d["message"]:
             _console().print(tr("{entry} {channel} to {address}: {message}", entry=d["entry_id"], channel=tr(d["channel"]),
                                 address=d["phone"], message=d["message"]), markup=False,
                              soft_wrap=True)
+
+
+def _title(day, n: int, progress) -> str:
+    """The list's heading: how many, and once the desks have closed some, how far the day is."""
+    if progress is None or not progress.done:
+        return tr("Contacts for {day}: {n}", day=i18n.day(day), n=n)
+    return tr("Contacts for {day}: {done} of {total} done, {left} left", day=i18n.day(day), done=progress.done,
+              total=progress.total, left=progress.left)
+
+
+def _progress_line(progress) -> str:
+    return tr("{day}: {done} of {total} done, {left} left", day=i18n.day(progress.day), done=progress.done,
+              total=progress.total, left=progress.left)
 
 
 def _phone(number: str | None) -> str:
@@ -188,7 +222,7 @@ def _phone(number: str | None) -> str:
 TABLE_WIDTH, TABLE_ROWS = 120, 300
 
 
-def _print_cards(data: list[dict], day, width: int) -> None:
+def _print_cards(data: list[dict], day, width: int, progress=None) -> None:
     """The day's list for a narrow terminal or a long list: an entry's id, time, channel, number and
     patient on one line, then each reason, household member, warning and message on lines of their own."""
     import textwrap
@@ -197,7 +231,7 @@ def _print_cards(data: list[dict], day, width: int) -> None:
         return textwrap.fill(text, width=max(width - 1, 40), initial_indent=f"  {mark} ",
                              subsequent_indent="    ", break_on_hyphens=False)
 
-    out = [tr("Contacts for {day}: {n}", day=i18n.day(day), n=len(data))]
+    out = [_title(day, len(data), progress)]
     for d in data:
         out.append("")
         out.append(f"{d['entry_id']}  {d['window'] or tr('any time')}  {tr(d['channel'])} {_phone(d['phone'])}  "
@@ -214,7 +248,7 @@ def _print_cards(data: list[dict], day, width: int) -> None:
 @app.command("why")
 def why(
     ctx: typer.Context,
-    patient: str = typer.Argument(..., help="The patient's card number."),
+    patient: str = typer.Argument(..., help="The patient's card number, or an entry id of the day's list."),
     date: Optional[str] = typer.Option(None, "--date", help="The day to explain (default: today)."),
     fmt: Format = FORMAT_OPTION,
 ):
@@ -259,7 +293,8 @@ def flagged(
 @app.command("done")
 def done(
     ctx: typer.Context,
-    entry: str = typer.Argument(..., help="The entry id from `followup today`."),
+    entry: str = typer.Argument(..., help="The entry id from `followup today`, or the patient's card number "
+                                "when the patient has one open entry."),
     outcome: str = typer.Option(..., "--outcome", help="reached, no-answer, busy, wrong-number, declined, "
                                 "booked or call-back."),
     on: Optional[str] = typer.Option(None, "--on", help="With call-back: the date to call again."),
@@ -285,22 +320,49 @@ def done(
 
 
 @app.command("log")
-def log(ctx: typer.Context, patient: str = typer.Argument(..., help="The patient's card number."),
+def log(ctx: typer.Context,
+        patient: Optional[str] = typer.Argument(None, help="The patient's card number (or --date for a day)."),
+        date: Optional[str] = typer.Option(None, "--date", help="The day's log instead: what the desks did for "
+                                           "that day's list."),
+        who: Optional[str] = typer.Option(None, "--by", help="With --date: only what this person recorded."),
         fmt: Format = FORMAT_OPTION):
-    """The patient's contact history: who, when, how, the outcome and the reasons."""
+    """The patient's contact history (who, when, how, the outcome and the reasons), or with --date
+    the day's log: every contact recorded for that day's list, with names and outcomes in words."""
+    if patient is None and date is None:
+        raise UsageError(N_("name a patient's card number, or a day with --date"))
+    if who and date is None:
+        raise UsageError(N_("--by goes with --date"))
+    if patient is not None and date is not None:
+        raise UsageError(N_("name a patient or a day (--date), not both"))
+    conn = _open(ctx, create=False)
+    word = tr if fmt in (Format.table, Format.md) else str
+    if date is not None:
+        from followup.actions.contacts import day_log
+
+        day = _date(date)
+        rows = day_log(conn, day=day, by=who)
+        if fmt in (Format.json, Format.xlsx):
+            _structured(rows, fmt, "contacts")
+            return
+        if not rows and fmt is Format.table:
+            _console().print(tr("Nothing recorded for the list of {day}.", day=i18n.day(day)), markup=False)
+            return
+        flat = [dict(r, time=r["recorded_at"][11:16], patient=f"{r['patient']} ({r['patient_id']})",
+                     reasons=", ".join(word(c) for c, _ in r["reasons"]), channel=word(r["channel"]),
+                     outcome=word(r["outcome"])) for r in rows]
+        _print_rows(flat, ["time", "recorded_by", "patient", "channel", "outcome", "reasons", "note"], fmt,
+                    title=tr("Done for the list of {day}: {n}", day=i18n.day(day), n=len(rows)))
+        return
     from followup.actions.contacts import contact_log
 
-    conn = _open(ctx, create=False)
     pid, rows = contact_log(conn, patient)
     if fmt in (Format.json, Format.xlsx):
         _structured(rows, fmt, "contacts")
         return
-    word = tr if fmt in (Format.table, Format.md) else str
     flat = [dict(r, reasons=", ".join(f"{word(c)}:{ref}" for c, ref in r["reasons"]), channel=word(r["channel"]),
                  outcome=word(r["outcome"])) for r in rows]
     _print_rows(flat, ["recorded_at", "recorded_by", "channel", "outcome", "reasons", "retry_on", "callback_on",
                        "note"], fmt, title=tr("Contacts with {pid}", pid=pid))
-
 
 
 config_app = typer.Typer(cls=_Group, help="The clinic's contact policy and texts, shared by every desk.",

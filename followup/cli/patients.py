@@ -92,19 +92,22 @@ def patient_show(ctx: typer.Context, patient_id: str = typer.Argument(..., help=
 @patient_app.command("find")
 def patient_find(ctx: typer.Context, text: str = typer.Argument(..., help="A part of the name, or a phone "
                                                                 "number in any format."),
+                 limit: int = typer.Option(50, "--limit", help="Show at most this many (by name)."),
                  fmt: Format = FORMAT_OPTION):
     """Find patients by a part of the name (any case, ё = е) or by phone in any format."""
     from followup import db
     from followup.actions.patients import find_patients
 
     conn = _open(ctx, create=False)
-    found = find_patients(conn, text)
-    if not found and fmt is Format.table:
+    found = find_patients(conn, text, limit=limit)
+    if not found.total and fmt is Format.table:
         raise NotFound(N_("no patient matches"))
     if fmt is Format.table:
-        _print_rows([_patient_row(p) for p in found], PATIENT_LIST_COLUMNS, fmt)
+        title = tr("{shown} of {total} shown (--limit for more)", shown=len(found.patients), total=found.total) \
+            if found.total > len(found.patients) else None
+        _print_rows([_patient_row(p) for p in found.patients], PATIENT_LIST_COLUMNS, fmt, title=title)
     else:
-        _print_rows(found, list(db.PATIENT_COLUMNS), fmt)
+        _print_rows(found.patients, list(db.PATIENT_COLUMNS), fmt)
 
 
 @patient_app.command("export")

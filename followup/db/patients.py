@@ -54,7 +54,8 @@ def _like_escape(text: str) -> str:
 
 def find_patients(conn: sqlite3.Connection, *, name_fold: str | None = None, phone: str | None = None,
                   digits: str | None = None, limit: int = 50) -> list[dict]:
-    """By a folded name part, an exact E.164 phone, or a run of digits inside a stored phone."""
+    """By a folded name part, an exact E.164 phone, or a run of digits inside a stored phone (limit -1:
+    every match)."""
     cols = ", ".join(PATIENT_COLUMNS)
     if phone:
         sql, params = f"SELECT {cols} FROM patients WHERE phone = ? OR phone2 = ?", [phone, phone]

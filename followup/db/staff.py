@@ -112,6 +112,33 @@ def contact_log(conn: sqlite3.Connection, patient_id: str) -> list[dict]:
     return out
 
 
+def day_outcomes(conn: sqlite3.Connection, list_date: str, channel: str | None = None) -> dict[str, int]:
+    """Entries of one day's list closed so far, by outcome (one count an entry, whoever was on the call)."""
+    sql = "SELECT outcome, count(DISTINCT entry_id) FROM contacts WHERE list_date = ?"
+    params: list = [list_date]
+    if channel:
+        sql += " AND channel = ?"
+        params.append(channel)
+    return dict(conn.execute(sql + " GROUP BY outcome", params).fetchall())
+
+
+def day_log(conn: sqlite3.Connection, list_date: str, by: str | None = None) -> list[dict]:
+    """What the desks recorded for one day's list: each contact with the patient's name, in order."""
+    cols = ("id",) + CONTACT_COLUMNS
+    sql = (f"SELECT {', '.join('c.' + c for c in cols)}, p.full_name FROM contacts c "
+           f"JOIN patients p ON p.patient_id = c.patient_id WHERE c.list_date = ?")
+    params: list = [list_date]
+    if by:
+        sql += " AND c.recorded_by = ?"
+        params.append(by)
+    out = []
+    for r in conn.execute(sql + " ORDER BY c.recorded_at, c.id", params):
+        row = dict(zip(cols + ("patient",), r))
+        row["reasons"] = json.loads(row["reasons"])
+        out.append(row)
+    return out
+
+
 def household_members(conn: sqlite3.Connection, patient_ids: Iterable[str]) -> list[str]:
     """Everyone in the households of these patients."""
     return [r[0] for r in conn.execute(

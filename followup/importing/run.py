@@ -421,7 +421,7 @@ def _load(conn, file_id: int, opened, mapping: Mapping, result: FileResult, opti
                                  columns=", ".join(unused)))
     stored = db.patient_ids(conn)
     ctx = Context(
-        patients=None if kind == "patients" else stored | run.dry_patients,
+        patients=None if kind == "patients" else (stored | run.dry_patients if run.dry_patients else stored),
         doctors=db.doctor_ids(conn),
         region=options.region,
         pivot_year=two_digit_pivot(today),
