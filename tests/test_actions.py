@@ -59,6 +59,28 @@ def test_each_outcome_writes_its_consequences(conn, outcome, withdrawn, flagged,
     assert bool(entries) == listed_next_day
 
 
+@pytest.mark.parametrize("mistake, restored, lifted", [
+    ("declined", 1, 0),        # the survey consent on the call, granted again as it was
+    ("wrong-number", 0, 1),    # the flag lifted
+    ("booked", 0, 0),
+])
+def test_a_correction_undoes_the_mistake_and_applies_the_right_outcome(conn, mistake, restored, lifted):
+    entry = entry_of(conn)
+    contacts.record_outcome(conn, entry, mistake, day=DAY, by="olga", now=NOON)
+    done = contacts.correct_outcome(conn, entry, "no-answer", day=DAY, by="manager", now=NOON + dt.timedelta(hours=1))
+    assert (done.outcome, done.patient_id) == ("no-answer", "P1")
+    assert conn.execute("SELECT count(*) FROM consents WHERE note = 'restored by a correction'").fetchone()[0] == restored
+    assert conn.execute("SELECT count(*) FROM phone_flags WHERE lifted_by = 'manager'").fetchone()[0] == lifted
+    assert conn.execute("SELECT outcome, superseded_by IS NOT NULL, corrected_by FROM contacts ORDER BY id").fetchall() == [
+        (mistake, 1, "manager"), ("no-answer", 0, None)]
+    entries, _ = day_list(conn, DAY + dt.timedelta(days=1))  # an unanswered call is tried again the next day
+    assert [e.patient.patient_id for e in entries] == ["P1"]
+    with pytest.raises(Conflict):  # already no-answer
+        contacts.correct_outcome(conn, entry, "no-answer", day=DAY, by="manager", now=NOON)
+    with pytest.raises(NotFound):
+        contacts.correct_outcome(conn, entry, "reached", day=DAY - dt.timedelta(days=1), by="manager", now=NOON)
+
+
 def test_an_outcome_is_recorded_once(conn):
     entry = entry_of(conn)
     contacts.record_outcome(conn, entry, "no-answer", day=DAY, by="olga", now=NOON)

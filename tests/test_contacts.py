@@ -6,6 +6,7 @@ reads DAY, 10:00 (and runs on from there) whatever day the tests run on.
 """
 
 import json
+import sqlite3
 
 import pytest
 from freezegun import freeze_time
@@ -443,3 +444,56 @@ def test_patient_find_says_how_many_it_shows(clinic):
     assert "1 of 2 shown" in out
     assert "shown" not in clinic("patient", "find", "сидоров").stdout
     assert len(clinic.json("patient", "find", "сидоров", "--limit", "1")) == 1
+
+
+# --- corrections ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("first", ["reached", "no-answer", "busy", "wrong-number", "declined", "booked", "call-back"])
+def test_a_correction_undoes_every_consequence(clinic, tmp_path, first):
+    """An outcome recorded by mistake, corrected: the state is exactly what recording the right outcome
+    in the first place gives (consents, phone flags, today's and later lists, why), and the log keeps
+    both, the first marked corrected."""
+    from conftest import copied
+
+    clinic("consent", "P1", "--purpose", "recall", "--purpose", "control", "--channel", "call",
+           "--window", "18:00-20:00")
+    [entry] = today(clinic)
+    twin = copied(clinic.db_path, tmp_path / "twin.db")
+    right = "reached" if first == "no-answer" else "no-answer"
+    extra = ["--on", "2026-11-30"] if first == "call-back" else []
+    assert clinic("done", entry["entry_id"], "--outcome", first, *extra, "--date", DAY).exit_code == 0
+    r = clinic("done", entry["entry_id"], "--outcome", right, "--correct", "--date", DAY, "--by", "manager")
+    assert r.exit_code == 0, r.output
+    assert clinic("--db", twin, "done", entry["entry_id"], "--outcome", right, "--date", DAY).exit_code == 0
+
+    def state(*db):
+        consents = [(c["purpose"], c["channel"], c["window"])  # granted now (a withdrawal on a channel
+                    for c in clinic.json(*db, "consent", "show", "P1")["current"] if c["granted"]]  # never granted stays)
+        flags = sqlite3.connect(db[1] if db else clinic.db_path).execute(
+            "SELECT phone FROM phone_flags WHERE lifted_on IS NULL").fetchall()
+        why = [(f["rule"], f["status"], f["excluded_by"]) for f in clinic.json(*db, "why", "P1", "--date", DAY)]
+        later = [[(e["patient_id"], [x["code"] for x in e["reasons"]]) for e in
+                  clinic.json(*db, "today", "--date", d)] for d in ("2026-11-24", "2026-11-26", "2026-12-01")]
+        return consents, flags, why, later
+
+    assert state() == state("--db", twin)
+    log = clinic.json("log", "P1")
+    assert [(c["outcome"], bool(c["superseded_by"]), c["corrected_by"]) for c in log] == [
+        (first, True, "manager"), (right, False, None)]
+    # corrected once: the same correction again is refused, and so is correcting an entry with no outcome
+    again = clinic("done", entry["entry_id"], "--outcome", right, "--correct", "--date", DAY)
+    assert again.exit_code == 1 and "already recorded" in again.stderr
+    assert clinic("done", "P3", "--outcome", "reached", "--correct", "--date", DAY).exit_code == 66
+
+
+def test_forget_after_a_wrong_number_and_its_correction(listed):
+    """A phone flag refers to the contact that raised it, and a correction to the contact it replaced:
+    erasure removes them all (it used to fail with an internal error after a wrong-number)."""
+    cli, entry = listed
+    assert cli("done", entry, "--outcome", "wrong-number", "--date", DAY).exit_code == 0
+    assert cli("done", entry, "--outcome", "no-answer", "--correct", "--date", DAY).exit_code == 0
+    assert cli("done", entry, "--outcome", "wrong-number", "--correct", "--date", DAY).exit_code == 0
+    r = cli("patient", "forget", "P1", "--yes")
+    assert r.exit_code == 0, r.output
+    assert cli.rows("SELECT count(*) FROM contacts WHERE patient_id = 'P1'") == [(0,)]
+    assert cli.rows("SELECT count(*) FROM phone_flags") == [(0,)]

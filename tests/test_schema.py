@@ -55,10 +55,12 @@ EXPECTED.update({
         ("id", "INTEGER", 0, 1), ("patient_id", "TEXT", 1, 0), ("entry_id", "TEXT", 0, 0), ("list_date", "TEXT", 1, 0),
         ("channel", "TEXT", 1, 0), ("outcome", "TEXT", 1, 0), ("reasons", "TEXT", 1, 0), ("retry_on", "TEXT", 0, 0),
         ("callback_on", "TEXT", 0, 0), ("note", "TEXT", 0, 0), ("recorded_by", "TEXT", 1, 0),
-        ("recorded_at", "TEXT", 1, 0)],
+        ("recorded_at", "TEXT", 1, 0), ("superseded_by", "INTEGER", 0, 0), ("corrected_at", "TEXT", 0, 0),
+        ("corrected_by", "TEXT", 0, 0)],
     "phone_flags": [
         ("id", "INTEGER", 0, 1), ("patient_id", "TEXT", 1, 0), ("phone", "TEXT", 1, 0), ("flagged_on", "TEXT", 1, 0),
-        ("contact_id", "INTEGER", 0, 0), ("recorded_by", "TEXT", 1, 0)],
+        ("contact_id", "INTEGER", 0, 0), ("recorded_by", "TEXT", 1, 0), ("lifted_on", "TEXT", 0, 0),
+        ("lifted_by", "TEXT", 0, 0)],
 })
 EXPECTED["complaints"] = [
     ("id", "INTEGER", 0, 1), ("patient_id", "TEXT", 1, 0), ("doctor", "TEXT", 0, 0), ("text", "TEXT", 1, 0),
@@ -92,7 +94,7 @@ EXPECTED["complaints"] = EXPECTED["complaints"] + [("survey_id", "INTEGER", 0, 0
 MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys", "m005_survey_themes",
               "m006_erasures", "m007_day_plan", "m008_contacts_entry", "m009_plan_texts",
               "m010_complaint_survey", "m011_day_counts",
-              "m012_phone_kinds"]
+              "m012_phone_kinds", "m013_corrections"]
 
 
 def test_migrated_schema_is_pinned(tmp_path):

@@ -184,6 +184,61 @@ def record_outcome(conn, entry: str, outcome: str, *, day: dt.date, callback: Op
                            len(found.household), steps.text)
 
 
+def correct_outcome(conn, entry: str, outcome: str, *, day: dt.date, callback: Optional[dt.date] = None,
+                    note: Optional[str] = None, by: str, now: dt.datetime) -> OutcomeRecorded:
+    """Replace the outcome recorded for an entry of the list of ``day`` (named by its id as shown, or
+    the patient's card number): the earlier record stays in the history marked as corrected (by whom,
+    when); what it did is undone as new records (a withdrawal by "declined" is granted back as it
+    was, a wrong-number flag is lifted, closed reasons reopen, an attempt no longer counts); then the
+    corrected outcome's own next step applies. All in one transaction."""
+    from followup import db, rules, settings as config
+    from followup.entryids import CHANNELS, entry_id
+    from followup.records import OUTCOMES, Entry, Patient, Reason
+
+    outcome = understood(outcome, OUTCOMES, "outcome") or outcome
+    if outcome not in OUTCOMES:
+        raise UsageError(N_("unknown outcome {value!r} (one of {allowed})"), value=outcome, allowed=", ".join(OUTCOMES))
+    if outcome == "call-back" and not callback:
+        raise UsageError(N_("call-back needs --on DATE"))
+    if callback and outcome != "call-back":
+        raise UsageError(N_("--on goes with --outcome call-back"))
+    if callback and callback <= day:
+        raise UsageError(N_("--on must be a later day than the list's"))
+    given = entry.strip().lower()
+    old = db.contacts_of_entry(conn, given, day.isoformat()) if len(given) >= rules.ENTRY_ID_LENGTH else []
+    if not old and db.patient_exists(conn, entry.strip()):  # a card number: its entry closed that day
+        for channel in CHANNELS:
+            old = db.contacts_of_entry(conn, entry_id(day, entry.strip(), channel)[:16], day.isoformat())
+            if old:
+                break
+    if not old:
+        raise NotFound(N_("nothing recorded for entry {entry!r} on the list of {day} to correct (see followup log "
+                          "--date)"), entry=entry.strip(), day=day)
+    if len({c["entry_id"] for c in old}) > 1:
+        raise UsageError(N_("entry {entry!r} names {n} entries; give more of its characters"), entry=entry,
+                         n=len({c["entry_id"] for c in old}))
+    if old[0]["outcome"] == outcome:
+        raise Conflict(N_("entry {entry} of {day} is already recorded as {outcome}"), entry=entry.strip(), day=day,
+                       outcome=msg(outcome))
+    main = db.get_patient(conn, old[0]["patient_id"])
+
+    def as_entry(c: dict, patient: dict, address=None, household=()) -> Entry:
+        reasons = tuple(Reason(code, ref, msg(code), None, day, {}) for code, ref in c["reasons"])
+        return Entry(c["entry_id"], Patient(patient["patient_id"], patient["full_name"] or ""), c["channel"], address,
+                     None, reasons, (), household)
+
+    members = tuple(as_entry(c, db.get_patient(conn, c["patient_id"])) for c in old[1:])
+    address = main["phone"] if old[0]["channel"] in ("call", "sms", "messenger") else main["email"]
+    found = as_entry(old[0], main, address, members)
+    settings = db.get_settings(conn)
+    steps = rules.next_steps(found, outcome, day, config.policy(settings), by=by, at=_stamp(now),
+                             callback=callback, note=note)
+    db.correct_contact(conn, old, steps.contacts, withdrawals=steps.withdrawals, phone_flags=steps.phone_flags,
+                       by=by, at=_stamp(now), day=now.date().isoformat())
+    return OutcomeRecorded(outcome, old[0]["entry_id"][:rules.ENTRY_ID_LENGTH], main["patient_id"], len(members),
+                           steps.text)
+
+
 def _by_card(conn, day: dt.date, given: str):
     """A card number names the patient's open entry of the day, when there is exactly one: (matches,
     entries, settings) as entries_named gives them; None when ``given`` is no card number or the

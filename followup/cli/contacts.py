@@ -299,6 +299,9 @@ def done(
                                 "booked or call-back."),
     on: Optional[str] = typer.Option(None, "--on", help="With call-back: the date to call again."),
     note: Optional[str] = typer.Option(None, "--note", help="A note for the log."),
+    correct: bool = typer.Option(False, "--correct", help="Replace the outcome recorded for this entry (a "
+                                 "mistake): the earlier one stays in the log, marked corrected, and what it did "
+                                 "is undone."),
     by: Optional[str] = BY_OPTION,
     date: Optional[str] = DAY_OPTION,
 ):
@@ -308,12 +311,17 @@ def done(
     limit); wrong-number: that phone is flagged until a new one is imported; declined: consent for
     those purposes is withdrawn; booked: the reasons close; call-back: rescheduled to --on.
     """
-    from followup.actions.contacts import record_outcome
+    from followup.actions.contacts import correct_outcome, record_outcome
 
     day = _date(date)
     callback = _date(on, "--on") if on else None
     conn = _open(ctx, create=False)
-    done = record_outcome(conn, entry, outcome, day=day, callback=callback, note=note, by=_who(by), now=_clock())
+    record = correct_outcome if correct else record_outcome
+    done = record(conn, entry, outcome, day=day, callback=callback, note=note, by=_who(by), now=_clock())
+    if correct:
+        typer.echo(tr("Corrected entry {entry} ({pid}) to {outcome}: {step}.", entry=done.entry, pid=done.patient_id,
+                      outcome=tr(done.outcome), step=done.step))
+        return
     household = ntr(" + {n} in the household", " + {n} in the household", done.household) if done.household else ""
     typer.echo(tr("Recorded {outcome} for entry {entry} ({pid}{household}): {step}.", outcome=tr(done.outcome),
                   entry=done.entry, pid=done.patient_id, household=household, step=done.step))
@@ -360,7 +368,9 @@ def log(ctx: typer.Context,
         _structured(rows, fmt, "contacts")
         return
     flat = [dict(r, reasons=", ".join(f"{word(c)}:{ref}" for c, ref in r["reasons"]), channel=word(r["channel"]),
-                 outcome=word(r["outcome"])) for r in rows]
+                 outcome=word(r["outcome"]) if not r["superseded_by"] else
+                 tr("{outcome} (corrected by {who} at {at})", outcome=word(r["outcome"]), who=r["corrected_by"],
+                    at=r["corrected_at"][:16])) for r in rows]
     _print_rows(flat, ["recorded_at", "recorded_by", "channel", "outcome", "reasons", "retry_on", "callback_on",
                        "note"], fmt, title=tr("Contacts with {pid}", pid=pid))
 

@@ -53,7 +53,7 @@ def due_counts(conn: sqlite3.Connection, year: int) -> dict[str, int]:
 def contact_reasons(conn: sqlite3.Connection, year: int) -> list[tuple[str, str]]:
     """(reason code, outcome) for every reason of every contact in the year."""
     out = []
-    for reasons, outcome in conn.execute("SELECT reasons, outcome FROM contacts WHERE list_date LIKE ?",
+    for reasons, outcome in conn.execute("SELECT reasons, outcome FROM contacts WHERE list_date LIKE ? AND superseded_by IS NULL",
                                          (f"{year}-%",)):
         out.extend((code, outcome) for code, _ in json.loads(reasons))
     return out

@@ -10,8 +10,9 @@ from followup.db.dayplan import drop_plan
 # A patient's data rights: everything stored about them, and erasure
 
 
-PERSONAL_TABLES = ("visits", "appointments", "plan_stages", "consents", "next_contacts", "contacts",
-                   "phone_flags", "complaints", "day_listed")
+# in the order they are erased: a phone flag refers to the contact that raised it
+PERSONAL_TABLES = ("visits", "appointments", "plan_stages", "consents", "next_contacts", "phone_flags",
+                   "contacts", "complaints", "day_listed")
 
 
 def patient_data(conn: sqlite3.Connection, patient_id: str) -> dict | None:

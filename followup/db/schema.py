@@ -377,10 +377,25 @@ def m012_phone_kinds(db):
     db.execute("UPDATE patients SET phone_sms = 0 WHERE phone_sms IS NULL AND phone IS NOT NULL")
 
 
+def m013_corrections(db):
+    # An outcome recorded by mistake is corrected, never edited away: the contact is marked as
+    # superseded by the one that corrects it (by whom, when), and a wrong-number flag it raised is
+    # lifted (by whom, when). The rules read only contacts not superseded and flags not lifted.
+    db.executescript(
+        """
+        ALTER TABLE contacts ADD COLUMN superseded_by INTEGER REFERENCES contacts(id);
+        ALTER TABLE contacts ADD COLUMN corrected_at TEXT;
+        ALTER TABLE contacts ADD COLUMN corrected_by TEXT;
+        ALTER TABLE phone_flags ADD COLUMN lifted_on TEXT;
+        ALTER TABLE phone_flags ADD COLUMN lifted_by TEXT;
+        """
+    )
+
+
 # The migrations in order: append only, never rename one (a database records the names it has).
 MIGRATIONS = (m001_initial, m002_contacts, m003_complaints, m004_surveys, m005_survey_themes, m006_erasures,
               m007_day_plan, m008_contacts_entry, m009_plan_texts, m010_complaint_survey, m011_day_counts,
-              m012_phone_kinds)
+              m012_phone_kinds, m013_corrections)
 MIGRATION_NAMES = tuple(m.__name__ for m in MIGRATIONS)
 
 

@@ -78,7 +78,8 @@ def record_contact(conn: sqlite3.Connection, contacts: Sequence[dict], *, withdr
     sql = (f"INSERT INTO contacts ({', '.join(CONTACT_COLUMNS)}) "
            f"VALUES ({', '.join('?' * len(CONTACT_COLUMNS))})")
     with write_transaction(conn):
-        if entry_id and conn.execute("SELECT 1 FROM contacts WHERE entry_id = ? AND list_date = ?",
+        if entry_id and conn.execute("SELECT 1 FROM contacts WHERE entry_id = ? AND list_date = ? "
+                                     "AND superseded_by IS NULL",
                                      (entry_id, list_date)).fetchone():
             raise Conflict(N_("entry {entry} of {day} is already closed (see followup log)"), entry=entry_id,
                            day=dt.date.fromisoformat(list_date))
@@ -94,15 +95,84 @@ def record_contact(conn: sqlite3.Connection, contacts: Sequence[dict], *, withdr
         return ids
 
 
+def contacts_of_entry(conn: sqlite3.Connection, given: str, list_date: str) -> list[dict]:
+    """The contacts (not corrected) recorded for the entry of that list day whose id starts with
+    ``given``: the entry's patient first, then the household members on the same call."""
+    cols = ("id",) + CONTACT_COLUMNS
+    rows = conn.execute(f"SELECT {', '.join(cols)} FROM contacts WHERE list_date = ? AND entry_id >= ? "
+                        f"AND entry_id < ? AND superseded_by IS NULL ORDER BY id", (list_date, given, given + "~"))
+    out = [dict(zip(cols, r)) for r in rows]
+    for row in out:
+        row["reasons"] = json.loads(row["reasons"])
+    return out
+
+
+def correct_contact(conn: sqlite3.Connection, old: Sequence[dict], contacts: Sequence[dict], *,
+                    withdrawals: Sequence[dict], phone_flags: Sequence[dict], by: str, at: str, day: str) -> list[int]:
+    """Replace the outcome recorded in ``old`` (one call's contacts) by ``contacts``, in one transaction:
+    what the old outcome did is undone as new records — a consent withdrawn by a refusal is granted
+    again as it was, a wrong-number flag it raised is lifted — the new outcome's records are written,
+    and the old contacts are marked as superseded (by whom, when). Nothing is deleted."""
+    from followup.errors import Conflict
+
+    old_ids = [c["id"] for c in old]
+    marks = ", ".join("?" * len(old_ids))
+    with write_transaction(conn):
+        if conn.execute(f"SELECT count(*) FROM contacts WHERE id IN ({marks}) AND superseded_by IS NULL",
+                        old_ids).fetchone()[0] != len(old_ids):
+            raise Conflict(N_("that outcome was corrected meanwhile; see followup log"))
+        restore = []
+        for c in old:
+            if c["outcome"] != "declined":
+                continue
+            withdrawn = conn.execute(
+                "SELECT id, purpose, channel FROM consents WHERE patient_id = ? AND recorded_at = ? AND granted = 0 "
+                "AND source = 'followup' AND note = 'declined when contacted'", (c["patient_id"], c["recorded_at"]))
+            for wid, purpose, channel in withdrawn.fetchall():
+                latest = conn.execute("SELECT id FROM consents WHERE patient_id = ? AND purpose = ? AND channel = ? "
+                                      "ORDER BY recorded_at DESC, id DESC LIMIT 1",
+                                      (c["patient_id"], purpose, channel)).fetchone()[0]
+                if latest != wid:
+                    continue  # recorded again since (a consent given or withdrawn at the desk): left as it is
+                before = conn.execute(
+                    "SELECT granted, address, window, days, how FROM consents WHERE patient_id = ? AND purpose = ? "
+                    "AND channel = ? AND id < ? ORDER BY recorded_at DESC, id DESC LIMIT 1",
+                    (c["patient_id"], purpose, channel, wid)).fetchone()
+                if before and before[0]:
+                    restore.append({"patient_id": c["patient_id"], "purpose": purpose, "channel": channel,
+                                    "granted": 1, "address": before[1], "window": before[2], "days": before[3],
+                                    "how": before[4], "note": "restored by a correction", "source": "followup",
+                                    "recorded_by": by, "recorded_at": at})
+        insert_consents(conn, restore)
+        conn.execute(f"UPDATE phone_flags SET lifted_on = ?, lifted_by = ? WHERE contact_id IN ({marks}) "
+                     f"AND lifted_on IS NULL", (day, by, *old_ids))
+        sql = (f"INSERT INTO contacts ({', '.join(CONTACT_COLUMNS)}) "
+               f"VALUES ({', '.join('?' * len(CONTACT_COLUMNS))})")
+        ids = []
+        for c in contacts:
+            row = dict(c, reasons=json.dumps(c["reasons"], ensure_ascii=False))
+            ids.append(conn.execute(sql, tuple(row[k] for k in CONTACT_COLUMNS)).lastrowid)
+        insert_consents(conn, withdrawals)
+        for f in phone_flags:
+            conn.execute("INSERT INTO phone_flags (patient_id, phone, flagged_on, contact_id, recorded_by) "
+                         "VALUES (?, ?, ?, ?, ?)", (f["patient_id"], f["phone"], f["flagged_on"], ids[0],
+                                                     f["recorded_by"]))
+        conn.execute(f"UPDATE contacts SET superseded_by = ?, corrected_at = ?, corrected_by = ? WHERE id IN ({marks})",
+                     (ids[0], at, by, *old_ids))
+        return ids
+
+
 def closed_entry(conn: sqlite3.Connection, given: str, list_date: str) -> str | None:
     """The id of a contact recorded for that list day whose entry id starts with ``given``, if any."""
-    row = conn.execute("SELECT entry_id FROM contacts WHERE list_date = ? AND entry_id >= ? AND entry_id < ? LIMIT 1",
+    row = conn.execute("SELECT entry_id FROM contacts WHERE list_date = ? AND entry_id >= ? AND entry_id < ? "
+                       "AND superseded_by IS NULL LIMIT 1",
                        (list_date, given, given + "~")).fetchone()
     return row[0] if row else None
 
 
 def contact_log(conn: sqlite3.Connection, patient_id: str) -> list[dict]:
-    cols = ("id",) + CONTACT_COLUMNS
+    """Every contact with the patient, corrected ones too (superseded_by: the one that corrected it)."""
+    cols = ("id",) + CONTACT_COLUMNS + ("superseded_by", "corrected_at", "corrected_by")
     out = []
     for r in conn.execute(f"SELECT {', '.join(cols)} FROM contacts WHERE patient_id = ? "
                           f"ORDER BY recorded_at, id", (patient_id,)):
@@ -114,7 +184,7 @@ def contact_log(conn: sqlite3.Connection, patient_id: str) -> list[dict]:
 
 def day_outcomes(conn: sqlite3.Connection, list_date: str, channel: str | None = None) -> dict[str, int]:
     """Entries of one day's list closed so far, by outcome (one count an entry, whoever was on the call)."""
-    sql = "SELECT outcome, count(DISTINCT entry_id) FROM contacts WHERE list_date = ?"
+    sql = "SELECT outcome, count(DISTINCT entry_id) FROM contacts WHERE list_date = ? AND superseded_by IS NULL"
     params: list = [list_date]
     if channel:
         sql += " AND channel = ?"
@@ -126,7 +196,7 @@ def day_log(conn: sqlite3.Connection, list_date: str, by: str | None = None) -> 
     """What the desks recorded for one day's list: each contact with the patient's name, in order."""
     cols = ("id",) + CONTACT_COLUMNS
     sql = (f"SELECT {', '.join('c.' + c for c in cols)}, p.full_name FROM contacts c "
-           f"JOIN patients p ON p.patient_id = c.patient_id WHERE c.list_date = ?")
+           f"JOIN patients p ON p.patient_id = c.patient_id WHERE c.list_date = ? AND c.superseded_by IS NULL")
     params: list = [list_date]
     if by:
         sql += " AND c.recorded_by = ?"
