@@ -552,12 +552,13 @@ def message(entry: Entry, templates: dict[str, str], clinic: str) -> str | None:
     """The ready text of an SMS / e-mail entry (None for calls): polite, specific, no promotions."""
     if entry.channel == "call":
         return None
-    who = " ".join(x for x in (entry.patient.first_name, entry.patient.middle_name) if x) or entry.patient.name
+    who = addressed_as(entry.patient)
+    greeting = tr("Hello, {name}", name=who) if who else tr("Hello")
     parts = []
     for reason in entry.reasons:
         ev = reason.evidence
         values = {
-            "greeting": tr("Hello, {name}", name=who), "clinic": clinic, "doctor": reason.doctor or "",
+            "greeting": greeting, "clinic": clinic, "doctor": reason.doctor or "",
             "with_doctor": tr(" with {doctor}", doctor=reason.doctor) if reason.doctor else "",
             "doctor_or_we": reason.doctor or tr("Your doctor"),
             "date": reason.due.strftime("%d.%m.%Y"), "time": "", "title": ev.get("title") or "",
@@ -572,6 +573,16 @@ def message(entry: Entry, templates: dict[str, str], clinic: str) -> str | None:
         text = template.format_map(_Blank(values))
         parts.append(text if not parts else text.split("! ", 1)[-1])
     return " ".join(parts)
+
+
+def addressed_as(p: Patient) -> str | None:
+    """How a message addresses the patient: first name and patronymic (or the first name alone) when
+    the export has them; never a surname alone or initials ("И.И."): then no name, a polite greeting."""
+    def real(part: str | None) -> bool:
+        return bool(part) and "." not in part and len(part) > 1
+    if not real(p.first_name):
+        return None
+    return " ".join(x for x in (p.first_name, p.middle_name) if real(x))
 
 
 class _Blank(dict):

@@ -81,6 +81,13 @@ def test_a_correction_undoes_the_mistake_and_applies_the_right_outcome(conn, mis
         contacts.correct_outcome(conn, entry, "reached", day=DAY - dt.timedelta(days=1), by="manager", now=NOON)
 
 
+def test_an_outcome_for_a_future_list_is_refused(conn):
+    entry = entry_of(conn)
+    with pytest.raises(UsageError):
+        contacts.record_outcome(conn, entry, "reached", day=DAY, by="olga", now=NOON - dt.timedelta(days=1))
+    assert conn.execute("SELECT count(*) FROM contacts").fetchone()[0] == 0
+
+
 def test_an_outcome_is_recorded_once(conn):
     entry = entry_of(conn)
     contacts.record_outcome(conn, entry, "no-answer", day=DAY, by="olga", now=NOON)

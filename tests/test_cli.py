@@ -146,7 +146,10 @@ def test_backup_and_check(cli, patients_csv, tmp_path):
     assert r.exit_code == 0 and dest.exists() and dest.stat().st_mode & 0o777 == 0o600
     assert sqlite3.connect(dest).execute("SELECT count(*) FROM patients").fetchone() == (3,)
     assert not [p for p in dest.parent.iterdir() if p.name != "clinic.db"]  # no temporary file left
-    assert cli("backup", tmp_path).exit_code != 0  # a directory is refused
+    r = cli("backup", tmp_path)  # a directory: a usage mistake (2), not a damaged database (74)
+    assert r.exit_code == 2 and "is a directory" in r.stderr
+    r = cli("backup", tmp_path / "no-such-dir" / "x.db")  # a mistyped directory is not created
+    assert r.exit_code == 2 and "no such directory" in r.stderr and not (tmp_path / "no-such-dir").exists()
     out = cli.json("check")
     assert out["ok"] is True and out["schema"] == db.MIGRATION_NAMES[-1] and out["foreign_key_problems"] == 0
     assert cli("--db", dest, "check").stdout.startswith("ok")

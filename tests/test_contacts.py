@@ -47,6 +47,11 @@ def clinic(cli, tmp_path):
     return cli
 
 
+def on_day(day: str):
+    """The clock on a later day of the tests' story, 10:00 (and running)."""
+    return freeze_time(f"{day} 10:00:00", tick=True)
+
+
 def today(cli, *args):
     return cli.json("today", "--date", DAY, *args)
 
@@ -164,9 +169,11 @@ def test_done_no_answer_retries_later_and_stops_after_three(listed):
     assert log[0]["reasons"] == [["hygiene_recall", "recall:2026-11-20"]]
     [again] = cli.json("today", "--date", "2026-11-24")
     assert any("try another time of day" in w for w in again["warnings"])
-    cli("done", again["entry_id"], "--outcome", "busy", "--date", "2026-11-24")
+    with on_day("2026-11-24"):  # an outcome is recorded on its list's day (the clock moved on)
+        cli("done", again["entry_id"], "--outcome", "busy", "--date", "2026-11-24")
     [third] = cli.json("today", "--date", "2026-11-25")
-    cli("done", third["entry_id"], "--outcome", "no-answer", "--date", "2026-11-25")
+    with on_day("2026-11-25"):
+        cli("done", third["entry_id"], "--outcome", "no-answer", "--date", "2026-11-25")
     assert cli.json("today", "--date", "2026-11-26") == []
     [recall] = [f for f in cli.json("why", "P1", "--date", "2026-11-26") if f["rule"] == "hygiene_recall"]
     assert "3 unanswered attempts" in recall["explanation"] and recall["excluded_by"] == "attempts"
@@ -202,7 +209,8 @@ def test_done_booked_closes_and_call_back_reschedules(listed):
     assert r.exit_code == 0
     assert cli.json("today", "--date", "2026-11-25") == []
     [back] = cli.json("today", "--date", "2026-11-26")
-    assert cli("done", back["entry_id"], "--outcome", "booked", "--date", "2026-11-26").exit_code == 0
+    with on_day("2026-11-26"):
+        assert cli("done", back["entry_id"], "--outcome", "booked", "--date", "2026-11-26").exit_code == 0
     assert cli.json("today", "--date", "2026-12-15") == []
 
 
@@ -283,7 +291,8 @@ def test_a_reason_that_turns_up_after_the_call_waits_for_tomorrow(listed):
     assert agreed["excluded_by"] == "today" and "already closed today (call: no-answer at " in agreed["explanation"]
     [tomorrow] = cli.json("today", "--date", "2026-11-24")
     assert {r["code"] for r in tomorrow["reasons"]} == {"hygiene_recall", "agreed_contact"}
-    assert cli("done", tomorrow["entry_id"], "--outcome", "reached", "--date", "2026-11-24").exit_code == 0
+    with on_day("2026-11-24"):
+        assert cli("done", tomorrow["entry_id"], "--outcome", "reached", "--date", "2026-11-24").exit_code == 0
 
 
 def test_names_with_quotes_and_sql_are_plain_data(clinic):

@@ -287,6 +287,24 @@ def test_sms_message_is_specific_and_personal():
     assert custom == "Hello, Иван Иванович: 24.11.2026 10:30"
 
 
+@pytest.mark.parametrize("first, middle, greeting", [
+    ("Иван", "Иванович", "Hello, Иван Иванович"),
+    ("Иван", None, "Hello, Иван"),
+    ("Иван", "И.", "Hello, Иван"),
+    ("И.И.", None, "Hello"),          # initials only: no name, never "Hello, И.И."
+    ("И.", "И.", "Hello"),
+    (None, None, "Hello"),            # a surname alone: never "Hello, Иванова"
+])
+def test_greetings_use_the_name_and_patronymic_or_no_name(first, middle, greeting):
+    from dataclasses import replace
+
+    cs = (consent("reminder", "sms"),)
+    r = records(consents=cs, appointments=(Appointment("A1", "P1", "Смирнова", at("2026-11-24 10:30"), "booked"),))
+    r = replace(r, patient=replace(r.patient, name="Иванова", first_name=first, middle_name=middle))
+    [entry] = plan_day([r], TODAY, POLICY)
+    assert message(entry, {"appointment_reminder": "{greeting}!"}, "X") == greeting + "!"
+
+
 @pytest.mark.parametrize("text", ["25:00-26:00", "18:00", "20:00-18:00", "6pm-8pm", "18:0-19:00"])
 def test_bad_windows(text):
     with pytest.raises(UsageError):

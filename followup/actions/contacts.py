@@ -159,6 +159,9 @@ def record_outcome(conn, entry: str, outcome: str, *, day: dt.date, callback: Op
     outcome = understood(outcome, OUTCOMES, "outcome") or outcome
     if outcome not in OUTCOMES:
         raise UsageError(N_("unknown outcome {value!r} (one of {allowed})"), value=outcome, allowed=", ".join(OUTCOMES))
+    if day > now.date():
+        raise UsageError(N_("the list of {day} is in the future: an outcome is recorded on its day or later"),
+                         day=day)
     if outcome == "call-back" and not callback:
         raise UsageError(N_("call-back needs --on DATE"))
     if callback and outcome != "call-back":
@@ -198,6 +201,9 @@ def correct_outcome(conn, entry: str, outcome: str, *, day: dt.date, callback: O
     outcome = understood(outcome, OUTCOMES, "outcome") or outcome
     if outcome not in OUTCOMES:
         raise UsageError(N_("unknown outcome {value!r} (one of {allowed})"), value=outcome, allowed=", ".join(OUTCOMES))
+    if day > now.date():
+        raise UsageError(N_("the list of {day} is in the future: an outcome is recorded on its day or later"),
+                         day=day)
     if outcome == "call-back" and not callback:
         raise UsageError(N_("call-back needs --on DATE"))
     if callback and outcome != "call-back":

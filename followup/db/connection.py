@@ -7,7 +7,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from followup.errors import DatabaseError, NotFound
+from followup.errors import DatabaseError, NotFound, UsageError
 from followup.i18n import N_
 
 ENV_DB = "FOLLOWUP_DB"
@@ -139,7 +139,9 @@ def backup(conn: sqlite3.Connection, dest: Path) -> Path:
     file beside ``dest``, fsynced, then renamed over it; mode 0600."""
     dest = Path(dest)
     if dest.is_dir():
-        raise DatabaseError(N_("{path} is a directory; give the backup's file name"), path=dest)
+        raise UsageError(N_("{path} is a directory; give the backup's file name"), path=dest)
+    if not dest.parent.is_dir():  # a mistyped directory is a mistake to say, not to create
+        raise UsageError(N_("{path}: no such directory"), path=dest.parent)
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
     tmp.unlink(missing_ok=True)
     try:
@@ -159,11 +161,12 @@ def backup(conn: sqlite3.Connection, dest: Path) -> Path:
         finally:
             os.close(fd)
         os.replace(tmp, dest)
-        dir_fd = os.open(dest.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        if os.name != "nt":  # the rename made durable (Windows cannot open a directory to fsync it)
+            dir_fd = os.open(dest.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
     finally:
         tmp.unlink(missing_ok=True)
     return dest
