@@ -104,6 +104,9 @@ def test_demo_builds_and_imports_a_clinic(cli, tmp_path, db_path):
     assert runs[0]["files"][0]["inserted"] == 300
     info = cli.json("--db", demo_db, "db", "info")[0]
     assert info["doctors"] == 4 and info["visits"] > 600
+    assert info["consents"] > 0 and info["surveys"] > 0 and {"contacts", "complaints", "next_contacts"} <= set(info)
+    history = cli("--db", demo_db, "import", "--history", "--format", "md").stdout
+    assert "| user |" in history and "| test-admin | patients.csv |" in history  # who ran each import
     # survey answers enough for one doctor to be stable, one reported (repeat), one collecting
     statuses = {r["doctor"]: r["status"] for r in cli.json("--db", demo_db, "report")}
     assert sorted(statuses.values()).count("stable") == 1 and "repeat" in statuses.values()

@@ -223,9 +223,7 @@ def _import_history(ctx: typer.Context, fmt: Format) -> None:
                          **{k: f.get(k) for k in FILE_COLUMNS[1:]}})
         if not run["files"]:
             rows[-1]["outcome"] = run["outcome"]
-    columns = ["run", "started_at", "file", *FILE_COLUMNS[1:], "duration_s"]
-    if fmt is Format.csv:
-        columns.insert(2, "user")
+    columns = ["run", "started_at", "user", "file", *FILE_COLUMNS[1:], "duration_s"]
     if fmt in (Format.table, Format.md):
         rows = [_shown(r) for r in rows]
     _print_rows(rows, columns, fmt, title=tr("Import runs, newest first"), labels=COUNT_LABELS)

@@ -72,5 +72,7 @@ def find_patients(conn: sqlite3.Connection, *, name_fold: str | None = None, pho
 
 
 def table_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Rows of the imported tables, then of the records the staff made."""
     return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-            for t in ("patients", "doctors", "visits", "appointments", "plan_stages")}
+            for t in ("patients", "doctors", "visits", "appointments", "plan_stages", "consents", "next_contacts",
+                      "contacts", "surveys", "complaints")}
