@@ -187,6 +187,9 @@ class Policy:
     refusal_days: int = 90          # a refusal this recent is shown as a warning
     complaint_overdue_days: int = 3  # an open complaint older than this is overdue
     low_score: int = 6              # a satisfaction score this low is negative: warn, offer a complaint
+    # not a setting: the day of the clinic's first import, from which followup's lists exist. A reason
+    # that lapsed before it was never on a list, so it is not the manager's to pick up.
+    lists_since: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,21 @@ class Records:
     complaints: tuple[Complaint, ...] = ()
     surveys: tuple[SurveyDone, ...] = ()
     survey_counts: dict = field(default_factory=dict)  # doctor -> responses in the current wave
+    reason_actions: tuple["ReasonAction", ...] = ()
+
+
+@dataclass(frozen=True)
+class ReasonAction:
+    """The manager's decision on a reason that lapsed without an attempt: put it back on the list
+    (requeue, from that day for the reason's usual window) or close it (with a note)."""
+
+    patient_id: str
+    code: str
+    ref: str
+    action: str             # "requeue" | "close"
+    on: dt.date
+    note: str | None
+    by: str
 
 
 # ---------------------------------------------------------------------------
@@ -230,11 +248,11 @@ class Finding:
     """One rule's answer for one patient: due, excluded (and why), or not applicable."""
 
     code: str
-    status: str             # "due" | "excluded" | "none"
+    status: str             # "due" | "excluded" | "none" ("lapsed" only between a rule and assess)
     text: Msg               # why, shown in the reader's language
     reason: Reason | None = None
     channels: tuple[str, ...] = ()
-    excluded_by: str | None = None  # inactive, settled, no_consent, withdrawn, unreachable, attempts,
+    excluded_by: str | None = None  # inactive, settled, no_consent, withdrawn, unreachable, attempts, lapsed,
     #                                 call_back, retry, cap, today, day (for scripts and the manager's list)
 
 

@@ -90,11 +90,6 @@ def plan_stage_missed(r: Records, today: dt.date, policy: Policy) -> list[Findin
             found.append(Finding("plan_stage_missed", "none", msg(N_("{label} is due {due}; not {n} days late yet"),
                                                                  label=label, due=s.due, n=policy.plan_grace_days)))
             continue
-        if late > policy.overdue_window_days:
-            found.append(Finding("plan_stage_missed", "none", msg(N_("{label} was due {due}: over {n} days ago, left "
-                                                                 "to the manager"), label=label, due=s.due,
-                                                                 n=policy.overdue_window_days)))
-            continue
         visit = _visit_after(r, s.due)
         if visit:
             found.append(Finding("plan_stage_missed", "excluded", msg(N_("{label}: visited on {date} after the due date"),
@@ -113,6 +108,11 @@ def plan_stage_missed(r: Records, today: dt.date, policy: Policy) -> list[Findin
                         s.doctor, s.due,
                         {"plan_id": s.plan_id, "stage": s.stage, "title": s.title, "due_date": _iso(s.due),
                          "signed_date": _iso(s.signed) if s.signed else None, "doctor": s.doctor})
+        if late > policy.overdue_window_days:
+            found.append(Finding("plan_stage_missed", "lapsed", msg(N_("{label} was due {due}: over {n} days ago"),
+                                                                   label=label, due=s.due,
+                                                                   n=policy.overdue_window_days), reason))
+            continue
         found.append(Finding(reason.code, "due", reason.text, reason))
     if not found:
         found.append(Finding("plan_stage_missed", "none", msg(N_("no planned treatment-plan stage"))))
@@ -136,9 +136,6 @@ def control_overdue(r: Records, today: dt.date, policy: Policy) -> list[Finding]
         elif late < policy.control_grace_days:
             found.append(Finding("control_overdue", "none", msg(N_("{label}: not {n} days past yet"), label=label,
                                                                n=policy.control_grace_days)))
-        elif late > policy.overdue_window_days:
-            found.append(Finding("control_overdue", "none", msg(N_("{label}: over {n} days ago, left to the manager"),
-                                                               label=label, n=policy.overdue_window_days)))
         elif booked:
             found.append(Finding("control_overdue", "excluded", msg(N_("{label}: booked for {date}"), label=label,
                                                                    date=booked.start.date())))
@@ -146,7 +143,11 @@ def control_overdue(r: Records, today: dt.date, policy: Policy) -> list[Finding]
             reason = Reason("control_overdue", v.visit_id, msg(N_("Overdue control exam: {label}"), label=label), v.doctor, due,
                             {"visit_id": v.visit_id, "visit_date": _iso(v.date), "control_due": _iso(due),
                              "doctor": v.doctor})
-            found.append(Finding(reason.code, "due", reason.text, reason))
+            if late > policy.overdue_window_days:
+                found.append(Finding("control_overdue", "lapsed", msg(N_("{label}: over {n} days ago"), label=label,
+                                                                     n=policy.overdue_window_days), reason))
+            else:
+                found.append(Finding(reason.code, "due", reason.text, reason))
     if not found:
         found.append(Finding("control_overdue", "none", msg(N_("no control date set by a doctor"))))
     return found
@@ -208,9 +209,6 @@ def hygiene_recall(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
     label = msg(N_("{what} {date}, recall due {due}"), what=msg(what), date=basis, due=due)
     if due > today:
         return [Finding("hygiene_recall", "none", msg(N_("{label}: not yet"), label=label))]
-    if (today - due).days > policy.recall_window_days:
-        return [Finding("hygiene_recall", "none", msg(N_("{label}: lapsed after {n} days"), label=label,
-                                                     n=policy.recall_window_days))]
     booked = _booked_after(r, today)
     if booked:
         return [Finding("hygiene_recall", "excluded", msg(N_("{label}: booked for {date}"), label=label,
@@ -219,6 +217,9 @@ def hygiene_recall(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
                    if v.date == basis), None)
     reason = Reason("hygiene_recall", f"recall:{due.isoformat()}", msg(N_("Hygiene recall: {label}"), label=label), doctor,
                     due, {"basis": what, "basis_date": _iso(basis), "recall_due": _iso(due)})
+    if (today - due).days > policy.recall_window_days:
+        return [Finding("hygiene_recall", "lapsed", msg(N_("{label}: lapsed after {n} days"), label=label,
+                                                       n=policy.recall_window_days), reason)]
     return [Finding(reason.code, "due", reason.text, reason)]
 
 
@@ -259,15 +260,19 @@ def assess(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
     if p.status != ACTIVE or p.missing_since:
         why = msg(N_("patient is {status}"), status=msg(p.status)) if p.status != ACTIVE else \
             msg(N_("patient left out of the full export since {date}"), date=p.missing_since)
-        return [_exclude(f, why, "inactive") for f in findings]
+        return [_exclude(f if f.status != "lapsed" else Finding(f.code, "none", f.text), why, "inactive")
+                for f in findings]
 
     settled, attempts, retry, callback, last_cap_contact = _history(r.contacts, policy)
     # an entry is (day, patient, channel): once closed it stays closed, so a reason that turns up
     # later in the day (an import, a new agreement) waits for tomorrow on that channel
     closed_today = {c.channel: c for c in sorted(r.contacts, key=lambda c: c.at) if c.at.date() == today}
     flagged = {f.phone: f for f in r.phone_flags}
+    actions = {(a.code, a.ref): a for a in sorted(r.reason_actions, key=lambda a: a.on) if a.on <= today}
     out = []
     for f in findings:
+        if f.status == "lapsed":
+            f = _lapsed(f, actions, settled, attempts, state, today, policy)
         if f.status != "due":
             out.append(f)
             continue
@@ -320,6 +325,35 @@ def assess(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
         else:
             out.append(replace(f, channels=tuple(ch for ch in still_open if _day_ok(state[(purpose, ch)], today))))
     return out
+
+
+WINDOW_OF = {"hygiene_recall": "recall_window_days", "plan_stage_missed": "overdue_window_days",
+             "control_overdue": "overdue_window_days"}
+
+
+def _lapsed(f: Finding, actions: dict, settled: dict, attempts: dict, state: dict, today: dt.date,
+            policy: Policy) -> Finding:
+    """A reason past its window. Never silently gone: if it was never offered (no attempt, nothing
+    settled) to a patient who consented to its purpose, it goes to the manager's flagged list, who
+    puts it back on the list (for its usual window from that day) or closes it with a note."""
+    reason = f.reason
+    key = (reason.code, reason.ref)
+    action = actions.get(key)
+    if action and action.action == "close":
+        return Finding(f.code, "none", msg(N_("{text}: closed by {by} on {date}{note}"), text=f.text, by=action.by,
+                                           date=action.on, note=f" ({action.note})" if action.note else ""))
+    if action and (today - action.on).days <= getattr(policy, WINDOW_OF[f.code]):
+        return Finding(f.code, "due", msg(N_("{text} (put back on the list by {by} on {date})"), text=reason.text,
+                                          by=action.by, date=action.on), reason)
+    if key in settled or attempts.get(key) or not any(c.granted for (pu, _), c in state.items()
+                                                      if pu == reason.purpose):
+        return Finding(f.code, "none", f.text)  # it was offered, or could never be: nothing lost
+    ended = reason.due + dt.timedelta(days=getattr(policy, WINDOW_OF[f.code]))
+    if policy.lists_since and ended < policy.lists_since:
+        return Finding(f.code, "none", msg(N_("{text}: lapsed before followup's first list ({date})"), text=f.text,
+                                           date=policy.lists_since))
+    return Finding(f.code, "excluded", msg(N_("{text}: lapsed, never offered: for the manager (followup flagged)"),
+                                           text=f.text), reason, excluded_by="lapsed")
 
 
 def _exclude(f: Finding, why: Msg, code: str) -> Finding:
@@ -443,8 +477,9 @@ def warnings_for(r: Records, today: dt.date, policy: Policy) -> tuple[Msg, ...]:
 
 
 def for_manager(records: Iterable[Records], today: dt.date, policy: Policy) -> list[tuple[Patient, Finding]]:
-    """Reasons the list gave up on after the attempt limit: the manager decides what next."""
-    return [(r.patient, f) for r in records for f in assess(r, today, policy) if f.excluded_by == "attempts"]
+    """Reasons the list gave up on: after the attempt limit, or lapsed without ever being offered. The
+    manager decides what next."""
+    return [(r.patient, f) for r in records for f in assess(r, today, policy) if f.excluded_by in ("attempts", "lapsed")]
 
 
 def plan_day(records: Iterable[Records], today: dt.date, policy: Policy,
@@ -620,8 +655,18 @@ def candidate_windows(today: dt.date, policy: Policy) -> dict[str, str]:
         "recall_from": iso(_add_months(today - dt.timedelta(days=policy.recall_window_days),
                                        -policy.recall_months) - dt.timedelta(days=3)),
         "recall_to": iso(_add_months(today, -policy.recall_months) + dt.timedelta(days=3)),
+        "requeue_from": iso(today - dt.timedelta(days=max(policy.recall_window_days, policy.overdue_window_days))),
         "today": iso(today),
     }
+
+
+def flagged_windows(today: dt.date, policy: Policy) -> dict[str, str]:
+    """The ranges of candidate_windows, reaching back a year further: the reasons that lapsed in the
+    last year are among their patients (the manager's flagged list)."""
+    from dataclasses import replace as with_
+
+    return candidate_windows(today, with_(policy, recall_window_days=policy.recall_window_days + 365,
+                                          overdue_window_days=policy.overdue_window_days + 365))
 
 
 # ---------------------------------------------------------------------------

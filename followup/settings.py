@@ -41,7 +41,7 @@ class Setting:
 def _policy_settings() -> list[Setting]:
     """The contact policy's numbers: whole days or counts, 0-3650 (a wave: at least 20)."""
     return [Setting(f.name, "days", str(f.default), MIN_SURVEY_WAVE if f.name == "survey_wave" else 0, 3650)
-            for f in fields(Policy)]
+            for f in fields(Policy) if f.name not in DERIVED]
 
 
 def _table() -> dict[str, Setting]:
@@ -120,9 +120,14 @@ def values(stored: dict[str, str]) -> list[tuple[str, str, bool]]:
     return [(k, stored[k], False) if k in stored else (k, default(s), True) for k, s in table().items()]
 
 
-def policy(stored: dict[str, str]) -> "Policy":
-    """The contact policy: stored values (`followup config set cap_days 21`) over the defaults."""
-    return Policy(**{f.name: int(stored[f.name]) for f in fields(Policy) if f.name in stored})
+DERIVED = ("lists_since",)  # Policy fields that come from the data, not from `followup config`
+
+
+def policy(stored: dict[str, str], *, lists_since=None) -> "Policy":
+    """The contact policy: stored values (`followup config set cap_days 21`) over the defaults; the
+    day followup's lists began (the first import) as the caller read it."""
+    return Policy(**{f.name: int(stored[f.name]) for f in fields(Policy) if f.name in stored and f.name not in DERIVED},
+                  lists_since=lists_since)
 
 
 def thresholds(stored: dict[str, str]):

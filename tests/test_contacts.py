@@ -506,3 +506,30 @@ def test_forget_after_a_wrong_number_and_its_correction(listed):
     assert r.exit_code == 0, r.output
     assert cli.rows("SELECT count(*) FROM contacts WHERE patient_id = 'P1'") == [(0,)]
     assert cli.rows("SELECT count(*) FROM phone_flags") == [(0,)]
+
+
+# --- nobody falls through the cracks --------------------------------------------------------
+
+def test_a_lapsed_reason_goes_to_the_manager_who_requeues_or_closes_it(clinic):
+    """P1's recall (due 2026-11-20, 60 days) and P3's are never offered; on 2027-02-01 they have lapsed:
+    on the manager's list, and `why` says where they went. One goes back on the list, one is closed."""
+    for pid in ("P1", "P3"):
+        clinic("consent", pid, "--purpose", "recall", "--channel", "call")
+    later = "2027-02-01"
+    flagged = clinic.json("flagged", "--date", later)
+    assert {(f["patient_id"], f["rule"], f["why"]) for f in flagged} >= {
+        ("P1", "hygiene_recall", "lapsed"), ("P3", "hygiene_recall", "lapsed")}
+    [why] = [f for f in clinic.json("why", "P1", "--date", later) if f["rule"] == "hygiene_recall"]
+    assert why["excluded_by"] == "lapsed" and "never offered: for the manager (followup flagged)" in why["explanation"]
+    assert clinic.json("today", "--date", later) == []
+    r = clinic("flagged", "close", "P3", "hygiene_recall", "--date", later)
+    assert r.exit_code == 2 and "--note" in r.stderr
+    assert clinic("flagged", "close", "P3", "hygiene_recall", "--note", "moved away", "--date", later,
+                  "--by", "manager").exit_code == 0
+    r = clinic("flagged", "requeue", "P1", "hygiene_recall", "--date", later, "--by", "manager")
+    assert r.exit_code == 0 and "put back on the list" in r.stdout
+    assert [e["patient_id"] for e in clinic.json("today", "--date", later)] == ["P1"]
+    assert not [f for f in clinic.json("flagged", "--date", later) if f["patient_id"] in ("P1", "P3")]
+    [closed] = [f for f in clinic.json("why", "P3", "--date", later) if f["rule"] == "hygiene_recall"]
+    assert "closed by manager on 2027-02-01 (moved away)" in closed["explanation"]
+    assert clinic("flagged", "requeue", "P3", "hygiene_recall", "--date", later).exit_code == 66  # not flagged now

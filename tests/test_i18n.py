@@ -173,6 +173,7 @@ def _english_words(text: str, tmp_path) -> list[str]:
     for line in text.splitlines():
         if line.strip().startswith("followup "):  # a command to type
             continue
+        line = re.sub(r"\bfollowup [a-z-]+", "", line)  # a command named in a sentence ("(followup flagged)")
         for w in re.findall(r"(?<![-\w])[A-Za-z][A-Za-z_]{2,}", line):
             if w not in LATIN_OK and not re.fullmatch(r"[a-f0-9]+", w):
                 words.append(w)

@@ -63,7 +63,7 @@ def test_appointment_reminder(start, state, expected):
     ("2026-11-20", (), None, "none", "not 7 days late yet"),
     ("2026-11-10", (("2026-11-12", "treatment"),), None, "excluded", "visited on 2026-11-12"),
     ("2026-11-10", (), "2026-12-03 10:00", "excluded", "booked for 2026-12-03"),
-    ("2026-06-01", (), None, "none", "left to the manager"),
+    ("2026-06-01", (), None, "excluded", "over 90 days ago: lapsed, never offered: for the manager"),
 ])
 def test_plan_stage_missed(due, visits, booked, expected, why):
     r = records(
@@ -126,7 +126,7 @@ def test_survey_call_names_every_doctor_of_the_treatment_and_collecting_doctors_
     ((("2026-05-20", "hygiene"), ("2026-08-01", "treatment")), None, "due", "last hygiene visit 2026-05-20"),
     ((("2026-05-24", "hygiene"),), None, "none", "not yet"),
     ((("2026-05-10", "consultation"),), None, "due", "last visit (no hygiene visit) 2026-05-10"),
-    ((("2026-01-10", "hygiene"),), None, "none", "lapsed"),
+    ((("2026-01-10", "hygiene"),), None, "excluded", "lapsed after 60 days: lapsed, never offered"),
     ((("2026-05-20", "hygiene"),), "2026-12-01 09:00", "excluded", "booked for 2026-12-01"),
     ((), None, "none", "no visits"),
 ])
@@ -398,3 +398,61 @@ def test_a_reminder_still_goes_by_its_own_channel():
     entries = plan_day([r], TODAY, policy)
     # the booking excludes the control exam; the reminder remains, by SMS
     assert [(e.channel, [x.code for x in e.reasons]) for e in entries] == [("sms", ["appointment_reminder"])]
+
+
+# --- a reason never vanishes silently -----------------------------------------------------------
+
+def test_a_reason_past_its_window_never_offered_goes_to_the_manager():
+    """Recall due 2026-11-20 (hygiene 2026-05-20), window 60 days: on 2027-02-01 it has lapsed."""
+    from followup.records import ReasonAction
+    from followup.rules import for_manager
+
+    later = dt.date(2027, 2, 1)
+    hygiene = (Visit("V1", "P1", "Новикова", D("2026-05-20"), "hygiene"),)
+    key = ("hygiene_recall", "recall:2026-11-20")
+
+    def recall(r):
+        [f] = [f for f in assess(r, later, POLICY) if f.code == "hygiene_recall"]
+        return f
+
+    never = recall(records(visits=hygiene))
+    assert (never.status, never.excluded_by) == ("excluded", "lapsed") and "never offered" in never.text.english()
+    assert [f.code for _, f in for_manager([records(visits=hygiene)], later, POLICY)] == ["hygiene_recall"]
+    # offered once (no answer), or never consented to: nothing was lost, nothing flagged
+    tried = records(visits=hygiene, contacts=(contact("no-answer", "2026-11-23 10:00", (key,)),))
+    assert recall(tried).status == "none"
+    assert recall(records(visits=hygiene, consents=())).status == "none"
+    # the manager's decisions
+    close = ReasonAction("P1", *key, "close", D("2027-02-01"), "moved to another city", "manager")
+    closed = recall(records(visits=hygiene, reason_actions=(close,)))
+    assert closed.status == "none" and "moved to another city" in closed.text.english()
+    back = ReasonAction("P1", *key, "requeue", D("2027-02-01"), None, "manager")
+    assert recall(records(visits=hygiene, reason_actions=(back,))).status == "due"
+    [entry] = plan_day([records(visits=hygiene, reason_actions=(back,))], later, POLICY)
+    assert entry.reasons[0].code == "hygiene_recall"
+    # requeued for the reason's usual window, then it lapses again (and is flagged again)
+    assert recall(records(visits=hygiene, reason_actions=(back,))).status == "due"
+    again = [f for f in assess(records(visits=hygiene, reason_actions=(back,)), later + dt.timedelta(days=61), POLICY)
+             if f.code == "hygiene_recall"]
+    assert again[0].excluded_by == "lapsed"
+
+
+def test_lapsed_plan_stages_and_controls_are_flagged_too():
+    later = dt.date(2027, 6, 1)
+    r = records(plan_stages=(PlanStage("П1", "1", "P1", "Козлов", "Имплантация", D("2026-10-01"), "planned"),),
+                visits=(Visit("V1", "P1", "Козлов", D("2026-09-01"), "treatment", control_due=D("2026-10-15")),))
+    flagged = {f.code: f.excluded_by for f in assess(r, later, POLICY) if f.status == "excluded"}
+    assert flagged == {"plan_stage_missed": "lapsed", "control_overdue": "lapsed", "hygiene_recall": "lapsed"}
+
+
+def test_a_reason_that_lapsed_before_followup_began_is_nobody_s_to_pick_up():
+    from dataclasses import replace
+
+    hygiene = (Visit("V1", "P1", "Новикова", D("2026-05-20"), "hygiene"),)  # recall window ends 2027-01-19
+    later = dt.date(2027, 2, 1)
+    [before] = [f for f in assess(records(visits=hygiene), later, replace(POLICY, lists_since=D("2027-01-25")))
+                if f.code == "hygiene_recall"]
+    assert before.status == "none" and "before followup's first list (2027-01-25)" in before.text.english()
+    [since] = [f for f in assess(records(visits=hygiene), later, replace(POLICY, lists_since=D("2027-01-10")))
+               if f.code == "hygiene_recall"]
+    assert since.excluded_by == "lapsed"

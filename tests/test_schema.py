@@ -91,10 +91,14 @@ EXPECTED["day_counts"] = [("day", "TEXT", 1, 1), ("reason", "TEXT", 1, 2), ("due
 EXPECTED["day_listed"] = [("day", "TEXT", 1, 1), ("reason", "TEXT", 1, 2), ("patient_id", "TEXT", 1, 3),
                           ("ref", "TEXT", 1, 4)]
 EXPECTED["complaints"] = EXPECTED["complaints"] + [("survey_id", "INTEGER", 0, 0)]
+EXPECTED["reason_actions"] = [
+    ("id", "INTEGER", 0, 1), ("patient_id", "TEXT", 1, 0), ("code", "TEXT", 1, 0), ("ref", "TEXT", 1, 0),
+    ("action", "TEXT", 1, 0), ("on_day", "TEXT", 1, 0), ("note", "TEXT", 0, 0), ("recorded_by", "TEXT", 1, 0),
+    ("recorded_at", "TEXT", 1, 0)]
 MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys", "m005_survey_themes",
               "m006_erasures", "m007_day_plan", "m008_contacts_entry", "m009_plan_texts",
               "m010_complaint_survey", "m011_day_counts",
-              "m012_phone_kinds", "m013_corrections"]
+              "m012_phone_kinds", "m013_corrections", "m014_reason_actions"]
 
 
 def test_migrated_schema_is_pinned(tmp_path):
@@ -137,6 +141,8 @@ INDEXES = {  # name: (table, columns)
     'visits_control_due': ('visits', ('control_due',)),
     'visits_kind_date': ('visits', ('kind', 'date', 'patient_id')),
     'visits_patient_date': ('visits', ('patient_id', 'date', 'kind')),
+    'reason_actions_patient': ('reason_actions', ('patient_id',)),
+    'reason_actions_requeue': ('reason_actions', ('action', 'on_day')),
 }
 TRIGGERS = {  # name: table (they keep the stored day plan honest)
     'plan_dirty_complaints_delete': 'complaints', 'plan_dirty_complaints_insert': 'complaints',
@@ -150,7 +156,8 @@ TRIGGERS = {  # name: table (they keep the stored day plan honest)
     'plan_dirty_phone_flags_update': 'phone_flags', 'plan_dirty_surveys_delete': 'surveys',
     'plan_dirty_surveys_insert': 'surveys', 'plan_dirty_surveys_update': 'surveys',
     'plan_stale_import': 'import_files', 'plan_stale_settings_d': 'settings', 'plan_stale_settings_i': 'settings',
-    'plan_stale_settings_u': 'settings',
+    'plan_stale_settings_u': 'settings', 'plan_dirty_reason_actions_insert': 'reason_actions',
+    'plan_dirty_reason_actions_delete': 'reason_actions',
 }
 
 

@@ -8,6 +8,7 @@ from typing import Optional
 from followup.actions.lookup import known_doctor, known_patient
 from followup.errors import Conflict, NotFound, UsageError
 from followup.i18n import N_
+from followup.actions.day import policy_of
 
 
 STATES = (N_("open"), N_("resolved"), N_("informed"))  # a complaint's states, shown as words
@@ -73,9 +74,9 @@ def as_record(c: dict):
 def list_complaints(conn, *, open_only: bool = False, day: dt.date) -> list[dict]:
     """Complaints, oldest first, each with its state (open, resolved, informed) and whether it is
     overdue on ``day``."""
-    from followup import db, rules, settings as config
+    from followup import db, rules
 
-    policy = config.policy(db.get_settings(conn))
+    policy = policy_of(conn, db.get_settings(conn))
     rows = []
     for c in db.list_complaints(conn, open_only=open_only):
         state = "informed" if c["informed_at"] else "resolved" if c["resolved_at"] else "open"

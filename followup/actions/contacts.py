@@ -11,6 +11,7 @@ from followup.errors import Conflict, NotFound, UsageError
 from followup.i18n import N_, msg
 from followup.actions.lookup import known_patient
 from followup.records import HOW, understood
+from followup.actions.day import policy_of
 
 
 # ---------------------------------------------------------------------------
@@ -152,7 +153,7 @@ def record_outcome(conn, entry: str, outcome: str, *, day: dt.date, callback: Op
                    note: Optional[str] = None, by: str, now: dt.datetime) -> OutcomeRecorded:
     """The outcome of a contact on the list of ``day``, and its next step (rules.next_steps), in one
     transaction. An entry already closed that day is refused."""
-    from followup import db, rules, settings as config
+    from followup import db, rules
     from followup.actions.day import entries_named
     from followup.records import OUTCOMES
 
@@ -179,7 +180,7 @@ def record_outcome(conn, entry: str, outcome: str, *, day: dt.date, callback: Op
                            day=day)
         raise NotFound(N_("no entry {entry!r} on the list of {day} (see followup today)"), entry=entry, day=day)
     found = matches[0]
-    steps = rules.next_steps(found, outcome, day, config.policy(settings), by=by, at=_stamp(now),
+    steps = rules.next_steps(found, outcome, day, policy_of(conn, settings), by=by, at=_stamp(now),
                              callback=callback, note=note)
     db.record_contact(conn, steps.contacts, withdrawals=steps.withdrawals, phone_flags=steps.phone_flags,
                       entry_id=found.entry_id[:16], list_date=day.isoformat())
@@ -194,7 +195,7 @@ def correct_outcome(conn, entry: str, outcome: str, *, day: dt.date, callback: O
     when); what it did is undone as new records (a withdrawal by "declined" is granted back as it
     was, a wrong-number flag is lifted, closed reasons reopen, an attempt no longer counts); then the
     corrected outcome's own next step applies. All in one transaction."""
-    from followup import db, rules, settings as config
+    from followup import db, rules
     from followup.entryids import CHANNELS, entry_id
     from followup.records import OUTCOMES, Entry, Patient, Reason
 
@@ -237,7 +238,7 @@ def correct_outcome(conn, entry: str, outcome: str, *, day: dt.date, callback: O
     address = main["phone"] if old[0]["channel"] in ("call", "sms", "messenger") else main["email"]
     found = as_entry(old[0], main, address, members)
     settings = db.get_settings(conn)
-    steps = rules.next_steps(found, outcome, day, config.policy(settings), by=by, at=_stamp(now),
+    steps = rules.next_steps(found, outcome, day, policy_of(conn, settings), by=by, at=_stamp(now),
                              callback=callback, note=note)
     db.correct_contact(conn, old, steps.contacts, withdrawals=steps.withdrawals, phone_flags=steps.phone_flags,
                        by=by, at=_stamp(now), day=now.date().isoformat())
@@ -285,7 +286,7 @@ class Explanation:
 def explain(conn, patient: str, *, day: dt.date) -> Explanation:
     """For every rule: whether it fires for this patient on ``day``, and if not, why not. The patient
     is named by card number, or by an entry id of the day's list."""
-    from followup import db, rules, settings as config
+    from followup import db, rules
 
     given = patient.strip()
     if not db.patient_exists(conn, given) and len(given) >= rules.ENTRY_ID_LENGTH:
@@ -295,18 +296,55 @@ def explain(conn, patient: str, *, day: dt.date) -> Explanation:
         if len(matches) == 1:
             given = matches[0].patient.patient_id
     pid = known_patient(conn, given)
-    policy = config.policy(db.get_settings(conn))
+    policy = policy_of(conn, db.get_settings(conn))
     [records] = db.load_records(conn, day, [pid])
     return Explanation(records.patient, rules.assess(records, day, policy))
 
 
 def flagged(conn, *, day: dt.date) -> list:
     """(patient, finding) for the reasons dropped after the unanswered-attempt limit, for the manager."""
-    from followup import db, rules, settings as config
+    from followup import db, rules
 
-    policy = config.policy(db.get_settings(conn))
-    records = db.load_records(conn, day, windows=rules.candidate_windows(day, policy))
+    policy = policy_of(conn, db.get_settings(conn))
+    records = db.load_records(conn, day, windows=rules.flagged_windows(day, policy))
     return rules.for_manager(records, day, policy)
+
+
+@dataclass(frozen=True)
+class ReasonDecided:
+    patient_id: str
+    code: str
+    ref: str
+    action: str
+
+
+def decide_flagged(conn, patient: str, rule: str, action: str, *, ref: Optional[str] = None,
+                   note: Optional[str] = None, day: dt.date, by: str, now: dt.datetime) -> ReasonDecided:
+    """The manager's decision on a reason that lapsed without ever being offered: ``requeue`` puts it
+    back on the list from ``day`` (for its usual window), ``close`` closes it (a note says why). Only a
+    reason on the flagged list of ``day`` can be decided on."""
+    from followup import db, rules
+
+    if action not in ("requeue", "close"):
+        raise UsageError(N_("unknown decision {value!r} (requeue or close)"), value=action)
+    if action == "close" and not (note or "").strip():
+        raise UsageError(N_("closing a reason needs --note saying why"))
+    pid = known_patient(conn, patient)
+    policy = policy_of(conn, db.get_settings(conn))
+    [records] = db.load_records(conn, day, [pid])
+    lapsed = [f for f in rules.assess(records, day, policy) if f.excluded_by == "lapsed" and f.code == rule
+              and (ref is None or f.reason.ref == ref)]
+    if not lapsed:
+        raise NotFound(N_("patient {id} has no lapsed {rule} on the flagged list of {day}"), id=pid, rule=msg(rule),
+                       day=day)
+    if len(lapsed) > 1:
+        raise UsageError(N_("patient {id} has {n} lapsed {rule}: name one with --ref ({refs})"), id=pid,
+                         n=len(lapsed), rule=msg(rule), refs=", ".join(f.reason.ref for f in lapsed))
+    reason = lapsed[0].reason
+    db.add_reason_action(conn, {"patient_id": pid, "code": reason.code, "ref": reason.ref, "action": action,
+                                "on_day": day.isoformat(), "note": (note or "").strip() or None, "recorded_by": by,
+                                "recorded_at": _stamp(now)})
+    return ReasonDecided(pid, reason.code, reason.ref, action)
 
 
 def contact_log(conn, patient: str) -> tuple[str, list[dict]]:

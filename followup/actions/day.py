@@ -29,15 +29,22 @@ from typing import Optional
 REFRESH_WAIT_MS = 1_000
 
 
+def policy_of(conn, settings: dict):
+    """The contact policy as the rules read it: the settings, and the day followup's lists began."""
+    from followup import db, settings as config
+
+    return config.policy(settings, lists_since=db.first_import_day(conn))
+
+
 def day_list(conn, day: dt.date, channel: Optional[str] = None, doctor: Optional[str] = None):
     """Plan the day with the rules (nothing stored). Returns (entries, settings). A doctor is named as
     every command names one: an unknown or ambiguous name is an error that lists the closest."""
-    from followup import db, rules, settings as config
+    from followup import db, rules
     from followup.actions.lookup import known_doctor
 
     doctor = known_doctor(conn, doctor)
     settings = db.get_settings(conn)
-    policy = config.policy(settings)
+    policy = policy_of(conn, settings)
     records = db.load_records(conn, day, windows=rules.candidate_windows(day, policy))
     entries = rules.plan_day(records, day, policy, channel=channel, doctor=doctor)
     return entries, settings
@@ -50,13 +57,13 @@ def entries_named(conn, day: dt.date, given: str):
     their households, which may share the call) are planned: found in the stored plan when it is
     the day's, else among all the day's candidates. Returns (matches, entries, settings).
     """
-    from followup import db, rules, settings as config
+    from followup import db, rules
 
     settings = db.get_settings(conn)
     given = given.strip().lower()
     if len(given) < rules.ENTRY_ID_LENGTH:
         return [], [], settings
-    policy = config.policy(settings)
+    policy = policy_of(conn, settings)
     windows = rules.candidate_windows(day, policy)
     hits = _stored_hits(conn, day, given, policy)
     if hits is None:  # no stored plan for the day: every candidate whose hash fits
@@ -185,10 +192,10 @@ def _rows(entries, settings: dict) -> list[dict]:
 
 def _refresh(conn, day: dt.date) -> None:
     """Inside a write transaction: bring the stored plan up to date for ``day``."""
-    from followup import db, rules, settings as config
+    from followup import db, rules
 
     settings = db.get_settings(conn)
-    policy = config.policy(settings)
+    policy = policy_of(conn, settings)
     stamp = _stamp(conn, policy.survey_wave)
     state = db.plan_state(conn)
     windows = rules.candidate_windows(day, policy)

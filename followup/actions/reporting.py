@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Optional
 
 from followup.actions.lookup import known_doctor
+from followup.actions.day import policy_of
 
 
 def doctor_reports(conn, *, doctor: Optional[str] = None, date_from: Optional[dt.date] = None,
@@ -18,7 +19,7 @@ def doctor_reports(conn, *, doctor: Optional[str] = None, date_from: Optional[dt
     from followup.rules import complaint_overdue
 
     stored = db.get_settings(conn)
-    thresholds, policy = config.thresholds(stored), config.policy(stored)
+    thresholds, policy = config.thresholds(stored), policy_of(conn, stored)
     by_doctor = {name: [] for name in db.doctor_names(conn)}
     by_doctor.update(responses_by_doctor(conn))
     names = [known_doctor(conn, doctor)] if doctor else sorted(by_doctor)

@@ -10,6 +10,7 @@ from followup.actions.lookup import known_doctor
 from followup.errors import NotFound, UsageError
 from followup.i18n import N_
 from followup.records import EXPECTATIONS, understood
+from followup.actions.day import policy_of
 
 
 
@@ -119,7 +120,7 @@ def record_survey(conn, call: SurveyCall, answers: Optional[dict], *, decline: b
                                             "doctor": call.doctors[0] if len(call.doctors) == 1 else None,
                                             "text": answers["comment"].strip(), "opened_by": by, "opened_at": at,
                                             "survey_id": sid})
-    policy = config.policy(stored)
+    policy = policy_of(conn, stored)
     problems = reports.problems(answers["comment"], reports.theme_keywords(stored))
     negative = (answers["score"] is not None and answers["score"] <= policy.low_score) or bool(problems) \
         or answers["expectations"] == "no"

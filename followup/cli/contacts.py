@@ -272,16 +272,36 @@ def why(
 @app.command("flagged")
 def flagged(
     ctx: typer.Context,
+    decision: Optional[str] = typer.Argument(None, help="requeue (back on the list) or close, followed by "
+                                             "the card number and the rule."),
+    patient: Optional[str] = typer.Argument(None, help="With a decision: the patient's card number."),
+    rule: Optional[str] = typer.Argument(None, help="With a decision: the rule, e.g. hygiene_recall."),
+    ref: Optional[str] = typer.Option(None, "--ref", help="Which one, when the patient has several."),
+    note: Optional[str] = typer.Option(None, "--note", help="Why (needed to close)."),
+    by: Optional[str] = BY_OPTION,
     date: Optional[str] = typer.Option(None, "--date", help="The day (default: today)."),
     fmt: Format = FORMAT_OPTION,
 ):
-    """For the manager: reasons dropped from the list after the unanswered-attempt limit."""
-    from followup.actions.contacts import flagged as flagged_reasons
+    """For the manager: reasons the list gave up on — after the unanswered-attempt limit, or lapsed
+    without ever being offered. 'flagged requeue CARD RULE' puts a lapsed one back on the list;
+    'flagged close CARD RULE --note ...' closes it."""
+    from followup.actions.contacts import decide_flagged, flagged as flagged_reasons
 
     day = _date(date)
+    if decision is not None:
+        if not patient or not rule:
+            raise UsageError(N_("a decision names the card number and the rule: followup flagged {decision} CARD "
+                                "RULE"), decision=decision)
+        conn = _open(ctx, create=False)
+        done = decide_flagged(conn, patient, rule, decision, ref=ref, note=note, day=day, by=_who(by), now=_clock())
+        typer.echo(tr("{rule} of {pid} ({ref}): put back on the list.", rule=tr(done.code), pid=done.patient_id,
+                      ref=done.ref) if done.action == "requeue" else
+                   tr("{rule} of {pid} ({ref}): closed.", rule=tr(done.code), pid=done.patient_id, ref=done.ref))
+        return
     conn = _open(ctx, create=False)
     word = tr if fmt in (Format.table, Format.md) else str
     rows = [{"patient_id": p.patient_id, "patient": p.name, "phone": p.phone, "rule": word(f.code),
+             "ref": f.reason.ref if f.reason else None, "why": f.excluded_by,
              "explanation": str(f.text)} for p, f in flagged_reasons(conn, day=day)]
     if not rows and fmt is Format.table:
         _console().print(tr("Nothing flagged on {day}.", day=i18n.day(day)), markup=False)

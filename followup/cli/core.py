@@ -400,7 +400,8 @@ def _print_records(rows: list[dict], columns: list[str], title: str | None, labe
 
 
 # Table headings (column names with spaces), for the catalogue; CSV and JSON keep the field names
-HEADINGS = (N_("entry"), N_("time"), N_("window"), N_("patient"), N_("phone"), N_("channel"), N_("reasons"), N_("doctor"),
+HEADINGS = (N_("entry"), N_("time"), N_("consents"), N_("next contacts"), N_("contacts"), N_("surveys"),
+            N_("complaints"), N_("window"), N_("patient"), N_("phone"), N_("channel"), N_("reasons"), N_("doctor"),
             N_("warnings"), N_("message"), N_("rule"), N_("status"), N_("explanation"), N_("channels"),
             N_("patient id"), N_("recorded at"), N_("recorded by"), N_("outcome"), N_("retry on"),
             N_("callback on"), N_("note"), N_("key"), N_("value"), N_("default"), N_("file"), N_("kind"),

@@ -200,6 +200,15 @@ def add_households(conn: sqlite3.Connection, ids: Iterable[str]) -> None:
 # Import runs: every run is recorded, with no names or phones in it.
 
 
+def first_import_day(conn: sqlite3.Connection):
+    """The day of the first import that wrote anything: followup's lists exist from then on."""
+    import datetime as dt
+
+    row = conn.execute("SELECT min(r.started_at) FROM import_runs r WHERE EXISTS (SELECT 1 FROM import_files f "
+                       "WHERE f.run_id = r.id AND f.outcome = 'imported')").fetchone()
+    return dt.date.fromisoformat(row[0][:10]) if row and row[0] else None
+
+
 def start_run(conn: sqlite3.Connection, *, started_at: str, user: str, options: dict) -> int:
     with write_transaction(conn):
         return conn.execute(

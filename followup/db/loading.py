@@ -38,6 +38,7 @@ def candidate_patients(conn: sqlite3.Connection, windows: dict[str, str]) -> lis
                AND NOT EXISTS (SELECT 1 FROM visits h INDEXED BY visits_patient_date
                                 WHERE h.patient_id = v.patient_id AND h.kind = 'hygiene')
             UNION SELECT patient_id FROM next_contacts WHERE due <= :today
+            UNION SELECT patient_id FROM reason_actions WHERE action = 'requeue' AND on_day >= :requeue_from
         )
         SELECT patient_id FROM cand
          WHERE EXISTS (SELECT 1 FROM consents c INDEXED BY consents_granted
@@ -50,6 +51,7 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
                  windows: dict[str, str] | None = None):
     """Build records.Records for the given patients, or for the day's candidates (see candidate_patients)."""
     from followup.records import (Appointment, Complaint, Consent, Contact, NextContact, Patient, PhoneFlag, PlanStage,
+                                  ReasonAction,
                                   Records, SurveyDone, Visit, parse_days, parse_window)
 
     if patient_ids is None:
@@ -70,13 +72,16 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
                                  phone_valid=bool(r[5]), email=r[6], household_id=r[7], status=r[8],
                                  missing_since=day(r[9]), phone_sms=bool(r[10]))
     buckets = {pid: {k: [] for k in ("visits", "appointments", "plan_stages", "consents", "next_contacts",
-                                     "contacts", "phone_flags", "complaints", "surveys")} for pid in patients}
+                                     "contacts", "phone_flags", "complaints", "surveys", "reason_actions")}
+               for pid in patients}
     if windows is None:  # one patient (why): every visit
         visit_sql, visit_params = f"WHERE v.patient_id {within}", (ids_json,)
     else:  # the day's list: only visits the rules can use today, and each patient's last older hygiene
         since = min(windows["recall_from"], windows["plan_from"])
-        visit_sql = (f"WHERE v.patient_id {within} AND (v.date >= ? OR v.control_due >= ?)")
-        visit_params = (ids_json, since, windows["control_from"])
+        # (a patient with a reason the manager put back on the list: every visit, however old)
+        visit_sql = (f"WHERE v.patient_id {within} AND (v.date >= ? OR v.control_due >= ? OR v.patient_id IN "
+                     f"(SELECT patient_id FROM reason_actions WHERE action = 'requeue' AND on_day >= ?))")
+        visit_params = (ids_json, since, windows["control_from"], windows["requeue_from"])
         for r in conn.execute(
                 f"SELECT v.patient_id, max(v.date) FROM visits v WHERE v.patient_id {within} "
                 f"AND v.date < ? AND v.kind = 'hygiene' GROUP BY v.patient_id", (ids_json, since)):
@@ -136,6 +141,10 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
                           f"WHERE patient_id {within} AND recorded_at < ?", (ids_json, end_of_day)):
         buckets[r[0]]["surveys"].append(SurveyDone(patient_id=r[0], visit_id=r[1], date=d(r[2][:10]),
                                                           status=r[3], score=r[4]))
+    for r in conn.execute(f"SELECT patient_id, code, ref, action, on_day, note, recorded_by FROM reason_actions "
+                          f"WHERE patient_id {within} ORDER BY on_day, id", (ids_json,)):
+        buckets[r[0]]["reason_actions"].append(ReasonAction(patient_id=r[0], code=r[1], ref=r[2], action=r[3],
+                                                            on=d(r[4]), note=r[5], by=r[6]))
     counts = survey_counts(conn)
     return [Records(patient=patients[pid], **{k: tuple(v) for k, v in b.items()}, survey_counts=counts)
             for pid, b in buckets.items()]

@@ -392,10 +392,36 @@ def m013_corrections(db):
     )
 
 
+def m014_reason_actions(db):
+    # A reason that passed its window without ever being offered goes to the manager, who puts it
+    # back on the list or closes it with a note: each decision a record (who, when), never an edit.
+    db.executescript(
+        """
+        CREATE TABLE reason_actions (
+            id INTEGER PRIMARY KEY,
+            patient_id TEXT NOT NULL REFERENCES patients(patient_id),
+            code TEXT NOT NULL,
+            ref TEXT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('requeue', 'close')),
+            on_day TEXT NOT NULL,
+            note TEXT,
+            recorded_by TEXT NOT NULL,
+            recorded_at TEXT NOT NULL
+        );
+        CREATE INDEX reason_actions_patient ON reason_actions(patient_id);
+        CREATE INDEX reason_actions_requeue ON reason_actions(action, on_day);
+        CREATE TRIGGER plan_dirty_reason_actions_insert AFTER INSERT ON reason_actions
+            BEGIN INSERT OR IGNORE INTO plan_dirty VALUES (NEW.patient_id); END;
+        CREATE TRIGGER plan_dirty_reason_actions_delete AFTER DELETE ON reason_actions
+            BEGIN INSERT OR IGNORE INTO plan_dirty VALUES (OLD.patient_id); END;
+        """
+    )
+
+
 # The migrations in order: append only, never rename one (a database records the names it has).
 MIGRATIONS = (m001_initial, m002_contacts, m003_complaints, m004_surveys, m005_survey_themes, m006_erasures,
               m007_day_plan, m008_contacts_entry, m009_plan_texts, m010_complaint_survey, m011_day_counts,
-              m012_phone_kinds, m013_corrections)
+              m012_phone_kinds, m013_corrections, m014_reason_actions)
 MIGRATION_NAMES = tuple(m.__name__ for m in MIGRATIONS)
 
 

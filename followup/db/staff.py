@@ -53,6 +53,13 @@ def consent_history(conn: sqlite3.Connection, patient_id: str) -> list[dict]:
         f"SELECT {', '.join(cols)} FROM consents WHERE patient_id = ? ORDER BY recorded_at, id", (patient_id,))]
 
 
+def add_reason_action(conn: sqlite3.Connection, row: dict) -> int:
+    cols = ("patient_id", "code", "ref", "action", "on_day", "note", "recorded_by", "recorded_at")
+    with write_transaction(conn):
+        return conn.execute(f"INSERT INTO reason_actions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                            tuple(row[c] for c in cols)).lastrowid
+
+
 def add_next_contact(conn: sqlite3.Connection, row: dict, *, consents: Sequence[dict] = ()) -> int:
     """An agreed next contact, with any consent recorded with it, in one transaction."""
     cols = ("patient_id", "due", "reason", "channel", "doctor", "recorded_by", "recorded_at")
