@@ -10,6 +10,7 @@ the point of the per-doctor reports); `report.positive_nps` is any NPS from -100
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 
 from followup.errors import UsageError
@@ -70,9 +71,15 @@ def table() -> dict[str, Setting]:
     return _SETTINGS
 
 
+# A staff member's name as the survey script says it ("Здравствуйте, это Ольга из …"): user.LOGIN.name
+USER_NAME = re.compile(r"^user\.([^.\s]{1,64})\.name$")
+
+
 def setting(key: str) -> Setting:
     """The setting named ``key``; an unknown key is a usage error."""
     found = table().get(key)
+    if found is None and USER_NAME.match(key):
+        return Setting(key, "text", "")  # unset: the login itself
     if found is None:
         raise UsageError(N_("unknown setting {key!r} (see followup config list)"), key=key)
     return found
@@ -117,7 +124,8 @@ def check(key: str, value: str) -> str:
 
 def values(stored: dict[str, str]) -> list[tuple[str, str, bool]]:
     """(key, value, whether it is the default) for every setting, as `config list` shows them."""
-    return [(k, stored[k], False) if k in stored else (k, default(s), True) for k, s in table().items()]
+    return [*((k, stored[k], False) if k in stored else (k, default(s), True) for k, s in table().items()),
+            *((k, v, False) for k, v in sorted(stored.items()) if USER_NAME.match(k))]
 
 
 DERIVED = ("lists_since",)  # Policy fields that come from the data, not from `followup config`

@@ -294,3 +294,13 @@ def test_numbers_for_spreadsheets_and_people():
         assert (_cell(0.596, "share"), _cell(8.25), _cell([6.9, 62.7])) == ("59,6 %", "8,25", "[6,9; 62,7]")
     finally:
         i18n.set_language("en")
+
+
+def test_the_demo_never_lands_beside_the_clinic_s_database(cli, tmp_path):
+    """FOLLOWUP_DB names the clinic's database (tmp_path/followup.db here); the demo goes to the per-user
+    data directory all the same, and says which database to use."""
+    r = cli("demo", "--patients", "40")
+    assert r.exit_code == 0, r.output
+    assert not (tmp_path / "demo").exists() and not cli.db_path.exists()
+    demo_db = tmp_path / "xdg" / "followup" / "demo" / "demo.db"
+    assert demo_db.exists() and f'--db "{demo_db}"' in r.stdout

@@ -147,11 +147,28 @@ def test_bad_survey_input(treated, args, needle):
 def test_interactive_survey_reads_the_script_and_checks_each_answer(treated):
     cli = treated
     # agree; a score of 12 is refused and asked again; then 8, 10, partly, a comment; confirm
-    r = cli("survey", "S1", "--ask", "--by", "Анна", input="y\n12\n8\n10\npartly\nДолго ждал\ny\n")
+    r = cli("survey", "S1", "--ask", "--by", "Анна", input="y\n12\n8\n10\npartly\nДолго ждал\ny\nn\n")
     assert r.exit_code == 0, r.output
     assert "As agreed after your treatment" in r.stdout and "From 1 to 10, please." in r.stdout
     assert cli.rows("SELECT score, recommend, expectations, comment, questions FROM surveys") == [
         (8, 10, "partly", "Долго ждал", "v1")]
+    assert "open a complaint now?" in r.stdout and cli.count("complaints") == 0  # "Долго ждал": asked, declined
+
+
+def test_interactive_survey_opens_the_complaint_then_and_there(treated):
+    cli = treated
+    cli("config", "set", "user.anna.name", "Анна Петровна")
+    r = cli("survey", "S1", "--ask", "--by", "anna", input="y\n3\n2\nno\n\ny\ny\nБолело после пломбы\n")
+    assert r.exit_code == 0, r.output
+    assert "this is Анна Петровна from" in r.stdout and "():" not in r.stdout  # no empty default shown
+    [(survey_id,)] = cli.rows("SELECT id FROM surveys")
+    assert cli.rows("SELECT text, survey_id, opened_by FROM complaints") == [("Болело после пломбы", survey_id, "anna")]
+
+
+def test_an_interrupted_survey_says_nothing_was_recorded(treated):
+    r = treated("survey", "S1", "--ask", input="y\n8\n")  # the input ends: as Ctrl-C at the next question
+    assert r.exit_code == 130 and "nothing was recorded" in r.stderr
+    assert treated.count("surveys") == 0
 
 
 def test_interactive_survey_declined(treated):

@@ -533,3 +533,13 @@ def test_a_lapsed_reason_goes_to_the_manager_who_requeues_or_closes_it(clinic):
     [closed] = [f for f in clinic.json("why", "P3", "--date", later) if f["rule"] == "hygiene_recall"]
     assert "closed by manager on 2027-02-01 (moved away)" in closed["explanation"]
     assert clinic("flagged", "requeue", "P3", "hygiene_recall", "--date", later).exit_code == 66  # not flagged now
+
+
+def test_markdown_output_is_valid_markdown(clinic):
+    """A line of text right after a table would be read as one more row: blank lines around tables."""
+    clinic("consent", "P1", "--purpose", "recall", "--channel", "sms")
+    out = clinic("today", "--date", DAY, "--format", "md").stdout.splitlines()
+    last_row = max(i for i, line in enumerate(out) if line.startswith("|"))
+    assert out[last_row + 1] == "" and any("SMS" in line or "sms" in line for line in out[last_row + 2:])
+    first_row = min(i for i, line in enumerate(out) if line.startswith("|"))
+    assert first_row == 0 or out[first_row - 1] == ""

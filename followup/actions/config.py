@@ -37,6 +37,13 @@ def change_setting(conn, key: str, value: Optional[str], *, by: str, now: dt.dat
     return value if value is not None else settings.default(s)
 
 
+def display_name(conn, login: str) -> Optional[str]:
+    """The name a staff member goes by with patients (`config set user.LOGIN.name`), if set."""
+    from followup import db
+
+    return db.get_settings(conn).get(f"user.{login}.name") or None
+
+
 def require_value_or_default(value: Optional[str], default: bool) -> None:
     if default == (value is not None):
         raise UsageError(N_("give a value, or --default"))

@@ -113,18 +113,26 @@ def record_survey(conn, call: SurveyCall, answers: Optional[dict], *, decline: b
     sid = db.add_survey(conn, row, list(call.doctors), contact=contact if call.visit_id else None)
     if decline:
         return SurveyRecorded(sid, call.patient_id, call.doctors, True, None, False)
-    complaint = None
-    if open_complaint:
-        # one doctor: the complaint is about them; several: it counts for each doctor of the survey
-        complaint = db.add_complaint(conn, {"patient_id": call.patient_id,
-                                            "doctor": call.doctors[0] if len(call.doctors) == 1 else None,
-                                            "text": answers["comment"].strip(), "opened_by": by, "opened_at": at,
-                                            "survey_id": sid})
+    recorded = SurveyRecorded(sid, call.patient_id, call.doctors, False, None, False)
+    complaint = complaint_from_survey(conn, recorded, answers["comment"], by=by, now=now) if open_complaint else None
     policy = policy_of(conn, stored)
     problems = reports.problems(answers["comment"], reports.theme_keywords(stored))
     negative = (answers["score"] is not None and answers["score"] <= policy.low_score) or bool(problems) \
         or answers["expectations"] == "no"
     return SurveyRecorded(sid, call.patient_id, call.doctors, False, complaint, negative and complaint is None)
+
+
+def complaint_from_survey(conn, recorded: SurveyRecorded, text: str, *, by: str, now: dt.datetime) -> int:
+    """A complaint opened from a survey answer, linked to it: with one doctor it is about them; with
+    several it counts for each doctor of the survey. Returns its number."""
+    from followup import db
+
+    if not (text or "").strip():
+        raise UsageError(N_("--text must say what the complaint is"))
+    return db.add_complaint(conn, {"patient_id": recorded.patient_id,
+                                   "doctor": recorded.doctors[0] if len(recorded.doctors) == 1 else None,
+                                   "text": text.strip(), "opened_by": by,
+                                   "opened_at": now.isoformat(sep=" ", timespec="seconds"), "survey_id": recorded.id})
 
 
 # ---------------------------------------------------------------------------

@@ -324,12 +324,13 @@ def _print_rows(rows: list[dict], columns: list[str], fmt: Format, title: str | 
     elif fmt is Format.md:
         def cell(v) -> str:
             return "" if v is None else str(v).replace("|", "\\|").replace("\n", "<br>")
-        if title:
-            typer.echo(f"\n**{title}**\n")
+        # blank lines around the table: Markdown reads a line right after a table as one more row
+        typer.echo(f"\n**{title}**\n" if title else "")
         typer.echo("| " + " | ".join(_heading(c, labels) for c in columns) + " |")
         typer.echo("|" + "---|" * len(columns))
         for r in rows:
             typer.echo("| " + " | ".join(cell(_cell(r.get(c), c)) for c in columns) + " |")
+        typer.echo("")
     elif fmt is Format.csv:
         import csv
 

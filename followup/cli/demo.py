@@ -27,8 +27,8 @@ def demo(
     from followup import db, i18n
     from followup.actions.clinic import build_demo
 
-    if directory is None:
-        directory = db.default_path().parent / "demo"
+    if directory is None:  # never beside the clinic's database, wherever $FOLLOWUP_DB puts that
+        directory = db.data_dir() / "demo"
     demo = build_demo(directory.expanduser(), patients=patients, seed=seed, language=i18n.language(), by=_who(None),
                       today=_today(), now=_clock())
     _report_import(demo.import_result, quiet=False, fmt=Format.table)

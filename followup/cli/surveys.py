@@ -47,7 +47,11 @@ def survey(
         if not (ask or sys.stdin.isatty()):
             raise UsageError(N_("give the answers (--score, --recommend, --expectations, --comment) or --decline, "
                                 "or run on a terminal to be asked"))
-        answers, decline = _ask_survey(call, _who(by))
+        try:
+            answers, decline = _ask_survey(call, _caller(conn, _who(by)))
+        except (KeyboardInterrupt, EOFError):
+            _console(err=True).print("\n" + tr("Interrupted: nothing was recorded."), markup=False)
+            raise typer.Exit(130) from None
     done = record_survey(conn, call, answers, decline=decline, open_complaint=complaint, day=day, by=_who(by),
                          now=_clock())
     if done.declined:
@@ -58,9 +62,27 @@ def survey(
                   doctors=", ".join(done.doctors)))
     if done.complaint:
         typer.echo(tr("Complaint #{id} opened from the comment.", id=done.complaint))
+    elif done.suggest_complaint and interactive:
+        from followup.actions.surveys import complaint_from_survey
+
+        Confirm, _, Prompt = _prompts()
+        if Confirm.ask(tr("A negative answer: open a complaint now?")):
+            text = answers.get("comment") or Prompt.ask(tr("What is the complaint?"))
+            cid = complaint_from_survey(conn, done, text, by=_who(by), now=_clock())
+            typer.echo(tr("Complaint #{id} opened from the answer.", id=cid))
     elif done.suggest_complaint:
         typer.echo(tr("A negative answer: open a complaint? followup complaint add {pid} --text \"...\"",
                       pid=done.patient_id))
+
+
+def _caller(conn, login: str) -> str:
+    """How the caller introduces themselves: FOLLOWUP_USER_NAME, else the name set for the login
+    (`followup config set user.olga.name "Ольга"`), else the login."""
+    import os
+
+    from followup.actions.config import display_name
+
+    return os.environ.get("FOLLOWUP_USER_NAME") or display_name(conn, login) or login
 
 
 def _ask_survey(call, caller: str) -> tuple[dict, bool]:
@@ -85,7 +107,7 @@ def _ask_survey(call, caller: str) -> tuple[dict, bool]:
         out.print(tr("From 0 to 10, please."))
     choices = {tr("yes"): "yes", tr("partly"): "partly", tr("no"): "no"}  # answered in the language, stored as codes
     answers["expectations"] = choices[Prompt.ask(questions["expectations"], choices=list(choices))]
-    answers["comment"] = Prompt.ask(questions["comment"], default="") or None
+    answers["comment"] = Prompt.ask(questions["comment"], default="", show_default=False) or None
     out.print(tr("Answers: satisfied {score}/10, would recommend {recommend}/10, expectations met: {expectations}; "
                  "comment: {comment}", score=answers["score"], recommend=answers["recommend"],
                  expectations=tr(answers["expectations"]), comment=answers["comment"] or "-"), markup=False)

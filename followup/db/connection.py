@@ -37,9 +37,14 @@ def default_path() -> Path:
     env = os.environ.get(ENV_DB)
     if env:
         return Path(env).expanduser()
+    return data_dir() / "followup.db"
+
+
+def data_dir() -> Path:
+    """The per-user data directory (the demo lives there, never beside a database named elsewhere)."""
     from platformdirs import user_data_dir
 
-    return Path(user_data_dir("followup", appauthor=False)) / "followup.db"
+    return Path(user_data_dir("followup", appauthor=False))
 
 
 def _create_private(path: Path) -> None:
