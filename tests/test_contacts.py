@@ -543,3 +543,16 @@ def test_markdown_output_is_valid_markdown(clinic):
     assert out[last_row + 1] == "" and any("SMS" in line or "sms" in line for line in out[last_row + 2:])
     first_row = min(i for i, line in enumerate(out) if line.startswith("|"))
     assert first_row == 0 or out[first_row - 1] == ""
+
+
+@pytest.mark.parametrize("columns", [80, 125, 140, 200])
+def test_the_list_never_breaks_a_word_at_any_width(clinic, columns):
+    """A table only when the reasons get room; the SMS texts after it wrap at word boundaries."""
+    clinic("consent", "P1", "--purpose", "recall", "--channel", "sms")
+    clinic("consent", "P2", "--purpose", "control", "--channel", "call")
+    out = clinic.at_width(columns, "today", "--date", DAY).stdout
+    assert all(len(line) <= columns for line in out.splitlines()), out
+    [sms] = [e for e in today(clinic) if e["channel"] == "sms"]
+    flat = " ".join(line.strip(" │|") for line in out.splitlines())
+    for word in sms["message"].split() + sms["reasons"][0]["text"].split():
+        assert word in flat, (word, out)

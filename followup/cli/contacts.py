@@ -187,13 +187,34 @@ def today(
             return
         _console().print(tr("Nobody to contact on {day}.", day=i18n.day(day)), markup=False)
         return
-    _print_rows(flat, ["entry", "window", "patient", "phone", "channel", "reasons", "doctor", "warnings"], fmt,
-                title=_title(day, len(flat), progress))
+    columns = ["entry", "window", "patient", "phone", "channel", "reasons", "doctor", "warnings"]
+    if fmt is Format.table and not _reasons_fit(flat, columns):
+        _print_cards(data, day, shutil.get_terminal_size().columns, progress)
+        return
+    _print_rows(flat, columns, fmt, title=_title(day, len(flat), progress))
+    import textwrap
+
+    width = max(_console().width - 1, 40)
     for d in data:
         if d["message"]:
-            _console().print(tr("{entry} {channel} to {address}: {message}", entry=d["entry_id"], channel=tr(d["channel"]),
-                                address=d["phone"], message=d["message"]), markup=False,
-                             soft_wrap=True)
+            typer.echo(textwrap.fill(tr("{entry} {channel} to {address}: {message}", entry=d["entry_id"],
+                                        channel=tr(d["channel"]), address=_phone(d["phone"]), message=d["message"]),
+                                     width=width, subsequent_indent="  ", break_long_words=False,
+                                     break_on_hyphens=False))
+
+
+# the reasons are the list's substance: a table gives them at least this many columns, or the list
+# is printed as blocks (a narrow reasons column makes the table longer and slower than the blocks)
+REASONS_MIN_WIDTH = 40
+
+
+def _reasons_fit(flat: list[dict], columns: list[str]) -> bool:
+    from followup.cli.core import _cell, _column_widths, _heading
+
+    cells = [[_heading(c, None)] + [_cell(r.get(c), c) for r in flat] for c in columns]
+    widths = _column_widths(cells, _console().width - 3 * len(columns) - 1)
+    return widths is not None and widths[columns.index("reasons")] >= min(
+        REASONS_MIN_WIDTH, max(len(line) for r in flat for line in r["reasons"].split("\n")))
 
 
 def _title(day, n: int, progress) -> str:

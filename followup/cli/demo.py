@@ -51,10 +51,14 @@ def demo(
                         codes=", ".join(f"{tr(c)} {n}" for c, n in sorted(codes.items()))), markup=False)
     shown = [d for d in data if d["reasons"][0]["code"] in codes]
     sample = list({d["reasons"][0]["code"]: d for d in shown}.values())
-    for d in sample:
+    import textwrap
+
+    for d in sample:  # each wrapped at word boundaries, however narrow the terminal
         window = d["window"] or tr("any time").center(11)
-        out.print(f"  {d['entry_id']}  {window}  {d['patient']} ({d['patient_id']}), "
-                  f"{tr(d['channel'])} {d['phone']}: {d['reasons'][0]['text']}", markup=False, soft_wrap=True)
+        out.print(textwrap.fill(f"{d['entry_id']}  {window}  {d['patient']} ({d['patient_id']}), "
+                                f"{tr(d['channel'])} {d['phone']}: {d['reasons'][0]['text']}",
+                                width=max(out.width - 1, 40), initial_indent="  ", subsequent_indent="      ",
+                                break_long_words=False, break_on_hyphens=False), markup=False, soft_wrap=True)
     out.print("\n" + tr("Surveys: {list}", list="; ".join(
         f"{d}: {tr(status)} ({n})" for d, (status, n) in demo.surveys.items())), markup=False)
     out.print("\n" + tr("Try:"), markup=False)
