@@ -149,12 +149,8 @@ class OutcomeRecorded:
     step: str                # what happens next, as a sentence in the chosen language
 
 
-def record_outcome(conn, entry: str, outcome: str, *, day: dt.date, callback: Optional[dt.date] = None,
-                   note: Optional[str] = None, by: str, now: dt.datetime) -> OutcomeRecorded:
-    """The outcome of a contact on the list of ``day``, and its next step (rules.next_steps), in one
-    transaction. An entry already closed that day is refused."""
-    from followup import db, rules
-    from followup.actions.day import entries_named
+def _checked_outcome(outcome: str, *, day: dt.date, callback: Optional[dt.date], now: dt.datetime) -> str:
+    """The outcome's code (any word for it), checked with its call-back day and the list's day."""
     from followup.records import OUTCOMES
 
     outcome = understood(outcome, OUTCOMES, "outcome") or outcome
@@ -169,6 +165,17 @@ def record_outcome(conn, entry: str, outcome: str, *, day: dt.date, callback: Op
         raise UsageError(N_("--on goes with --outcome call-back"))
     if callback and callback <= day:
         raise UsageError(N_("--on must be a later day than the list's"))
+    return outcome
+
+
+def record_outcome(conn, entry: str, outcome: str, *, day: dt.date, callback: Optional[dt.date] = None,
+                   note: Optional[str] = None, by: str, now: dt.datetime) -> OutcomeRecorded:
+    """The outcome of a contact on the list of ``day``, and its next step (rules.next_steps), in one
+    transaction. An entry already closed that day is refused."""
+    from followup import db, rules
+    from followup.actions.day import entries_named
+
+    outcome = _checked_outcome(outcome, day=day, callback=callback, now=now)
     matches, entries, settings = _by_card(conn, day, entry) or entries_named(conn, day, entry)
     if len(matches) > 1:
         raise UsageError(N_("entry {entry!r} names {n} entries; give more of its characters"), entry=entry,
@@ -197,20 +204,9 @@ def correct_outcome(conn, entry: str, outcome: str, *, day: dt.date, callback: O
     corrected outcome's own next step applies. All in one transaction."""
     from followup import db, rules
     from followup.entryids import CHANNELS, entry_id
-    from followup.records import OUTCOMES, Entry, Patient, Reason
+    from followup.records import Entry, Patient, Reason
 
-    outcome = understood(outcome, OUTCOMES, "outcome") or outcome
-    if outcome not in OUTCOMES:
-        raise UsageError(N_("unknown outcome {value!r} (one of {allowed})"), value=outcome, allowed=", ".join(OUTCOMES))
-    if day > now.date():
-        raise UsageError(N_("the list of {day} is in the future: an outcome is recorded on its day or later"),
-                         day=day)
-    if outcome == "call-back" and not callback:
-        raise UsageError(N_("call-back needs --on DATE"))
-    if callback and outcome != "call-back":
-        raise UsageError(N_("--on goes with --outcome call-back"))
-    if callback and callback <= day:
-        raise UsageError(N_("--on must be a later day than the list's"))
+    outcome = _checked_outcome(outcome, day=day, callback=callback, now=now)
     given = entry.strip().lower()
     old = db.contacts_of_entry(conn, given, day.isoformat()) if len(given) >= rules.ENTRY_ID_LENGTH else []
     if not old and db.patient_exists(conn, entry.strip()):  # a card number: its entry closed that day

@@ -82,24 +82,31 @@ def record_contact(conn: sqlite3.Connection, contacts: Sequence[dict], *, withdr
     """
     from followup.errors import Conflict
 
-    sql = (f"INSERT INTO contacts ({', '.join(CONTACT_COLUMNS)}) "
-           f"VALUES ({', '.join('?' * len(CONTACT_COLUMNS))})")
     with write_transaction(conn):
         if entry_id and conn.execute("SELECT 1 FROM contacts WHERE entry_id = ? AND list_date = ? "
                                      "AND superseded_by IS NULL",
                                      (entry_id, list_date)).fetchone():
             raise Conflict(N_("entry {entry} of {day} is already closed (see followup log)"), entry=entry_id,
                            day=dt.date.fromisoformat(list_date))
-        ids = []
-        for c in contacts:
-            row = dict(c, reasons=json.dumps(c["reasons"], ensure_ascii=False))
-            ids.append(conn.execute(sql, tuple(row[k] for k in CONTACT_COLUMNS)).lastrowid)
-        insert_consents(conn, withdrawals)
-        for f in phone_flags:
-            conn.execute("INSERT INTO phone_flags (patient_id, phone, flagged_on, contact_id, recorded_by) "
-                         "VALUES (?, ?, ?, ?, ?)", (f["patient_id"], f["phone"], f["flagged_on"], ids[0],
-                                                     f["recorded_by"]))
-        return ids
+        return _write_outcome(conn, contacts, withdrawals, phone_flags)
+
+
+def _write_outcome(conn: sqlite3.Connection, contacts: Sequence[dict], withdrawals: Sequence[dict],
+                   phone_flags: Sequence[dict]) -> list[int]:
+    """An outcome's records inside the caller's transaction: the contacts (one a patient on the call),
+    the consents it withdrew, the phone flag it raised (pointing to the first contact)."""
+    sql = (f"INSERT INTO contacts ({', '.join(CONTACT_COLUMNS)}) "
+           f"VALUES ({', '.join('?' * len(CONTACT_COLUMNS))})")
+    ids = []
+    for c in contacts:
+        row = dict(c, reasons=json.dumps(c["reasons"], ensure_ascii=False))
+        ids.append(conn.execute(sql, tuple(row[k] for k in CONTACT_COLUMNS)).lastrowid)
+    insert_consents(conn, withdrawals)
+    for f in phone_flags:
+        conn.execute("INSERT INTO phone_flags (patient_id, phone, flagged_on, contact_id, recorded_by) "
+                     "VALUES (?, ?, ?, ?, ?)", (f["patient_id"], f["phone"], f["flagged_on"], ids[0],
+                                                 f["recorded_by"]))
+    return ids
 
 
 def contacts_of_entry(conn: sqlite3.Connection, given: str, list_date: str) -> list[dict]:
@@ -153,17 +160,7 @@ def correct_contact(conn: sqlite3.Connection, old: Sequence[dict], contacts: Seq
         insert_consents(conn, restore)
         conn.execute(f"UPDATE phone_flags SET lifted_on = ?, lifted_by = ? WHERE contact_id IN ({marks}) "
                      f"AND lifted_on IS NULL", (day, by, *old_ids))
-        sql = (f"INSERT INTO contacts ({', '.join(CONTACT_COLUMNS)}) "
-               f"VALUES ({', '.join('?' * len(CONTACT_COLUMNS))})")
-        ids = []
-        for c in contacts:
-            row = dict(c, reasons=json.dumps(c["reasons"], ensure_ascii=False))
-            ids.append(conn.execute(sql, tuple(row[k] for k in CONTACT_COLUMNS)).lastrowid)
-        insert_consents(conn, withdrawals)
-        for f in phone_flags:
-            conn.execute("INSERT INTO phone_flags (patient_id, phone, flagged_on, contact_id, recorded_by) "
-                         "VALUES (?, ?, ?, ?, ?)", (f["patient_id"], f["phone"], f["flagged_on"], ids[0],
-                                                     f["recorded_by"]))
+        ids = _write_outcome(conn, contacts, withdrawals, phone_flags)
         conn.execute(f"UPDATE contacts SET superseded_by = ?, corrected_at = ?, corrected_by = ? WHERE id IN ({marks})",
                      (ids[0], at, by, *old_ids))
         return ids
