@@ -154,8 +154,25 @@ def test_a_survey_counts_for_every_doctor_and_closes_the_call(conn):
     assert not done.declined and not done.suggest_complaint and done.complaint is None
     assert conn.execute("SELECT expectations FROM surveys").fetchone()[0] == "yes"
     assert day_list(conn, DAY)[0] == []
-    with pytest.raises(UsageError):  # the treatment is surveyed: a second survey is refused
+    with pytest.raises(Conflict) as refused:  # the treatment is surveyed: a second survey is refused
         surveys.survey_call(conn, "P1", day=DAY)
+    assert "--correct" in str(refused.value)
+
+
+def test_a_survey_answer_is_corrected_and_the_earlier_one_kept(conn):
+    with pytest.raises(NotFound):  # nothing to correct yet
+        surveys.survey_call(conn, "P1", day=DAY, correct=True)
+    first = surveys.record_survey(conn, surveys.survey_call(conn, "P1", day=DAY),
+                                  {"score": 2, "recommend": 1, "expectations": "no", "comment": None},
+                                  day=DAY, by="olga", now=NOON)
+    call = surveys.survey_call(conn, "P1", day=DAY, correct=True)
+    assert call.replaces == first.id and call.visit_id == "V2"
+    fixed = surveys.record_survey(conn, call, {"score": 9, "recommend": 10, "expectations": "yes", "comment": None},
+                                  day=DAY, by="manager", now=NOON + dt.timedelta(hours=1))
+    rows = conn.execute("SELECT id, score, superseded_by, corrected_by FROM surveys ORDER BY id").fetchall()
+    assert rows == [(first.id, 2, fixed.id, "manager"), (fixed.id, 9, None, None)]
+    assert [r.score for r in surveys.responses_by_doctor(conn)["Козлов Дмитрий Игоревич"]] == [9]  # counts once
+    assert conn.execute("SELECT count(*) FROM contacts").fetchone()[0] == 1  # one call, whatever its answers
 
 
 def test_a_complaint_from_a_survey_needs_a_comment_and_nothing_is_written_without_one(conn):

@@ -111,12 +111,19 @@ def test_survey_counts_for_every_doctor_of_the_treatment_and_closes_the_call(tre
                                                                           ("Морозов Артём Викторович",)]
     assert cli.json("today", "--date", TODAY) == []
     again = cli("survey", "S1", "--score", "9")
-    assert again.exit_code != 0 and "no finished treatment" in again.stderr  # T3 is surveyed already
+    # T3 is surveyed already: refused, naming the correction (never an older treatment instead)
+    assert again.exit_code == 1 and "already recorded" in again.stderr and "--correct" in again.stderr
     reports = {r["doctor"]: r for r in cli.json("report")}
     assert reports["Козлов Дмитрий Игоревич"]["status"] == "collecting"
     assert reports["Козлов Дмитрий Игоревич"]["current_wave"] == {"responses": 1, "of": 20}
     one = cli.json("report", "--doctor", "Морозов")
     assert one["doctor"] == "Морозов Артём Викторович" and one["responses"] == 1 and "mean_score" not in one
+    # the same entry id, once its call is closed, corrects the answers: kept, replaced, counted once
+    fixed = cli("survey", entry["entry_id"], "--correct", "--score", "3", "--recommend", "4", "--expectations", "no",
+                "--date", TODAY)
+    assert fixed.exit_code == 0, fixed.output
+    assert cli.rows("SELECT score, superseded_by IS NOT NULL FROM surveys ORDER BY id") == [(9, 1), (3, 0)]
+    assert cli.json("report", "--doctor", "Морозов")["responses"] == 1
 
 
 def test_declined_survey_closes_the_reason_and_low_score_warns(treated):

@@ -71,7 +71,8 @@ EXPECTED["surveys"] = [
     ("id", "INTEGER", 0, 1), ("patient_id", "TEXT", 1, 0), ("visit_id", "TEXT", 0, 0), ("status", "TEXT", 1, 0),
     ("score", "INTEGER", 0, 0), ("recommend", "INTEGER", 0, 0), ("expectations", "TEXT", 0, 0),
     ("comment", "TEXT", 0, 0), ("questions", "TEXT", 1, 0), ("recorded_by", "TEXT", 1, 0),
-    ("recorded_at", "TEXT", 1, 0)]
+    ("recorded_at", "TEXT", 1, 0), ("superseded_by", "INTEGER", 0, 0), ("corrected_at", "TEXT", 0, 0),
+    ("corrected_by", "TEXT", 0, 0)]
 EXPECTED["survey_doctors"] = [("survey_id", "INTEGER", 1, 1), ("doctor", "TEXT", 1, 2)]
 EXPECTED["survey_themes"] = [("survey_id", "INTEGER", 1, 1), ("theme", "TEXT", 1, 2), ("assigned_by", "TEXT", 1, 0),
                              ("assigned_at", "TEXT", 1, 0)]
@@ -98,7 +99,8 @@ EXPECTED["reason_actions"] = [
 MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys", "m005_survey_themes",
               "m006_erasures", "m007_day_plan", "m008_contacts_entry", "m009_plan_texts",
               "m010_complaint_survey", "m011_day_counts",
-              "m012_phone_kinds", "m013_corrections", "m014_reason_actions"]
+              "m012_phone_kinds", "m013_corrections", "m014_reason_actions",
+              "m015_survey_corrections"]
 
 
 def test_migrated_schema_is_pinned(tmp_path):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from followup.actions.lookup import known_doctor
-from followup.errors import NotFound, UsageError
+from followup.errors import Conflict, NotFound, UsageError
 from followup.i18n import N_
 from followup.records import EXPECTATIONS, understood
 from followup.actions.day import policy_of
@@ -24,43 +24,55 @@ class SurveyCall:
     doctors: tuple[str, ...]   # whom the answer counts for
     clinic: str
     questions: dict            # key -> the question as the clinic words it, in the chosen language
+    entry_id: Optional[str] = None   # the day's entry it was asked from (its contact says so)
+    replaces: Optional[int] = None   # with a correction: the survey it replaces
 
 
-def survey_call(conn, target: str, *, day: dt.date, doctor: Optional[str] = None) -> SurveyCall:
+def survey_call(conn, target: str, *, day: dt.date, doctor: Optional[str] = None,
+                correct: bool = False) -> SurveyCall:
     """The survey for ``target`` (an entry id of the day's list, or a card number): the treatment it
-    is about (the entry's, else the latest one not surveyed yet) and every doctor of it."""
+    is about (the entry's, else the patient's latest) and every doctor of it. A treatment already
+    surveyed is refused, naming --correct; with ``correct`` its answer is the one replaced."""
     from followup import db, rules, settings as config
 
-    pid, visit_id = _target(conn, target, day)
+    pid, visit_id, entry = _target(conn, target, day)
     [records] = db.load_records(conn, day, [pid])
     ends = sorted((v for v in records.visits if v.kind == "treatment_end"), key=lambda v: v.date)
-    surveyed = {x.visit_id for x in records.surveys}
-    end = next((v for v in ends if v.visit_id == visit_id), None) if visit_id else \
-        next((v for v in reversed(ends) if v.visit_id not in surveyed), None)
-    if end is not None and end.visit_id in surveyed:
-        raise UsageError(N_("a survey for treatment {visit} is already recorded"), visit=end.visit_id)
+    end = next((v for v in ends if v.visit_id == visit_id), None) if visit_id else (ends[-1] if ends else None)
+    replaces = db.current_survey(conn, pid, end.visit_id) if end is not None else None
+    if replaces is not None and not correct:
+        raise Conflict(N_("a survey for treatment {visit} is already recorded; to change its answers: followup survey "
+                          "{target} --correct ..."), visit=end.visit_id, target=target.strip())
+    if correct and replaces is None:
+        raise NotFound(N_("no survey recorded for {target} to correct"), target=target.strip())
     if end is None and not doctor:
         raise UsageError(N_("{pid} has no finished treatment to ask about; name the doctor with --doctor"), pid=pid)
     doctors = [known_doctor(conn, doctor)] if doctor else rules.treatment_doctors(records.visits, end)
     stored = db.get_settings(conn)
     return SurveyCall(pid, records.patient.name, end.visit_id if end else None, tuple(doctors),
                       config.clinic_name(stored, capital=False),
-                      {k: config.question(stored, k) for k in config.QUESTIONS})
+                      {k: config.question(stored, k) for k in config.QUESTIONS}, entry, replaces)
 
 
-def _target(conn, target: str, day: dt.date) -> tuple[str, Optional[str]]:
-    """A patient, and the treatment when the target is a survey entry of the day's list."""
+def _target(conn, target: str, day: dt.date) -> tuple[str, Optional[str], Optional[str]]:
+    """A patient, the treatment when the target is a survey entry of the day's list (open, or closed by
+    the survey being corrected), and that entry's id."""
     from followup import db, rules
     from followup.actions.day import entries_named
 
     target = target.strip()
     if db.patient_exists(conn, target):
-        return target, None
+        return target, None, None
     if len(target) >= rules.ENTRY_ID_LENGTH:
         matches, _, _ = entries_named(conn, day, target)
         if len(matches) == 1:
             survey_reasons = [r for r in matches[0].reasons if r.code == "survey_call"]
-            return matches[0].patient.patient_id, survey_reasons[0].ref if survey_reasons else None
+            return (matches[0].patient.patient_id, survey_reasons[0].ref if survey_reasons else None,
+                    matches[0].entry_id[:16])
+        closed = db.contacts_of_entry(conn, target.lower(), day.isoformat())
+        if closed:
+            refs = [ref for code, ref in closed[0]["reasons"] if code == "survey_call"]
+            return closed[0]["patient_id"], refs[0] if refs else None, closed[0]["entry_id"]
     raise NotFound(N_("no patient or entry {value!r}"), value=target)
 
 
@@ -106,11 +118,13 @@ def record_survey(conn, call: SurveyCall, answers: Optional[dict], *, decline: b
            "status": "declined" if decline else "answered",
            **({k: None for k in keys} if decline else {k: answers.get(k) for k in keys}),
            "questions": config.questions_version(stored), "recorded_by": by, "recorded_at": at}
-    contact = {"patient_id": call.patient_id, "entry_id": None, "list_date": day.isoformat(), "channel": "call",
+    contact = {"patient_id": call.patient_id, "entry_id": call.entry_id, "list_date": day.isoformat(), "channel": "call",
                "outcome": "declined" if decline else "reached",
                "reasons": [["survey_call", call.visit_id]] if call.visit_id else [], "retry_on": None,
                "callback_on": None, "note": "survey", "recorded_by": by, "recorded_at": at}
-    sid = db.add_survey(conn, row, list(call.doctors), contact=contact if call.visit_id else None)
+    # a correction replaces the answer, not the call: the call's contact is already recorded
+    sid = db.add_survey(conn, row, list(call.doctors), contact=contact if call.visit_id and call.replaces is None
+                        else None, replaces=call.replaces)
     if decline:
         return SurveyRecorded(sid, call.patient_id, call.doctors, True, None, False)
     recorded = SurveyRecorded(sid, call.patient_id, call.doctors, False, None, False)

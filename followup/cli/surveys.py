@@ -27,6 +27,8 @@ def survey(
     doctor: Optional[str] = typer.Option(None, "--doctor", help="Attribute to this doctor (required when the "
                                          "patient has no finished treatment)."),
     complaint: bool = typer.Option(False, "--complaint", help="Also open a complaint from the comment."),
+    correct: bool = typer.Option(False, "--correct", help="Replace the answers recorded for this treatment (a "
+                                 "mistake): the earlier ones are kept, marked corrected, and no longer count."),
     ask: bool = typer.Option(False, "--ask", help="Ask the questions even when not on a terminal."),
     by: Optional[str] = BY_OPTION,
     date: Optional[str] = DAY_OPTION,
@@ -40,7 +42,7 @@ def survey(
 
     day = _date(date)
     conn = _open(ctx, create=False)
-    call = survey_call(conn, target, day=day, doctor=doctor)
+    call = survey_call(conn, target, day=day, doctor=doctor, correct=correct)
     answers = {"score": score, "recommend": recommend, "expectations": expectations, "comment": comment}
     interactive = ask or (not decline and all(v is None for v in answers.values()))
     if interactive:

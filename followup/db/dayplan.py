@@ -28,7 +28,8 @@ def completed_waves(conn: sqlite3.Connection, wave: int) -> list[str]:
     """Doctors with a full survey wave: their survey calls lose their priority on the list."""
     return [r[0] for r in conn.execute(
         "SELECT sd.doctor FROM survey_doctors sd JOIN surveys s ON s.id = sd.survey_id "
-        "WHERE s.status = 'answered' GROUP BY sd.doctor HAVING count(*) >= ? ORDER BY sd.doctor", (wave,))]
+        "WHERE s.status = 'answered' AND s.superseded_by IS NULL GROUP BY sd.doctor HAVING count(*) >= ? "
+        "ORDER BY sd.doctor", (wave,))]
 
 
 _PLAN_ORDER = "ORDER BY no_window, start, priority, name, channel, patient_id"

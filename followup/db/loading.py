@@ -138,7 +138,8 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
         buckets[r[1]]["complaints"].append(Complaint(id=r[0], patient_id=r[1], doctor=r[2], opened=d(r[3][:10]),
                                                           resolved=resolved))
     for r in conn.execute(f"SELECT patient_id, visit_id, recorded_at, status, score FROM surveys "
-                          f"WHERE patient_id {within} AND recorded_at < ?", (ids_json, end_of_day)):
+                          f"WHERE patient_id {within} AND recorded_at < ? AND superseded_by IS NULL",
+                          (ids_json, end_of_day)):
         buckets[r[0]]["surveys"].append(SurveyDone(patient_id=r[0], visit_id=r[1], date=d(r[2][:10]),
                                                           status=r[3], score=r[4]))
     for r in conn.execute(f"SELECT patient_id, code, ref, action, on_day, note, recorded_by FROM reason_actions "
@@ -153,4 +154,5 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
 def survey_counts(conn: sqlite3.Connection) -> dict[str, int]:
     """Doctor -> answered surveys so far (the rules put doctors still collecting first)."""
     return dict(conn.execute("SELECT sd.doctor, count(*) FROM survey_doctors sd JOIN surveys s "
-                             "ON s.id = sd.survey_id WHERE s.status = 'answered' GROUP BY sd.doctor"))
+                             "ON s.id = sd.survey_id WHERE s.status = 'answered' AND s.superseded_by IS NULL "
+                             "GROUP BY sd.doctor"))

@@ -418,10 +418,26 @@ def m014_reason_actions(db):
     )
 
 
+def m015_survey_corrections(db):
+    # A survey answer recorded wrongly is corrected, never edited away: the earlier answer is kept,
+    # marked as superseded by the one that corrects it (by whom, when). One current answer a treatment.
+    db.executescript(
+        """
+        ALTER TABLE surveys ADD COLUMN superseded_by INTEGER REFERENCES surveys(id);
+        ALTER TABLE surveys ADD COLUMN corrected_at TEXT;
+        ALTER TABLE surveys ADD COLUMN corrected_by TEXT;
+        DROP INDEX surveys_treatment;
+        CREATE UNIQUE INDEX surveys_treatment ON surveys(patient_id, visit_id)
+            WHERE visit_id IS NOT NULL AND superseded_by IS NULL;
+        """
+    )
+
+
 # The migrations in order: append only, never rename one (a database records the names it has).
 MIGRATIONS = (m001_initial, m002_contacts, m003_complaints, m004_surveys, m005_survey_themes, m006_erasures,
               m007_day_plan, m008_contacts_entry, m009_plan_texts, m010_complaint_survey, m011_day_counts,
-              m012_phone_kinds, m013_corrections, m014_reason_actions)
+              m012_phone_kinds, m013_corrections, m014_reason_actions,
+              m015_survey_corrections)
 MIGRATION_NAMES = tuple(m.__name__ for m in MIGRATIONS)
 
 

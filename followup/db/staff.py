@@ -297,13 +297,26 @@ def doctor_names(conn: sqlite3.Connection) -> list[str]:
 # Surveys
 
 
-def add_survey(conn: sqlite3.Connection, row: dict, doctors: Sequence[str], *, contact: dict | None = None) -> int:
-    """A survey (answered or declined) with the doctors it counts for, and its contact, in one transaction."""
-    from followup.errors import UsageError
+def current_survey(conn: sqlite3.Connection, patient_id: str, visit_id: str) -> int | None:
+    """The survey recorded for that treatment and not corrected since, if any."""
+    row = conn.execute("SELECT id FROM surveys WHERE patient_id = ? AND visit_id = ? AND superseded_by IS NULL",
+                       (patient_id, visit_id)).fetchone()
+    return row[0] if row else None
+
+
+def add_survey(conn: sqlite3.Connection, row: dict, doctors: Sequence[str], *, contact: dict | None = None,
+               replaces: int | None = None) -> int:
+    """A survey (answered or declined) with the doctors it counts for, and its contact, in one transaction;
+    ``replaces``: the survey it corrects, kept and marked as superseded by this one."""
+    from followup.errors import Conflict, UsageError
 
     cols = ("patient_id", "visit_id", "status", "score", "recommend", "expectations", "comment", "questions",
             "recorded_by", "recorded_at")
     with write_transaction(conn):
+        if replaces is not None:
+            if not conn.execute("UPDATE surveys SET superseded_by = id WHERE id = ? AND superseded_by IS NULL",
+                                (replaces,)).rowcount:
+                raise Conflict(N_("that survey was corrected meanwhile; see followup report"))
         try:
             sid = conn.execute(f"INSERT INTO surveys ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                                tuple(row[c] for c in cols)).lastrowid
@@ -315,16 +328,20 @@ def add_survey(conn: sqlite3.Connection, row: dict, doctors: Sequence[str], *, c
             c = dict(contact, reasons=json.dumps(contact["reasons"], ensure_ascii=False))
             conn.execute(f"INSERT INTO contacts ({', '.join(CONTACT_COLUMNS)}) "
                          f"VALUES ({', '.join('?' * len(CONTACT_COLUMNS))})", tuple(c[k] for k in CONTACT_COLUMNS))
+        if replaces is not None:
+            conn.execute("UPDATE surveys SET superseded_by = ?, corrected_at = ?, corrected_by = ? WHERE id = ?",
+                         (sid, row["recorded_at"], row["recorded_by"], replaces))
         return sid
 
 
 def survey_responses(conn: sqlite3.Connection) -> list[dict]:
-    """Every survey with the doctors it counts for, oldest first."""
+    """Every survey (not corrected since) with the doctors it counts for, oldest first."""
     cols = ("id", "patient_id", "visit_id", "status", "score", "recommend", "expectations", "comment",
             "questions", "recorded_at")
     out: dict[int, dict] = {}
     for r in conn.execute(f"SELECT {', '.join('s.' + c for c in cols)}, sd.doctor FROM surveys s "
-                          f"LEFT JOIN survey_doctors sd ON sd.survey_id = s.id ORDER BY s.recorded_at, s.id"):
+                          f"LEFT JOIN survey_doctors sd ON sd.survey_id = s.id WHERE s.superseded_by IS NULL "
+                          f"ORDER BY s.recorded_at, s.id"):
         row = out.setdefault(r[0], dict(zip(cols, r[:-1]), doctors=[]))
         if r[-1]:
             row["doctors"].append(r[-1])
