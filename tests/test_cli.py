@@ -304,3 +304,13 @@ def test_the_demo_never_lands_beside_the_clinic_s_database(cli, tmp_path):
     assert not (tmp_path / "demo").exists() and not cli.db_path.exists()
     demo_db = tmp_path / "xdg" / "followup" / "demo" / "demo.db"
     assert demo_db.exists() and f'--db "{demo_db}"' in r.stdout
+
+
+def test_help_texts_flow_to_the_terminal_s_width(cli):
+    """A docstring's line breaks are the source's, not the reader's: paragraphs are re-wrapped, so a
+    line stops only where the terminal's width makes it (the source breaks after "without a")."""
+    for lang, first in (("en", "Refused,"), ("ru", "Отказ")):
+        lines = [line.strip() for line in cli.at_width(130, "--lang", lang, "next", "--help").stdout.splitlines()]
+        start = next(i for i, line in enumerate(lines) if line.startswith(first))
+        paragraph = lines[start:lines.index("", start)]
+        assert len(paragraph) >= 2 and all(len(line) > 110 for line in paragraph[:-1]), paragraph

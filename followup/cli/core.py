@@ -106,15 +106,17 @@ def _language_setting(db_option: Optional[str]) -> Optional[str]:
 
 def _translate_help(group, argv: list[str]) -> None:
     """Help texts are English in the code (the catalogue's keys): put them in the chosen language."""
-    if "--help" in argv or not argv:
+    helping = "--help" in argv or not argv
+    if helping:
         _translate_help_words()
-    if language() == "en":
+    if language() == "en" and not helping:
         return
     import inspect
 
     def walk(cmd):
         if cmd.help:
-            cmd.help = tr(inspect.cleandoc(cmd.help))
+            text = tr(inspect.cleandoc(cmd.help))
+            cmd.help = _reflowed(text) if helping else text
         if cmd.short_help:
             cmd.short_help = tr(cmd.short_help)
         for param in cmd.params:
@@ -124,6 +126,12 @@ def _translate_help(group, argv: list[str]) -> None:
             walk(sub)
 
     walk(group)
+
+
+def _reflowed(text: str) -> str:
+    """A help text's paragraphs as flowing text, for the terminal to wrap at its own width: the line
+    breaks of the source (or the catalogue) inside a paragraph become spaces."""
+    return "\n\n".join(" ".join(paragraph.split()) for paragraph in text.split("\n\n"))
 
 
 def _translate_help_words() -> None:
