@@ -132,10 +132,10 @@ def read_phone_cell(raw, region: str = "RU") -> PhoneCell:
     """Read a phone cell as people type it: one number or several, with words and extensions.
 
     Gives every number found, in order (the caller picks the one to use: the first that can receive
-    SMS, else the first valid one). A number with an extension, a landline or a toll-free number is dialled, never sent an
-    SMS. Words that mean "no number" (``не указан``, ``-``) are no number, not an invalid one; a number
-    written as a float (``79161234567.0``) is the number. Text that holds no valid number is kept as
-    given and flagged invalid (never dialled).
+    SMS, else the first valid one). A number with an extension, a landline or a toll-free number is
+    dialled, never sent an SMS. Words that mean "no number" (``не указан``, ``-``, ``0``) are no
+    number, not an invalid one; a number written as a float (``79161234567.0``) is the number. Text
+    that holds no valid number is kept as given and flagged invalid (never dialled).
     """
     if raw.__class__ is not str:
         raw = int(raw) if isinstance(raw, float) and raw.is_integer() else raw
@@ -144,12 +144,12 @@ def read_phone_cell(raw, region: str = "RU") -> PhoneCell:
     fast = _fast(text, region)
     if fast.__class__ is str:
         return PhoneCell(((fast, True, True),))  # the usual cell: one Russian mobile number
+    if fold_words(text) in NO_NUMBER:
+        return NO_PHONE
     if _FLOAT_NUMBER.match(text):
         text = text.split(".", 1)[0]
     if text.translate(_PHONE_PUNCTUATION).lstrip("+").isdigit():  # one number, digits and punctuation only
         return PhoneCell((_one_number(text, region),))
-    if fold_words(text) in NO_NUMBER:
-        return NO_PHONE
     found = _matched(text, region)
     if not found:
         return PhoneCell(((text, False, False),))

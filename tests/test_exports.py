@@ -118,7 +118,7 @@ def test_no_date_markers_and_two_digit_birth_years(cli, tmp_path):
     ("79161234567.0", (("+79161234567", True, True),)),
     (79161234567.0, (("+79161234567", True, True),)),
     ("8-800-555-35-35", (("+78005553535", True, False),)),
-    ("не указан", ()), ("Нет", ()), ("-", ()), ("—", ()),
+    ("не указан", ()), ("Нет", ()), ("-", ()), ("—", ()), ("0", ()),
     ("12-34", (("12-34", False, False),)),
 ])
 def test_phone_cells_as_people_type_them(cell, expected):
