@@ -23,6 +23,7 @@ class ExitStatus(IntEnum):
     INTERNAL_ERROR = 70   # a bug in followup (EX_SOFTWARE)
     DATABASE_ERROR = 74   # the database cannot be used: damaged, read-only, disk full (EX_IOERR)
     BUSY = 75             # another import holds the lock, or the database is busy (EX_TEMPFAIL)
+    INTERRUPTED = 130     # stopped by Ctrl-C (128 + SIGINT) where nothing was written
 
 
 class FollowupError(Exception):

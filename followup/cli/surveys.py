@@ -10,7 +10,7 @@ import typer
 
 from followup.cli.core import (BY_OPTION, DAY_OPTION, FORMAT_OPTION, Format, _Group, _clock, _console, _date, _open,
                                _print_rows, _prompts, _structured, _today, _who, app)
-from followup.errors import UsageError
+from followup.errors import ExitStatus, UsageError
 from followup import i18n
 from followup.i18n import N_, ntr, tr
 
@@ -53,7 +53,7 @@ def survey(
             answers, decline = _ask_survey(call, _caller(conn, _who(by)))
         except (KeyboardInterrupt, EOFError):
             _console(err=True).print("\n" + tr("Interrupted: nothing was recorded."), markup=False)
-            raise typer.Exit(130) from None
+            raise typer.Exit(ExitStatus.INTERRUPTED) from None
     done = record_survey(conn, call, answers, decline=decline, open_complaint=complaint, day=day, by=_who(by),
                          now=_clock())
     if done.declined:
