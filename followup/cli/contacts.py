@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from followup.cli.core import (BY_OPTION, DAY_OPTION, FORMAT_OPTION, Format, _Group, _choices, _clock, _console,
-                               _date, _open, _print_rows, _structured, _today, _who, app)
+                               _date, _open, _phone, _print_rows, _structured, _today, _who, app)
 from followup import i18n
 from followup.errors import UsageError
 from followup.i18n import N_, ntr, tr
@@ -228,13 +228,6 @@ def _title(day, n: int, progress) -> str:
 def _progress_line(progress) -> str:
     return tr("{day}: {done} of {total} done, {left} left", day=i18n.day(progress.day), done=progress.done,
               total=progress.total, left=progress.left)
-
-
-def _phone(number: str | None) -> str:
-    """A number for people: an extension after the word for it ("+74951234567 доб. 123")."""
-    from followup.phones import shown_phone
-
-    return shown_phone(number, tr("ext."))
 
 
 # below this many columns, or above this many entries, the day's list is printed as one block an

@@ -128,6 +128,13 @@ def _translate_help(group, argv: list[str]) -> None:
     walk(group)
 
 
+def _phone(number: str | None) -> str:
+    """A stored number for people: an extension after the word for it ("+74951234567 доб. 123")."""
+    from followup.phones import shown_phone
+
+    return shown_phone(number, tr("ext."))
+
+
 def _reflowed(text: str) -> str:
     """A help text's paragraphs as flowing text, for the terminal to wrap at its own width: the line
     breaks of the source (or the catalogue) inside a paragraph become spaces."""

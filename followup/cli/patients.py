@@ -10,7 +10,8 @@ from typing import Optional
 import typer
 
 from followup import i18n
-from followup.cli.core import BY_OPTION, FORMAT_OPTION, Format, _cell, _clock, _console, _open, _print_rows, _prompts, _structured, _who, patient_app
+from followup.cli.core import (BY_OPTION, FORMAT_OPTION, Format, _cell, _clock, _console, _open, _phone, _print_rows,
+                               _prompts, _structured, _who, patient_app)
 from followup.errors import NotFound, UsageError
 from followup.i18n import NC_, N_, ntr, tr, trc
 
@@ -22,12 +23,6 @@ CODES = (N_("consultation"), N_("treatment"), N_("treatment_end"), N_("hygiene")
 STATUSES = (NC_("appointment", "booked"), NC_("appointment", "cancelled"), NC_("appointment", "no_show"),
             NC_("appointment", "done"), NC_("plan stage", "planned"), NC_("plan stage", "done"),
             NC_("plan stage", "cancelled"))
-
-
-def _phone(number: str) -> str:
-    from followup.phones import shown_phone
-
-    return shown_phone(number, tr("ext."))
 
 
 def _patient_row(p: dict) -> dict:
