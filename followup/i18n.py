@@ -64,6 +64,21 @@ def trc(context: str, msgid: str, /, **kw) -> str:
     return text.format(**kw) if kw else text
 
 
+GENDERS = ("female", "male")  # the message contexts of a sentence about a person of that gender (trg)
+
+
+def trg(gender: str | None, msgid: str, /, **kw) -> str:
+    """A sentence about a person, agreeing with their grammatical gender where it is known ("отказалась"
+    / "отказался"); else the catalogue's neutral wording ("отказ")."""
+    text = msgid
+    if _current != "en":
+        text = catalogue().gettext(msgid)
+        if gender in GENDERS:
+            gendered = catalogue().pgettext(gender, msgid)
+            text = gendered if gendered != msgid else text
+    return text.format(**kw) if kw else text
+
+
 def N_(msgid: str, /) -> str:
     """Marks a string for the catalogue where it is defined; translated where it is shown (tr)."""
     return msgid

@@ -33,7 +33,7 @@ REASONS = {
 SETTLING = {"reached", "booked", "declined"}
 # codes shown as words in tables and sentences (tr): statuses, outcomes, findings
 WORDS = (N_("active"), N_("archived"), N_("deceased"), N_("answered"), N_("declined"), N_("reached"),
-         N_("no-answer"), N_("busy"), N_("wrong-number"), N_("booked"), N_("call-back"), N_("due"), N_("excluded"),
+         N_("no-answer"), N_("busy"), N_("wrong-number"), N_("booked"), N_("call-back"), N_("due"), N_("waiting"), N_("excluded"),
          N_("none"), N_("call"), N_("sms"), N_("messenger"), N_("appointment_reminder"), N_("plan_stage_missed"),
          N_("control_overdue"), N_("survey_call"), N_("hygiene_recall"), N_("agreed_contact"), N_("reminder"),
          N_("plan"), N_("control"), N_("recall"), N_("agreed"), N_("marketing"), N_("in-person"), N_("form"),
@@ -190,6 +190,9 @@ class Policy:
     # not a setting: the day of the clinic's first import, from which followup's lists exist. A reason
     # that lapsed before it was never on a list, so it is not the manager's to pick up.
     lists_since: dt.date | None = None
+    # not a `days` setting either: how many entries a day each channel's desks can do
+    # (`desk.capacity.call 60`), as (channel, entries) pairs; a channel not named has no limit
+    capacity: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -208,6 +211,7 @@ class Records:
     surveys: tuple[SurveyDone, ...] = ()
     survey_counts: dict = field(default_factory=dict)  # doctor -> responses in the current wave
     reason_actions: tuple["ReasonAction", ...] = ()
+    waits: tuple["ReasonWait", ...] = ()
 
 
 @dataclass(frozen=True)
@@ -222,6 +226,19 @@ class ReasonAction:
     on: dt.date
     note: str | None
     by: str
+
+
+@dataclass(frozen=True)
+class ReasonWait:
+    """A reason waiting in line for a desk with a capacity (the day's list was full): since when, and
+    the day it came to the list at last. A reason in line does not lapse; on the list it may, after
+    that day."""
+
+    patient_id: str
+    code: str
+    ref: str
+    since: dt.date
+    listed_on: dt.date | None = None
 
 
 # ---------------------------------------------------------------------------

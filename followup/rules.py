@@ -9,7 +9,7 @@ and the tests all read the same answer.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from followup.entryids import ENTRY_ID_LENGTH, entry_id, shortest_prefixes
@@ -269,10 +269,11 @@ def assess(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
     closed_today = {c.channel: c for c in sorted(r.contacts, key=lambda c: c.at) if c.at.date() == today}
     flagged = {f.phone: f for f in r.phone_flags}
     actions = {(a.code, a.ref): a for a in sorted(r.reason_actions, key=lambda a: a.on) if a.on <= today}
+    waits = {(w.code, w.ref): w for w in r.waits if w.since <= today}
     out = []
     for f in findings:
         if f.status == "lapsed":
-            f = _lapsed(f, actions, settled, attempts, state, today, policy)
+            f = _lapsed(f, actions, waits, settled, attempts, state, today, policy)
         if f.status != "due":
             out.append(f)
             continue
@@ -331,11 +332,12 @@ WINDOW_OF = {"hygiene_recall": "recall_window_days", "plan_stage_missed": "overd
              "control_overdue": "overdue_window_days"}
 
 
-def _lapsed(f: Finding, actions: dict, settled: dict, attempts: dict, state: dict, today: dt.date,
+def _lapsed(f: Finding, actions: dict, waits: dict, settled: dict, attempts: dict, state: dict, today: dt.date,
             policy: Policy) -> Finding:
     """A reason past its window. Never silently gone: if it was never offered (no attempt, nothing
     settled) to a patient who consented to its purpose, it goes to the manager's flagged list, who
-    puts it back on the list (for its usual window from that day) or closes it with a note."""
+    puts it back on the list (for its usual window from that day) or closes it with a note. A reason
+    waiting in line for a desk's capacity is not lapsing: it stays due, through the day it is listed."""
     reason = f.reason
     key = (reason.code, reason.ref)
     action = actions.get(key)
@@ -345,6 +347,10 @@ def _lapsed(f: Finding, actions: dict, settled: dict, attempts: dict, state: dic
     if action and (today - action.on).days <= getattr(policy, WINDOW_OF[f.code]):
         return Finding(f.code, "due", msg(N_("{text} (put back on the list by {by} on {date})"), text=reason.text,
                                           by=action.by, date=action.on), reason)
+    wait = waits.get(key)
+    if wait and (wait.listed_on is None or wait.listed_on >= today) and key not in settled:
+        return Finding(f.code, "due", msg(N_("{text} (waiting in line since {date}: not lapsing)"), text=reason.text,
+                                          date=wait.since), reason)
     if key in settled or attempts.get(key) or not any(c.granted for (pu, _), c in state.items()
                                                       if pu == reason.purpose):
         return Finding(f.code, "none", f.text)  # it was offered, or could never be: nothing lost
@@ -523,6 +529,63 @@ def list_order(e: Entry) -> tuple[int, str, int, str, str, str]:
             min(x.priority for x in e.reasons), e.patient.name, e.channel, e.patient.patient_id)
 
 
+# a reason that never lapses (an agreed contact: a promise for its day) stands in line as one on its
+# last day; a reason without a window of its own (none such yet) after every windowed one
+NO_DEADLINE = 10_000
+
+
+def _days_left(r: Reason, today: dt.date, policy: Policy) -> int:
+    """Days until a reason lapses (negative: past its window, kept by a wait or the manager)."""
+    if r.code in WINDOW_OF:
+        return (r.due - today).days + getattr(policy, WINDOW_OF[r.code])
+    if r.code == "survey_call":
+        return (r.due - today).days + policy.survey_to_days - policy.survey_from_days
+    if r.code in ("agreed_contact", "appointment_reminder"):
+        return 0
+    return NO_DEADLINE
+
+
+def line_order(e: Entry, today: dt.date, policy: Policy) -> tuple:
+    """Where an entry stands in a desk's line when the desk has a capacity: appointment reminders first,
+    then the reasons closest to lapsing, then the oldest."""
+    reasons = [*e.reasons, *(x for m in e.household for x in m.reasons)]
+    return (not any(r.code == "appointment_reminder" for r in reasons),
+            min(_days_left(r, today, policy) for r in reasons), min(r.due for r in reasons), e.patient.patient_id)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """An entry the day's list has no room for: its place in its channel's line, and the day it should
+    come to the list if the desks do their capacity each day."""
+
+    entry: Entry
+    place: int
+    expected: dt.date
+
+
+def within_capacity(entries: Sequence[Entry], today: dt.date, policy: Policy, *, first: Collection[str] = (),
+                    used: dict | None = None) -> tuple[list[Entry], list[Waiting]]:
+    """The day's entries the desks can do (in list order), and the rest waiting in line.
+
+    Each channel with a capacity lists that many entries a day, less those already closed today
+    (``used``, channel -> entries), by `line_order`; the patients in ``first`` (on the list earlier
+    today) keep their places. A channel without a capacity lists every entry.
+    """
+    capacity, used = dict(policy.capacity), used or {}
+    listed: list[Entry] = []
+    waiting: list[Waiting] = []
+    lines: dict[str, list[Entry]] = {}
+    for e in entries:
+        (lines.setdefault(e.channel, []) if e.channel in capacity else listed).append(e)
+    for ch, line in lines.items():
+        line.sort(key=lambda e: (e.patient.patient_id not in first, line_order(e, today, policy)))
+        room = max(capacity[ch] - used.get(ch, 0), 0)
+        listed.extend(line[:room])
+        waiting.extend(Waiting(e, place, today + dt.timedelta(days=-(-place // capacity[ch])))
+                       for place, e in enumerate(line[room:], 1))
+    return sorted(listed, key=list_order), waiting
+
+
 def _doctor_matches(reason: Reason, doctor: str) -> bool:
     wanted = doctor.casefold()
     names = [reason.doctor or ""] + list(reason.evidence.get("doctors") or [])
@@ -618,6 +681,24 @@ def addressed_as(p: Patient) -> str | None:
     if not real(p.first_name):
         return None
     return " ".join(x for x in (p.first_name, p.middle_name) if real(x))
+
+
+# patronymic endings (and the Turkic "son of", "daughter of") that tell a patient's grammatical gender
+_FEMALE_ENDINGS, _MALE_ENDINGS = ("вна", "чна", "кызы", "гызы"), ("вич", "ьич", "ич", "оглы", "улы", "уулу")
+
+
+def gender(p: Patient) -> str | None:
+    """"female" or "male" as the patronymic tells it (the first name alone does not), else None: the
+    Russian sentences about the patient then agree with it ("отказалась"), or stay neutral."""
+    middle = (p.middle_name or "").strip().casefold()
+    if not middle:
+        parts = (p.name or "").split()
+        middle = parts[2].casefold() if len(parts) == 3 else ""
+    if middle.endswith(_FEMALE_ENDINGS):
+        return "female"
+    if middle.endswith(_MALE_ENDINGS):
+        return "male"
+    return None
 
 
 class _Blank(dict):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields
 
+from followup.entryids import CHANNELS  # a desk's capacity is set per channel: desk.capacity.call 60
 from followup.errors import UsageError
 from followup.i18n import LANGUAGES, N_, tr
 from followup.records import Policy
@@ -33,7 +34,7 @@ DELIMITERS = (",", ";", "tab")
 @dataclass(frozen=True)
 class Setting:
     key: str
-    kind: str                  # days | number | text | language | template | delimiter | version
+    kind: str                  # days | capacity | number | text | language | template | delimiter | version
     default: str               # for text kinds: the English text, shown in the chosen language
     low: float | None = None
     high: float | None = None
@@ -55,6 +56,7 @@ def _table() -> dict[str, Setting]:
              Setting("report.positive_mean", "number", "8.0", 0, 10),
              Setting("report.positive_nps", "number", "30.0", -100, 100),
              Setting("csv.delimiter", "delimiter", ","),
+             *(Setting(f"desk.capacity.{ch}", "capacity", "", 1, 100_000) for ch in CHANNELS),
              *(Setting(f"survey.question.{k}", "text", text) for k, text in QUESTIONS.items()),
              *(Setting(f"template.{code}", "template", text) for code, text in DEFAULT_TEMPLATES.items())]
     return {s.key: s for s in table}
@@ -93,7 +95,7 @@ def default(s: Setting) -> str:
 def check(key: str, value: str) -> str:
     """The value to store for ``key``, or a usage error that says what the setting takes."""
     s = setting(key)
-    if s.kind == "days":
+    if s.kind in ("days", "capacity"):
         if not value.strip().isdigit() or not s.low <= int(value) <= s.high:
             raise UsageError(N_("{key} takes a whole number from {low} to {high}"), key=key, low=int(s.low),
                              high=int(s.high))
@@ -128,14 +130,16 @@ def values(stored: dict[str, str]) -> list[tuple[str, str, bool]]:
             *((k, v, False) for k, v in sorted(stored.items()) if USER_NAME.match(k))]
 
 
-DERIVED = ("lists_since",)  # Policy fields that come from the data, not from `followup config`
+DERIVED = ("lists_since", "capacity")  # Policy fields that come from the data, not from `followup config`
 
 
 def policy(stored: dict[str, str], *, lists_since=None) -> "Policy":
     """The contact policy: stored values (`followup config set cap_days 21`) over the defaults; the
     day followup's lists began (the first import) as the caller read it."""
+    capacity = tuple((ch, int(stored[f"desk.capacity.{ch}"])) for ch in CHANNELS
+                     if stored.get(f"desk.capacity.{ch}"))
     return Policy(**{f.name: int(stored[f.name]) for f in fields(Policy) if f.name in stored and f.name not in DERIVED},
-                  lists_since=lists_since)
+                  lists_since=lists_since, capacity=capacity)
 
 
 def thresholds(stored: dict[str, str]):

@@ -129,7 +129,9 @@ def test_survey_counts_for_every_doctor_of_the_treatment_and_closes_the_call(tre
 def test_declined_survey_closes_the_reason_and_low_score_warns(treated):
     cli = treated
     cli("consent", "S1", "--purpose", "survey", "--channel", "call")
-    assert cli("survey", "S1", "--decline", "--date", TODAY).exit_code == 0
+    r = cli("--lang", "ru", "survey", "S1", "--decline", "--date", TODAY)
+    # no patronymic, no gender to agree with: the sentence stays neutral
+    assert r.exit_code == 0 and "S1 — отказ от опроса" in r.stdout
     assert cli.json("today", "--date", TODAY) == []
     r = cli("survey", "S2", "--score", "4", "--doctor", "Козлов", "--comment", "Больно", "--complaint")
     assert r.exit_code == 0 and "Complaint #1 opened" in r.stdout

@@ -433,7 +433,7 @@ def test_the_day_in_progress_log_find_and_card_numbers(clinic):
     assert clinic.json("why", p1_call, "--date", DAY) == clinic.json("why", "P1", "--date", DAY)
     # how far the day is, in every layout
     assert clinic.json("today", "--date", DAY, "--summary") == {
-        "day": DAY, "total": 2, "done": 1, "left": 1, "outcomes": {"no-answer": 1}}
+        "day": DAY, "total": 2, "done": 1, "left": 1, "waiting": 0, "outcomes": {"no-answer": 1}}
     assert "Contacts for 2026-11-23: 1 of 2 done, 1 left" in clinic("today", "--date", DAY).stdout
     assert "Contacts for 2026-11-23: 1 of 2 done, 1 left" in clinic.at_width(80, "today", "--date", DAY).stdout
     # the entries' contract is unchanged: still a list

@@ -68,6 +68,8 @@ def scan():
                     msgids.add(args[0])
                 elif name in ("trc", "NC_") and len(args) == 2:
                     msgids.add(tuple(args))  # (context, msgid)
+                elif name == "trg" and args:  # a sentence about a person: neutral, female, male
+                    msgids.update([args[0], ("female", args[0]), ("male", args[0])])
                 elif name in ("ntr", "nmsg") and len(args) == 2:
                     msgids.add(tuple(args))
                 for kw in node.keywords:

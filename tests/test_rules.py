@@ -1,6 +1,7 @@
 """The rules as tables of literal dates and records: no database, no clock."""
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 
@@ -456,3 +457,75 @@ def test_a_reason_that_lapsed_before_followup_began_is_nobody_s_to_pick_up():
     [since] = [f for f in assess(records(visits=hygiene), later, replace(POLICY, lists_since=D("2027-01-10")))
                if f.code == "hygiene_recall"]
     assert since.excluded_by == "lapsed"
+
+
+# --- a desk's capacity ----------------------------------------------------------------------
+
+def _recall_patient(pid: str, hygiene: str, *purposes, **kw) -> Records:
+    return records(pid=pid, patient=patient(pid, phone=f"+7916{int(pid[1:]):07d}"),
+                   consents=tuple(consent(p, pid=pid) for p in ("recall", *purposes)),
+                   visits=(Visit(f"V{pid}", pid, "Новикова", D(hygiene), "hygiene"),), **kw)
+
+
+def test_a_desks_capacity_lists_reminders_then_the_closest_to_lapsing_then_the_oldest():
+    from followup.rules import within_capacity
+
+    rs = [_recall_patient("P1", "2026-05-20"),        # recall due 2026-11-20: 57 days left
+          _recall_patient("P2", "2026-03-25"),        # due 2026-09-25: lapses after tomorrow
+          _recall_patient("P3", "2026-04-10"),        # due 2026-10-10: 16 days left
+          _recall_patient("P4", "2026-05-22", "reminder",  # a reminder: first, whatever else
+                          appointments=(Appointment("A1", "P4", "Смирнова", at("2026-11-24 10:00"), "booked"),)),
+          _recall_patient("P5", "2026-04-10")]         # as P3: the card number decides
+    entries = plan_day(rs, TODAY, POLICY)
+    policy = Policy(capacity=(("call", 2),))
+    listed, waiting = within_capacity(entries, TODAY, policy)
+    assert {e.patient.patient_id for e in listed} == {"P4", "P2"}
+    assert listed == [e for e in entries if e in listed]  # in the list's own order
+    assert [(w.entry.patient.patient_id, w.place, w.expected) for w in waiting] == [
+        ("P3", 1, D("2026-11-24")), ("P5", 2, D("2026-11-24")), ("P1", 3, D("2026-11-25"))]
+    # whoever was on the list earlier today keeps the place; what the desks closed counts
+    listed, waiting = within_capacity(entries, TODAY, policy, first={"P1"}, used={"call": 1})
+    assert [e.patient.patient_id for e in listed] == ["P1"]
+    assert [w.entry.patient.patient_id for w in waiting] == ["P4", "P2", "P3", "P5"]
+    # another channel, or no capacity: everyone is listed
+    assert within_capacity(entries, TODAY, Policy(capacity=(("sms", 1),))) == (entries, [])
+
+
+def test_a_reason_waiting_in_line_does_not_lapse_until_the_day_it_is_listed():
+    from followup.records import ReasonWait
+
+    lapsing = _recall_patient("P2", "2026-03-25")  # recall due 2026-09-25, window over on 2026-11-25
+    later = D("2026-11-30")
+    assert status(lapsing, "hygiene_recall", later)[0] == "excluded"  # lapsed: for the manager
+    ref = "recall:2026-09-25"
+    waits = (ReasonWait("P2", "hygiene_recall", ref, since=TODAY),)
+    state, text = status(replace(lapsing, waits=waits), "hygiene_recall", later)
+    assert state == "due" and "(waiting in line since 2026-11-23: not lapsing)" in str(text)
+    other = (ReasonWait("P2", "hygiene_recall", "recall:2026-03-25", since=TODAY),)  # another recall's wait
+    assert status(replace(lapsing, waits=other), "hygiene_recall", later)[0] == "excluded"
+    listed = (ReasonWait("P2", "hygiene_recall", ref, since=TODAY, listed_on=later),)
+    assert status(replace(lapsing, waits=listed), "hygiene_recall", later)[0] == "due"   # through its day
+    assert status(replace(lapsing, waits=listed), "hygiene_recall", later + dt.timedelta(days=1))[0] == "excluded"
+
+
+@pytest.mark.parametrize("name, middle, expected", [
+    ("Иванова Мария Петровна", "Петровна", "female"), ("Иванов Иван Ильич", "Ильич", "male"),
+    ("Алиева Лейла Гасан кызы", "Гасан кызы", "female"), ("Мамедов Рашид Али оглы", "Али оглы", "male"),
+    ("Кузьмина Ольга Фоминична", None, "female"),     # no patronymic column: the name's third word
+    ("Сидорова Анна", None, None), ("Иванова М.П.", "П.", None), ("Саша Ким", None, None),
+])
+def test_the_patronymic_tells_the_patients_gender(name, middle, expected):
+    from followup.rules import gender
+
+    assert gender(patient(name=name, middle_name=middle)) == expected
+
+
+def test_a_sentence_about_a_patient_agrees_with_their_gender():
+    from followup import i18n
+
+    said = "Survey #{id}: {pid} declined; the survey call for this treatment is closed."
+    with i18n.using("ru"):
+        assert "000841 отказалась от опроса" in i18n.trg("female", said, id=1, pid="000841")
+        assert "000841 отказался от опроса" in i18n.trg("male", said, id=1, pid="000841")
+        assert "000841 — отказ от опроса" in i18n.trg(None, said, id=1, pid="000841")
+    assert i18n.trg("female", said, id=1, pid="000841") == said.format(id=1, pid="000841")

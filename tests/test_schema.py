@@ -83,7 +83,8 @@ EXPECTED["plan_meta"] = [("id", "INTEGER", 0, 1), ("day", "TEXT", 1, 0), ("stamp
 EXPECTED["plan_entries"] = [
     ("entry_id", "TEXT", 0, 1), ("shown", "TEXT", 1, 0), ("patient_id", "TEXT", 1, 0), ("channel", "TEXT", 1, 0),
     ("no_window", "INTEGER", 1, 0),
-    ("start", "TEXT", 1, 0), ("priority", "INTEGER", 1, 0), ("name", "TEXT", 1, 0), ("payload", "TEXT", 1, 0)]
+    ("start", "TEXT", 1, 0), ("priority", "INTEGER", 1, 0), ("name", "TEXT", 1, 0), ("payload", "TEXT", 1, 0),
+    ("place", "INTEGER", 0, 0)]
 EXPECTED["plan_members"] = [("patient_id", "TEXT", 1, 1), ("entry_id", "TEXT", 1, 2)]
 EXPECTED["plan_dirty"] = [("patient_id", "TEXT", 1, 1)]
 EXPECTED["plan_texts"] = [("entry_id", "TEXT", 1, 1), ("language", "TEXT", 1, 2), ("payload", "TEXT", 1, 0)]
@@ -96,11 +97,13 @@ EXPECTED["reason_actions"] = [
     ("id", "INTEGER", 0, 1), ("patient_id", "TEXT", 1, 0), ("code", "TEXT", 1, 0), ("ref", "TEXT", 1, 0),
     ("action", "TEXT", 1, 0), ("on_day", "TEXT", 1, 0), ("note", "TEXT", 0, 0), ("recorded_by", "TEXT", 1, 0),
     ("recorded_at", "TEXT", 1, 0)]
+EXPECTED["reason_waits"] = [("patient_id", "TEXT", 1, 1), ("code", "TEXT", 1, 2), ("ref", "TEXT", 1, 3),
+                            ("since", "TEXT", 1, 0), ("listed_on", "TEXT", 0, 0)]
 MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys", "m005_survey_themes",
               "m006_erasures", "m007_day_plan", "m008_contacts_entry", "m009_plan_texts",
               "m010_complaint_survey", "m011_day_counts",
               "m012_phone_kinds", "m013_corrections", "m014_reason_actions",
-              "m015_survey_corrections"]
+              "m015_survey_corrections", "m016_capacity"]
 
 
 def test_migrated_schema_is_pinned(tmp_path):

@@ -9,16 +9,19 @@ from typing import Callable, Optional
 
 
 def run_import(conn, db_file: Path, paths: list[Path], options, *, today: dt.date,
-               on_rows: Optional[Callable[[str, int], None]] = None):
+               on_rows: Optional[Callable[[str, int], None]] = None, now: Optional[dt.datetime] = None):
     """Import the export files (each all or nothing, recorded as a run); when anything was written,
     today's list is planned and stored at once, so that the morning's first `today` is a read."""
     from followup.actions.day import refresh_after_import
     from followup.importing import import_paths
 
-    result = import_paths(conn, db_file, paths, options, today=today, on_rows=on_rows)
+    result = import_paths(conn, db_file, paths, options, today=today, on_rows=on_rows, now=now)
     if any(f.outcome == "imported" for f in result.files):
         refresh_after_import(conn, today=today)
     return result
+
+
+DEMO_HISTORY_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class Demo:
     entries: list[dict]          # today's list, as `today --format json` has it
     reasons: dict                # reason code -> how many on today's list
     surveys: dict                # doctor -> (status, answers)
+    flagged: int                 # reasons on the manager's flagged list today
 
 
 def build_demo(directory: Path, *, patients: int, seed: int, language: str, by: str, today: dt.date,
@@ -41,6 +45,7 @@ def build_demo(directory: Path, *, patients: int, seed: int, language: str, by: 
     consents, next contacts, survey answers."""
     from followup import db, reports, rules
     from followup.actions.day import day_list, entry_json, reason_counts
+    from followup.actions.contacts import flagged as flagged_reasons
     from followup.actions.surveys import responses_by_doctor
     from followup.demo import staff_records, survey_answers, write_clinic
     from followup.importing import ImportOptions
@@ -52,7 +57,11 @@ def build_demo(directory: Path, *, patients: int, seed: int, language: str, by: 
     files = write_clinic(exports, today=today, patients=patients, seed=seed)
     conn = db.connect(db_file)
     db.set_setting(conn, "language", language, by=by, at=now.isoformat(timespec="seconds"))
-    result = run_import(conn, db_file, [exports], ImportOptions(user=by), today=today)
+    # the demo clinic has used followup for a while: its patients list was first imported
+    # DEMO_HISTORY_DAYS ago, so the reasons that lapsed since, never offered, are on the manager's list
+    earlier = dt.timedelta(days=DEMO_HISTORY_DAYS)
+    run_import(conn, db_file, [files.patients], ImportOptions(user=by), today=today - earlier, now=now - earlier)
+    result = run_import(conn, db_file, [exports], ImportOptions(user=by, force=True), today=today, now=now)
     consents, nexts = staff_records(sorted(db.patient_ids(conn)), today=today, seed=seed)
     db.add_consents(conn, consents)
     for n in nexts:
@@ -68,9 +77,10 @@ def build_demo(directory: Path, *, patients: int, seed: int, language: str, by: 
     shown = rules.short_ids(entries)
     data = [entry_json(e, settings, shown[e.entry_id]) for e in entries]
     surveys = {d: (reports.doctor_report(d, rs)["status"], len(rs)) for d, rs in sorted(responses_by_doctor(conn).items())}
+    flagged = len(flagged_reasons(conn, day=today))
     conn.close()
     return Demo(db_file, exports, result, dict(files.counts), len({c["patient_id"] for c in consents}), len(nexts),
-                data, reason_counts(entries), surveys)
+                data, reason_counts(entries), surveys, flagged)
 
 
 def import_history(conn, *, limit: int = 20) -> list[dict]:

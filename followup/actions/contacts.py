@@ -279,10 +279,14 @@ class Explanation:
     findings: list           # records.Finding, one a rule and channel
 
 
-def explain(conn, patient: str, *, day: dt.date) -> Explanation:
+def explain(conn, patient: str, *, day: dt.date, today: Optional[dt.date] = None) -> Explanation:
     """For every rule: whether it fires for this patient on ``day``, and if not, why not. The patient
-    is named by card number, or by an entry id of the day's list."""
+    is named by card number, or by an entry id of the day's list. On ``today``, with the desks'
+    capacity set, a due reason the day's list has no room for is "waiting", with its place in line."""
+    from dataclasses import replace
+
     from followup import db, rules
+    from followup.i18n import N_, msg
 
     given = patient.strip()
     if not db.patient_exists(conn, given) and len(given) >= rules.ENTRY_ID_LENGTH:
@@ -294,7 +298,18 @@ def explain(conn, patient: str, *, day: dt.date) -> Explanation:
     pid = known_patient(conn, given)
     policy = policy_of(conn, db.get_settings(conn))
     [records] = db.load_records(conn, day, [pid])
-    return Explanation(records.patient, rules.assess(records, day, policy))
+    findings = rules.assess(records, day, policy)
+    if policy.capacity and day == today:
+        from followup.actions.day import stored_day, waiting_places
+
+        stored_day(conn, day, today=today)  # the day's list as the desks have it (a read when current)
+        for place in waiting_places(conn, pid, day):
+            findings = [replace(f, status="waiting", text=msg(
+                N_("{text} - waiting: about number {place} in line ({channel}), expected around {date}"), text=f.text,
+                place=place.place, channel=msg(place.channel), date=place.expected))
+                if f.status == "due" and f.reason and (f.reason.code, f.reason.ref) in place.reasons else f
+                for f in findings]
+    return Explanation(records.patient, findings)
 
 
 def flagged(conn, *, day: dt.date) -> list:

@@ -47,6 +47,10 @@ def day_list(conn, day: dt.date, channel: Optional[str] = None, doctor: Optional
     policy = policy_of(conn, settings)
     records = db.load_records(conn, day, windows=rules.candidate_windows(day, policy))
     entries = rules.plan_day(records, day, policy, channel=channel, doctor=doctor)
+    if policy.capacity:  # what the desks' list holds, then the channel's or doctor's part of it
+        everyone = rules.plan_day(records, day, policy) if channel or doctor else entries
+        listed = {e.entry_id for e in within_capacity(conn, day, everyone, policy)[0]}
+        entries = [e for e in entries if e.entry_id in listed]
     return entries, settings
 
 
@@ -178,7 +182,7 @@ def _listed(entries):
                 yield r.code, who.patient.patient_id, r.ref
 
 
-def _rows(entries, settings: dict) -> list[dict]:
+def _rows(entries, settings: dict, places: dict | None = None) -> list[dict]:
     from followup import rules
 
     rows = []
@@ -186,8 +190,21 @@ def _rows(entries, settings: dict) -> list[dict]:
         no_window, start, priority, name, channel, patient_id = rules.list_order(e)
         rows.append({"entry_id": e.entry_id, "patient_id": patient_id, "channel": channel, "no_window": no_window,
                      "start": start, "priority": priority, "name": name, "payload": _payload(e, settings),
-                     "members": [patient_id] + [m.patient.patient_id for m in e.household]})
+                     "members": [patient_id] + [m.patient.patient_id for m in e.household],
+                     "place": (places or {}).get(e.entry_id)})
     return rows
+
+
+def within_capacity(conn, day: dt.date, entries, policy):
+    """The day's entries split as the desks' capacity allows (rules.within_capacity): those on the list
+    and those waiting in line. Whoever was on the day's list before keeps their place, and what the
+    desks closed today counts against the capacity."""
+    from followup import db, rules
+
+    if not policy.capacity:
+        return list(entries), []
+    return rules.within_capacity(entries, day, policy, first=db.listed_today(conn, day.isoformat()),
+                                 used=db.day_closed(conn, day.isoformat()))
 
 
 def _refresh(conn, day: dt.date) -> None:
@@ -200,9 +217,15 @@ def _refresh(conn, day: dt.date) -> None:
     state = db.plan_state(conn)
     windows = rules.candidate_windows(day, policy)
     if state is None or state[0] != day.isoformat() or state[1] != stamp:
+        new_day = state is None or state[0] != day.isoformat()
+        if new_day:  # the day's list is made afresh: nobody was on it yet
+            db.note_listed(conn, day.isoformat(), (), new_day=True)
         entries = rules.plan_day(db.load_records(conn, day, windows=windows), day, policy)
-        db.store_plan(conn, day.isoformat(), stamp, policy.survey_wave, _rows(entries, settings))
-        db.note_listed(conn, day.isoformat(), _listed(entries), new_day=state is None or state[0] != day.isoformat())
+        listed, waiting = within_capacity(conn, day, entries, policy)
+        places = {w.entry.entry_id: w.place for w in waiting}
+        db.store_plan(conn, day.isoformat(), stamp, policy.survey_wave, _rows(entries, settings, places))
+        db.note_listed(conn, day.isoformat(), _listed(listed))
+        db.note_waiting(conn, day.isoformat(), _listed(w.entry for w in waiting), _listed(listed))
         return
     dirty = db.plan_dirty(conn)
     if not dirty:
@@ -211,8 +234,39 @@ def _refresh(conn, day: dt.date) -> None:
     # it) and whoever shares a stored entry with them are planned again, together
     affected = sorted(set(dirty) | set(db.household_members(conn, dirty)) | set(db.plan_entry_members(conn, dirty)))
     entries = rules.plan_day(db.load_records(conn, day, affected, windows), day, policy)
-    db.store_plan(conn, day.isoformat(), stamp, policy.survey_wave, _rows(entries, settings), replacing=affected)
-    db.note_listed(conn, day.isoformat(), _listed(entries))
+    places = _places_kept(conn, entries, policy)
+    db.store_plan(conn, day.isoformat(), stamp, policy.survey_wave, _rows(entries, settings, places),
+                  replacing=affected)
+    listed = [e for e in entries if places.get(e.entry_id) is None]
+    db.note_listed(conn, day.isoformat(), _listed(listed))
+    db.note_waiting(conn, day.isoformat(), _listed(e for e in entries if places.get(e.entry_id) is not None),
+                    _listed(listed), patients=affected)
+
+
+def _places_kept(conn, entries, policy) -> dict:
+    """Entries planned again during the day keep where they were: on the list, or their place in line.
+    A new one (a reason that came up today) goes on the list while its channel has room, else to the
+    end of its line."""
+    from followup import db
+
+    if not policy.capacity:
+        return {}
+    capacity = dict(policy.capacity)
+    old = db.plan_places(conn, [e.entry_id for e in entries])
+    lines = db.plan_lines(conn)
+    closed = db.day_closed(conn, db.plan_state(conn)[0])
+    places = {}
+    for e in entries:
+        if e.entry_id in old or e.channel not in capacity:
+            places[e.entry_id] = old.get(e.entry_id)
+            continue
+        listed, last = lines.get(e.channel, (0, 0))
+        if listed + closed.get(e.channel, 0) < capacity[e.channel]:
+            lines[e.channel] = (listed + 1, last)
+        else:
+            places[e.entry_id] = last + 1
+            lines[e.channel] = (listed, last + 1)
+    return places
 
 
 def _fresh(conn, day: dt.date, language: str) -> bool:
@@ -296,6 +350,7 @@ class Progress:
     done: int                # entries closed (an outcome recorded)
     left: int                # entries still on the list
     outcomes: dict           # outcome -> entries closed with it
+    waiting: int = 0         # entries waiting in line for the next days (a desk's capacity)
 
     @property
     def total(self) -> int:
@@ -303,15 +358,57 @@ class Progress:
 
     def data(self) -> dict:
         return {"day": self.day.isoformat(), "total": self.total, "done": self.done, "left": self.left,
-                "outcomes": dict(sorted(self.outcomes.items()))}
+                "waiting": self.waiting, "outcomes": dict(sorted(self.outcomes.items()))}
 
 
-def day_progress(conn, day: dt.date, left: int, channel: Optional[str] = None) -> Progress:
-    """The day's progress, given how many entries are left on its list (as the caller read it)."""
+def day_progress(conn, day: dt.date, left: int, channel: Optional[str] = None, *, today: dt.date) -> Progress:
+    """The day's progress, given how many entries are left on its list (as the caller read it), and
+    how many wait in line beyond it (today's stored plan knows; another day's is not kept)."""
     from followup import db
 
     outcomes = db.day_outcomes(conn, day.isoformat(), channel)
-    return Progress(day, sum(outcomes.values()), left, outcomes)
+    waiting = 0
+    if day == today:
+        with db.read_snapshot(conn):
+            state = db.plan_state(conn)
+            if state is not None and state[0] == day.isoformat():
+                counts = db.waiting_counts(conn)
+                waiting = counts.get(channel, 0) if channel else sum(counts.values())
+    return Progress(day, sum(outcomes.values()), left, outcomes, waiting)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where one of a patient's entries waits: its channel's line, about which place, and the day it
+    should come to the list if the desks do their capacity each day."""
+
+    entry_id: str
+    channel: str
+    place: int
+    expected: dt.date
+    reasons: tuple        # (code, ref) of the reasons on that entry
+
+
+def waiting_places(conn, patient_id: str, day: dt.date) -> list[Place]:
+    """A patient's entries waiting in line on ``day`` (today's stored plan): none for another day, or
+    when the desks have no capacity set."""
+    from followup import db
+
+    with db.read_snapshot(conn):
+        state = db.plan_state(conn)
+        if state is None or state[0] != day.isoformat():
+            return []
+        capacity = dict(policy_of(conn, db.get_settings(conn)).capacity)
+        rows = db.plan_waiting(conn, patient_id)
+    places = []
+    for entry_id, channel, place, payload in rows:
+        if channel not in capacity:
+            continue
+        d = json.loads(payload)
+        reasons = tuple((r["code"], r["ref"]) for who in (d, *d["household"]) for r in who["reasons"])
+        places.append(Place(entry_id, channel, place, day + dt.timedelta(days=-(-place // capacity[channel])),
+                            reasons))
+    return places
 
 
 def matching(data: list[dict], text: str) -> list[dict]:

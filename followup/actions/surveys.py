@@ -26,6 +26,7 @@ class SurveyCall:
     questions: dict            # key -> the question as the clinic words it, in the chosen language
     entry_id: Optional[str] = None   # the day's entry it was asked from (its contact says so)
     replaces: Optional[int] = None   # with a correction: the survey it replaces
+    gender: Optional[str] = None     # "female" / "male" as the patronymic tells (rules.gender)
 
 
 def survey_call(conn, target: str, *, day: dt.date, doctor: Optional[str] = None,
@@ -51,7 +52,8 @@ def survey_call(conn, target: str, *, day: dt.date, doctor: Optional[str] = None
     stored = db.get_settings(conn)
     return SurveyCall(pid, records.patient.name, end.visit_id if end else None, tuple(doctors),
                       config.clinic_name(stored, capital=False),
-                      {k: config.question(stored, k) for k in config.QUESTIONS}, entry, replaces)
+                      {k: config.question(stored, k) for k in config.QUESTIONS}, entry, replaces,
+                      rules.gender(records.patient))
 
 
 def _target(conn, target: str, day: dt.date) -> tuple[str, Optional[str], Optional[str]]:

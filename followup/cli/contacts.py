@@ -146,7 +146,7 @@ def today(
         return
     else:
         data = [json.loads(with_id(shown, payload)) for shown, payload in stored_day(conn, day, channel, today=_today())]
-    progress = day_progress(conn, day, len(data), channel) if not doctor else None
+    progress = day_progress(conn, day, len(data), channel, today=_today()) if not doctor else None
     if summary:
         if progress is None:
             raise UsageError(N_("--summary is for the whole list (without --doctor)"))
@@ -220,14 +220,22 @@ def _reasons_fit(flat: list[dict], columns: list[str]) -> bool:
 def _title(day, n: int, progress) -> str:
     """The list's heading: how many, and once the desks have closed some, how far the day is."""
     if progress is None or not progress.done:
-        return tr("Contacts for {day}: {n}", day=i18n.day(day), n=n)
-    return tr("Contacts for {day}: {done} of {total} done, {left} left", day=i18n.day(day), done=progress.done,
-              total=progress.total, left=progress.left)
+        title = tr("Contacts for {day}: {n}", day=i18n.day(day), n=n)
+    else:
+        title = tr("Contacts for {day}: {done} of {total} done, {left} left", day=i18n.day(day), done=progress.done,
+                   total=progress.total, left=progress.left)
+    return title + _waiting(progress)
+
+
+def _waiting(progress) -> str:
+    if progress is None or not progress.waiting:
+        return ""
+    return " " + tr("(waiting for the next days, beyond the desks' capacity: {n})", n=progress.waiting)
 
 
 def _progress_line(progress) -> str:
     return tr("{day}: {done} of {total} done, {left} left", day=i18n.day(progress.day), done=progress.done,
-              total=progress.total, left=progress.left)
+              total=progress.total, left=progress.left) + _waiting(progress)
 
 
 # below this many columns, or above this many entries, the day's list is printed as one block an
@@ -271,7 +279,7 @@ def why(
 
     day = _date(date)
     conn = _open(ctx, create=False)
-    found = explain(conn, patient, day=day)
+    found = explain(conn, patient, day=day, today=_today())
     shown = fmt in (Format.table, Format.md)
     rows = [{"rule": tr(f.code) if shown else f.code, "status": tr(f.status) if shown else f.status,
              "explanation": str(f.text),

@@ -61,9 +61,12 @@ def demo(
                                 break_long_words=False, break_on_hyphens=False), markup=False, soft_wrap=True)
     out.print("\n" + tr("Surveys: {list}", list="; ".join(
         f"{d}: {tr(status)} ({n})" for d, (status, n) in demo.surveys.items())), markup=False)
+    out.print(tr("For the manager: {n} reasons lapsed since the clinic began its lists, never offered "
+                 "(followup flagged).", n=demo.flagged), markup=False)
     out.print("\n" + tr("Try:"), markup=False)
     for line in (f'followup --db "{db_file}" today',
                  f'followup --db "{db_file}" report',
+                 f'followup --db "{db_file}" flagged',
                  f'followup --db "{db_file}" why {sample[0]["patient_id"] if sample else "000001"}',
                  f'followup --db "{db_file}" patient find Иванов',
                  f'followup --db "{db_file}" patient show 000001',

@@ -12,7 +12,7 @@ from followup.cli.core import (BY_OPTION, DAY_OPTION, FORMAT_OPTION, Format, _Gr
                                _print_rows, _prompts, _structured, _today, _who, app)
 from followup.errors import ExitStatus, UsageError
 from followup import i18n
-from followup.i18n import N_, ntr, tr
+from followup.i18n import N_, ntr, tr, trg
 
 
 @app.command("survey")
@@ -57,8 +57,8 @@ def survey(
     done = record_survey(conn, call, answers, decline=decline, open_complaint=complaint, day=day, by=_who(by),
                          now=_clock())
     if done.declined:
-        typer.echo(tr("Survey #{id}: {pid} declined; the survey call for this treatment is closed.", id=done.id,
-                      pid=done.patient_id))
+        typer.echo(trg(call.gender, "Survey #{id}: {pid} declined; the survey call for this treatment is closed.",
+                       id=done.id, pid=done.patient_id))
         return
     typer.echo(tr("Survey #{id} recorded for {pid} (counts for {doctors}).", id=done.id, pid=done.patient_id,
                   doctors=", ".join(done.doctors)))

@@ -11,7 +11,7 @@ from followup.entryids import shortest_prefixes
 # The stored day plan (m007): `followup today` reads it; triggers keep it honest
 
 
-PLAN_COLUMNS = ("entry_id", "patient_id", "channel", "no_window", "start", "priority", "name", "payload")
+PLAN_COLUMNS = ("entry_id", "patient_id", "channel", "no_window", "start", "priority", "name", "payload", "place")
 
 
 def plan_state(conn: sqlite3.Connection) -> tuple[str, str, int] | None:
@@ -39,7 +39,7 @@ def plan_entries(conn: sqlite3.Connection, language: str, channel: str | None = 
     """(id shown, JSON payload without the id, in ``language``) of the stored plan's entries, in list order."""
     where, params = ("AND e.channel = ? ", (language, channel)) if channel else ("", (language,))
     return conn.execute(f"SELECT e.shown, t.payload FROM plan_entries e JOIN plan_texts t ON t.entry_id = e.entry_id "
-                        f"AND t.language = ? {where}{_PLAN_ORDER}", params).fetchall()
+                        f"AND t.language = ? WHERE e.place IS NULL {where}{_PLAN_ORDER}", params).fetchall()
 
 
 def plan_json(conn: sqlite3.Connection, language: str, channel: str | None = None) -> bytes:
@@ -57,7 +57,7 @@ def _plan_json(conn: sqlite3.Connection, language: str, where: str = "", params:
     factory, conn.text_factory = conn.text_factory, bytes
     try:
         rows = conn.execute(f"SELECT e.shown, t.payload FROM plan_entries e JOIN plan_texts t "
-                            f"ON t.entry_id = e.entry_id AND t.language = ? {where}{_PLAN_ORDER}",
+                            f"ON t.entry_id = e.entry_id AND t.language = ? WHERE e.place IS NULL {where}{_PLAN_ORDER}",
                             (language, *params)).fetchall()
     finally:
         conn.text_factory = factory
@@ -71,8 +71,9 @@ def plan_has_list(conn: sqlite3.Connection, language: str) -> bool:
 
 def plan_untranslated(conn: sqlite3.Connection, language: str) -> list[tuple[str, str]]:
     """(entry id, stored payload) of the entries whose texts are not kept in ``language`` yet."""
-    return conn.execute("SELECT entry_id, payload FROM plan_entries e WHERE NOT EXISTS (SELECT 1 FROM plan_texts t "
-                        "WHERE t.entry_id = e.entry_id AND t.language = ?)", (language,)).fetchall()
+    return conn.execute("SELECT entry_id, payload FROM plan_entries e WHERE place IS NULL AND NOT EXISTS "
+                        "(SELECT 1 FROM plan_texts t WHERE t.entry_id = e.entry_id AND t.language = ?)",
+                        (language,)).fetchall()
 
 
 def store_plan_texts(conn: sqlite3.Connection, language: str, rows: Sequence[tuple[str, str]]) -> None:
@@ -140,6 +141,65 @@ def note_listed(conn: sqlite3.Connection, day: str, reasons: Iterable[tuple[str,
         conn.execute("DELETE FROM day_listed WHERE day != ?", (day,))
     conn.executemany("INSERT OR IGNORE INTO day_listed (day, reason, patient_id, ref) VALUES (?, ?, ?, ?)",
                      [(day, code, pid, ref) for code, pid, ref in reasons])
+
+
+def plan_places(conn: sqlite3.Connection, entry_ids: Iterable[str]) -> dict[str, int | None]:
+    """Entry id -> its place in its channel's line (None: on the list) of the stored entries named."""
+    return dict(conn.execute("SELECT entry_id, place FROM plan_entries WHERE entry_id IN "
+                             "(SELECT value FROM json_each(?))", (json.dumps(list(entry_ids)),)))
+
+
+def plan_lines(conn: sqlite3.Connection) -> dict[str, tuple[int, int]]:
+    """Channel -> (entries on the stored list, the last place in its line)."""
+    return {ch: (listed, last or 0) for ch, listed, last in conn.execute(
+        "SELECT channel, count(*) FILTER (WHERE place IS NULL), max(place) FROM plan_entries GROUP BY channel")}
+
+
+def plan_waiting(conn: sqlite3.Connection, patient_id: str | None = None,
+                 channel: str | None = None) -> list[tuple[str, str, int, str]]:
+    """(entry id, channel, place, payload) of the stored entries waiting in line: a patient's (on
+    whichever entry they are), or every one of a channel, or all, in the order of their places."""
+    sql, params = "SELECT e.entry_id, e.channel, e.place, e.payload FROM plan_entries e WHERE e.place IS NOT NULL", []
+    if patient_id is not None:
+        sql += " AND e.entry_id IN (SELECT entry_id FROM plan_members WHERE patient_id = ?)"
+        params.append(patient_id)
+    if channel is not None:
+        sql += " AND e.channel = ?"
+        params.append(channel)
+    return conn.execute(sql + " ORDER BY e.channel, e.place", params).fetchall()
+
+
+def waiting_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Channel -> entries of the stored plan waiting in line."""
+    return dict(conn.execute("SELECT channel, count(*) FROM plan_entries WHERE place IS NOT NULL GROUP BY channel"))
+
+
+def day_closed(conn: sqlite3.Connection, list_date: str) -> dict[str, int]:
+    """Channel -> entries of one day's list closed so far (a desk's capacity counts them)."""
+    return dict(conn.execute("SELECT channel, count(DISTINCT entry_id) FROM contacts WHERE list_date = ? "
+                             "AND superseded_by IS NULL GROUP BY channel", (list_date,)))
+
+
+def listed_today(conn: sqlite3.Connection, day: str) -> set[str]:
+    """Patients with a reason on the list of ``day`` so far (they keep their place when it is re-planned)."""
+    return {r[0] for r in conn.execute("SELECT DISTINCT patient_id FROM day_listed WHERE day = ?", (day,))}
+
+
+def note_waiting(conn: sqlite3.Connection, day: str, waiting: Iterable[tuple[str, str, str]],
+                 listed: Iterable[tuple[str, str, str]], patients: Iterable[str] | None = None) -> None:
+    """Keep the reasons (code, patient, ref) waiting in line since the day they began to; those now on
+    the list are kept as listed on ``day`` (protected from lapsing through it); the others of these
+    patients (or of everyone) go."""
+    waiting, listed = list(waiting), list(listed)
+    keep = json.dumps([[pid, code, ref] for code, pid, ref in waiting + listed], ensure_ascii=False)
+    scope = "" if patients is None else "AND patient_id IN (SELECT value FROM json_each(:patients))"
+    conn.execute(f"DELETE FROM reason_waits WHERE json_array(patient_id, code, ref) NOT IN "
+                 f"(SELECT value FROM json_each(:keep)) {scope}",
+                 {"keep": keep, "patients": json.dumps(list(patients or []), ensure_ascii=False)})
+    conn.executemany("INSERT INTO reason_waits (patient_id, code, ref, since) VALUES (?, ?, ?, ?) "
+                     "ON CONFLICT DO UPDATE SET listed_on = NULL", [(pid, code, ref, day) for code, pid, ref in waiting])
+    conn.executemany("UPDATE reason_waits SET listed_on = ? WHERE patient_id = ? AND code = ? AND ref = ? "
+                     "AND listed_on IS NULL", [(day, pid, code, ref) for code, pid, ref in listed])
 
 
 def drop_plan(conn: sqlite3.Connection) -> None:

@@ -39,6 +39,7 @@ def candidate_patients(conn: sqlite3.Connection, windows: dict[str, str]) -> lis
                                 WHERE h.patient_id = v.patient_id AND h.kind = 'hygiene')
             UNION SELECT patient_id FROM next_contacts WHERE due <= :today
             UNION SELECT patient_id FROM reason_actions WHERE action = 'requeue' AND on_day >= :requeue_from
+            UNION SELECT patient_id FROM reason_waits        -- in line for a desk: never lapsing
         )
         SELECT patient_id FROM cand
          WHERE EXISTS (SELECT 1 FROM consents c INDEXED BY consents_granted
@@ -51,7 +52,7 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
                  windows: dict[str, str] | None = None):
     """Build records.Records for the given patients, or for the day's candidates (see candidate_patients)."""
     from followup.records import (Appointment, Complaint, Consent, Contact, NextContact, Patient, PhoneFlag, PlanStage,
-                                  ReasonAction,
+                                  ReasonAction, ReasonWait,
                                   Records, SurveyDone, Visit, parse_days, parse_window)
 
     if patient_ids is None:
@@ -72,15 +73,17 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
                                  phone_valid=bool(r[5]), email=r[6], household_id=r[7], status=r[8],
                                  missing_since=day(r[9]), phone_sms=bool(r[10]))
     buckets = {pid: {k: [] for k in ("visits", "appointments", "plan_stages", "consents", "next_contacts",
-                                     "contacts", "phone_flags", "complaints", "surveys", "reason_actions")}
+                                     "contacts", "phone_flags", "complaints", "surveys", "reason_actions", "waits")}
                for pid in patients}
     if windows is None:  # one patient (why): every visit
         visit_sql, visit_params = f"WHERE v.patient_id {within}", (ids_json,)
     else:  # the day's list: only visits the rules can use today, and each patient's last older hygiene
         since = min(windows["recall_from"], windows["plan_from"])
-        # (a patient with a reason the manager put back on the list: every visit, however old)
+        # (a patient with a reason the manager put back on the list, or one waiting in line for a
+        # desk: every visit, however old)
         visit_sql = (f"WHERE v.patient_id {within} AND (v.date >= ? OR v.control_due >= ? OR v.patient_id IN "
-                     f"(SELECT patient_id FROM reason_actions WHERE action = 'requeue' AND on_day >= ?))")
+                     f"(SELECT patient_id FROM reason_actions WHERE action = 'requeue' AND on_day >= ?) "
+                     f"OR v.patient_id IN (SELECT patient_id FROM reason_waits))")
         visit_params = (ids_json, since, windows["control_from"], windows["requeue_from"])
         for r in conn.execute(
                 f"SELECT v.patient_id, max(v.date) FROM visits v WHERE v.patient_id {within} "
@@ -146,6 +149,10 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
                           f"WHERE patient_id {within} ORDER BY on_day, id", (ids_json,)):
         buckets[r[0]]["reason_actions"].append(ReasonAction(patient_id=r[0], code=r[1], ref=r[2], action=r[3],
                                                             on=d(r[4]), note=r[5], by=r[6]))
+    for r in conn.execute(f"SELECT patient_id, code, ref, since, listed_on FROM reason_waits "
+                          f"WHERE patient_id {within}", (ids_json,)):
+        buckets[r[0]]["waits"].append(ReasonWait(patient_id=r[0], code=r[1], ref=r[2], since=d(r[3]),
+                                                 listed_on=day(r[4])))
     counts = survey_counts(conn)
     return [Records(patient=patients[pid], **{k: tuple(v) for k, v in b.items()}, survey_counts=counts)
             for pid, b in buckets.items()]

@@ -433,11 +433,31 @@ def m015_survey_corrections(db):
     )
 
 
+def m016_capacity(db):
+    # A desk's capacity a day (`config set desk.capacity.call 60`): the day's list holds what the desks
+    # can do; the other entries wait in line (plan_entries.place: their place in their channel's line,
+    # NULL for an entry on the list). A reason that waits is not lapsing: reason_waits keeps the reasons
+    # in line (since when), and the day one came to the list at last (it is protected through that day).
+    db.executescript(
+        """
+        ALTER TABLE plan_entries ADD COLUMN place INTEGER;
+        CREATE TABLE reason_waits (
+            patient_id TEXT NOT NULL,
+            code TEXT NOT NULL,
+            ref TEXT NOT NULL,
+            since TEXT NOT NULL,
+            listed_on TEXT,
+            PRIMARY KEY (patient_id, code, ref)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
 # The migrations in order: append only, never rename one (a database records the names it has).
 MIGRATIONS = (m001_initial, m002_contacts, m003_complaints, m004_surveys, m005_survey_themes, m006_erasures,
               m007_day_plan, m008_contacts_entry, m009_plan_texts, m010_complaint_survey, m011_day_counts,
               m012_phone_kinds, m013_corrections, m014_reason_actions,
-              m015_survey_corrections)
+              m015_survey_corrections, m016_capacity)
 MIGRATION_NAMES = tuple(m.__name__ for m in MIGRATIONS)
 
 

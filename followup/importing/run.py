@@ -141,13 +141,15 @@ def expand_paths(paths: list[Path]) -> list[Path]:
     return out
 
 
-def _now() -> str:
-    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
+def _stamp(at: dt.datetime) -> str:
+    return at.astimezone().isoformat(timespec="seconds")
 
 
 def import_paths(conn: sqlite3.Connection, db_path: Path, paths: list[Path], options: ImportOptions,
-                 *, today: dt.date, on_rows: Callable[[str, int], None] | None = None) -> RunResult:
-    """Import files (patients first), each in its own transaction, and record the run."""
+                 *, today: dt.date, on_rows: Callable[[str, int], None] | None = None,
+                 now: dt.datetime | None = None) -> RunResult:
+    """Import files (patients first), each in its own transaction, and record the run (started at
+    ``now``, the clock's by default)."""
     if options.kind and options.kind not in KINDS:
         raise UsageError(N_("unknown kind {value!r} (one of {allowed})"), value=options.kind, allowed=", ".join(KINDS))
     if options.full_export and options.kind not in (None, "patients"):
@@ -159,7 +161,8 @@ def import_paths(conn: sqlite3.Connection, db_path: Path, paths: list[Path], opt
     files = expand_paths(paths)
     with import_lock(db_path):
         started = time.perf_counter()
-        run_id = db.start_run(conn, started_at=_now(), user=options.user, options={
+        began = now or dt.datetime.now()
+        run_id = db.start_run(conn, started_at=_stamp(began), user=options.user, options={
             "full_export": options.full_export, "dry_run": options.dry_run, "force": options.force,
             "kind": options.kind, "mapping": ", ".join(m.source or "" for m in options.mappings) or None})
         opened_first = []
@@ -196,7 +199,8 @@ def import_paths(conn: sqlite3.Connection, db_path: Path, paths: list[Path], opt
             duration = time.perf_counter() - started
             outcome = RunResult(run_id, results, duration).outcome if results else "failed"
             failures = [r.message for r in results if r.outcome == "failed"]
-            db.finish_run(conn, run_id, finished_at=_now(), duration_s=duration, outcome=outcome,
+            db.finish_run(conn, run_id, finished_at=_stamp(began + dt.timedelta(seconds=duration)),
+                          duration_s=duration, outcome=outcome,
                           message=json.dumps(failures[0].data(), ensure_ascii=False) if failures else None)
         return RunResult(run_id, results, duration)
 
