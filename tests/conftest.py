@@ -3,10 +3,14 @@ import json
 import sqlite3
 from pathlib import Path
 
+import freezegun
 import pytest
 from typer.testing import CliRunner
 
 from followup.cli import app
+
+# the tests' frozen clocks are for followup only: pytest's own timings (--durations) stay real
+freezegun.configure(extend_ignore_list=["_pytest"])
 
 ENV = {"COLUMNS": "200", "_TYPER_FORCE_DISABLE_TERMINAL": "1"}
 

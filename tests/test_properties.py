@@ -51,7 +51,7 @@ def clinic(draw):
     return records
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(clinic())
 def test_the_list_keeps_its_promises(records):
     policy = Policy()
