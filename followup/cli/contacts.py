@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from followup.cli.core import (BY_OPTION, DAY_OPTION, FORMAT_OPTION, Format, _Group, _choices, _clock, _console,
+from followup.cli.core import (echo, BY_OPTION, DAY_OPTION, FORMAT_OPTION, Format, _Group, _choices, _clock, _console,
                                _date, _open, _phone, _print_rows, _structured, _today, _who, app)
 from followup import i18n
 from followup.errors import UsageError
@@ -54,7 +54,7 @@ def consent(
                           window=window, days=days, how=how, note=note, by=_who(by), now=_clock())
     text = N_("Consent withdrawn for {pid}: {purposes} by {channels} (recorded by {who}).") if withdraw else \
         N_("Consent granted for {pid}: {purposes} by {channels} (recorded by {who}).")
-    typer.echo(tr(text, pid=done.patient_id, purposes=", ".join(map(tr, purposes)),
+    echo(tr(text, pid=done.patient_id, purposes=", ".join(map(tr, purposes)),
                   channels=", ".join(map(tr, channels)), who=done.by))
 
 
@@ -107,7 +107,7 @@ def next_contact(
     conn = _open(ctx, create=False)
     done = agree_next_contact(conn, patient, on=day, reason=reason, channel=channel, doctor=doctor,
                               consent=consent, by=_who(by), now=_clock())
-    typer.echo(tr("Next contact {nid} for {pid} agreed for {day} (recorded by {who}).", nid=done.id,
+    echo(tr("Next contact {nid} for {pid} agreed for {day} (recorded by {who}).", nid=done.id,
                   pid=done.patient_id, day=i18n.day(done.due), who=done.by))
 
 
@@ -142,7 +142,7 @@ def today(
         shown = shortest_prefixes(e.entry_id for e in entries)
         data = [entry_json(e, settings, shown[e.entry_id]) for e in entries]
     elif fmt is Format.json and not find and not summary:  # the stored plan's bytes, one entry a line
-        typer.echo(stored_day(conn, day, channel, today=_today(), as_json=True))
+        echo(stored_day(conn, day, channel, today=_today(), as_json=True))
         return
     else:
         data = [json.loads(with_id(shown, payload)) for shown, payload in stored_day(conn, day, channel, today=_today())]
@@ -153,15 +153,15 @@ def today(
         if fmt in (Format.json, Format.xlsx):
             _structured(progress.data(), fmt, "summary")
         else:
-            typer.echo(_progress_line(progress))
+            echo(_progress_line(progress))
             for outcome, n in sorted(progress.outcomes.items()):
-                typer.echo(f"  {tr(outcome)}: {n}")
+                echo(f"  {tr(outcome)}: {n}")
         return
     if find:
         data = matching(data, find)
         progress = None  # the header says how many match
     if fmt is Format.json:  # one entry a line
-        typer.echo("[" + ",\n".join(json.dumps(d, ensure_ascii=False) for d in data) + "]")
+        echo("[" + ",\n".join(json.dumps(d, ensure_ascii=False) for d in data) + "]")
         return
     if fmt is Format.table and data:
         width = shutil.get_terminal_size().columns
@@ -197,7 +197,7 @@ def today(
     width = max(_console().width - 1, 40)
     for d in data:
         if d["message"]:
-            typer.echo(textwrap.fill(tr("{entry} {channel} to {address}: {message}", entry=d["entry_id"],
+            echo(textwrap.fill(tr("{entry} {channel} to {address}: {message}", entry=d["entry_id"],
                                         channel=tr(d["channel"]), address=_phone(d["phone"]), message=d["message"]),
                                      width=width, subsequent_indent="  ", break_long_words=False,
                                      break_on_hyphens=False))
@@ -264,7 +264,7 @@ def _print_cards(data: list[dict], day, width: int, progress=None) -> None:
         out.extend(lines("!", w) for w in d["warnings"])
         if d["message"]:
             out.append(lines(">", d["message"]))
-    typer.echo("\n".join(out))
+    echo("\n".join(out))
 
 
 @app.command("why")
@@ -316,7 +316,7 @@ def flagged(
                                 "RULE"), decision=decision)
         conn = _open(ctx, create=False)
         done = decide_flagged(conn, patient, rule, decision, ref=ref, note=note, day=day, by=_who(by), now=_clock())
-        typer.echo(tr("{rule} of {pid} ({ref}): put back on the list.", rule=tr(done.code), pid=done.patient_id,
+        echo(tr("{rule} of {pid} ({ref}): put back on the list.", rule=tr(done.code), pid=done.patient_id,
                       ref=done.ref) if done.action == "requeue" else
                    tr("{rule} of {pid} ({ref}): closed.", rule=tr(done.code), pid=done.patient_id, ref=done.ref))
         return
@@ -361,11 +361,11 @@ def done(
     record = correct_outcome if correct else record_outcome
     done = record(conn, entry, outcome, day=day, callback=callback, note=note, by=_who(by), now=_clock())
     if correct:
-        typer.echo(tr("Corrected entry {entry} ({pid}) to {outcome}: {step}.", entry=done.entry, pid=done.patient_id,
+        echo(tr("Corrected entry {entry} ({pid}) to {outcome}: {step}.", entry=done.entry, pid=done.patient_id,
                       outcome=tr(done.outcome), step=done.step))
         return
     household = ntr(" + {n} in the household", " + {n} in the household", done.household) if done.household else ""
-    typer.echo(tr("Recorded {outcome} for entry {entry} ({pid}{household}): {step}.", outcome=tr(done.outcome),
+    echo(tr("Recorded {outcome} for entry {entry} ({pid}{household}): {step}.", outcome=tr(done.outcome),
                   entry=done.entry, pid=done.patient_id, household=household, step=done.step))
 
 
@@ -440,7 +440,7 @@ def config_get(ctx: typer.Context, key: str = typer.Argument(..., help="A settin
 
     settings.setting(key)  # an unknown key is refused before the database is opened
     conn = _open(ctx, create=False)
-    typer.echo(get_setting(conn, key))
+    echo(get_setting(conn, key))
 
 
 @config_app.command("set")
@@ -457,4 +457,4 @@ def config_set(ctx: typer.Context, key: str = typer.Argument(..., help="A settin
     if value is not None:
         settings.check(key, value)  # refused before the database is opened
     conn = _open(ctx, create=False)
-    typer.echo(f"{key} = {change_setting(conn, key, value, by=_who(by), now=_clock())}")
+    echo(f"{key} = {change_setting(conn, key, value, by=_who(by), now=_clock())}")

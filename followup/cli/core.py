@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from followup.errors import Busy, DatabaseError, ExitStatus, FollowupError, UsageError
 from followup.i18n import LANGUAGES, N_, choose, language, set_language, tr
+from followup.text import visible
 
 
 # Click's own error classes, as the Click that Typer vendors defines them.
@@ -43,10 +44,10 @@ class _Group(TyperGroup):
                 pass  # `followup db`, say: the help page is printed already (see parse_args)
             else:
                 hint = tr(" (see: {command} --help)", command=ctx.command_path) if ctx is not None else ""
-                typer.echo(tr("Error: {message}", message=_click_message(exc.format_message())) + hint, err=True)
+                echo(tr("Error: {message}", message=_click_message(exc.format_message())) + hint, err=True)
             sys.exit(exc.exit_code)
         except typer.Abort:
-            typer.echo(tr("Aborted."), err=True)
+            echo(tr("Aborted."), err=True)
             sys.exit(ExitStatus.FAILURE)
         except Exception as exc:  # a bug: its message may hold a value from the data, so it is never shown
             if os.environ.get("FOLLOWUP_DEBUG"):
@@ -64,16 +65,16 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except FollowupError as exc:
-            typer.echo(tr("Error: {message}", message=str(exc)), err=True)
+            echo(tr("Error: {message}", message=str(exc)), err=True)
             raise typer.Exit(exc.exit_code) from None
         except sqlite3.DatabaseError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
-                typer.echo(tr("Error: {message}", message=tr("the database is busy; try again in a moment")), err=True)
+                echo(tr("Error: {message}", message=tr("the database is busy; try again in a moment")), err=True)
                 raise typer.Exit(Busy.exit_code) from None
             if type(exc) not in (sqlite3.OperationalError, sqlite3.DatabaseError):
                 raise  # a constraint or programming error is a bug (see main)
             # disk full, read-only file, damaged file: SQLite's message names no data
-            typer.echo(tr("Error: the database cannot be used: {reason} (see followup check)", reason=str(exc)), err=True)
+            echo(tr("Error: the database cannot be used: {reason} (see followup check)", reason=str(exc)), err=True)
             raise typer.Exit(DatabaseError.exit_code) from None
 
 
@@ -177,10 +178,10 @@ def _report_bug(exc: BaseException) -> None:
     """Where it happened (files, lines, functions) and the exception's type: no message, no locals."""
     import traceback
 
-    typer.echo(tr("Error: internal error in followup ({kind}). Please report it with the lines below; they carry "
+    echo(tr("Error: internal error in followup ({kind}). Please report it with the lines below; they carry "
                   "no patient data (FOLLOWUP_DEBUG=1 shows the full traceback).", kind=type(exc).__name__), err=True)
     for frame in traceback.extract_tb(exc.__traceback__)[-10:]:
-        typer.echo(tr("  {file}:{line} in {function}", file=os.path.basename(frame.filename), line=frame.lineno,
+        echo(tr("  {file}:{line} in {function}", file=os.path.basename(frame.filename), line=frame.lineno,
                       function=frame.name), err=True)
 
 
@@ -213,7 +214,7 @@ def _structured(data, fmt: Format, name: str = "data") -> None:
     """A command's JSON contract, printed as JSON, or (xlsx) as a workbook: a list of records is one
     sheet; a record's lists of records are sheets of their own, its other fields a first sheet."""
     if fmt is Format.json:
-        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     if isinstance(data, list):
         sheets = [(name, data)]
@@ -262,7 +263,7 @@ def _xlsx_value(value):
         return value
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False)
-    text = str(value)
+    text = visible(str(value))  # (a control character is not even allowed in a workbook)
     if len(text) in (10, 16, 19) and text[4:5] == "-" and text[7:8] == "-":
         try:
             return dt.datetime.fromisoformat(text) if len(text) > 10 else dt.date.fromisoformat(text)
@@ -273,20 +274,38 @@ def _xlsx_value(value):
 
 def _excel_safe(value) -> str:
     """A CSV cell Excel shows as text: '=', '+', '-', '@', tab or CR first gets a leading quote
-    ('+79161234567 stays readable as a phone)."""
+    ('+79161234567 stays readable as a phone), and so does every part of it after a comma or a
+    semicolon, where an Excel that splits on the other one would start a cell. Shown safely
+    (text.visible): a CSV is read on terminals too."""
+    import re
+
     if value is None:
         return ""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)  # a number stays a number (-45.0 is no formula)
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    text = visible(str(value))
+    return re.sub(r"(^|[;,])(\s*)([=+\-@\t\r])", r"\1\2'\3", text)
+
+
+def _csv_line(cells: list[str], delimiter: str) -> str:
+    """One CSV record (RFC 4180), a cell quoted when it holds a quote, a line break, or any of the
+    delimiters a spreadsheet may split on (a comma, a semicolon, a tab), whichever this file uses."""
+    def cell(text: str) -> str:
+        return '"' + text.replace('"', '""') + '"' if any(ch in text for ch in ',;\t"\r\n') else text
+    return delimiter.join(cell(c) for c in cells) + "\r\n"
+
+
+def _md_text(text: str) -> str:
+    """Text in a Markdown document as text: no raw HTML, no link, no table cell break, no code span."""
+    return (visible(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("|", "\\|").replace("[", "\\[").replace("]", "\\]").replace("`", "\\`"))
 
 
 def _version(value: bool):
     if value:
         from followup import __version__
 
-        typer.echo("followup " + __version__)
+        echo("followup " + __version__)
         raise typer.Exit()
 
 
@@ -323,43 +342,54 @@ def _user() -> str:
     return os.environ.get("FOLLOWUP_USER") or getpass.getuser()
 
 
+def echo(text="", err: bool = False, nl: bool = True) -> None:
+    """Every line the commands print (str, or bytes of UTF-8) goes out here: text from outside shown
+    safely (text.visible), whatever the format."""
+    typer.echo(visible(text), err=err, nl=nl)
+
+
 def _console(err: bool = False):
+    """rich's console for tables and prompts: what it is given to print is shown safely (text.visible)."""
     from rich.console import Console
 
-    return Console(stderr=err, highlight=False)
+    class SafeConsole(Console):
+        def print(self, *objects, **kwargs):
+            super().print(*(visible(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+    return SafeConsole(stderr=err, highlight=False)
 
 
 def _print_rows(rows: list[dict], columns: list[str], fmt: Format, title: str | None = None,
                 labels: dict[str, str] | None = None) -> None:
     """One place for table/json/csv/xlsx output of a list of flat records (labels: table headings)."""
     if fmt is Format.json:
-        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        echo(json.dumps(rows, ensure_ascii=False, indent=2))
     elif fmt is Format.xlsx:  # every field, as the JSON has them
         _write_workbook([(title or "data", rows, list(dict.fromkeys(k for r in rows for k in r)) or columns)])
     elif fmt is Format.md:
         def cell(v) -> str:
-            return "" if v is None else str(v).replace("|", "\\|").replace("\n", "<br>")
+            return "" if v is None else _md_text(str(v)).replace("\n", "<br>")
         # blank lines around the table: Markdown reads a line right after a table as one more row
-        typer.echo(f"\n**{title}**\n" if title else "")
-        typer.echo("| " + " | ".join(_heading(c, labels) for c in columns) + " |")
-        typer.echo("|" + "---|" * len(columns))
+        echo(f"\n**{_md_text(title)}**\n" if title else "")
+        echo("| " + " | ".join(_heading(c, labels) for c in columns) + " |")
+        echo("|" + "---|" * len(columns))
         for r in rows:
-            typer.echo("| " + " | ".join(cell(_cell(r.get(c), c)) for c in columns) + " |")
-        typer.echo("")
+            echo("| " + " | ".join(cell(_cell(r.get(c), c)) for c in columns) + " |")
+        echo("")
     elif fmt is Format.csv:
-        import csv
-
         # For Excel: UTF-8 with a BOM so Cyrillic shows, and no cell that Excel would run as a formula.
+        # A text cell holding a comma or a semicolon is quoted whatever the delimiter: a Russian Excel
+        # splits a comma-separated file on semicolons, and must not find a formula inside a cell.
+        delimiter = _csv_delimiter()
         sys.stdout.write("\ufeff")
-        w = csv.writer(sys.stdout, delimiter=_csv_delimiter(), lineterminator="\r\n")
-        w.writerow(columns)
+        sys.stdout.write(_csv_line(columns, delimiter))
         for r in rows:
-            w.writerow([_excel_safe(r.get(c)) for c in columns])
+            sys.stdout.write(_csv_line([_excel_safe(r.get(c)) for c in columns], delimiter))
     else:
         from rich.table import Table
 
         console = _console()
-        cells = [[_heading(c, labels)] + [_cell(r.get(c), c) for r in rows]
+        cells = [[_heading(c, labels)] + [visible(_cell(r.get(c), c)) for r in rows]
                  for c in columns]
         widths = _column_widths(cells, console.width - 3 * len(columns) - 1)  # less the borders and padding
         if rows and widths is None:
@@ -367,7 +397,7 @@ def _print_rows(rows: list[dict], columns: list[str], fmt: Format, title: str | 
             return
         from rich.text import Text
 
-        table = Table(title=Text(title, style="table.title") if title else None)
+        table = Table(title=Text(visible(title), style="table.title") if title else None)
         for c, width in zip(columns, widths):
             table.add_column(_heading(c, labels), overflow="fold", width=width)
         for i in range(len(rows)):
@@ -411,7 +441,7 @@ def _print_records(rows: list[dict], columns: list[str], title: str | None, labe
     width = max(len(h) for h in heads)
     records = ["\n".join((f"{h:<{width}}  " + _cell(r.get(c), c).replace("\n", "\n" + " " * (width + 2))).rstrip()
                          for c, h in zip(columns, heads)) for r in rows]
-    typer.echo("\n\n".join(([title] if title else []) + records))
+    echo("\n\n".join(([title] if title else []) + records))
 
 
 
@@ -439,10 +469,18 @@ def _prompts():
 
     A yes/no question takes да/нет (or д/н) in Russian, and y/n/yes/no in any language."""
     from rich.prompt import Confirm, IntPrompt, InvalidResponse, Prompt
+    from rich.text import Text as Plain
 
     yes, no = tr("yes"), tr("no")
 
-    class YesNo(Confirm):
+    class Safe:
+        """A question shown safely (its patient's name, a clinic's wording): plain text, never markup."""
+
+        def __init__(self, prompt="", **kwargs):
+            kwargs["console"] = kwargs.get("console") or _console()
+            super().__init__(Plain(visible(str(prompt))), **kwargs)
+
+    class YesNo(Safe, Confirm):
         choices = [yes, no]
         validate_error_message = "[prompt.invalid]" + tr("Please answer {yes} or {no}", yes=yes, no=no)
 
@@ -454,10 +492,10 @@ def _prompts():
                 return False
             raise InvalidResponse(self.validate_error_message)
 
-    class Number(IntPrompt):
+    class Number(Safe, IntPrompt):
         validate_error_message = "[prompt.invalid]" + tr("Please enter a whole number")
 
-    class Text(Prompt):
+    class Text(Safe, Prompt):
         illegal_choice_message = "[prompt.invalid.choice]" + tr("Please answer one of the choices shown")
 
     return YesNo, Number, Text

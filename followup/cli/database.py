@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from followup.cli.core import FORMAT_OPTION, Format, _db_path, _open, _print_rows, _structured, app, db_app
+from followup.cli.core import echo, FORMAT_OPTION, Format, _db_path, _open, _print_rows, _structured, app, db_app
 from followup.errors import ExitStatus
 from followup.i18n import ntr, tr
 
@@ -15,7 +15,7 @@ from followup.i18n import ntr, tr
 @db_app.command("path")
 def db_path(ctx: typer.Context):
     """Print where the database is (--db, else $FOLLOWUP_DB, else the per-user data directory)."""
-    typer.echo(str(_db_path(ctx)))
+    echo(str(_db_path(ctx)))
 
 
 @db_app.command("info")
@@ -35,7 +35,7 @@ def backup(ctx: typer.Context, dest: Path = typer.Argument(..., help="The backup
 
     conn = _open(ctx, create=False)
     written = db.backup(conn, dest.expanduser())
-    typer.echo(tr("Backup written: {path}", path=written))
+    echo(tr("Backup written: {path}", path=written))
 
 
 @app.command("check")
@@ -46,12 +46,12 @@ def check(ctx: typer.Context, fmt: Format = FORMAT_OPTION):
     conn = _open(ctx, create=False)
     result = db.check(conn)
     if fmt is Format.json:
-        typer.echo(json.dumps(result, ensure_ascii=False))
+        echo(json.dumps(result, ensure_ascii=False))
     elif fmt is Format.xlsx:
         _structured(result, fmt, "check")
     else:
         state = tr("ok") if result["ok"] else tr("PROBLEMS: {list}", list="; ".join(result["integrity"][:3]))
-        typer.echo(tr("{state} (schema {schema}, {problems})", state=state, schema=result["schema"],
+        echo(tr("{state} (schema {schema}, {problems})", state=state, schema=result["schema"],
                       problems=ntr("{n} foreign-key problem", "{n} foreign-key problems",
                                    result["foreign_key_problems"])))
     if not result["ok"]:

@@ -13,6 +13,7 @@ import typer
 from followup.cli.core import FORMAT_OPTION, Format, _console, _db_path, _open, _print_rows, _structured, _today, _user, app
 from followup.errors import RowsRejected, UsageError
 from followup.i18n import N_, ntr, tr
+from followup.text import visible
 
 
 @app.command("import")
@@ -105,7 +106,7 @@ class _progress:
 
         def on_rows(path: str, rows: int) -> None:
             if path not in self.tasks:
-                self.tasks[path] = self.progress.add_task(Path(path).name, total=None)
+                self.tasks[path] = self.progress.add_task(visible(Path(path).name), total=None)
             self.progress.update(self.tasks[path], completed=rows)
 
         return on_rows

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from followup import i18n
-from followup.cli.core import (BY_OPTION, FORMAT_OPTION, Format, _cell, _clock, _console, _open, _phone, _print_rows,
+from followup.cli.core import (echo, BY_OPTION, FORMAT_OPTION, Format, _cell, _clock, _console, _open, _phone, _print_rows,
                                _prompts, _structured, _who, patient_app)
 from followup.errors import NotFound, UsageError
 from followup.i18n import NC_, N_, ntr, tr, trc
@@ -116,7 +116,7 @@ def patient_export(ctx: typer.Context, patient_id: str = typer.Argument(..., hel
     data = patient_data(conn, patient_id)
     text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
     if out is None:
-        typer.echo(text)
+        echo(text)
         return
     import os
 
@@ -124,7 +124,7 @@ def patient_export(ctx: typer.Context, patient_id: str = typer.Argument(..., hel
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text + "\n")
-    typer.echo(tr("Written: {path}", path=out))
+    echo(tr("Written: {path}", path=out))
 
 
 @patient_app.command("forget")
@@ -144,6 +144,6 @@ def patient_forget(ctx: typer.Context, patient_id: str = typer.Argument(..., hel
     if not yes and not _prompts()[0].ask(tr("Erase everything about {pid}? This cannot be undone", pid=pid), default=False):
         raise UsageError(N_("nothing erased"))
     result = forget_patient(conn, pid, by=_who(by), now=_clock())
-    typer.echo(tr("Erased (erasure #{id}): {records}; {scores} kept without the patient.", id=result["erasure"],
+    echo(tr("Erased (erasure #{id}): {records}; {scores} kept without the patient.", id=result["erasure"],
                   records=ntr("{n} record", "{n} records", result["rows_erased"]),
                   scores=ntr("{n} survey score", "{n} survey scores", result["surveys_kept"])))

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from followup.cli.core import (BY_OPTION, DAY_OPTION, FORMAT_OPTION, Format, _Group, _clock, _console, _date, _open,
+from followup.cli.core import (echo, BY_OPTION, DAY_OPTION, FORMAT_OPTION, Format, _Group, _clock, _console, _date, _open,
                                _print_rows, _prompts, _structured, _today, _who, app)
 from followup.errors import ExitStatus, UsageError
 from followup import i18n
@@ -57,13 +57,13 @@ def survey(
     done = record_survey(conn, call, answers, decline=decline, open_complaint=complaint, day=day, by=_who(by),
                          now=_clock())
     if done.declined:
-        typer.echo(trg(call.gender, "Survey #{id}: {pid} declined; the survey call for this treatment is closed.",
+        echo(trg(call.gender, "Survey #{id}: {pid} declined; the survey call for this treatment is closed.",
                        id=done.id, pid=done.patient_id))
         return
-    typer.echo(tr("Survey #{id} recorded for {pid} (counts for {doctors}).", id=done.id, pid=done.patient_id,
+    echo(tr("Survey #{id} recorded for {pid} (counts for {doctors}).", id=done.id, pid=done.patient_id,
                   doctors=", ".join(done.doctors)))
     if done.complaint:
-        typer.echo(tr("Complaint #{id} opened from the comment.", id=done.complaint))
+        echo(tr("Complaint #{id} opened from the comment.", id=done.complaint))
     elif done.suggest_complaint and interactive:
         from followup.actions.surveys import complaint_from_survey
 
@@ -71,9 +71,9 @@ def survey(
         if Confirm.ask(tr("A negative answer: open a complaint now?")):
             text = answers.get("comment") or Prompt.ask(tr("What is the complaint?"))
             cid = complaint_from_survey(conn, done, text, by=_who(by), now=_clock())
-            typer.echo(tr("Complaint #{id} opened from the answer.", id=cid))
+            echo(tr("Complaint #{id} opened from the answer.", id=cid))
     elif done.suggest_complaint:
-        typer.echo(tr("A negative answer: open a complaint? followup complaint add {pid} --text \"...\"",
+        echo(tr("A negative answer: open a complaint? followup complaint add {pid} --text \"...\"",
                       pid=done.patient_id))
 
 
@@ -225,7 +225,7 @@ def themes_add(ctx: typer.Context, name: str = typer.Argument(..., help="A theme
 
     conn = _open(ctx, create=False)
     merged = add_theme_keywords(conn, name, keywords, by=_who(by), now=_clock())
-    typer.echo(tr("Theme {name!r}: {keywords}", name=name.strip(), keywords=merged))
+    echo(tr("Theme {name!r}: {keywords}", name=name.strip(), keywords=merged))
 
 
 @themes_app.command("assign")
@@ -238,7 +238,7 @@ def themes_assign(ctx: typer.Context, survey_id: int = typer.Argument(..., help=
 
     conn = _open(ctx, create=False)
     theme = assign_theme(conn, survey_id, theme, new=new, by=_who(by), now=_clock())
-    typer.echo(tr("Survey #{id}: theme {theme!r}.", id=survey_id, theme=theme))
+    echo(tr("Survey #{id}: theme {theme!r}.", id=survey_id, theme=theme))
 
 
 @themes_app.command("unassign")
@@ -249,7 +249,7 @@ def themes_unassign(ctx: typer.Context, survey_id: int = typer.Argument(..., hel
 
     conn = _open(ctx, create=False)
     unassign_theme(conn, survey_id, theme)
-    typer.echo(tr("Survey #{id}: theme {theme!r} taken off.", id=survey_id, theme=theme.strip()))
+    echo(tr("Survey #{id}: theme {theme!r} taken off.", id=survey_id, theme=theme.strip()))
 
 
 @themes_app.command("rename")
@@ -260,7 +260,7 @@ def themes_rename(ctx: typer.Context, old: str = typer.Argument(..., help="The c
 
     conn = _open(ctx, create=False)
     moved = rename_theme(conn, old, new, by=_who(by), now=_clock())
-    typer.echo(tr("Theme {old!r} is now {new!r} ({comments}).", old=old.strip(), new=new.strip(),
+    echo(tr("Theme {old!r} is now {new!r} ({comments}).", old=old.strip(), new=new.strip(),
                   comments=ntr("{n} comment", "{n} comments", moved)))
 
 
@@ -295,7 +295,7 @@ def complaint_add(
 
     conn = _open(ctx, create=False)
     cid, pid = open_complaint(conn, patient, text, doctor=doctor, by=_who(by), now=_clock())
-    typer.echo(tr("Complaint #{id} opened for {pid}.", id=cid, pid=pid))
+    echo(tr("Complaint #{id} opened for {pid}.", id=cid, pid=pid))
 
 
 @complaint_app.command("list")
@@ -330,7 +330,7 @@ def complaint_resolve(
 
     conn = _open(ctx, create=False)
     resolve_complaint(conn, complaint_id, action, by=_who(by), now=_clock())
-    typer.echo(tr("Complaint #{id} resolved. Tell the patient what was done, then: followup complaint informed {id}",
+    echo(tr("Complaint #{id} resolved. Tell the patient what was done, then: followup complaint informed {id}",
                   id=complaint_id))
 
 
@@ -345,4 +345,4 @@ def complaint_informed(
 
     conn = _open(ctx, create=False)
     complaint_informed(conn, complaint_id, by=_who(by), now=_clock())
-    typer.echo(tr("Complaint #{id}: the patient was informed.", id=complaint_id))
+    echo(tr("Complaint #{id}: the patient was informed.", id=complaint_id))
