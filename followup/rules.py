@@ -667,8 +667,10 @@ def message(entry: Entry, templates: dict[str, str], clinic: str) -> str | None:
             values.update(date=start.strftime("%d.%m.%Y"), time=start.strftime("%H:%M"))
         if reason.code == "hygiene_recall":
             values["date"] = dt.date.fromisoformat(ev["basis_date"]).strftime("%d.%m.%Y")
-        template = templates.get(reason.code) or tr(DEFAULT_TEMPLATES[reason.code])
-        text = template.format_map(_Blank(values))
+        template = templates.get(reason.code)
+        if not template or template_problem(template):  # one stored before templates were checked
+            template = tr(DEFAULT_TEMPLATES[reason.code])
+        text = fill(template, values)
         parts.append(text if not parts else text.split("! ", 1)[-1])
     return " ".join(parts)
 
@@ -701,18 +703,45 @@ def gender(p: Patient) -> str | None:
     return None
 
 
-class _Blank(dict):
-    def __missing__(self, key):
-        return ""
+# what an SMS / e-mail template may say: these placeholders and nothing else (no format spec, no
+# attribute or index): filled by a substitution of our own, never by str.format
+PLACEHOLDERS = ("greeting", "clinic", "doctor", "with_doctor", "doctor_or_we", "date", "time", "title", "text")
+TEMPLATE_MAX = 1_000  # characters: an SMS of six parts, an e-mail's few lines
+_FIELD = None
 
 
-def template_fields_ok(template: str) -> bool:
-    """Whether a template's braces name fields like {date} (checked when a clinic sets one)."""
-    try:
-        template.format_map(_Blank())
-    except (ValueError, IndexError, KeyError, AttributeError):
-        return False
-    return True
+def _fields():
+    global _FIELD
+    if _FIELD is None:
+        import re
+
+        _FIELD = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+    return _FIELD
+
+
+def template_problem(template: str) -> Msg | None:
+    """What is wrong with a clinic's template (None: nothing): too long, a placeholder that is not one
+    of PLACEHOLDERS (``{greeting:>9}``, ``{clinic.__class__}`` are not), or a lone brace."""
+    if len(template) > TEMPLATE_MAX:
+        return msg(N_("a template is at most {n} characters"), n=TEMPLATE_MAX)
+    for m in _fields().finditer(template):
+        token = m.group()
+        if token in ("{{", "}}"):
+            continue
+        if m.group(1) is None:
+            return msg(N_("a lone brace: write {{ or }} for a brace itself"))
+        if m.group(1) not in PLACEHOLDERS:
+            return msg(N_("unknown placeholder {name} (one of: {allowed})"), name=token,
+                       allowed=", ".join("{" + p + "}" for p in PLACEHOLDERS))
+    return None
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    """A checked template with its placeholders filled in ({{ and }} are braces)."""
+    def one(m) -> str:
+        token = m.group()
+        return token[0] if token in ("{{", "}}") else values.get(m.group(1) or "", "")
+    return _fields().sub(one, template)
 
 
 def candidate_windows(today: dt.date, policy: Policy) -> dict[str, str]:

@@ -117,10 +117,11 @@ def check(key: str, value: str) -> str:
             raise UsageError(N_("language takes one of: {allowed}"), allowed=", ".join(LANGUAGES))
         return value
     if s.kind == "template":
-        from followup.rules import template_fields_ok
+        from followup.rules import template_problem
 
-        if not template_fields_ok(value):
-            raise UsageError(N_("{key}: braces must name fields like {{date}}"), key=key)
+        problem = template_problem(value)
+        if problem is not None:
+            raise UsageError(N_("{key}: {problem}"), key=key, problem=problem)
     return value
 
 

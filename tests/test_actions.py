@@ -138,6 +138,12 @@ def test_settings_are_checked_and_stored(conn, key, value, stored):
     ("report.positive_mean", "11"),
     ("language", "de"),
     ("template.survey_call", "{date"),
+    ("template.survey_call", "{greeting:>1000000}"),             # a format spec: a 1 MB SMS
+    ("template.survey_call", "{greeting.__init__.__globals__}"),  # attribute access
+    ("template.survey_call", "{clinic[0]}"),
+    ("template.survey_call", "{unknown}"),                        # an empty SMS
+    ("template.survey_call", "x" * 1001),
+    ("desk.capacity.call", "0"),
     ("no_such", "1"),
 ])
 def test_settings_out_of_bounds_are_refused(conn, key, value):

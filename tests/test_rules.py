@@ -529,3 +529,24 @@ def test_a_sentence_about_a_patient_agrees_with_their_gender():
         assert "000841 отказался от опроса" in i18n.trg("male", said, id=1, pid="000841")
         assert "000841 — отказ от опроса" in i18n.trg(None, said, id=1, pid="000841")
     assert i18n.trg("female", said, id=1, pid="000841") == said.format(id=1, pid="000841")
+
+
+def test_a_template_is_filled_by_its_placeholders_only():
+    from followup.rules import fill, template_problem
+
+    assert fill("{greeting}! {{not a field}} {date}", {"greeting": "Добрый день", "date": "01.12.2026"}) == \
+        "Добрый день! {not a field} 01.12.2026"
+    assert template_problem("{greeting}! {clinic}: {{скидка}}") is None
+    problem = template_problem("{greeting:>1000000}")
+    assert "unknown placeholder {greeting:>1000000}" in str(problem) and "{with_doctor}" in str(problem)
+    assert "lone brace" in str(template_problem("{greeting"))
+
+
+def test_a_stored_template_that_is_not_safe_gives_way_to_the_default():
+    """One stored before templates were checked (or by hand): the default text, never str.format's."""
+    cs = (consent("survey", "sms"),)
+    r = records(consents=cs, visits=(Visit("V1", "P1", "Смирнова", D("2026-11-12"), "treatment_end"),))
+    [entry] = plan_day([r], TODAY, POLICY)
+    for bad in ("{greeting:>1000000}", "{greeting.__init__.__globals__}", "{unknown}"):
+        text = message(entry, {"survey_call": bad}, "Клиника")
+        assert text == message(entry, {}, "Клиника") and len(text) < 300
