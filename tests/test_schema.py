@@ -77,7 +77,10 @@ EXPECTED["survey_doctors"] = [("survey_id", "INTEGER", 1, 1), ("doctor", "TEXT",
 EXPECTED["survey_themes"] = [("survey_id", "INTEGER", 1, 1), ("theme", "TEXT", 1, 2), ("assigned_by", "TEXT", 1, 0),
                              ("assigned_at", "TEXT", 1, 0)]
 EXPECTED["erasures"] = [("id", "INTEGER", 0, 1), ("erased_at", "TEXT", 1, 0), ("erased_by", "TEXT", 1, 0),
-                        ("rows_erased", "INTEGER", 1, 0), ("surveys_kept", "INTEGER", 1, 0)]
+                        ("rows_erased", "INTEGER", 1, 0), ("surveys_kept", "INTEGER", 1, 0),
+                        ("card_hash", "TEXT", 0, 0)]
+EXPECTED["erasure_salt"] = [("id", "INTEGER", 0, 1), ("salt", "BLOB", 1, 0)]
+EXPECTED["erased_returns"] = [("patient_id", "TEXT", 1, 1)]
 EXPECTED["plan_meta"] = [("id", "INTEGER", 0, 1), ("day", "TEXT", 1, 0), ("stamp", "TEXT", 1, 0),
                          ("survey_wave", "INTEGER", 1, 0), ("list", "BLOB", 1, 0)]
 EXPECTED["plan_entries"] = [
@@ -103,7 +106,8 @@ MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys"
               "m006_erasures", "m007_day_plan", "m008_contacts_entry", "m009_plan_texts",
               "m010_complaint_survey", "m011_day_counts",
               "m012_phone_kinds", "m013_corrections", "m014_reason_actions",
-              "m015_survey_corrections", "m016_capacity"]
+              "m015_survey_corrections", "m016_capacity",
+              "m017_erased_cards"]
 
 
 def test_migrated_schema_is_pinned(tmp_path):
@@ -148,6 +152,7 @@ INDEXES = {  # name: (table, columns)
     'visits_patient_date': ('visits', ('patient_id', 'date', 'kind')),
     'reason_actions_patient': ('reason_actions', ('patient_id',)),
     'reason_actions_requeue': ('reason_actions', ('action', 'on_day')),
+    'erasures_card_hash': ('erasures', ('card_hash',)),
 }
 TRIGGERS = {  # name: table (they keep the stored day plan honest)
     'plan_dirty_complaints_delete': 'complaints', 'plan_dirty_complaints_insert': 'complaints',

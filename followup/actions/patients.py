@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from followup.errors import NotFound, UsageError
+from followup.errors import Busy, NotFound, UsageError
 from followup.i18n import N_
 
 
@@ -60,11 +60,32 @@ def patient_data(conn, patient_id: str) -> dict:
     return data
 
 
-def forget_patient(conn, patient_id: str, *, by: str, now: dt.datetime) -> dict:
-    """Erase a patient's personal data everywhere (the right to erasure); survey scores stay, anonymous.
-    Returns the erasure's record: its number, the records erased, the scores kept."""
+def erased_before(conn, patient_id: str) -> int | None:
+    """The erasure of this card number when the patient was erased already (and is not back)."""
     from followup import db
 
     pid = patient_id.strip()
-    patient_data(conn, pid)
-    return db.forget_patient(conn, pid, by=by, at=now.isoformat(sep=" ", timespec="seconds"))
+    return None if db.patient_exists(conn, pid) else db.erasure_of(conn, pid)
+
+
+def forget_patient(conn, patient_id: str, *, by: str, now: dt.datetime, wait_s: float = 30,
+                   on_wait=None) -> dict:
+    """Erase a patient's personal data everywhere (the right to erasure); survey scores stay, anonymous.
+    Returns the erasure's record: its number, the records erased, the scores kept.
+
+    Done only once the file no longer holds the data: while another program has the database open
+    the old pages stay, so this waits for it (``wait_s``; ``on_wait`` says so), then fails with a
+    line that says what to do. Run again for a card erased but not yet compacted, it finishes."""
+    from followup import db
+
+    pid = patient_id.strip()
+    if (erasure := erased_before(conn, pid)) is not None:
+        done = {"erasure": erasure, "rows_erased": 0, "surveys_kept": 0, "finished": True}
+    else:
+        patient_data(conn, pid)
+        done = db.forget_patient(conn, pid, by=by, at=now.isoformat(sep=" ", timespec="seconds"))
+    if not db.compact(conn, wait_s, on_wait):
+        raise Busy(N_("{pid}'s records are erased, but another program has the database open, so the file still "
+                      "holds them: close it (another followup, a database browser), then run followup patient "
+                      "forget {pid} again to finish"), pid=pid)
+    return done

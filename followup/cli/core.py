@@ -332,10 +332,10 @@ def _db_path(ctx: typer.Context) -> Path:
     return Path(given).expanduser() if given else db.default_path()
 
 
-def _open(ctx: typer.Context, *, create: bool):
+def _open(ctx: typer.Context, *, create: bool, backup: bool = True):
     from followup import db
 
-    return db.connect(_db_path(ctx), create=create)
+    return db.connect(_db_path(ctx), create=create, backup=backup)
 
 
 def _user() -> str:

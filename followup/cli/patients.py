@@ -130,20 +130,32 @@ def patient_export(ctx: typer.Context, patient_id: str = typer.Argument(..., hel
 @patient_app.command("forget")
 def patient_forget(ctx: typer.Context, patient_id: str = typer.Argument(..., help="The patient's card number."),
                    yes: bool = typer.Option(False, "--yes", help="Do it without asking."),
+                   wait: int = typer.Option(30, "--wait", min=0, help="Seconds to wait for other programs to "
+                                            "close the database."),
                    by: Optional[str] = BY_OPTION):
     """Erase a patient's personal data everywhere (the right to erasure); survey scores stay, anonymous.
 
-    Backups made before keep what they had; a later import brings the patient back as new, and
-    nobody is contacted without a new consent.
+    Backups made before keep what they had; no new one is made. A later import brings the patient
+    back as new, without the consent column's consents: nobody is contacted without a new consent.
     """
-    from followup.actions.patients import forget_patient, patient_data
+    from followup.actions.patients import erased_before, forget_patient, patient_data
 
-    conn = _open(ctx, create=False)
+    conn = _open(ctx, create=False, backup=False)  # an older schema is migrated without a copy
     pid = patient_id.strip()
-    patient_data(conn, pid)
-    if not yes and not _prompts()[0].ask(tr("Erase everything about {pid}? This cannot be undone", pid=pid), default=False):
-        raise UsageError(N_("nothing erased"))
-    result = forget_patient(conn, pid, by=_who(by), now=_clock())
+    finishing = erased_before(conn, pid) is not None
+    if not finishing:
+        patient_data(conn, pid)
+        if not yes and not _prompts()[0].ask(tr("Erase everything about {pid}? This cannot be undone", pid=pid),
+                                             default=False):
+            raise UsageError(N_("nothing erased"))
+
+    def waiting() -> None:
+        echo(tr("Waiting for other programs to close the database (up to {n} s)...", n=wait), err=True)
+
+    result = forget_patient(conn, pid, by=_who(by), now=_clock(), wait_s=wait, on_wait=waiting)
+    if finishing:
+        echo(tr("Erasure #{id} finished: the file no longer holds the records.", id=result["erasure"]))
+        return
     echo(tr("Erased (erasure #{id}): {records}; {scores} kept without the patient.", id=result["erasure"],
                   records=ntr("{n} record", "{n} records", result["rows_erased"]),
                   scores=ntr("{n} survey score", "{n} survey scores", result["surveys_kept"])))

@@ -54,11 +54,13 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
-def connect(path: Path, *, create: bool = True, migrate: bool = True) -> sqlite3.Connection:
+def connect(path: Path, *, create: bool = True, migrate: bool = True, backup: bool = True) -> sqlite3.Connection:
     """Open (and if allowed create) the database, migrated to the current schema.
 
     Read-only commands pass ``create=False`` so that a mistyped path is refused
-    instead of leaving an empty database behind.
+    instead of leaving an empty database behind. Pending migrations are applied after a copy of the
+    file is made beside it, unless ``backup`` is False (an erasure: no copy may keep the patient; the
+    migrations are one transaction either way).
     """
     path = Path(path)
     if not path.exists():
@@ -82,7 +84,7 @@ def connect(path: Path, *, create: bool = True, migrate: bool = True) -> sqlite3
         conn.execute("PRAGMA journal_mode = DELETE")
     if migrate:
         from followup.db.schema import apply_migrations  # (schema imports this module)
-        apply_migrations(conn, path)
+        apply_migrations(conn, path if backup else None)
     return conn
 
 

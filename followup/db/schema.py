@@ -453,11 +453,30 @@ def m016_capacity(db):
     )
 
 
+def m017_erased_cards(db):
+    # An erased patient who returns in a later export must get no consent from its consent column:
+    # the erasure keeps a one-way hash of the card number (scrypt, with this database's own salt),
+    # never the number. A patient found back in an export is remembered as such (erased_returns): the
+    # consent column never applies to them, even once they have a consent recorded anew.
+    db.executescript(
+        """
+        ALTER TABLE erasures ADD COLUMN card_hash TEXT;
+        CREATE INDEX erasures_card_hash ON erasures(card_hash) WHERE card_hash IS NOT NULL;
+        CREATE TABLE erasure_salt (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            salt BLOB NOT NULL
+        );
+        CREATE TABLE erased_returns (patient_id TEXT PRIMARY KEY) WITHOUT ROWID;
+        """
+    )
+
+
 # The migrations in order: append only, never rename one (a database records the names it has).
 MIGRATIONS = (m001_initial, m002_contacts, m003_complaints, m004_surveys, m005_survey_themes, m006_erasures,
               m007_day_plan, m008_contacts_entry, m009_plan_texts, m010_complaint_survey, m011_day_counts,
               m012_phone_kinds, m013_corrections, m014_reason_actions,
-              m015_survey_corrections, m016_capacity)
+              m015_survey_corrections, m016_capacity,
+              m017_erased_cards)
 MIGRATION_NAMES = tuple(m.__name__ for m in MIGRATIONS)
 
 

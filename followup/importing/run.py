@@ -309,9 +309,15 @@ def _import_consents(conn, decisions: list, options: ImportOptions) -> str:
 
     purposes = [p for p in PURPOSES if p != "marketing"]
     current = db.consent_states(conn, [pid for pid, _ in decisions])
+    # a patient erased earlier (`patient forget`) who is back in the export: no consent from the file,
+    # only one recorded anew. (Only those without any consent record can be: hashed, not all.)
+    known = {pid for pid, _, _ in current}
+    erased = db.erased_cards(conn, [pid for pid, _ in decisions], {pid for pid, _ in decisions if pid not in known})
     now = dt.datetime.now().isoformat(sep=" ", timespec="seconds")
     rows, kept = [], 0
     for pid, (granted, channels) in decisions:
+        if pid in erased:
+            continue
         for purpose in (purposes if granted else list(PURPOSES)):
             for channel in channels:
                 state = current.get((pid, purpose, channel))
@@ -324,9 +330,11 @@ def _import_consents(conn, decisions: list, options: ImportOptions) -> str:
                              "address": None, "window": None, "days": None, "how": "import", "note": None,
                              "source": "import", "recorded_by": options.user or "import", "recorded_at": now})
     db.insert_consents(conn, rows)
-    return msg(N_("consent column: {records} written{kept}"),
+    return msg(N_("consent column: {records} written{kept}{erased}"),
                records=nmsg("{n} consent record", "{n} consent records", len(rows)),
-               kept=msg(N_(", {n} left as recorded in followup"), n=kept) if kept else "")
+               kept=msg(N_(", {n} left as recorded in followup"), n=kept) if kept else "",
+               erased=msg(N_(", none for {n} patients erased earlier (a new consent is recorded in followup)"),
+                          n=len(erased)) if erased else "")
 
 
 def _screen(lines: Sequence[int], rows: list[list[str]], width: int, ncols: int,
