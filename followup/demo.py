@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,9 +81,22 @@ def _phone(rng: random.Random) -> str:
     return ""
 
 
+def private_dir(path: Path) -> Path:
+    """A directory (and the missing ones above it) that only its owner can enter."""
+    for d in reversed([path, *path.parents]):
+        if not d.exists():
+            d.mkdir(mode=0o700)
+            d.chmod(0o700)  # whatever the umask
+    path.chmod(0o700)
+    return path
+
+
 class _Writer:
     def __init__(self, path: Path, headers):
-        self.fh = open(path, "w", encoding="cp1251", newline="")
+        # names, phones and birth dates, however made up: readable by their owner only
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self.fh = os.fdopen(fd, "w", encoding="cp1251", newline="")
         self.w = csv.writer(self.fh, delimiter=";", lineterminator="\r\n")
         self.w.writerow(headers)
         self.n = 0
@@ -99,7 +113,7 @@ def write_clinic(out_dir: Path, *, today: dt.date, patients: int = 2000, visits_
                  years: float = 2.0, seed: int = 20261123) -> DemoFiles:
     """Write patients.csv, visits.csv, appointments.csv and plans.csv into ``out_dir``."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir)
     rng = random.Random(seed)
     span = int(365 * years)
     start = today - dt.timedelta(days=span)

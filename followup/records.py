@@ -331,6 +331,15 @@ def understood(text: str, codes: tuple[str, ...], kind: str = "") -> str | None:
     return None
 
 
+# the days a person may name for a list, a contact or a report: the rules add and subtract months
+# and years around them, which the calendar's ends (0001-01-01, 9999-12-31) do not allow
+FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
+
+
+def usable_day(day: dt.date) -> bool:
+    return FIRST_DAY <= day <= LAST_DAY
+
+
 @functools.lru_cache(maxsize=256)
 def parse_days(text: str) -> frozenset[int]:
     """'mon-fri', 'sat,sun', 'mon,wed-fri', 'пн-пт' -> weekday numbers (Monday = 0)."""

@@ -153,3 +153,34 @@ def test_done_and_survey_killed_at_random_moments(clinic, tmp_path, group):
     assert checked(base)
     print(f"\ndone and survey killed 5 times each (group {group}, seed {SEED}): {seen['none']} before the commit, "
           f"{seen['all']} after; every time intact, and the command run again completed")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_import_stopped_by_a_signal_says_so_and_records_it(clinic, tmp_path, sig):
+    """Ctrl-C or SIGTERM while a file is being written: one line, exit 130, nothing of the file
+    written, and the run's record says "interrupted" (never "ok", never a file left "running")."""
+    pristine, visits, _ = clinic
+    path = copy(pristine, tmp_path / "stopped.db")
+    proc = subprocess.Popen([sys.executable, "-m", "followup", "import", "--quiet", str(visits)], env=env_for(path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while True:  # until the file's own transaction is under way
+        conn = sqlite3.connect(path)
+        running = conn.execute("SELECT count(*) FROM import_files WHERE outcome = 'running'").fetchone()[0]
+        conn.close()
+        if running or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    time.sleep(0.2)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert err.strip().splitlines() == [
+        "Interrupted: the file being imported was not written (each file is all or nothing); the run is recorded "
+        "as interrupted (followup import --history)."]
+    conn = checked(path)
+    assert conn.execute("SELECT count(*) FROM visits WHERE visit_id LIKE 'N%'").fetchone()[0] == 0
+    assert conn.execute("SELECT outcome FROM import_runs ORDER BY id DESC LIMIT 1").fetchone() == ("interrupted",)
+    assert conn.execute("SELECT outcome FROM import_files ORDER BY id DESC LIMIT 1").fetchone() == ("interrupted",)
+    conn.close()

@@ -149,10 +149,37 @@ def test_a_directory_of_unknown_files(cli, tmp_path):
 
 
 def test_the_corpus_is_committed():
-    committed = {p.name for p in CORPUS.iterdir()}
+    committed = {p.name for p in CORPUS.iterdir() if p.is_file()}  # (the damaged workbooks: workbooks/)
     assert committed == set(CASES) - MADE_AT_TEST_TIME
     assert len(CASES) >= 30
 
 
 if __name__ == "__main__":
     write_corpus()
+
+
+WORKBOOKS = Path(__file__).parent / "hostile" / "workbooks"  # made by its make.py from lo_patients.xlsx
+
+
+def test_a_night_of_damaged_workbooks_goes_on_and_says_what_happened_to_each(cli, tmp_path):
+    """41 damaged workbooks (truncated, bad zip, broken or missing parts, XML bombs, encrypted, not a
+    workbook at all) and a good one after them, in one directory: each damaged one is one line and
+    "failed" in the run's record, or read as far as it is sound; the good one is imported; the run
+    is "partial", no file is left "running", and no value from a file is in a message."""
+    night = tmp_path / "night"
+    shutil.copytree(WORKBOOKS, night, ignore=shutil.ignore_patterns("*.py"))
+    shutil.copy(Path(__file__).parent / "exports" / "lo_patients.xlsx", night / "zz_good.xlsx")
+    r = cli("import", night)
+    assert r.exit_code == 65, r.output
+    [run] = cli.json("import", "--history")[:1]
+    outcomes = {Path(f["path"]).name: f["outcome"] for f in run["files"]}
+    assert len(outcomes) == 42 and outcomes["zz_good.xlsx"] == "imported" and run["outcome"] == "partial"
+    assert set(outcomes.values()) == {"imported", "failed"}
+    failed = [name for name, outcome in outcomes.items() if outcome == "failed"]
+    assert len(failed) >= 30
+    errors = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(errors) == len(failed) and all(any(name in line for name in failed) for line in errors)
+    for secret in ("Иванова", "Петров", "916", "495"):
+        assert secret not in r.stderr
+    assert {r[0] for r in cli.rows("SELECT full_name FROM patients")} >= {
+        "Иванова Анна Петровна", "Петров Пётр Ильич", "Сидорова Мария Ивановна"}

@@ -47,9 +47,10 @@ def build_demo(directory: Path, *, patients: int, seed: int, language: str, by: 
     from followup.actions.day import day_list, entry_json, reason_counts
     from followup.actions.contacts import flagged as flagged_reasons
     from followup.actions.surveys import responses_by_doctor
-    from followup.demo import staff_records, survey_answers, write_clinic
+    from followup.demo import private_dir, staff_records, survey_answers, write_clinic
     from followup.importing import ImportOptions
 
+    private_dir(directory)
     exports = directory / "exports"
     db_file = directory / "demo.db"
     for suffix in ("", "-wal", "-shm"):

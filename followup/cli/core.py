@@ -198,6 +198,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(patient_app, name="patient")
 
 
+RECORD_ID_MAX = 2 ** 63 - 1  # the largest number SQLite keeps: a record's number (complaint, survey) is no larger
+
+
 class Format(str, Enum):
     table = "table"
     json = "json"
@@ -567,11 +570,17 @@ def _date(text: Optional[str], what: str = "--date") -> dt.date:
         return _today()
     from followup.importing.values import BadValue, parse_date
 
+    from followup.records import FIRST_DAY, LAST_DAY, usable_day
+
     try:
-        return parse_date(text.strip())
+        day = parse_date(text.strip())
     except (BadValue, ValueError):
         raise UsageError(N_("{what} {value!r} is not a date (use 2026-12-03 or 03.12.2026)"), what=what,
                          value=text) from None
+    if not usable_day(day):
+        raise UsageError(N_("{what} {value!r} is out of range ({first} to {last})"), what=what, value=text,
+                         first=FIRST_DAY.isoformat(), last=LAST_DAY.isoformat())
+    return day
 
 
 # The clock and the user are read here, at the edge, and passed to the use cases.

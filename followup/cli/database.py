@@ -29,12 +29,13 @@ def db_info(ctx: typer.Context, fmt: Format = FORMAT_OPTION):
 
 
 @app.command("backup")
-def backup(ctx: typer.Context, dest: Path = typer.Argument(..., help="The backup file to write.")):
+def backup(ctx: typer.Context, dest: Path = typer.Argument(..., help="The backup file to write."),
+           force: bool = typer.Option(False, "--force", help="Replace the file if it exists.")):
     """A consistent copy of the database while others keep working (readable by its owner only)."""
     from followup import db
 
     conn = _open(ctx, create=False)
-    written = db.backup(conn, dest.expanduser())
+    written = db.backup(conn, dest.expanduser(), force=force)
     echo(tr("Backup written: {path}", path=written))
 
 

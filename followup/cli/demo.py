@@ -18,7 +18,7 @@ def demo(
                                              "a 'demo' folder in the per-user data directory).",
                                              file_okay=False),
     patients: int = typer.Option(2000, "--patients", min=10, max=200_000, help="How many patients."),
-    seed: int = typer.Option(20261123, "--seed", help="Same seed, same clinic."),
+    seed: int = typer.Option(20261123, "--seed", min=0, max=2**63 - 1, help="Same seed, same clinic."),
 ):
     """Build a demo clinic: write its exports like a real system would, import them, show the result.
 

@@ -10,8 +10,8 @@ from typing import Optional
 
 import typer
 
-from followup.cli.core import FORMAT_OPTION, Format, _console, _db_path, _open, _print_rows, _structured, _today, _user, app
-from followup.errors import RowsRejected, UsageError
+from followup.cli.core import FORMAT_OPTION, echo, Format, _console, _db_path, _open, _print_rows, _structured, _today, _user, app
+from followup.errors import ExitStatus, RowsRejected, UsageError
 from followup.i18n import N_, ntr, tr
 from followup.text import visible
 
@@ -75,14 +75,42 @@ def import_(
 
         conn = db.connect(db_file)
         stack.callback(conn.close)
-        with _progress(quiet) as on_rows:
-            result = run_import(conn, db_file, list(paths), options, today=_today(), on_rows=on_rows)
+        try:
+            with _interruptible(), _progress(quiet) as on_rows:
+                result = run_import(conn, db_file, list(paths), options, today=_today(), on_rows=on_rows)
+        except KeyboardInterrupt:
+            echo(tr("Interrupted: the file being imported was not written (each file is all or nothing); "
+                    "the run is recorded as interrupted (followup import --history)."), err=True)
+            raise typer.Exit(ExitStatus.INTERRUPTED) from None
     _report_import(result, quiet=quiet, fmt=fmt)
     failed = [f for f in result.files if f.outcome == "failed"]
     if failed:
         raise typer.Exit(failed[0].exit_code)
     if any(f.rejected for f in result.files):
         raise typer.Exit(RowsRejected.exit_code)
+
+
+@contextlib.contextmanager
+def _interruptible():
+    """SIGTERM (a service stopped, a cron job killed politely) and Windows' Ctrl-Break end the import
+    as Ctrl-C does: the file's transaction undone, the run recorded as interrupted."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signals = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGBREAK", None)) if s is not None]
+    before = {s: signal.signal(s, stop) for s in signals}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
 
 
 class _progress:
@@ -123,7 +151,7 @@ COUNT_LABELS = {"rows_read": N_("read"), "inserted": N_("new"), "updated": N_("c
                 "deactivated": N_("missing"), "started_at": N_("started"), "duration_s": N_("sec")}
 # the kinds and outcomes shown in the tables (JSON and CSV keep the codes)
 WORDS = (N_("patients"), N_("visits"), N_("appointments"), N_("plans"), N_("imported"), N_("unchanged"),
-         N_("dry-run"), N_("failed"), N_("running"), N_("partial"), N_("ok"))
+         N_("dry-run"), N_("failed"), N_("interrupted"), N_("running"), N_("partial"), N_("ok"))
 
 
 def _shown(row: dict) -> dict:

@@ -87,7 +87,7 @@ def patient_show(ctx: typer.Context, patient_id: str = typer.Argument(..., help=
 @patient_app.command("find")
 def patient_find(ctx: typer.Context, text: str = typer.Argument(..., help="A part of the name, or a phone "
                                                                 "number in any format."),
-                 limit: int = typer.Option(50, "--limit", help="Show at most this many (by name)."),
+                 limit: int = typer.Option(50, "--limit", min=1, max=100_000, help="Show at most this many (by name)."),
                  fmt: Format = FORMAT_OPTION):
     """Find patients by a part of the name (any case, ё = е) or by phone in any format."""
     from followup import db
@@ -108,29 +108,28 @@ def patient_find(ctx: typer.Context, text: str = typer.Argument(..., help="A par
 @patient_app.command("export")
 def patient_export(ctx: typer.Context, patient_id: str = typer.Argument(..., help="The patient's card number."),
                    out: Optional[Path] = typer.Option(None, "--out", help="Write to this file (mode 0600) "
-                                                      "instead of the standard output.", dir_okay=False)):
+                                                      "instead of the standard output.", dir_okay=False),
+                   force: bool = typer.Option(False, "--force", help="With --out: replace the file if it exists.")):
     """Everything stored about one patient, as JSON (the patient's right of access)."""
     from followup.actions.patients import patient_data
+    from followup.db.files import check_target, write_text_private
 
+    if out is not None:
+        check_target(out, force=force)  # before any work
     conn = _open(ctx, create=False)
     data = patient_data(conn, patient_id)
     text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
     if out is None:
         echo(text)
         return
-    import os
-
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text + "\n")
+    write_text_private(out, text + "\n", force=force)
     echo(tr("Written: {path}", path=out))
 
 
 @patient_app.command("forget")
 def patient_forget(ctx: typer.Context, patient_id: str = typer.Argument(..., help="The patient's card number."),
                    yes: bool = typer.Option(False, "--yes", help="Do it without asking."),
-                   wait: int = typer.Option(30, "--wait", min=0, help="Seconds to wait for other programs to "
+                   wait: int = typer.Option(30, "--wait", min=0, max=3600, help="Seconds to wait for other programs to "
                                             "close the database."),
                    by: Optional[str] = BY_OPTION):
     """Erase a patient's personal data everywhere (the right to erasure); survey scores stay, anonymous.

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from followup.cli.core import (echo, BY_OPTION, DAY_OPTION, FORMAT_OPTION, Format, _Group, _clock, _console, _date, _open,
+from followup.cli.core import (RECORD_ID_MAX, echo, BY_OPTION, DAY_OPTION, FORMAT_OPTION, Format, _Group, _clock, _console, _date, _open,
                                _print_rows, _prompts, _structured, _today, _who, app)
 from followup.errors import ExitStatus, UsageError
 from followup import i18n
@@ -122,7 +122,7 @@ def _ask_survey(call, caller: str) -> tuple[dict, bool]:
 def report(
     ctx: typer.Context,
     what: Optional[str] = typer.Argument(None, help="'clinic' for the clinic report; else survey results."),
-    year: Optional[int] = typer.Option(None, "--year", help="With clinic: the year (default: this year)."),
+    year: Optional[int] = typer.Option(None, "--year", min=1900, max=2199, help="With clinic: the year (default: this year)."),
     doctor: Optional[str] = typer.Option(None, "--doctor", help="One doctor (a name part will do); "
                                          "without it, one line per doctor."),
     date_from: Optional[str] = typer.Option(None, "--from", help="Only answers from this day."),
@@ -229,7 +229,7 @@ def themes_add(ctx: typer.Context, name: str = typer.Argument(..., help="A theme
 
 
 @themes_app.command("assign")
-def themes_assign(ctx: typer.Context, survey_id: int = typer.Argument(..., help="The survey's number."),
+def themes_assign(ctx: typer.Context, survey_id: int = typer.Argument(..., min=1, max=RECORD_ID_MAX, help="The survey's number."),
                   theme: str = typer.Argument(..., help="The theme."),
                   new: bool = typer.Option(False, "--new", help="A theme that does not exist yet."),
                   by: Optional[str] = BY_OPTION):
@@ -242,7 +242,7 @@ def themes_assign(ctx: typer.Context, survey_id: int = typer.Argument(..., help=
 
 
 @themes_app.command("unassign")
-def themes_unassign(ctx: typer.Context, survey_id: int = typer.Argument(..., help="The survey's number."),
+def themes_unassign(ctx: typer.Context, survey_id: int = typer.Argument(..., min=1, max=RECORD_ID_MAX, help="The survey's number."),
                     theme: str = typer.Argument(..., help="The theme given by hand.")):
     """Take a theme given by hand off a comment."""
     from followup.actions.surveys import unassign_theme
@@ -321,7 +321,7 @@ def complaint_list(
 @complaint_app.command("resolve")
 def complaint_resolve(
     ctx: typer.Context,
-    complaint_id: int = typer.Argument(..., help="The complaint's number."),
+    complaint_id: int = typer.Argument(..., min=1, max=RECORD_ID_MAX, help="The complaint's number."),
     action: str = typer.Option(..., "--action", help="What was done about it."),
     by: Optional[str] = BY_OPTION,
 ):
@@ -337,7 +337,7 @@ def complaint_resolve(
 @complaint_app.command("informed")
 def complaint_informed(
     ctx: typer.Context,
-    complaint_id: int = typer.Argument(..., help="The complaint's number."),
+    complaint_id: int = typer.Argument(..., min=1, max=RECORD_ID_MAX, help="The complaint's number."),
     by: Optional[str] = BY_OPTION,
 ):
     """Record that the patient was told what was done about the complaint."""

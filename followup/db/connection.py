@@ -141,42 +141,27 @@ def foreign_keys_checked_by_caller(conn: sqlite3.Connection) -> Iterator[None]:
 # Backup and check
 
 
-def backup(conn: sqlite3.Connection, dest: Path) -> Path:
-    """A consistent copy while others write (SQLite's online backup API): written to a temporary
-    file beside ``dest``, fsynced, then renamed over it; mode 0600."""
+def backup(conn: sqlite3.Connection, dest: Path, *, force: bool = False) -> Path:
+    """A consistent copy while others write (SQLite's online backup API), written safely (see
+    db.files: a temporary file beside ``dest``, fsynced, renamed over it; mode 0600). Never onto the
+    database itself or one of its companion files (its log, its shared memory, the import's lock)."""
+    from followup.db.files import write_private
+
     dest = Path(dest)
-    if dest.is_dir():
-        raise UsageError(N_("{path} is a directory; give the backup's file name"), path=dest)
-    if not dest.parent.is_dir():  # a mistyped directory is a mistake to say, not to create
-        raise UsageError(N_("{path}: no such directory"), path=dest.parent)
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    try:
-        _create_private(tmp)
-    except OSError as exc:
-        raise DatabaseError(N_("cannot write {path}: {reason}"), path=dest, reason=exc.strerror) from None
-    try:
+    main = Path(conn.execute("PRAGMA database_list").fetchone()[2] or "")
+    if main.name and dest.resolve() in {Path(f"{main.resolve()}{suffix}") for suffix in
+                                        ("", "-wal", "-shm", "-journal", ".lock")}:
+        raise UsageError(N_("{path} is the database or one of its own files; back up to another file"), path=dest)
+
+    def copy(tmp: Path) -> None:
         target = sqlite3.connect(str(tmp))
         try:
             conn.backup(target)
             target.execute("PRAGMA journal_mode = DELETE")
         finally:
             target.close()
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, dest)
-        if os.name != "nt":  # the rename made durable (Windows cannot open a directory to fsync it)
-            dir_fd = os.open(dest.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dest
+
+    return write_private(dest, copy, force=force)
 
 
 def check(conn: sqlite3.Connection) -> dict:

@@ -506,7 +506,7 @@ def apply_migrations(conn: sqlite3.Connection, path: Path | None = None) -> None
         return
     if applied and path is not None:
         pending = next(n for n in MIGRATION_NAMES if n not in applied)
-        backup(conn, Path(f"{path}.before-{pending}.bak"))
+        backup(conn, Path(f"{path}.before-{pending}.bak"), force=True)
     from sqlite_utils import Database
 
     db = Database(conn, execute_plugins=False)

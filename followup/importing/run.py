@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from followup import db
-from followup.errors import Busy, DataError, FollowupError, NotFound, UsageError
+from followup.errors import Busy, DatabaseError, DataError, ExitStatus, FollowupError, NotFound, UsageError
 from followup.i18n import Msg, N_, msg, nmsg
 from followup.importing.convert import Batch, Context, build_converter, two_digit_pivot
 from followup.importing.fields import KINDS, Mapping, detect_kind, fits, resolve_columns, used_columns
@@ -92,6 +92,8 @@ class RunResult:
     @property
     def outcome(self) -> str:
         outcomes = {f.outcome for f in self.files}
+        if "interrupted" in outcomes:
+            return "interrupted"
         if "failed" in outcomes:
             return "failed" if outcomes == {"failed"} else "partial"
         return "ok"
@@ -105,7 +107,15 @@ def lock_path(db_path: Path) -> Path:
 def import_lock(db_path: Path) -> Iterator[None]:
     """An exclusive lock in a separate file, so two imports never overlap."""
     path = lock_path(db_path)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except PermissionError:  # made by another user of the machine: a lock needs no writing
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except PermissionError:
+            raise DatabaseError(N_("the import's lock file {path} belongs to {owner} and this user cannot open it: "
+                                   "run the import as that user, or let this one read the file"),
+                                path=path, owner=_owner(path)) from None
     try:
         try:
             if os.name == "nt":  # pragma: no cover
@@ -121,6 +131,20 @@ def import_lock(db_path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _owner(path: Path) -> str:
+    """Who owns a file, by name where the system says (else its user id)."""
+    try:
+        uid = path.stat().st_uid
+    except OSError:
+        return "?"
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):  # Windows, or an id without a name
+        return str(uid)
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:
@@ -191,8 +215,8 @@ def import_paths(conn: sqlite3.Connection, db_path: Path, paths: list[Path], opt
                 result.kind = kind
                 opened_first.append((KIND_ORDER[kind], len(opened_first), opened, mapping, result))
             for _, _, opened, mapping, result in sorted(opened_first, key=lambda t: t[:2]):
+                results.append(result)  # (its outcome is filled in: interrupted, too)
                 _import_one(conn, run_id, opened, mapping, result, options, today, on_rows, run)
-                results.append(result)
         finally:
             for _, _, opened, _, _ in opened_first:
                 opened.close()
@@ -293,6 +317,13 @@ def _import_one(conn, run_id, opened, mapping: Mapping, result: FileResult, opti
     except FollowupError as exc:
         result.outcome, result.message, result.exit_code = "failed", exc.message, exc.exit_code
         result.inserted = result.updated = result.unchanged = result.deactivated = 0
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see interruptible): the file's transaction is undone
+        result.outcome, result.exit_code = "interrupted", ExitStatus.INTERRUPTED
+        result.message = msg(N_("interrupted: nothing of this file was written"))
+        result.inserted = result.updated = result.unchanged = result.deactivated = 0
+        with db.write_transaction(conn):
+            db.finish_file(conn, file_id, result.record())
+        raise
     finally:
         db.drop_unchanged_table(conn)
     with db.write_transaction(conn):
