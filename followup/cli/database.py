@@ -51,7 +51,9 @@ def check(ctx: typer.Context, fmt: Format = FORMAT_OPTION):
     elif fmt is Format.xlsx:
         _structured(result, fmt, "check")
     else:
-        state = tr("ok") if result["ok"] else tr("PROBLEMS: {list}", list="; ".join(result["integrity"][:3]))
+        problems = [p for p in result["integrity"][:3] if p != "ok"] + [
+            tr("{where}: {n} texts not valid UTF-8", where=where, n=n) for where, n in result["not_utf8"].items()]
+        state = tr("ok") if result["ok"] else tr("PROBLEMS: {list}", list="; ".join(problems))
         echo(tr("{state} (schema {schema}, {problems})", state=state, schema=result["schema"],
                       problems=ntr("{n} foreign-key problem", "{n} foreign-key problems",
                                    result["foreign_key_problems"])))

@@ -63,6 +63,9 @@ def connect(path: Path, *, create: bool = True, migrate: bool = True, backup: bo
     migrations are one transaction either way).
     """
     path = Path(path)
+    if path.exists() and not create and path.is_file() and path.stat().st_size == 0:
+        raise DatabaseError(N_("{path} is an empty file, not a followup database (a copy cut short? restore a "
+                               "backup, or give the right --db)"), path=path)
     if not path.exists():
         if not create:
             raise NotFound(N_("no database at {path} (run 'followup import' first, or pass --db)"), path=path)
@@ -82,10 +85,25 @@ def connect(path: Path, *, create: bool = True, migrate: bool = True, backup: bo
         raise DatabaseError(N_("{path} is not a usable SQLite database ({reason})"), path=path, reason=exc) from None
     if mode != "wal":  # e.g. a read-only directory
         conn.execute("PRAGMA journal_mode = DELETE")
+    if not _followup_or_new(conn):
+        conn.close()
+        raise DatabaseError(N_("{path} is an SQLite database of another program, not followup's; give the right "
+                               "--db"), path=path)
     if migrate:
         from followup.db.schema import apply_migrations  # (schema imports this module)
         apply_migrations(conn, path if backup else None)
     return conn
+
+
+def _followup_or_new(conn: sqlite3.Connection) -> bool:
+    """Whether the file is followup's database, or one with nothing in it yet."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not tables:
+        return True
+    if "_sqlite_migrations" not in tables:
+        return False
+    return conn.execute("SELECT 1 FROM _sqlite_migrations WHERE migration_set = 'followup' LIMIT 1").fetchone() \
+        is not None
 
 
 @contextlib.contextmanager
@@ -95,10 +113,23 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
     else:
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error:  # a full disk: SQLite may have rolled back already; its error is the one to say
+            _rollback(conn)
+            raise
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Undo the transaction, if SQLite has not already (after a full disk, an I/O error)."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            pass
 
 
 @contextlib.contextmanager
@@ -165,9 +196,53 @@ def backup(conn: sqlite3.Connection, dest: Path, *, force: bool = False) -> Path
 
 
 def check(conn: sqlite3.Connection) -> dict:
-    """integrity_check, foreign_key_check and the schema version."""
+    """integrity_check, foreign_key_check, text that is not valid UTF-8 (by table and column, counted:
+    never the value), and the schema version. A damaged file gives its damage as the answer."""
     from followup.db.schema import schema_version
-    integrity = [r[0] for r in conn.execute("PRAGMA integrity_check")]
-    fks = conn.execute("PRAGMA foreign_key_check").fetchall()
-    return {"integrity": integrity, "foreign_key_problems": len(fks), "schema": schema_version(conn),
-            "ok": integrity == ["ok"] and not fks}
+
+    def step(what, default):
+        try:
+            return what()
+        except sqlite3.DatabaseError as exc:
+            return default(exc)
+
+    integrity = step(lambda: [r[0] for r in conn.execute("PRAGMA integrity_check")], lambda exc: [str(exc)])
+    fks = step(lambda: len(conn.execute("PRAGMA foreign_key_check").fetchall()), lambda exc: -1)
+    bad_text = step(lambda: not_utf8(conn), lambda exc: {"?": -1})
+    schema = step(lambda: schema_version(conn), lambda exc: None)
+    return {"integrity": integrity, "foreign_key_problems": fks, "not_utf8": bad_text, "schema": schema,
+            "ok": integrity == ["ok"] and fks == 0 and not bad_text}
+
+
+def _decodes(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def not_utf8(conn: sqlite3.Connection) -> dict[str, int]:
+    """'table.column' -> how many of its texts are not valid UTF-8 (put there by hand or by damage:
+    followup writes only valid text). Every text of every table is read once."""
+    found: dict[str, int] = {}
+    columns = [(table, r[1]) for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                                          "AND name NOT LIKE 'sqlite_%'").fetchall()
+               for r in conn.execute(f'PRAGMA table_info("{table}")')]
+    factory, conn.text_factory = conn.text_factory, bytes
+    try:
+        for table, col in columns:
+            n = 0
+            # (only the texts with a byte outside ASCII can be broken: SQLite's GLOB picks them, in C)
+            cursor = conn.execute(f'SELECT "{col}" FROM "{table}" WHERE typeof("{col}") = \'text\' '
+                                  f'AND "{col}" GLOB \'*[^\x01-\x7f]*\'')
+            while batch := [v for (v,) in cursor.fetchmany(50_000)]:
+                try:  # a batch at a time (a NUL between two texts joins no broken sequence into a good one)
+                    b"\0".join(batch).decode("utf-8")
+                except UnicodeDecodeError:
+                    n += sum(1 for v in batch if not _decodes(v))
+            if n:
+                found[f"{table}.{col}"] = n
+    finally:
+        conn.text_factory = factory
+    return found

@@ -55,7 +55,8 @@ class Context:
         self.new_doctors: list[tuple[int, str]] = []
         self.batch_consents: list[tuple[str, tuple[bool, tuple[str, ...]]] | None] = []  # per row of a batch
         self.households: set[str] = set()
-        self.unmapped: dict[str, int] = {}    # "field=value" -> count, for values taken as a default
+        # field -> (its column's header, {value: rows}) for values taken as a default: counted, never shown
+        self.unmapped: dict[str, tuple[str, dict[str, int]]] = {}
         self.invalid_phones = 0
         self.stored: set[str] | None = None   # for a patients file: the patients already stored
         self._zeros: dict[int, dict] = {}
@@ -204,10 +205,10 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
         def column(col: Sequence[str], batch: Batch) -> list:
             vals = read(col, batch)
             if lenient and any(v.__class__ is _Lenient for v in vals):
+                seen = ctx.unmapped.setdefault(f, (header(f), {}))[1]
                 for i, v in enumerate(vals):
                     if v.__class__ is _Lenient:
-                        label = f"{f}={v.text[:40]}"
-                        ctx.unmapped[label] = ctx.unmapped.get(label, 0) + 1
+                        seen[v.text] = seen.get(v.text, 0) + 1
                         vals[i] = lenient
             return vals
         return column

@@ -589,11 +589,14 @@ def _load(conn, file_id: int, opened, mapping: Mapping, result: FileResult, opti
         result.notes.append(nmsg("{n} phone number invalid or incomplete: kept as given, flagged, never dialled",
                                  "{n} phone numbers invalid or incomplete: kept as given, flagged, never dialled",
                                  ctx.invalid_phones))
-    for label, n in sorted(ctx.unmapped.items(), key=lambda kv: -kv[1])[:10]:
-        f, _, value = label.partition("=")
-        result.notes.append(nmsg("{n} row with {field} {value!r} taken as 'other' (map it under [values.{field}])",
-                                 "{n} rows with {field} {value!r} taken as 'other' (map it under [values.{field}])",
-                                 n, field=f, value=value))
+    for f, (column, seen) in sorted(ctx.unmapped.items()):  # (the values themselves are never shown)
+        result.notes.append(nmsg(
+            "{n} row whose {field} (column {column!r}) the mapping does not name, {values}: taken as 'other' "
+            "(map them under [values.{field}])",
+            "{n} rows whose {field} (column {column!r}) the mapping does not name, {values}: taken as 'other' "
+            "(map them under [values.{field}])",
+            sum(seen.values()), field=f, column=column,
+            values=nmsg("{n} different value", "{n} different values", len(seen))))
     if options.full_export and kind == "patients":
         present = db.count_present_patients(conn)
         missing = db.count_not_listed(conn, file_id)
