@@ -82,6 +82,11 @@ def connect(path: Path, *, create: bool = True, migrate: bool = True, backup: bo
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.DatabaseError as exc:
+        if "full" in str(exc):
+            raise DatabaseError(N_("{path} cannot be opened: the disk is full"), path=path) from None
+        if "readonly" in str(exc) or "unable to open" in str(exc):
+            raise DatabaseError(N_("{path} cannot be opened for writing here (a read-only file or directory, or "
+                                   "no access): {reason}"), path=path, reason=exc) from None
         raise DatabaseError(N_("{path} is not a usable SQLite database ({reason})"), path=path, reason=exc) from None
     if mode != "wal":  # e.g. a read-only directory
         conn.execute("PRAGMA journal_mode = DELETE")
