@@ -16,7 +16,7 @@ from followup.i18n import Msg, N_
 
 
 PURPOSES = ("reminder", "plan", "control", "survey", "recall", "agreed", "marketing")
-OUTCOMES = ("reached", "no-answer", "busy", "wrong-number", "declined", "booked", "call-back")
+OUTCOMES = ("reached", "no-answer", "busy", "wrong-number", "declined", "booked", "call-back", "sent")
 ACTIVE = "active"
 CHANNELS = _CHANNELS  # an entry is one patient's contact on one channel
 
@@ -30,10 +30,10 @@ REASONS = {
     "agreed_contact": "agreed",
 }
 # outcomes after which a reason is settled (the patient was spoken to)
-SETTLING = {"reached", "booked", "declined"}
+SETTLING = {"reached", "booked", "declined", "sent"}  # sent: an SMS or e-mail went out (followup send)
 # codes shown as words in tables and sentences (tr): statuses, outcomes, findings
 WORDS = (N_("active"), N_("archived"), N_("deceased"), N_("answered"), N_("declined"), N_("reached"),
-         N_("no-answer"), N_("busy"), N_("wrong-number"), N_("booked"), N_("call-back"), N_("due"), N_("waiting"), N_("excluded"),
+         N_("no-answer"), N_("busy"), N_("wrong-number"), N_("booked"), N_("call-back"), N_("sent"), N_("due"), N_("waiting"), N_("excluded"),
          N_("none"), N_("call"), N_("sms"), N_("messenger"), N_("appointment_reminder"), N_("plan_stage_missed"),
          N_("control_overdue"), N_("survey_call"), N_("hygiene_recall"), N_("agreed_contact"), N_("reminder"),
          N_("plan"), N_("control"), N_("recall"), N_("agreed"), N_("marketing"), N_("in-person"), N_("form"),

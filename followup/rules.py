@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from followup.entryids import ENTRY_ID_LENGTH, entry_id, shortest_prefixes
 from followup.records import (ACTIVE, CHANNELS, SETTLING, UNANSWERED, Appointment, Complaint, Consent,
-                              Contact, Entry, Finding, Patient, Policy, Reason, Records, Visit, format_days)
+                              Contact, Entry, Finding, Patient, Policy, Reason, Records, Visit, Window, format_days)
 from followup.i18n import Msg, N_, msg, tr
 
 
@@ -830,3 +830,41 @@ def next_steps(entry: Entry, outcome: str, day: dt.date, policy: Policy, *, by: 
     else:
         text = msg(N_("the reasons are closed"))
     return NextSteps(contacts, withdrawals, flags, text)
+
+
+# ---------------------------------------------------------------------------
+# SMS length: what a text costs (3GPP TS 23.038)
+
+# the GSM 7-bit default alphabet, and its extension table (each of those takes two septets)
+GSM7 = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
+           "¿abcdefghijklmnopqrstuvwxyzäöñüà")
+GSM7_EXTENDED = set("^{}\\[~]|€\f")
+
+
+def sms_parts(text: str) -> tuple[str, int, int]:
+    """(encoding, length, parts) of an SMS: GSM-7 (160 septets in one part, 153 a part after) when
+    every character is in its alphabet, else UCS-2 (70, then 67 a part; a character outside the
+    Basic Multilingual Plane takes two). Cyrillic is UCS-2."""
+    if all(ch in GSM7 or ch in GSM7_EXTENDED for ch in text):
+        length = sum(2 if ch in GSM7_EXTENDED else 1 for ch in text)
+        single, multi, encoding = 160, 153, "gsm7"
+    else:
+        length = sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
+        single, multi, encoding = 70, 67, "ucs2"
+    parts = 1 if length <= single else -(-length // multi)
+    return encoding, length, parts
+
+
+def send_held(now: dt.time, hours: Window, patient: Window | None) -> Msg | None:
+    """Why a message may not go out at ``now`` (the clinic's time), or None: the clinic's sending hours
+    (`send.hours`), then the patient's own window from their consent."""
+    if now < hours.start:
+        return msg(N_("before the sending hours ({hours}): from {time}"), hours=str(hours), time=f"{hours.start:%H:%M}")
+    if now >= hours.end:
+        return msg(N_("after the sending hours ({hours}): tomorrow's list"), hours=str(hours))
+    if patient is not None and now < patient.start:
+        return msg(N_("the patient's window is {window}: from {time}"), window=str(patient),
+                   time=f"{patient.start:%H:%M}")
+    if patient is not None and now >= patient.end:
+        return msg(N_("the patient's window ({window}) is over for today"), window=str(patient))
+    return None

@@ -34,7 +34,8 @@ DELIMITERS = (",", ";", "tab")
 @dataclass(frozen=True)
 class Setting:
     key: str
-    kind: str                  # days | capacity | number | text | language | template | delimiter | version
+    kind: str                  # days | capacity | whole | number | text | address | choice | hours | timezone |
+    #                            language | template | delimiter | version
     default: str               # for text kinds: the English text, shown in the chosen language
     low: float | None = None
     high: float | None = None
@@ -57,6 +58,17 @@ def _table() -> dict[str, Setting]:
              Setting("report.positive_nps", "number", "30.0", -100, 100),
              Setting("csv.delimiter", "delimiter", ","),
              *(Setting(f"desk.capacity.{ch}", "capacity", "", 1, 100_000) for ch in CHANNELS),
+             Setting("clinic.timezone", "timezone", "Europe/Moscow"),
+             Setting("send.hours", "hours", "09:00-20:00"),
+             Setting("send.email.host", "address", ""),
+             Setting("send.email.port", "whole", "587", 1, 65535),
+             Setting("send.email.security", "choice", "starttls"),
+             Setting("send.email.from", "address", ""),
+             Setting("send.email.user", "address", ""),
+             Setting("send.sms.provider", "choice", "smsru"),
+             Setting("send.sms.url", "address", ""),
+             Setting("send.sms.sender", "address", ""),
+             Setting("send.sms.max_parts", "whole", "3", 1, 10),  # the Russian default texts take 2-3
              *(Setting(f"survey.question.{k}", "text", text) for k, text in QUESTIONS.items()),
              *(Setting(f"template.{code}", "template", text) for code, text in DEFAULT_TEMPLATES.items())]
     return {s.key: s for s in table}
@@ -95,7 +107,7 @@ def default(s: Setting) -> str:
 def check(key: str, value: str) -> str:
     """The value to store for ``key``, or a usage error that says what the setting takes."""
     s = setting(key)
-    if s.kind in ("days", "capacity"):
+    if s.kind in ("days", "capacity", "whole"):
         if not value.strip().isdigit() or not s.low <= int(value) <= s.high:
             raise UsageError(N_("{key} takes a whole number from {low} to {high}"), key=key, low=int(s.low),
                              high=int(s.high))
@@ -108,6 +120,20 @@ def check(key: str, value: str) -> str:
         if number is None or not s.low <= number <= s.high:
             raise UsageError(N_("{key} takes a number from {low} to {high}"), key=key, low=s.low, high=s.high)
         return str(number)
+    if s.kind == "choice":
+        if value not in CHOICES[key]:
+            raise UsageError(N_("{key} takes one of: {allowed}"), key=key, allowed=" ".join(CHOICES[key]))
+        return value
+    if s.kind == "hours":
+        from followup.records import parse_window
+
+        return str(parse_window(value))
+    if s.kind == "timezone":
+        if not timezone_ok(value):
+            raise UsageError(N_("{key} takes a time zone such as Europe/Moscow or Asia/Yekaterinburg"), key=key)
+        return value
+    if s.kind == "address" and (len(value) > 300 or any(ch.isspace() and ch != " " for ch in value)):
+        raise UsageError(N_("{key} takes a host, an address or a name on one line"), key=key)
     if s.kind == "delimiter":
         if value not in DELIMITERS:
             raise UsageError(N_("{key} takes one of: {allowed}"), key=key, allowed=" ".join(DELIMITERS))
@@ -123,6 +149,21 @@ def check(key: str, value: str) -> str:
         if problem is not None:
             raise UsageError(N_("{key}: {problem}"), key=key, problem=problem)
     return value
+
+
+# the settings that take one of a few words
+CHOICES = {"send.email.security": ("starttls", "ssl", "none"), "send.sms.provider": ("smsru", "smsaero")}
+
+
+def timezone_ok(name: str) -> bool:
+    """Whether ``name`` is a time zone this machine knows (the IANA database; tzdata on Windows)."""
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(name)
+    except (ValueError, KeyError, OSError, ImportError):
+        return False
+    return True
 
 
 def values(stored: dict[str, str]) -> list[tuple[str, str, bool]]:

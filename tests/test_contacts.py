@@ -357,7 +357,7 @@ def test_the_days_candidates_lose_no_one(cli, tmp_path):
     everyone = [r[0] for r in conn.execute("SELECT DISTINCT patient_id FROM consents")]
     policy = records.Policy()
     start = dt.date.today()
-    for offset in range(-30, 200, 5):
+    for offset in range(-30, 200, 8):
         day = start + dt.timedelta(days=offset)
         narrowed = rules.plan_day(db.load_records(conn, day, windows=rules.candidate_windows(day, policy)), day,
                                   policy)

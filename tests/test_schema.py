@@ -81,6 +81,11 @@ EXPECTED["erasures"] = [("id", "INTEGER", 0, 1), ("erased_at", "TEXT", 1, 0), ("
                         ("card_hash", "TEXT", 0, 0)]
 EXPECTED["erasure_salt"] = [("id", "INTEGER", 0, 1), ("salt", "BLOB", 1, 0)]
 EXPECTED["erased_returns"] = [("patient_id", "TEXT", 1, 1)]
+EXPECTED["outbox"] = [
+    ("id", "INTEGER", 0, 1), ("list_date", "TEXT", 1, 0), ("patient_id", "TEXT", 1, 0), ("channel", "TEXT", 1, 0),
+    ("address", "TEXT", 1, 0), ("body", "TEXT", 1, 0), ("parts", "INTEGER", 1, 0), ("state", "TEXT", 1, 0),
+    ("provider", "TEXT", 1, 0), ("provider_id", "TEXT", 0, 0), ("error", "TEXT", 0, 0), ("started_at", "TEXT", 1, 0),
+    ("finished_at", "TEXT", 0, 0), ("recorded_by", "TEXT", 1, 0)]
 EXPECTED["plan_meta"] = [("id", "INTEGER", 0, 1), ("day", "TEXT", 1, 0), ("stamp", "TEXT", 1, 0),
                          ("survey_wave", "INTEGER", 1, 0), ("list", "BLOB", 1, 0)]
 EXPECTED["plan_entries"] = [
@@ -107,7 +112,7 @@ MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys"
               "m010_complaint_survey", "m011_day_counts",
               "m012_phone_kinds", "m013_corrections", "m014_reason_actions",
               "m015_survey_corrections", "m016_capacity",
-              "m017_erased_cards"]
+              "m017_erased_cards", "m018_outbox"]
 
 
 def test_migrated_schema_is_pinned(tmp_path):
@@ -153,6 +158,8 @@ INDEXES = {  # name: (table, columns)
     'reason_actions_patient': ('reason_actions', ('patient_id',)),
     'reason_actions_requeue': ('reason_actions', ('action', 'on_day')),
     'erasures_card_hash': ('erasures', ('card_hash',)),
+    'outbox_once': ('outbox', ('list_date', 'patient_id', 'channel')),
+    'outbox_patient': ('outbox', ('patient_id',)),
 }
 TRIGGERS = {  # name: table (they keep the stored day plan honest)
     'plan_dirty_complaints_delete': 'complaints', 'plan_dirty_complaints_insert': 'complaints',

@@ -11,6 +11,7 @@ from followup.cli import imports  # noqa: E402,F401
 from followup.cli import demo  # noqa: E402,F401
 from followup.cli import contacts  # noqa: E402,F401
 from followup.cli import surveys  # noqa: E402,F401
+from followup.cli import send  # noqa: E402,F401
 from followup.cli import patients, database  # noqa: E402,F401
 
 __all__ = ["app", "main"]

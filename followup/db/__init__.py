@@ -12,6 +12,7 @@ A plain Python API with no CLI imports, split by caller:
     reporting   the clinic report's inputs
     rights      a patient's data rights: everything stored about them, and erasure
     files       files written safely: exports, backups (a temporary file renamed over the target)
+    outbox      what `followup send` sent, is sending, or failed to send
 
 Every function is also reachable as ``followup.db.NAME``. The connection uses WAL, a busy timeout
 and manual transactions (``BEGIN IMMEDIATE`` for every multi-step write); sqlite-utils runs the
@@ -29,3 +30,4 @@ from followup.db.dayplan import *  # noqa: F401,F403
 from followup.db.reporting import *  # noqa: F401,F403
 from followup.db.rights import *  # noqa: F401,F403
 from followup.db.files import *  # noqa: F401,F403
+from followup.db.outbox import *  # noqa: F401,F403

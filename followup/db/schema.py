@@ -471,12 +471,41 @@ def m017_erased_cards(db):
     )
 
 
+def m018_outbox(db):
+    # followup send: a row is committed before each call to a gateway and updated after it, so that a
+    # message is never sent twice, not on a re-run, not after a crash: one 'sending' or 'sent' row an
+    # entry (day, patient, channel). A row left 'sending' by a crash is a message whose fate is unknown:
+    # listed for a person, never resent by itself. A refused one ('failed') may be tried again.
+    db.executescript(
+        """
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            list_date TEXT NOT NULL,
+            patient_id TEXT NOT NULL REFERENCES patients(patient_id),
+            channel TEXT NOT NULL,
+            address TEXT NOT NULL,
+            body TEXT NOT NULL,
+            parts INTEGER NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('sending', 'sent', 'failed')),
+            provider TEXT NOT NULL,
+            provider_id TEXT,
+            error TEXT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            recorded_by TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX outbox_once ON outbox(list_date, patient_id, channel) WHERE state IN ('sending', 'sent');
+        CREATE INDEX outbox_patient ON outbox(patient_id);
+        """
+    )
+
+
 # The migrations in order: append only, never rename one (a database records the names it has).
 MIGRATIONS = (m001_initial, m002_contacts, m003_complaints, m004_surveys, m005_survey_themes, m006_erasures,
               m007_day_plan, m008_contacts_entry, m009_plan_texts, m010_complaint_survey, m011_day_counts,
               m012_phone_kinds, m013_corrections, m014_reason_actions,
               m015_survey_corrections, m016_capacity,
-              m017_erased_cards)
+              m017_erased_cards, m018_outbox)
 MIGRATION_NAMES = tuple(m.__name__ for m in MIGRATIONS)
 
 

@@ -106,7 +106,14 @@ def lock_path(db_path: Path) -> Path:
 @contextlib.contextmanager
 def import_lock(db_path: Path) -> Iterator[None]:
     """An exclusive lock in a separate file, so two imports never overlap."""
-    path = lock_path(db_path)
+    with exclusive_lock(lock_path(db_path), N_("another import is running (lock held on {path}); try again later")):
+        yield
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, busy: str) -> Iterator[None]:
+    """An exclusive lock on a file beside the database (created 0600); ``busy`` (a message with
+    {path}) when another process holds it."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except PermissionError:  # made by another user of the machine: a lock needs no writing
@@ -127,7 +134,7 @@ def import_lock(db_path: Path) -> Iterator[None]:
 
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise Busy(N_("another import is running (lock held on {path}); try again later"), path=path) from None
+            raise Busy(busy, path=path) from None
         yield
     finally:
         os.close(fd)

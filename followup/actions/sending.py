@@ -1,0 +1,143 @@
+"""Use cases of `followup send`: what goes out now, and the outbox's records around each call to a
+gateway (the call itself is the sender face's, followup.gateways).
+
+The messages are the day's list as the rules plan it (the same entries, consents, cap and capacity
+as `today`), its SMS and e-mail entries. Each is sent at most once: a row is committed in the
+outbox before the call and completed after it; an entry with a row 'sending' or 'sent' is never
+sent again (a row left 'sending' by a crash is a message of unknown fate, listed for a person).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Optional
+
+from followup.errors import UsageError
+from followup.i18n import N_, msg
+
+SENDABLE = ("sms", "email")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    entry: object            # records.Entry
+    shown_id: str
+    text: str
+    encoding: str            # gsm7 | ucs2 (SMS), utf-8 (e-mail)
+    length: int
+    parts: int
+    day: dt.date             # the list's day
+
+
+@dataclass
+class SendPlan:
+    day: dt.date
+    due: list = field(default_factory=list)        # Outgoing, to send now
+    held: list = field(default_factory=list)       # (Outgoing, Msg why not now)
+    done: dict = field(default_factory=dict)       # outbox state -> messages of the day already
+
+
+def clinic_time(settings: dict, now_utc: dt.datetime) -> dt.datetime:
+    """The clinic's wall-clock time (`clinic.timezone`, Europe/Moscow by default)."""
+    from zoneinfo import ZoneInfo
+
+    return now_utc.astimezone(ZoneInfo(settings.get("clinic.timezone") or "Europe/Moscow"))
+
+
+def sending_plan(conn, day: dt.date, channels: tuple[str, ...] = SENDABLE, *, now_utc: dt.datetime,
+                 today: dt.date) -> SendPlan:
+    """The day's SMS / e-mail entries: those to send now, those held (with why and until when), and
+    what the outbox holds for the day already."""
+    from followup import db, rules
+    from followup.actions.day import day_list
+    from followup.records import parse_window
+
+    if day != today:
+        raise UsageError(N_("a day's messages go out on that day only ({day})"), day=day)
+    unknown = [c for c in channels if c not in SENDABLE]
+    if unknown:
+        raise UsageError(N_("followup sends {allowed}, not {value!r}"), allowed=", ".join(SENDABLE), value=unknown[0])
+    entries, settings = day_list(conn, day)
+    taken = db.outbox_taken(conn, day.isoformat())
+    hours = parse_window(settings.get("send.hours") or "09:00-20:00")
+    local = clinic_time(settings, now_utc)
+    max_parts = int(settings.get("send.sms.max_parts") or 3)
+    shown = rules.short_ids(entries)
+    plan = SendPlan(day, done=db.outbox_day(conn, day.isoformat()))
+    for e in entries:
+        if e.channel not in channels or (e.patient.patient_id, e.channel) in taken:
+            continue
+        text = entry_text(e, settings)
+        if e.channel == "sms":
+            encoding, length, parts = rules.sms_parts(text)
+        else:
+            encoding, length, parts = "utf-8", len(text), 1
+        item = Outgoing(e, shown[e.entry_id], text, encoding, length, parts, day)
+        why = rules.send_held(local.time(), hours, e.window)
+        if why is None and e.channel == "sms" and parts > max_parts:
+            why = msg(N_("{parts} SMS parts, more than send.sms.max_parts ({max}): shorten the template"),
+                      parts=parts, max=max_parts)
+        if why is None and not e.address:
+            why = msg(N_("no address for this channel"))
+        (plan.held.append((item, why)) if why is not None else plan.due.append(item))
+    return plan
+
+
+def entry_text(entry, settings: dict) -> str:
+    """The SMS / e-mail text of an entry, in the clinic's language (as `today` shows it)."""
+    from followup import i18n, rules, settings as config
+
+    with i18n.using(settings.get("language") or "en"):
+        return rules.message(entry, config.templates(settings), config.clinic_name(settings)) or ""
+
+
+def begin(conn, item: Outgoing, *, provider: str, by: str, now: dt.datetime) -> Optional[int]:
+    """Commit the outbox row before the call; None when the entry was sent (or is being sent) already."""
+    from followup import db
+
+    e = item.entry
+    return db.outbox_begin(conn, {"list_date": _day(item), "patient_id": e.patient.patient_id, "channel": e.channel,
+                                  "address": e.address, "body": item.text, "parts": item.parts,
+                                  "provider": provider, "started_at": _stamp(now), "recorded_by": by})
+
+
+def sent(conn, item: Outgoing, outbox_id: int, provider_id: str, *, by: str, now: dt.datetime) -> bool:
+    """The gateway took the message: the outbox says so and the entry is closed as 'sent', together."""
+    from followup import db, rules
+    from followup.actions.day import policy_of
+
+    day = dt.date.fromisoformat(_day(item))
+    steps = rules.next_steps(item.entry, "sent", day, policy_of(conn, db.get_settings(conn)), by=by, at=_stamp(now),
+                             note=provider_id)
+    return db.outbox_sent(conn, outbox_id, provider_id, _stamp(now), steps.contacts, item.entry.entry_id[:16],
+                          day.isoformat())
+
+
+def refused(conn, outbox_id: int, code: str, *, now: dt.datetime) -> None:
+    """The gateway refused it: nothing went out; the entry stays on the list, and a later run tries again."""
+    from followup import db
+
+    db.outbox_failed(conn, outbox_id, state="failed", error=code, at=_stamp(now))
+
+
+def unsure(conn, outbox_id: int, code: str, *, now: dt.datetime) -> None:
+    """The gateway's answer never came or made no sense: the message may have gone out. Never sent
+    again by itself: listed by `send --unknown` for a person to check."""
+    from followup import db
+
+    db.outbox_failed(conn, outbox_id, state="sending", error=code, at=_stamp(now))
+
+
+def unknown_messages(conn) -> list[dict]:
+    from followup import db
+
+    return db.outbox_unknown(conn)
+
+
+def _day(item: Outgoing) -> str:
+    return item.day.isoformat()
+
+
+def _stamp(now: dt.datetime) -> str:
+    return now.isoformat(sep=" ", timespec="seconds")
