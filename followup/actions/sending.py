@@ -36,6 +36,7 @@ class SendPlan:
     due: list = field(default_factory=list)        # Outgoing, to send now
     held: list = field(default_factory=list)       # (Outgoing, Msg why not now)
     done: dict = field(default_factory=dict)       # outbox state -> messages of the day already
+    policy: object = None                          # records.Policy, as the day was planned with it
 
 
 def clinic_time(settings: dict, now_utc: dt.datetime) -> dt.datetime:
@@ -64,7 +65,9 @@ def sending_plan(conn, day: dt.date, channels: tuple[str, ...] = SENDABLE, *, no
     local = clinic_time(settings, now_utc)
     max_parts = int(settings.get("send.sms.max_parts") or 3)
     shown = rules.short_ids(entries)
-    plan = SendPlan(day, done=db.outbox_day(conn, day.isoformat()))
+    from followup.actions.day import policy_of
+
+    plan = SendPlan(day, done=db.outbox_day(conn, day.isoformat()), policy=policy_of(conn, settings))
     for e in entries:
         if e.channel not in channels or (e.patient.patient_id, e.channel) in taken:
             continue
@@ -102,16 +105,14 @@ def begin(conn, item: Outgoing, *, provider: str, by: str, now: dt.datetime) -> 
                                   "provider": provider, "started_at": _stamp(now), "recorded_by": by})
 
 
-def sent(conn, item: Outgoing, outbox_id: int, provider_id: str, *, by: str, now: dt.datetime) -> bool:
+def sent(conn, plan: SendPlan, item: Outgoing, outbox_id: int, provider_id: str, *, by: str,
+         now: dt.datetime) -> bool:
     """The gateway took the message: the outbox says so and the entry is closed as 'sent', together."""
     from followup import db, rules
-    from followup.actions.day import policy_of
 
-    day = dt.date.fromisoformat(_day(item))
-    steps = rules.next_steps(item.entry, "sent", day, policy_of(conn, db.get_settings(conn)), by=by, at=_stamp(now),
-                             note=provider_id)
+    steps = rules.next_steps(item.entry, "sent", item.day, plan.policy, by=by, at=_stamp(now), note=provider_id)
     return db.outbox_sent(conn, outbox_id, provider_id, _stamp(now), steps.contacts, item.entry.entry_id[:16],
-                          day.isoformat())
+                          item.day.isoformat())
 
 
 def refused(conn, outbox_id: int, code: str, *, now: dt.datetime) -> None:

@@ -58,9 +58,10 @@ def send(
         done, failed, lost = [], [], []
         subject = tr("{clinic}: a message about your care", clinic=settings.get("clinic_name") or tr("The clinic"))
         try:
+            by = _who(None)
             for item in plan.due:
                 gateway = gateways[item.entry.channel]
-                outbox_id = begin(conn, item, provider=gateway.name, by=_who(None), now=_clock())
+                outbox_id = begin(conn, item, provider=gateway.name, by=by, now=_clock())
                 if outbox_id is None:
                     continue  # another run sent it meanwhile
                 try:
@@ -73,7 +74,7 @@ def send(
                     unsure(conn, outbox_id, exc.code, now=_clock())
                     lost.append((item, exc.code))
                     continue
-                sent(conn, item, outbox_id, provider_id, by=_who(None), now=_clock())
+                sent(conn, plan, item, outbox_id, provider_id, by=by, now=_clock())
                 done.append(item)
         finally:
             for g in gateways.values():
