@@ -638,6 +638,10 @@ DEFAULT_TEMPLATES = {  # in the chosen language: see default_templates()
     "hygiene_recall": N_("{greeting}! {clinic} here. As agreed, a reminder: it is time for your regular hygiene "
                          "visit (the last one was on {date}). Please call us to book."),
     "agreed_contact": N_("{greeting}! {clinic} here, as agreed: {text}."),
+    # a phone a household shares: whoever reads it, the text names no one and no treatment (the fact
+    # of treatment is medical secrecy)
+    "household": N_("{greeting}! {clinic} here. Please call us when convenient: we have a message about your "
+                    "visits."),
 }
 
 
@@ -650,6 +654,11 @@ def message(entry: Entry, templates: dict[str, str], clinic: str) -> str | None:
     """The ready text of an SMS / e-mail entry (None for calls): polite, specific, no promotions."""
     if entry.channel == "call":
         return None
+    if entry.household:  # read by whoever holds the shared phone
+        template = templates.get("household")
+        if not template or template_problem(template):
+            template = tr(DEFAULT_TEMPLATES["household"])
+        return fill(template, {"greeting": tr("Hello"), "clinic": clinic})
     who = addressed_as(entry.patient)
     greeting = tr("Hello, {name}", name=who) if who else tr("Hello")
     parts = []

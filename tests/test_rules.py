@@ -550,3 +550,14 @@ def test_a_stored_template_that_is_not_safe_gives_way_to_the_default():
     for bad in ("{greeting:>1000000}", "{greeting.__init__.__globals__}", "{unknown}"):
         text = message(entry, {"survey_call": bad}, "Клиника")
         assert text == message(entry, {}, "Клиника") and len(text) < 300
+
+
+def test_a_phone_a_household_shares_gets_a_text_that_names_no_one_and_no_treatment():
+    rs = [records(pid=pid, patient=patient(pid, household_id="H1"), consents=(consent("recall", "sms", pid=pid),),
+                  visits=(Visit(f"V{pid}", pid, "Новикова", D("2026-05-20"), "hygiene"),)) for pid in ("P1", "P2")]
+    [entry] = plan_day(rs, TODAY, POLICY)
+    assert [m.patient.patient_id for m in entry.household] == ["P2"]
+    text = message(entry, {}, "Клиника Улыбка")
+    assert text.startswith("Hello! Клиника Улыбка here.") and "Иван" not in text and "hygiene" not in text.lower()
+    alone = message(plan_day(rs[:1], TODAY, POLICY)[0], {}, "Клиника Улыбка")
+    assert "Иван Иванович" in alone and "hygiene" in alone.lower()  # one patient's own phone: the specific text

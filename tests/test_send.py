@@ -245,3 +245,16 @@ def test_a_send_killed_at_random_moments_sends_nothing_twice(cli, tmp_path, sms_
     assert len(sent | unknown) == n - 2  # every other message sent, or listed for a person to check
     print(f"\n{n} SMS, 5 kills (after {[len(x) for x in runs]} messages): {len(sent)} sent and recorded, {len(unknown)} of unknown fate "
           f"({len(unknown & set(received))} of them received by the gateway), 0 twice")
+
+
+def test_sms_sent_by_hand_are_closed_at_once(clinic):
+    """For a clinic that uploads `today --channel sms --format csv` to a bulk-SMS site."""
+    with freeze_time(AT_TEN):
+        r = clinic("done", "--all", "--outcome", "sent")
+        assert r.exit_code == 2 and "--all --channel" in r.stderr
+        r = clinic("--lang", "ru", "done", "--all", "--channel", "sms", "--outcome", "отправлено")
+        assert r.exit_code == 0 and ": 5." in r.stdout
+        assert {e["channel"] for e in clinic.json("today")} == {"email"}
+        assert clinic.json("today", "--summary")["outcomes"] == {"sent": 5}
+        assert clinic("done", "--all", "--channel", "sms", "--outcome", "sent").stdout.startswith(
+            "Записано «отправлено» для открытых записей (SMS) на 23.11.2026: 0.")

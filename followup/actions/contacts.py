@@ -195,6 +195,32 @@ def record_outcome(conn, entry: str, outcome: str, *, day: dt.date, callback: Op
                            len(found.household), steps.text)
 
 
+def record_all(conn, channel: Optional[str], outcome: str, *, day: dt.date, note: Optional[str] = None, by: str,
+               now: dt.datetime) -> int:
+    """Close every open entry of a written channel of the day as 'sent' (the clinic sent them by hand,
+    through a bulk-SMS site): each in its own transaction, an entry closed meanwhile left alone. How many."""
+    from followup import db, rules
+    from followup.actions.day import day_list, policy_of
+    from followup.errors import Conflict
+    from followup.records import understood
+
+    outcome = understood(outcome, ("sent",), "outcome") or outcome
+    if outcome != "sent" or channel not in ("sms", "email", "messenger"):
+        raise UsageError(N_("--all closes the written channels' entries as sent: --all --channel sms|email|messenger "
+                            "--outcome sent"))
+    entries, settings = day_list(conn, day, channel)
+    policy = policy_of(conn, settings)
+    closed = 0
+    for e in entries:
+        steps = rules.next_steps(e, outcome, day, policy, by=by, at=_stamp(now), note=note)
+        try:
+            db.record_contact(conn, steps.contacts, entry_id=e.entry_id[:16], list_date=day.isoformat())
+        except Conflict:
+            continue
+        closed += 1
+    return closed
+
+
 def correct_outcome(conn, entry: str, outcome: str, *, day: dt.date, callback: Optional[dt.date] = None,
                     note: Optional[str] = None, by: str, now: dt.datetime) -> OutcomeRecorded:
     """Replace the outcome recorded for an entry of the list of ``day`` (named by its id as shown, or

@@ -335,10 +335,13 @@ def flagged(
 @app.command("done")
 def done(
     ctx: typer.Context,
-    entry: str = typer.Argument(..., help="The entry id from `followup today`, or the patient's card number "
-                                "when the patient has one open entry."),
+    entry: Optional[str] = typer.Argument(None, help="The entry id from `followup today`, or the patient's card "
+                                          "number when the patient has one open entry."),
     outcome: str = typer.Option(..., "--outcome", help="reached, no-answer, busy, wrong-number, declined, "
-                                "booked or call-back."),
+                                "booked, call-back or sent."),
+    every: bool = typer.Option(False, "--all", help="With --channel and --outcome sent: every open entry of that "
+                               "channel (SMS uploaded to a bulk-SMS site by hand)."),
+    channel: Optional[str] = typer.Option(None, "--channel", help="With --all: sms, email or messenger."),
     on: Optional[str] = typer.Option(None, "--on", help="With call-back: the date to call again."),
     note: Optional[str] = typer.Option(None, "--note", help="A note for the log."),
     correct: bool = typer.Option(False, "--correct", help="Replace the outcome recorded for this entry (a "
@@ -353,10 +356,18 @@ def done(
     limit); wrong-number: that phone is flagged until a new one is imported; declined: consent for
     those purposes is withdrawn; booked: the reasons close; call-back: rescheduled to --on.
     """
-    from followup.actions.contacts import correct_outcome, record_outcome
+    from followup.actions.contacts import correct_outcome, record_all, record_outcome
 
     day = _date(date)
     callback = _date(on, "--on") if on else None
+    if every or entry is None:
+        if not every or entry is not None or correct:
+            raise UsageError(N_("name one entry, or use --all --channel CHANNEL --outcome sent"))
+        conn = _open(ctx, create=False)
+        n = record_all(conn, channel, outcome, day=day, note=note, by=_who(by), now=_clock())
+        echo(tr("Recorded {outcome} for {n} open {channel} entries of {day}.", outcome=tr(outcome), n=n,
+                channel=tr(channel), day=i18n.day(day)))
+        return
     conn = _open(ctx, create=False)
     record = correct_outcome if correct else record_outcome
     done = record(conn, entry, outcome, day=day, callback=callback, note=note, by=_who(by), now=_clock())
