@@ -213,6 +213,19 @@ class SmsRu:
             raise Refused(f"smsru-{one.get('status_code', '?')}")
         return str(one["sms_id"])
 
+    # SMS.ru's delivery codes: 100-102 on the way, 103 delivered (110: read), the others not delivered
+    FATE = {103: "delivered", 110: "delivered", 104: "undelivered:expired", 105: "undelivered:rejected",
+            106: "undelivered:unreachable", 107: "undelivered:unknown", 108: "undelivered:rejected",
+            150: "undelivered:unreachable"}
+
+    def status(self, provider_id: str) -> str:
+        """'delivered', 'pending' or 'undelivered:CODE' (/sms/status)."""
+        data = _http(f"{self.url}/sms/status", {"api_id": self.key, "sms_id": provider_id, "json": 1})
+        one = (data.get("sms") or {}).get(provider_id) if data.get("status") == "OK" else None
+        if not isinstance(one, dict):
+            return "pending"
+        return self.FATE.get(one.get("status_code"), "pending")
+
     def close(self) -> None:
         pass
 
@@ -236,6 +249,16 @@ class SmsAero:
         if not isinstance(one, dict) or one.get("id") is None:
             raise Unsure("smsaero-no-id")
         return str(one["id"])
+
+    # SMS Aero's statuses: 1 delivered; 2 not delivered; 6 rejected; 0, 3, 4, 8 on the way
+    FATE = {1: "delivered", 2: "undelivered:unreachable", 6: "undelivered:rejected"}
+
+    def status(self, provider_id: str) -> str:
+        data = _http(f"{self.url}/sms/status", {"id": provider_id}, auth=self.auth)
+        one = data.get("data") if data.get("success") else None
+        if not isinstance(one, dict):
+            return "pending"
+        return self.FATE.get(one.get("status"), "pending")
 
     def close(self) -> None:
         pass

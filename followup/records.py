@@ -16,7 +16,7 @@ from followup.i18n import Msg, N_
 
 
 PURPOSES = ("reminder", "plan", "control", "survey", "recall", "agreed", "marketing")
-OUTCOMES = ("reached", "no-answer", "busy", "wrong-number", "declined", "booked", "call-back", "sent")
+OUTCOMES = ("reached", "no-answer", "busy", "wrong-number", "declined", "booked", "call-back", "sent", "undelivered")
 ACTIVE = "active"
 CHANNELS = _CHANNELS  # an entry is one patient's contact on one channel
 
@@ -33,12 +33,12 @@ REASONS = {
 SETTLING = {"reached", "booked", "declined", "sent"}  # sent: an SMS or e-mail went out (followup send)
 # codes shown as words in tables and sentences (tr): statuses, outcomes, findings
 WORDS = (N_("active"), N_("archived"), N_("deceased"), N_("answered"), N_("declined"), N_("reached"),
-         N_("no-answer"), N_("busy"), N_("wrong-number"), N_("booked"), N_("call-back"), N_("sent"), N_("due"), N_("waiting"), N_("excluded"),
+         N_("no-answer"), N_("busy"), N_("wrong-number"), N_("booked"), N_("call-back"), N_("sent"), N_("undelivered"), N_("due"), N_("waiting"), N_("excluded"),
          N_("none"), N_("call"), N_("sms"), N_("messenger"), N_("appointment_reminder"), N_("plan_stage_missed"),
          N_("control_overdue"), N_("survey_call"), N_("hygiene_recall"), N_("agreed_contact"), N_("reminder"),
          N_("plan"), N_("control"), N_("recall"), N_("agreed"), N_("marketing"), N_("in-person"), N_("form"),
          N_("import"), N_("mon"), N_("tue"), N_("wed"), N_("thu"), N_("fri"), N_("sat"), N_("sun"))
-UNANSWERED = {"no-answer", "busy"}
+UNANSWERED = {"no-answer", "busy", "undelivered"}  # undelivered: an SMS the gateway could not deliver
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -139,6 +139,7 @@ class Contact:
     retry_on: dt.date | None = None
     callback_on: dt.date | None = None
     by: str = ""
+    note: str | None = None     # an undelivered message's: why, as a code (rules.DELIVERY_FAILURES)
 
 
 @dataclass(frozen=True)

@@ -475,11 +475,21 @@ def warnings_for(r: Records, today: dt.date, policy: Policy) -> tuple[Msg, ...]:
     unanswered = [c for c in r.contacts if c.outcome in UNANSWERED and c.retry_on and c.retry_on <= today]
     if unanswered:
         last = max(unanswered, key=lambda c: c.at)
-        out.append(msg(N_("no answer on {date} at {time}: try another time of day"), date=last.at.date(),
-                      time=f"{last.at:%H:%M}"))
+        if last.outcome == "undelivered":
+            out.append(msg(N_("not delivered on {date} ({channel}): {why}"), channel=msg(last.channel),
+                           date=last.at.date(), why=msg(DELIVERY_FAILURES.get(last.note or "", N_("not delivered")))))
+        else:
+            out.append(msg(N_("no answer on {date} at {time}: try another time of day"), date=last.at.date(),
+                          time=f"{last.at:%H:%M}"))
     notes = [c.note for c in current_consents(r.consents).values() if c.granted and c.note]
     out.extend(msg(N_("note: {note}"), note=msg(n) if n in SYSTEM_NOTES else n) for n in dict.fromkeys(notes))
     return tuple(out)
+
+
+# why a gateway could not deliver, by the code followup.gateways gives (a contact's note keeps it)
+DELIVERY_FAILURES = {"expired": N_("the phone was off or out of reach until the message expired"),
+                     "unreachable": N_("number unreachable"), "rejected": N_("rejected by the operator"),
+                     "unknown": N_("not delivered, the operator gave no reason")}
 
 
 def for_manager(records: Iterable[Records], today: dt.date, policy: Policy) -> list[tuple[Patient, Finding]]:

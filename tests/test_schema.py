@@ -85,7 +85,8 @@ EXPECTED["outbox"] = [
     ("id", "INTEGER", 0, 1), ("list_date", "TEXT", 1, 0), ("patient_id", "TEXT", 1, 0), ("channel", "TEXT", 1, 0),
     ("address", "TEXT", 1, 0), ("body", "TEXT", 1, 0), ("parts", "INTEGER", 1, 0), ("state", "TEXT", 1, 0),
     ("provider", "TEXT", 1, 0), ("provider_id", "TEXT", 0, 0), ("error", "TEXT", 0, 0), ("started_at", "TEXT", 1, 0),
-    ("finished_at", "TEXT", 0, 0), ("recorded_by", "TEXT", 1, 0)]
+    ("finished_at", "TEXT", 0, 0), ("recorded_by", "TEXT", 1, 0), ("delivery", "TEXT", 0, 0),
+    ("checked_at", "TEXT", 0, 0)]
 EXPECTED["plan_meta"] = [("id", "INTEGER", 0, 1), ("day", "TEXT", 1, 0), ("stamp", "TEXT", 1, 0),
                          ("survey_wave", "INTEGER", 1, 0), ("list", "BLOB", 1, 0)]
 EXPECTED["plan_entries"] = [

@@ -23,10 +23,16 @@ class SmsRu(BaseHTTPRequestHandler):
 
     received: list = []
     mode = "ok"
+    fates: dict = {}  # sms_id -> delivery status code (/sms/status); 103 (delivered) unless told
     lock = threading.Lock()
 
     def do_POST(self):
         form = dict(urllib.parse.parse_qsl(self.rfile.read(int(self.headers["Content-Length"])).decode()))
+        if self.path == "/sms/status":
+            sms_id = form["sms_id"]
+            code = self.fates.get(sms_id, 103)
+            return self._answer(json.dumps({"status": "OK", "status_code": 100, "sms": {
+                sms_id: {"status": "OK", "status_code": code, "status_text": "..."}}}))
         if self.mode == "garbage":
             return self._answer(b"<html>502 Bad Gateway</html>")
         if form.get("api_id") != "test-key":
@@ -57,7 +63,7 @@ class SmsRu(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def sms_gateway():
-    SmsRu.received, SmsRu.mode = [], "ok"
+    SmsRu.received, SmsRu.mode, SmsRu.fates = [], "ok", {}
     server = ThreadingHTTPServer(("127.0.0.1", 0), SmsRu)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield SmsRu, f"http://127.0.0.1:{server.server_address[1]}"
@@ -258,3 +264,19 @@ def test_sms_sent_by_hand_are_closed_at_once(clinic):
         assert clinic.json("today", "--summary")["outcomes"] == {"sent": 5}
         assert clinic("done", "--all", "--channel", "sms", "--outcome", "sent").stdout.startswith(
             "Записано «отправлено» для открытых записей (SMS) на 23.11.2026: 0.")
+
+
+def test_a_message_not_delivered_comes_back_with_a_warning(clinic, sms_gateway):
+    gateway, _ = sms_gateway
+    with freeze_time(AT_TEN):
+        clinic("send", "--channel", "sms")
+        numbers = [to for to, _ in gateway.received]
+        gateway.fates[f"000000-{numbers.index('79160000002') + 1:08d}"] = 106  # the phone is unreachable
+        r = clinic("--lang", "en", "send", "--status")
+        assert r.exit_code == 0 and "Delivered 2; not delivered 1" in r.stdout
+        assert clinic.json("send", "--status") == {"delivered": 0, "undelivered": 0, "pending": 0}  # all known
+        assert [c["outcome"] for c in clinic.json("log", "S2")] == ["sent", "undelivered"]
+    with freeze_time("2026-11-24 07:00:00"):  # the next day: due again, with why
+        [entry] = [e for e in clinic.json("--lang", "en", "today") if e["patient_id"] == "S2"]
+        assert "not delivered on 2026-11-23 (sms): number unreachable" in entry["warnings"]
+        assert "S1" not in {e["patient_id"] for e in clinic.json("today")}  # delivered: closed

@@ -142,3 +142,32 @@ def _day(item: Outgoing) -> str:
 
 def _stamp(now: dt.datetime) -> str:
     return now.isoformat(sep=" ", timespec="seconds")
+
+
+def awaiting_delivery(conn) -> list[dict]:
+    """Sent SMS whose delivery the gateway has not told yet."""
+    from followup import db
+
+    return [r for r in db.outbox_pending(conn) if r["channel"] == "sms"]
+
+
+def delivery(conn, row: dict, status: str, *, by: str, now: dt.datetime) -> Optional[str]:
+    """What the gateway said of a sent message: 'delivered', 'pending' (ask again later), or
+    'undelivered:CODE'. Undelivered, the entry's 'sent' is corrected to 'undelivered' (kept in the log):
+    its reasons are due again after the retry days, with a warning, and count as an attempt (after the
+    limit, the manager's). Returns what was recorded (None: nothing yet)."""
+    from followup import db
+    from followup.actions.contacts import correct_outcome
+
+    if status == "pending":
+        return None
+    if status == "delivered":
+        db.outbox_delivery(conn, row["id"], "delivered", _stamp(now))
+        return "delivered"
+    code = status.partition(":")[2] or "unknown"
+    entry = db.sent_entry(conn, row["list_date"], row["patient_id"], row["channel"])
+    if entry is not None:
+        correct_outcome(conn, entry, "undelivered", day=dt.date.fromisoformat(row["list_date"]), note=code, by=by,
+                        now=now)
+    db.outbox_delivery(conn, row["id"], f"undelivered:{code}", _stamp(now))
+    return "undelivered"

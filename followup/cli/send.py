@@ -26,6 +26,8 @@ def send(
                                  "send nothing."),
     unknown: bool = typer.Option(False, "--unknown", help="List the messages whose fate is unknown (a crash or "
                                  "no answer mid-send), for a person to check with the provider."),
+    status: bool = typer.Option(False, "--status", help="Ask the SMS gateway whether the messages sent arrived; "
+                                "an undelivered one is due again (with a warning), counted as an attempt."),
     quiet: bool = typer.Option(False, "--quiet", help="Print only failures (for cron)."),
     fmt: Format = FORMAT_OPTION,
 ):
@@ -39,6 +41,9 @@ def send(
         rows = unknown_messages(conn)
         _print_rows(rows, ["id", "list_date", "patient_id", "channel", "provider", "started_at", "error"], fmt,
                     title=tr("Messages of unknown fate: check them with the provider before sending again"))
+        return
+    if status:
+        _check_delivery(conn, fmt=fmt, quiet=quiet)
         return
     channels = (channel,) if channel else SENDABLE
     now_utc = dt.datetime.now(dt.timezone.utc)
@@ -82,6 +87,29 @@ def send(
     _report(plan, done, failed, lost, fmt=fmt, quiet=quiet, dry_run=False)
     if failed or lost:
         raise typer.Exit(ExitStatus.FAILURE)
+
+
+def _check_delivery(conn, *, fmt: Format, quiet: bool) -> None:
+    """`send --status`: each SMS not known to have arrived, asked of its gateway."""
+    from followup import db
+    from followup.actions.sending import awaiting_delivery, delivery
+    from followup.gateways import Refused, Unsure, gateway_for
+
+    rows = awaiting_delivery(conn)
+    counts = {"delivered": 0, "undelivered": 0, "pending": 0}
+    if rows:
+        gateway = gateway_for("sms", db.get_settings(conn))
+        for row in rows:
+            try:
+                answer = gateway.status(row["provider_id"])
+            except (Refused, Unsure):
+                answer = "pending"
+            counts[delivery(conn, row, answer, by=_who(None), now=_clock()) or "pending"] += 1
+    if fmt is Format.json:
+        echo(json.dumps(counts, ensure_ascii=False))
+    elif not quiet:
+        _console().print(tr("Delivered {delivered}; not delivered {undelivered} (due again, with a warning); "
+                            "not known yet {pending}.", **counts), markup=False)
 
 
 def _whys(done, failed, lost, plan, dry_run: bool) -> list[str]:

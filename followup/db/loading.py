@@ -125,13 +125,14 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
                                                           channel=r[4], doctor=r[5], recorded_by=r[6]))
     for r in conn.execute(
             f"SELECT id, patient_id, list_date, recorded_at, channel, outcome, reasons, retry_on, callback_on, "
-            f"recorded_by FROM contacts WHERE patient_id {within} AND list_date <= ? AND superseded_by IS NULL",
+            f"recorded_by, CASE WHEN outcome = 'undelivered' THEN note END FROM contacts "
+            f"WHERE patient_id {within} AND list_date <= ? AND superseded_by IS NULL",
             (ids_json, today.isoformat())):
         # a contact happened on its list's day, at the time it was recorded
         at = dt.datetime.combine(d(r[2]), dt.datetime.fromisoformat(r[3]).time())
         buckets[r[1]]["contacts"].append(Contact(
             id=r[0], patient_id=r[1], at=at, channel=r[4], outcome=r[5], reasons=tuple(tuple(x) for x in json.loads(r[6])),
-            retry_on=day(r[7]), callback_on=day(r[8]), by=r[9]))
+            retry_on=day(r[7]), callback_on=day(r[8]), by=r[9], note=r[10]))
     for r in conn.execute(f"SELECT patient_id, phone, flagged_on FROM phone_flags WHERE patient_id {within} "
                           f"AND lifted_on IS NULL", (ids_json,)):
         buckets[r[0]]["phone_flags"].append(PhoneFlag(patient_id=r[0], phone=r[1], flagged_on=d(r[2])))

@@ -67,3 +67,24 @@ def outbox_failed(conn: sqlite3.Connection, outbox_id: int, *, state: str, error
     stays 'sending', with what happened)."""
     with write_transaction(conn):
         outbox_finish(conn, outbox_id, state=state, provider_id=None, error=error, at=at)
+
+
+def outbox_pending(conn: sqlite3.Connection) -> list[dict]:
+    """Sent messages whose delivery is not known yet (oldest first), with the entry they closed."""
+    cur = conn.execute("SELECT id, list_date, patient_id, channel, provider, provider_id FROM outbox "
+                       "WHERE state = 'sent' AND delivery IS NULL AND provider_id IS NOT NULL ORDER BY id")
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r)) for r in cur]
+
+
+def outbox_delivery(conn: sqlite3.Connection, outbox_id: int, delivery: str, at: str) -> None:
+    with write_transaction(conn):
+        conn.execute("UPDATE outbox SET delivery = ?, checked_at = ? WHERE id = ?", (delivery, at, outbox_id))
+
+
+def sent_entry(conn: sqlite3.Connection, list_date: str, patient_id: str, channel: str) -> str | None:
+    """The entry id (as contacts keep it) that a sent message closed."""
+    row = conn.execute("SELECT entry_id FROM contacts WHERE list_date = ? AND patient_id = ? AND channel = ? "
+                       "AND outcome = 'sent' AND superseded_by IS NULL ORDER BY id DESC LIMIT 1",
+                       (list_date, patient_id, channel)).fetchone()
+    return row[0] if row else None

@@ -475,7 +475,8 @@ def m018_outbox(db):
     # followup send: a row is committed before each call to a gateway and updated after it, so that a
     # message is never sent twice, not on a re-run, not after a crash: one 'sending' or 'sent' row an
     # entry (day, patient, channel). A row left 'sending' by a crash is a message whose fate is unknown:
-    # listed for a person, never resent by itself. A refused one ('failed') may be tried again.
+    # listed for a person, never resent by itself. A refused one ('failed') may be tried again. Whether
+    # a sent one arrived (`send --status`): delivery NULL (not known yet), 'delivered' or 'undelivered'.
     db.executescript(
         """
         CREATE TABLE outbox (
@@ -492,7 +493,9 @@ def m018_outbox(db):
             error TEXT,
             started_at TEXT NOT NULL,
             finished_at TEXT,
-            recorded_by TEXT NOT NULL
+            recorded_by TEXT NOT NULL,
+            delivery TEXT,
+            checked_at TEXT
         );
         CREATE UNIQUE INDEX outbox_once ON outbox(list_date, patient_id, channel) WHERE state IN ('sending', 'sent');
         CREATE INDEX outbox_patient ON outbox(patient_id);
