@@ -192,6 +192,14 @@ def test_settings_and_secrets_are_checked(clinic, monkeypatch, tmp_path):
         secrets.chmod(0o600)
         assert clinic("send", "--channel", "sms").exit_code == 1  # sent, but for S9's refused number
     assert "test-key" not in clinic("config", "list").stdout
+    # a channel not set up holds its messages; the others go
+    assert clinic("config", "set", "send.email.host", "--default").exit_code == 0
+    with freeze_time(AT_TEN):
+        r = clinic("--lang", "en", "send", "--format", "json")
+        [mail] = [m for m in json.loads(r.stdout)["messages"] if m["channel"] == "email"]
+        assert mail["state"] == "held" and "set send.email.host first" in mail["why"]
+        r = clinic("--lang", "en", "send", "--channel", "email")
+        assert r.exit_code == 2 and "set send.email.host first" in r.stderr
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import typer
 
 from followup.cli.core import FORMAT_OPTION, Format, _clock, _console, _db_path, _open, _print_rows, _today, _who, \
     app, echo
-from followup.errors import ExitStatus
+from followup.errors import ExitStatus, UsageError
 from followup.i18n import N_, tr
 
 
@@ -59,7 +59,16 @@ def send(
                         N_("another followup send is running (lock held on {path}); try again later")):
         plan = sending_plan(conn, today, channels, now_utc=now_utc, today=today)
         settings = db.get_settings(conn)
-        gateways = {ch: gateway_for(ch, settings) for ch in {item.entry.channel for item in plan.due}}
+        gateways = {}
+        for ch in sorted({item.entry.channel for item in plan.due}):
+            try:
+                gateways[ch] = gateway_for(ch, settings)
+            except UsageError as exc:
+                if channel:  # asked for by name: its setup is the answer
+                    raise
+                # a channel the clinic has not set up (e-mail consents, SMS only, say): held, the rest goes
+                plan.held.extend((item, exc.message) for item in plan.due if item.entry.channel == ch)
+                plan.due = [item for item in plan.due if item.entry.channel != ch]
         done, failed, lost = [], [], []
         subject = tr("{clinic}: a message about your care", clinic=settings.get("clinic_name") or tr("The clinic"))
         try:
