@@ -120,8 +120,8 @@ def exclusive_lock(path: Path, busy: str) -> Iterator[None]:
         try:
             fd = os.open(path, os.O_RDONLY)
         except PermissionError:
-            raise DatabaseError(N_("the import's lock file {path} belongs to {owner} and this user cannot open it: "
-                                   "run the import as that user, or let this one read the file"),
+            raise DatabaseError(N_("the lock file {path} belongs to {owner} and this user cannot open it: run the "
+                                   "command as that user, or let this one read the file"),
                                 path=path, owner=_owner(path)) from None
     try:
         try:
