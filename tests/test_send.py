@@ -121,6 +121,7 @@ def test_the_days_messages_go_out_once_and_close_their_entries(clinic, sms_gatew
     gateway, _ = sms_gateway
     mail, _ = mail_server
     with freeze_time(AT_TEN):
+        assert "[символов: 196, частей: 3]" in " ".join(clinic("today", "--channel", "sms").stdout.split())
         dry = clinic.json("send", "--dry-run")
         due = {m["patient_id"]: m for m in dry["messages"]}
         assert due["S1"]["state"] == "due" and due["S1"]["encoding"] == "ucs2" and due["S1"]["parts"] == 3
@@ -256,7 +257,8 @@ def test_a_send_killed_at_random_moments_sends_nothing_twice(cli, tmp_path, sms_
     assert set(received) <= sent | unknown and sent <= set(received)
     refused = {e for (e,) in cli.rows("SELECT '7' || substr(address, 3) FROM outbox WHERE state = 'failed'")}
     assert refused == {"79161000099", "79161000199"}  # the gateway refuses numbers ending in 99: tried each run
-    assert len(sent | unknown) == n - 2  # every other message sent, or listed for a person to check
+    # every other message sent, or listed for a person to check (a refused one may be in line again, too)
+    assert len((sent | unknown) - refused) == n - 2
     print(f"\n{n} SMS, 5 kills (after {[len(x) for x in runs]} messages): {len(sent)} sent and recorded, {len(unknown)} of unknown fate "
           f"({len(unknown & set(received))} of them received by the gateway), 0 twice")
 
@@ -288,3 +290,58 @@ def test_a_message_not_delivered_comes_back_with_a_warning(clinic, sms_gateway):
         [entry] = [e for e in clinic.json("--lang", "en", "today") if e["patient_id"] == "S2"]
         assert "not delivered on 2026-11-23 (sms): number unreachable" in entry["warnings"]
         assert "S1" not in {e["patient_id"] for e in clinic.json("today")}  # delivered: closed
+
+
+class SmsAero(BaseHTTPRequestHandler):
+    """SMS Aero's API v2 as documented: basic auth (login e-mail, API key); POST /sms/send with number,
+    text, sign -> {"success": true, "data": {"id": ...}}; /sms/status with id -> data.status (1 delivered,
+    2 not delivered)."""
+
+    received: list = []
+
+    def do_POST(self):
+        import base64
+
+        form = dict(urllib.parse.parse_qsl(self.rfile.read(int(self.headers["Content-Length"])).decode()))
+        auth = base64.b64decode(self.headers.get("Authorization", "Basic ").split()[1] or b"").decode()
+        if auth != "clinic@example.ru:aero-key":
+            return self._answer(401, {"success": False, "data": None, "message": "Unauthorized"})
+        if self.path == "/sms/status":
+            return self._answer(200, {"success": True, "data": {"id": int(form["id"]),
+                                                                "status": 2 if form["id"] == "2" else 1}})
+        self.received.append((form["number"], form["text"], form["sign"]))
+        self._answer(200, {"success": True, "data": {"id": len(self.received), "status": 8}, "message": None})
+
+    def _answer(self, code, data):
+        body = json.dumps(data).encode()
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_sms_aero_too(clinic, monkeypatch):
+    SmsAero.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SmsAero)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for key, value in {"send.sms.provider": "smsaero", "send.sms.sender": "Ulybka",
+                           "send.sms.url": f"http://127.0.0.1:{server.server_address[1]}"}.items():
+            assert clinic("config", "set", key, value).exit_code == 0
+        monkeypatch.setenv("FOLLOWUP_SMS_KEY", "wrong")
+        monkeypatch.setenv("FOLLOWUP_SMS_LOGIN", "clinic@example.ru")
+        with freeze_time(AT_TEN):
+            r = clinic("--lang", "en", "send", "--channel", "sms", "--format", "json")
+            assert r.exit_code == 1 and {m["why"] for m in json.loads(r.stdout)["messages"] if m["state"] == "failed"} \
+                == {"http-401"} and SmsAero.received == []
+            monkeypatch.setenv("FOLLOWUP_SMS_KEY", "aero-key")
+            assert clinic("send", "--channel", "sms").exit_code == 0
+            assert sorted(n for n, _, _ in SmsAero.received) == ["79160000001", "79160000002", "79160000003",
+                                                                 "79160000099"]
+            assert {sign for _, _, sign in SmsAero.received} == {"Ulybka"}
+            assert clinic.json("send", "--status") == {"delivered": 3, "undelivered": 1, "pending": 0}
+    finally:
+        server.shutdown()

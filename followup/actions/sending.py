@@ -87,6 +87,13 @@ def sending_plan(conn, day: dt.date, channels: tuple[str, ...] = SENDABLE, *, no
     return plan
 
 
+def sms_size(text: str) -> tuple[str, int, int]:
+    """(encoding, length, parts) of an SMS text (rules.sms_parts), for the faces that show it."""
+    from followup import rules
+
+    return rules.sms_parts(text)
+
+
 def entry_text(entry, settings: dict) -> str:
     """The SMS / e-mail text of an entry, in the clinic's language (as `today` shows it)."""
     from followup import i18n, rules, settings as config

@@ -198,9 +198,9 @@ def today(
     for d in data:
         if d["message"]:
             echo(textwrap.fill(tr("{entry} {channel} to {address}: {message}", entry=d["entry_id"],
-                                        channel=tr(d["channel"]), address=_phone(d["phone"]), message=d["message"]),
-                                     width=width, subsequent_indent="  ", break_long_words=False,
-                                     break_on_hyphens=False))
+                                        channel=tr(d["channel"]), address=_phone(d["phone"]), message=d["message"])
+                               + _sms_size(d), width=width, subsequent_indent="  ", break_long_words=False,
+                               break_on_hyphens=False))
 
 
 # the reasons are the list's substance: a table gives them at least this many columns, or the list
@@ -263,8 +263,19 @@ def _print_cards(data: list[dict], day, width: int, progress=None) -> None:
                    for m in d["household"])
         out.extend(lines("!", w) for w in d["warnings"])
         if d["message"]:
-            out.append(lines(">", d["message"]))
+            out.append(lines(">", d["message"] + _sms_size(d)))
     echo("\n".join(out))
+
+
+def _sms_size(d: dict) -> str:
+    """What an SMS costs, after its text: " [134 characters, 2 parts]" (Cyrillic: 70 in one part, 67 a part
+    after); nothing for other channels."""
+    if d["channel"] != "sms" or not d["message"]:
+        return ""
+    from followup.actions.sending import sms_size
+
+    _, length, parts = sms_size(d["message"])
+    return " " + tr("[{length} characters, {parts} parts]", length=length, parts=parts)
 
 
 @app.command("why")
