@@ -345,3 +345,12 @@ def test_sms_aero_too(clinic, monkeypatch):
             assert clinic.json("send", "--status") == {"delivered": 3, "undelivered": 1, "pending": 0}
     finally:
         server.shutdown()
+
+
+def test_a_template_that_can_cost_more_parts_than_the_clinic_sends_is_warned_of(clinic):
+    cli = clinic
+    r = cli("config", "set", "template.hygiene_recall", "{greeting}! Пора на гигиену ({date}). {clinic}")
+    assert r.exit_code == 0 and r.stderr == ""
+    long = "{greeting}! " + "Очень длинный текст напоминания о профессиональной гигиене. " * 4
+    r = cli("config", "set", "template.hygiene_recall", long)
+    assert r.exit_code == 0 and "займёт частей SMS: 5, больше send.sms.max_parts (3)" in r.stderr

@@ -47,3 +47,27 @@ def display_name(conn, login: str) -> Optional[str]:
 def require_value_or_default(value: Optional[str], default: bool) -> None:
     if default == (value is not None):
         raise UsageError(N_("give a value, or --default"))
+
+
+# the longest values a template's placeholders usually take, for what a text can cost
+_LONG = {"greeting": "Здравствуйте, Константин Константинович", "doctor": "Константинопольский Константин Константинович",
+         "with_doctor": " у врача Константинопольский Константин Константинович", "date": "01.01.2026", "time": "10:00",
+         "doctor_or_we": "Константинопольский Константин Константинович", "title": "Имплантация с костной пластикой 36",
+         "text": "уточнить, как прижилась новая коронка"}
+
+
+def template_cost(conn, key: str) -> Optional[tuple[int, int]]:
+    """For an SMS template (`template.…`): (parts it can take with long names, send.sms.max_parts) when that
+    is more than the clinic sends, else None."""
+    from followup import db, rules
+
+    if not key.startswith("template."):
+        return None
+    stored = db.get_settings(conn)
+    text = stored.get(key)
+    if not text:
+        return None
+    values = dict(_LONG, clinic=stored.get("clinic_name") or "Клиника")
+    parts = rules.sms_parts(rules.fill(text, values))[2]
+    most = int(stored.get("send.sms.max_parts") or 3)
+    return (parts, most) if parts > most else None

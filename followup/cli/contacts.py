@@ -480,3 +480,9 @@ def config_set(ctx: typer.Context, key: str = typer.Argument(..., help="A settin
         settings.check(key, value)  # refused before the database is opened
     conn = _open(ctx, create=False)
     echo(f"{key} = {change_setting(conn, key, value, by=_who(by), now=_clock())}")
+    from followup.actions.config import template_cost
+
+    cost = template_cost(conn, key)
+    if cost:
+        echo(tr("Warning: with long names this text takes {parts} SMS parts, more than send.sms.max_parts ({most}): "
+                "followup send will hold such messages", parts=cost[0], most=cost[1]), err=True)
