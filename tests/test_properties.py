@@ -128,7 +128,7 @@ def _dump(path: Path) -> list:
         conn.close()
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(st.lists(st.tuples(names, dates, phones), min_size=1, max_size=40),
        st.sampled_from(["cp1251", "utf-8", "utf-8-sig"]), st.sampled_from([";", ",", "\t"]))
 def test_importing_any_file_twice_equals_once_and_never_crashes(rows, encoding, delimiter):
