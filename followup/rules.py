@@ -573,6 +573,11 @@ class Waiting:
     expected: dt.date
 
 
+def expected_day(today: dt.date, place: int, capacity: int) -> dt.date:
+    """The day the ``place``-th entry in line should come to the list, the desks doing ``capacity`` a day."""
+    return today + dt.timedelta(days=-(-place // capacity))
+
+
 def within_capacity(entries: Sequence[Entry], today: dt.date, policy: Policy, *, first: Collection[str] = (),
                     used: dict | None = None) -> tuple[list[Entry], list[Waiting]]:
     """The day's entries the desks can do (in list order), and the rest waiting in line.
@@ -591,7 +596,7 @@ def within_capacity(entries: Sequence[Entry], today: dt.date, policy: Policy, *,
         line.sort(key=lambda e: (e.patient.patient_id not in first, line_order(e, today, policy)))
         room = max(capacity[ch] - used.get(ch, 0), 0)
         listed.extend(line[:room])
-        waiting.extend(Waiting(e, place, today + dt.timedelta(days=-(-place // capacity[ch])))
+        waiting.extend(Waiting(e, place, expected_day(today, place, capacity[ch]))
                        for place, e in enumerate(line[room:], 1))
     return sorted(listed, key=list_order), waiting
 

@@ -60,7 +60,6 @@ def test_a_text_with_broken_bytes_is_named_by_its_column_never_shown(clinic):
 def test_a_full_disk_is_said_as_such_and_writes_nothing(clinic):
     """SQLite's own limit stands in for the disk (max_page_count): the write fails as on a full disk."""
     from followup.actions.contacts import record_consent
-    from followup.cli.core import _database_fault
     import datetime as dt
 
     conn = db.connect(clinic.db_path, create=False)
@@ -73,7 +72,7 @@ def test_a_full_disk_is_said_as_such_and_writes_nothing(clinic):
                            now=dt.datetime(2026, 11, 23, 10, k % 60))
     assert "full" in str(full.value) and "rollback" not in str(full.value)
     assert not conn.in_transaction
-    assert "the disk is full: nothing was written" in _database_fault(str(full.value))
+    assert "the disk is full: nothing was written" in str(db.fault(str(full.value)))
     conn.execute("PRAGMA max_page_count = 1073741823")
     assert conn.execute("SELECT count(*) FROM consents").fetchone()[0] >= before
     assert clinic("check").exit_code == 0

@@ -392,7 +392,7 @@ class Place:
 def waiting_places(conn, patient_id: str, day: dt.date) -> list[Place]:
     """A patient's entries waiting in line on ``day`` (today's stored plan): none for another day, or
     when the desks have no capacity set."""
-    from followup import db
+    from followup import db, rules
 
     with db.read_snapshot(conn):
         state = db.plan_state(conn)
@@ -406,8 +406,7 @@ def waiting_places(conn, patient_id: str, day: dt.date) -> list[Place]:
             continue
         d = json.loads(payload)
         reasons = tuple((r["code"], r["ref"]) for who in (d, *d["household"]) for r in who["reasons"])
-        places.append(Place(entry_id, channel, place, day + dt.timedelta(days=-(-place // capacity[channel])),
-                            reasons))
+        places.append(Place(entry_id, channel, place, rules.expected_day(day, place, capacity[channel]), reasons))
     return places
 
 

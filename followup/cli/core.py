@@ -73,25 +73,10 @@ class _Group(TyperGroup):
                 raise typer.Exit(Busy.exit_code) from None
             if type(exc) not in (sqlite3.OperationalError, sqlite3.DatabaseError):
                 raise  # a constraint or programming error is a bug (see main)
-            echo(tr("Error: {message}", message=_database_fault(str(exc))), err=True)
+            from followup.db import fault
+
+            echo(tr("Error: {message}", message=str(fault(str(exc)))), err=True)
             raise typer.Exit(DatabaseError.exit_code) from None
-
-
-def _database_fault(reason: str) -> str:
-    """What SQLite's error means for the person at the desk, in words that name the real cause and
-    never a value: its message for a text that is not UTF-8 quotes the text."""
-    import re
-
-    if "Could not decode to UTF-8" in reason:
-        column = re.search(r"column '([A-Za-z_0-9]+)'", reason)
-        return tr("the database holds a text that is not valid UTF-8 (column {column}): a damaged file or an edit "
-                  "by hand; followup check says where", column=column[1] if column else "?")
-    if "disk is full" in reason:
-        return tr("the disk is full: nothing was written; free some space and run the command again")
-    if "readonly" in reason or "read-only" in reason:
-        return tr("the database cannot be written here (a read-only file or directory): nothing was written")
-    # a damaged file and the like: SQLite's own words name no data
-    return tr("the database cannot be used: {reason} (see followup check)", reason=reason)
 
 
 def _option_value(argv: list[str], name: str) -> Optional[str]:

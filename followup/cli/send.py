@@ -121,28 +121,24 @@ def _check_delivery(conn, *, fmt: Format, quiet: bool) -> None:
                             "not known yet {pending}.", **counts), markup=False)
 
 
-def _whys(done, failed, lost, plan, dry_run: bool) -> list[str]:
-    """Each row's why as JSON has it: a gateway's code, or a held message in English."""
-    held = [why.english() for _, why in plan.held]
-    if dry_run:
-        return [""] * len(plan.due) + held
-    return [""] * len(done) + [code for _, code in failed] + [code for _, code in lost] + held
-
-
 def _report(plan, done, failed, lost, *, fmt: Format, quiet: bool, dry_run: bool) -> None:
     """What went out, what waits and why, what failed: card numbers and entry ids, never a name,
     a number or a text (cron mails its output)."""
-    def row(item, state, why=""):
+    from followup.i18n import Msg
+
+    english = fmt is Format.json  # the same in every language: a held message's why in English
+
+    def row(item, state, why=""):  # why: a gateway's code, or a message
         e = item.entry
+        if isinstance(why, Msg):
+            why = why.english() if english else str(why)
         return {"entry": item.shown_id, "patient_id": e.patient.patient_id, "channel": e.channel, "state": state,
-                "parts": item.parts if e.channel == "sms" else None, "encoding": item.encoding, "why": str(why)}
+                "parts": item.parts if e.channel == "sms" else None, "encoding": item.encoding, "why": why}
     rows = ([row(i, "sent") for i in done] + [row(i, "failed", code) for i, code in failed]
             + [row(i, "unknown", code) for i, code in lost] + [row(i, "held", why) for i, why in plan.held])
     if dry_run:
         rows = [row(i, "due") for i in plan.due] + [row(i, "held", why) for i, why in plan.held]
-    if fmt is Format.json:  # the same in every language: the reasons in English, as the contract has them
-        for r, why in zip(rows, _whys(done, failed, lost, plan, dry_run)):
-            r["why"] = why
+    if fmt is Format.json:
         echo(json.dumps({"day": plan.day.isoformat(), "dry_run": dry_run, "messages": rows,
                          "before": plan.done}, ensure_ascii=False, indent=2))
         return

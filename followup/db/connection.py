@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from followup.errors import DatabaseError, NotFound, UsageError
-from followup.i18n import N_
+from followup.i18n import Msg, N_, msg
 
 ENV_DB = "FOLLOWUP_DB"
 BUSY_TIMEOUT_MS = 30_000  # a desk's write waits out an import file's transaction
@@ -82,11 +82,8 @@ def connect(path: Path, *, create: bool = True, migrate: bool = True, backup: bo
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.DatabaseError as exc:
-        if "full" in str(exc):
-            raise DatabaseError(N_("{path} cannot be opened: the disk is full"), path=path) from None
-        if "readonly" in str(exc) or "unable to open" in str(exc):
-            raise DatabaseError(N_("{path} cannot be opened for writing here (a read-only file or directory, or "
-                                   "no access): {reason}"), path=path, reason=exc) from None
+        if "full" in str(exc) or "readonly" in str(exc) or "unable to open" in str(exc):
+            raise DatabaseError(N_("{path}: {fault}"), path=path, fault=fault(str(exc))) from None
         raise DatabaseError(N_("{path} is not a usable SQLite database ({reason})"), path=path, reason=exc) from None
     if mode != "wal":  # e.g. a read-only directory
         conn.execute("PRAGMA journal_mode = DELETE")
@@ -98,6 +95,24 @@ def connect(path: Path, *, create: bool = True, migrate: bool = True, backup: bo
         from followup.db.schema import apply_migrations  # (schema imports this module)
         apply_migrations(conn, path if backup else None)
     return conn
+
+
+def fault(reason: str) -> Msg:
+    """What an SQLite error means for the person at the desk, in words that name the real cause and
+    never a value (SQLite's message for a text that is not UTF-8 quotes the text)."""
+    import re
+
+    if "Could not decode to UTF-8" in reason:
+        column = re.search(r"column '([A-Za-z_0-9]+)'", reason)
+        return msg(N_("the database holds a text that is not valid UTF-8 (column {column}): a damaged file or an "
+                      "edit by hand; followup check says where"), column=column[1] if column else "?")
+    if "full" in reason:
+        return msg(N_("the disk is full: nothing was written; free some space and run the command again"))
+    if "readonly" in reason or "read-only" in reason or "unable to open" in reason:
+        return msg(N_("the database cannot be written here (a read-only file or directory, or no access): nothing "
+                      "was written"))
+    # a damaged file and the like: SQLite's own words name no data
+    return msg(N_("the database cannot be used: {reason} (see followup check)"), reason=reason)
 
 
 def _followup_or_new(conn: sqlite3.Connection) -> bool:

@@ -51,12 +51,11 @@ def outbox_sent(conn: sqlite3.Connection, outbox_id: int, provider_id: str, at: 
                 entry_id: str, list_date: str) -> bool:
     """In one transaction: the message went out, and its entry is closed as 'sent' (unless a desk closed
     it meanwhile: then only the outbox says so). Whether the entry was closed here."""
-    from followup.db.staff import _write_outcome
+    from followup.db.staff import _write_outcome, closed_entry
 
     with write_transaction(conn):
         outbox_finish(conn, outbox_id, state="sent", provider_id=provider_id, error=None, at=at)
-        if conn.execute("SELECT 1 FROM contacts WHERE entry_id = ? AND list_date = ? AND superseded_by IS NULL",
-                        (entry_id, list_date)).fetchone():
+        if closed_entry(conn, entry_id, list_date):
             return False
         _write_outcome(conn, contacts, (), ())
         return True

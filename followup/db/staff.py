@@ -83,9 +83,7 @@ def record_contact(conn: sqlite3.Connection, contacts: Sequence[dict], *, withdr
     from followup.errors import Conflict
 
     with write_transaction(conn):
-        if entry_id and conn.execute("SELECT 1 FROM contacts WHERE entry_id = ? AND list_date = ? "
-                                     "AND superseded_by IS NULL",
-                                     (entry_id, list_date)).fetchone():
+        if entry_id and closed_entry(conn, entry_id, list_date):
             raise Conflict(N_("entry {entry} of {day} is already closed (see followup log)"), entry=entry_id,
                            day=dt.date.fromisoformat(list_date))
         return _write_outcome(conn, contacts, withdrawals, phone_flags)
