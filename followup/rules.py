@@ -641,22 +641,22 @@ def _merge_households(entries: list[Entry]) -> list[Entry]:
 # Policy and messages from the clinic's settings
 
 
-DEFAULT_TEMPLATES = {  # in the chosen language: see default_templates()
-    "appointment_reminder": N_("{greeting}! {clinic} reminds you of your appointment on {date} at {time}"
-                               "{with_doctor}. If the time no longer suits you, please call us."),
-    "plan_stage_missed": N_("{greeting}! {clinic} here. The next stage of your treatment plan ({title}) was due on "
-                            "{date}. Please call us to choose a convenient time."),
-    "control_overdue": N_("{greeting}! {clinic} here. {doctor_or_we} asked to see you for a control exam from "
-                          "{date}. Please call us to book it."),
-    "survey_call": N_("{greeting}! {clinic} here. How do you feel after your treatment? As agreed, we would like "
-                      "to ask you two short questions - please reply or call us when convenient."),
-    "hygiene_recall": N_("{greeting}! {clinic} here. As agreed, a reminder: it is time for your regular hygiene "
-                         "visit (the last one was on {date}). Please call us to book."),
-    "agreed_contact": N_("{greeting}! {clinic} here, as agreed: {text}."),
+DEFAULT_TEMPLATES = {  # in the chosen language: see default_templates(); each fits 2 SMS parts in Russian
+    # (UCS-2, 134 characters) with a patronymic, a full doctor's name and a two-word clinic
+    "appointment_reminder": N_("{greeting}! {clinic} expects you on {date} at {time}{with_doctor}. If you cannot "
+                               "come, please call us."),
+    "plan_stage_missed": N_("{greeting}! {clinic}: the treatment stage \"{title}\" was due on {date}. Please call "
+                            "us."),
+    "control_overdue": N_("{greeting}! {clinic}: {doctor_or_we} expects you for a control exam from {date}. "
+                          "Please call us."),
+    "survey_call": N_("{greeting}! {clinic}: how are you after your treatment? As agreed, we have two questions "
+                      "for you - please call us."),
+    "hygiene_recall": N_("{greeting}! {clinic}: as agreed, it is time for your regular hygiene visit (the last "
+                         "one: {date}). Please call us."),
+    "agreed_contact": N_("{greeting}! {clinic}, as agreed: {text}."),
     # a phone a household shares: whoever reads it, the text names no one and no treatment (the fact
     # of treatment is medical secrecy)
-    "household": N_("{greeting}! {clinic} here. Please call us when convenient: we have a message about your "
-                    "visits."),
+    "household": N_("{greeting}! {clinic}: please call us when convenient, we have a message for you."),
 }
 
 

@@ -68,7 +68,7 @@ def _table() -> dict[str, Setting]:
              Setting("send.sms.provider", "choice", "smsru"),
              Setting("send.sms.url", "address", ""),
              Setting("send.sms.sender", "address", ""),
-             Setting("send.sms.max_parts", "whole", "3", 1, 10),  # the Russian default texts take 2-3
+             Setting("send.sms.max_parts", "whole", "2", 1, 10),  # the default texts fit 2 in Russian
              *(Setting(f"survey.question.{k}", "text", text) for k, text in QUESTIONS.items()),
              *(Setting(f"template.{code}", "template", text) for code, text in DEFAULT_TEMPLATES.items())]
     return {s.key: s for s in table}
@@ -102,6 +102,11 @@ def setting(key: str) -> Setting:
 def default(s: Setting) -> str:
     """A setting's default as shown: texts in the chosen language."""
     return tr(s.default) if s.kind in ("text", "template") and s.default else s.default
+
+
+def get(stored: dict[str, str], key: str) -> str:
+    """A setting's value: the stored one, else its default."""
+    return stored.get(key) or default(setting(key))
 
 
 def check(key: str, value: str) -> str:

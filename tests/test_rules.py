@@ -558,6 +558,6 @@ def test_a_phone_a_household_shares_gets_a_text_that_names_no_one_and_no_treatme
     [entry] = plan_day(rs, TODAY, POLICY)
     assert [m.patient.patient_id for m in entry.household] == ["P2"]
     text = message(entry, {}, "Клиника Улыбка")
-    assert text.startswith("Hello! Клиника Улыбка here.") and "Иван" not in text and "hygiene" not in text.lower()
+    assert text.startswith("Hello! Клиника Улыбка: please call us") and "Иван" not in text and "hygiene" not in text.lower()
     alone = message(plan_day(rs[:1], TODAY, POLICY)[0], {}, "Клиника Улыбка")
     assert "Иван Иванович" in alone and "hygiene" in alone.lower()  # one patient's own phone: the specific text

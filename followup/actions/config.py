@@ -59,7 +59,7 @@ _LONG = {"greeting": "Здравствуйте, Константин Конст�
 def template_cost(conn, key: str) -> Optional[tuple[int, int]]:
     """For an SMS template (`template.…`): (parts it can take with long names, send.sms.max_parts) when that
     is more than the clinic sends, else None."""
-    from followup import db, rules
+    from followup import db, rules, settings
 
     if not key.startswith("template."):
         return None
@@ -69,5 +69,5 @@ def template_cost(conn, key: str) -> Optional[tuple[int, int]]:
         return None
     values = dict(_LONG, clinic=stored.get("clinic_name") or "Клиника")
     parts = rules.sms_parts(rules.fill(text, values))[2]
-    most = int(stored.get("send.sms.max_parts") or 3)
+    most = int(settings.get(stored, "send.sms.max_parts"))
     return (parts, most) if parts > most else None

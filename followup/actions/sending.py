@@ -43,14 +43,16 @@ def clinic_time(settings: dict, now_utc: dt.datetime) -> dt.datetime:
     """The clinic's wall-clock time (`clinic.timezone`, Europe/Moscow by default)."""
     from zoneinfo import ZoneInfo
 
-    return now_utc.astimezone(ZoneInfo(settings.get("clinic.timezone") or "Europe/Moscow"))
+    from followup import settings as settings_table
+
+    return now_utc.astimezone(ZoneInfo(settings_table.get(settings, "clinic.timezone")))
 
 
 def sending_plan(conn, day: dt.date, channels: tuple[str, ...] = SENDABLE, *, now_utc: dt.datetime,
                  today: dt.date) -> SendPlan:
     """The day's SMS / e-mail entries: those to send now, those held (with why and until when), and
     what the outbox holds for the day already."""
-    from followup import db, rules
+    from followup import db, rules, settings as settings_table
     from followup.actions.day import day_list
     from followup.records import parse_window
 
@@ -61,9 +63,9 @@ def sending_plan(conn, day: dt.date, channels: tuple[str, ...] = SENDABLE, *, no
         raise UsageError(N_("followup sends {allowed}, not {value!r}"), allowed=", ".join(SENDABLE), value=unknown[0])
     entries, settings = day_list(conn, day)
     taken = db.outbox_taken(conn, day.isoformat())
-    hours = parse_window(settings.get("send.hours") or "09:00-20:00")
+    hours = parse_window(settings_table.get(settings, "send.hours"))
     local = clinic_time(settings, now_utc)
-    max_parts = int(settings.get("send.sms.max_parts") or 3)
+    max_parts = int(settings_table.get(settings, "send.sms.max_parts"))
     shown = rules.short_ids(entries)
     from followup.actions.day import policy_of
 
