@@ -293,6 +293,9 @@ def test_a_message_not_delivered_comes_back_with_a_warning(clinic, sms_gateway):
         assert r.exit_code == 0 and "Delivered 2; not delivered 1" in r.stdout
         assert clinic.json("send", "--status") == {"delivered": 0, "undelivered": 0, "pending": 0}  # all known
         assert [c["outcome"] for c in clinic.json("log", "S2")] == ["sent", "undelivered"]
+        [s1] = clinic.json("log", "S1")
+        assert s1["outcome"] == "sent" and s1["delivery"] == "delivered"  # closed when sent; the gateway's word kept
+        assert "отправлено, доставлено" in clinic("log", "S1").stdout
     with freeze_time("2026-11-24 07:00:00"):  # the next day: due again, with why
         [entry] = [e for e in clinic.json("--lang", "en", "today") if e["patient_id"] == "S2"]
         assert "not delivered on 2026-11-23 (sms): number unreachable" in entry["warnings"]

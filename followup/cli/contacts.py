@@ -431,10 +431,15 @@ def log(ctx: typer.Context,
     if fmt in (Format.json, Format.xlsx):
         _structured(rows, fmt, "contacts")
         return
+    def outcome(r: dict) -> str:
+        if r["superseded_by"]:
+            return tr("{outcome} (corrected by {who} at {at})", outcome=word(r["outcome"]), who=r["corrected_by"],
+                      at=r["corrected_at"][:16])
+        if r["delivery"] == "delivered":
+            return tr("{outcome}, delivered", outcome=word(r["outcome"]))
+        return word(r["outcome"])
     flat = [dict(r, reasons=", ".join(f"{word(c)}:{ref}" for c, ref in r["reasons"]), channel=word(r["channel"]),
-                 outcome=word(r["outcome"]) if not r["superseded_by"] else
-                 tr("{outcome} (corrected by {who} at {at})", outcome=word(r["outcome"]), who=r["corrected_by"],
-                    at=r["corrected_at"][:16])) for r in rows]
+                 outcome=outcome(r)) for r in rows]
     _print_rows(flat, ["recorded_at", "recorded_by", "channel", "outcome", "reasons", "retry_on", "callback_on",
                        "note"], fmt, title=tr("Contacts with {pid}", pid=pid))
 

@@ -173,12 +173,16 @@ def closed_entry(conn: sqlite3.Connection, given: str, list_date: str) -> str | 
 
 
 def contact_log(conn: sqlite3.Connection, patient_id: str) -> list[dict]:
-    """Every contact with the patient, corrected ones too (superseded_by: the one that corrected it)."""
+    """Every contact with the patient, corrected ones too (superseded_by: the one that corrected it);
+    for a message followup sent, what the gateway said of it (delivery: 'delivered', 'undelivered:CODE',
+    None while unknown or for anything else)."""
     cols = ("id",) + CONTACT_COLUMNS + ("superseded_by", "corrected_at", "corrected_by")
     out = []
-    for r in conn.execute(f"SELECT {', '.join(cols)} FROM contacts WHERE patient_id = ? "
-                          f"ORDER BY recorded_at, id", (patient_id,)):
-        row = dict(zip(cols, r))
+    for r in conn.execute(f"SELECT {', '.join('c.' + c for c in cols)}, o.delivery FROM contacts c "
+                          f"LEFT JOIN outbox o ON c.outcome = 'sent' AND o.list_date = c.list_date "
+                          f"AND o.patient_id = c.patient_id AND o.channel = c.channel AND o.state = 'sent' "
+                          f"WHERE c.patient_id = ? ORDER BY c.recorded_at, c.id", (patient_id,)):
+        row = dict(zip(cols + ("delivery",), r))
         row["reasons"] = json.loads(row["reasons"])
         out.append(row)
     return out
