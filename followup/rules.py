@@ -879,9 +879,12 @@ def sms_parts(text: str) -> tuple[str, int, int]:
     return encoding, length, parts
 
 
-def send_held(now: dt.time, hours: Window, patient: Window | None) -> Msg | None:
-    """Why a message may not go out at ``now`` (the clinic's time), or None: the clinic's sending hours
-    (`send.hours`), then the patient's own window from their consent."""
+def send_held(local: dt.datetime, hours: Window, days: frozenset[int], patient: Window | None) -> Msg | None:
+    """Why a message may not go out at ``local`` (the clinic's time), or None: the clinic's sending days
+    (`send.days`) and hours (`send.hours`), then the patient's own window from their consent."""
+    if local.weekday() not in days:
+        return msg(N_("not a sending day (send.days: {days})"), days=format_days(days))
+    now = local.time()
     if now < hours.start:
         return msg(N_("before the sending hours ({hours}): from {time}"), hours=str(hours), time=f"{hours.start:%H:%M}")
     if now >= hours.end:

@@ -60,6 +60,7 @@ def _table() -> dict[str, Setting]:
              *(Setting(f"desk.capacity.{ch}", "capacity", "", 1, 100_000) for ch in CHANNELS),
              Setting("clinic.timezone", "timezone", "Europe/Moscow"),
              Setting("send.hours", "hours", "09:00-20:00"),
+             Setting("send.days", "weekdays", "mon,tue,wed,thu,fri,sat,sun"),
              Setting("send.email.host", "address", ""),
              Setting("send.email.port", "whole", "587", 1, 65535),
              Setting("send.email.security", "choice", "starttls"),
@@ -133,6 +134,10 @@ def check(key: str, value: str) -> str:
         from followup.records import parse_window
 
         return str(parse_window(value))
+    if s.kind == "weekdays":
+        from followup.records import format_days, parse_days
+
+        return format_days(parse_days(value))
     if s.kind == "timezone":
         if not timezone_ok(value):
             raise UsageError(N_("{key} takes a time zone such as Europe/Moscow or Asia/Yekaterinburg"), key=key)

@@ -165,6 +165,19 @@ def test_nothing_goes_out_outside_the_clinics_hours(clinic, sms_gateway):
             assert messages["S1"] == dict(messages["S1"], state="held", why=expected) and gateway.received == []
 
 
+def test_nothing_goes_out_on_a_day_the_clinic_does_not_send(clinic, sms_gateway):
+    gateway, _ = sms_gateway
+    assert clinic("config", "set", "send.days", "понедельник").exit_code != 0  # a day, not a word
+    assert clinic("config", "set", "send.days", "пн-пт").exit_code == 0
+    assert ["send.days", "mon,tue,wed,thu,fri"] in [[r["key"], r["value"]] for r in clinic.json("config", "list")]
+    with freeze_time("2026-11-28 07:00:00"):  # a Saturday, 10:00 in Moscow
+        r = clinic("--lang", "en", "send", "--channel", "sms", "--format", "json")
+        held = {m["patient_id"]: m["why"] for m in json.loads(r.stdout)["messages"]}
+        assert held["S1"] == "not a sending day (send.days: mon,tue,wed,thu,fri)" and gateway.received == []
+    with freeze_time("2026-11-30 07:00:00"):  # Monday
+        assert clinic("send", "--channel", "sms").exit_code == 1 and len(gateway.received) == 3  # S9 refused
+
+
 def test_an_answer_that_makes_no_sense_is_never_resent(clinic, sms_gateway):
     gateway, _ = sms_gateway
     gateway.mode = "garbage"

@@ -54,7 +54,7 @@ def sending_plan(conn, day: dt.date, channels: tuple[str, ...] = SENDABLE, *, no
     what the outbox holds for the day already."""
     from followup import db, rules, settings as settings_table
     from followup.actions.day import day_list
-    from followup.records import parse_window
+    from followup.records import parse_days, parse_window
 
     if day != today:
         raise UsageError(N_("a day's messages go out on that day only ({day})"), day=day)
@@ -64,6 +64,7 @@ def sending_plan(conn, day: dt.date, channels: tuple[str, ...] = SENDABLE, *, no
     entries, settings = day_list(conn, day)
     taken = db.outbox_taken(conn, day.isoformat())
     hours = parse_window(settings_table.get(settings, "send.hours"))
+    days = parse_days(settings_table.get(settings, "send.days"))
     local = clinic_time(settings, now_utc)
     max_parts = int(settings_table.get(settings, "send.sms.max_parts"))
     shown = rules.short_ids(entries)
@@ -79,7 +80,7 @@ def sending_plan(conn, day: dt.date, channels: tuple[str, ...] = SENDABLE, *, no
         else:
             encoding, length, parts = "utf-8", len(text), 1
         item = Outgoing(e, shown[e.entry_id], text, encoding, length, parts, day)
-        why = rules.send_held(local.time(), hours, e.window)
+        why = rules.send_held(local, hours, days, e.window)
         if why is None and e.channel == "sms" and parts > max_parts:
             why = msg(N_("{parts} SMS parts, more than send.sms.max_parts ({max}): shorten the template"),
                       parts=parts, max=max_parts)
