@@ -75,6 +75,7 @@ def connect(path: Path, *, create: bool = True, migrate: bool = True, backup: bo
             pass
         except OSError as exc:
             raise DatabaseError(N_("cannot create the database at {path}: {reason}"), path=path, reason=exc.strerror) from None
+    read_only, conn = False, None
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -82,9 +83,15 @@ def connect(path: Path, *, create: bool = True, migrate: bool = True, backup: bo
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.DatabaseError as exc:
-        if "full" in str(exc) or "readonly" in str(exc) or "unable to open" in str(exc):
-            raise DatabaseError(N_("{path}: {fault}"), path=path, fault=fault(str(exc))) from None
-        raise DatabaseError(N_("{path} is not a usable SQLite database ({reason})"), path=path, reason=exc) from None
+        if conn is not None:
+            conn.close()
+        conn = _read_only(path) if _cannot_write(exc) else None
+        if conn is None:
+            if "full" in str(exc) or _cannot_write(exc):
+                raise DatabaseError(N_("{path}: {fault}"), path=path, fault=fault(str(exc))) from None
+            raise DatabaseError(N_("{path} is not a usable SQLite database ({reason})"), path=path,
+                                reason=exc) from None
+        read_only, mode = True, "wal"
     if mode != "wal":  # e.g. a read-only directory
         conn.execute("PRAGMA journal_mode = DELETE")
     if not _followup_or_new(conn):
@@ -92,9 +99,40 @@ def connect(path: Path, *, create: bool = True, migrate: bool = True, backup: bo
         raise DatabaseError(N_("{path} is an SQLite database of another program, not followup's; give the right "
                                "--db"), path=path)
     if migrate:
-        from followup.db.schema import apply_migrations  # (schema imports this module)
-        apply_migrations(conn, path if backup else None)
+        from followup.db.schema import apply_migrations, pending_migrations  # (schema imports this module)
+        if read_only and pending_migrations(conn):
+            conn.close()
+            raise DatabaseError(N_("{path} needs an upgrade of its schema, and it cannot be written here (a read-only "
+                                   "file or directory): run followup once as the account that owns it"), path=path)
+        if not read_only:
+            apply_migrations(conn, path if backup else None)
     return conn
+
+
+def _cannot_write(exc: sqlite3.Error) -> bool:
+    return "readonly" in str(exc) or "read-only" in str(exc) or "unable to open" in str(exc)
+
+
+def _read_only(path: Path) -> sqlite3.Connection | None:
+    """The database opened for reading only, when this account may read it but not write it or its
+    directory (a backup copy on a read-only share, a file owned by the clinic's service account): the
+    commands that read work, the ones that write say that nothing can be written here. A database in
+    WAL mode needs its shared-memory file beside it; when none exists and none can be made, no other
+    process has the file open, and it is read as it stands (immutable). None: not readable either."""
+    uri = path.resolve().as_uri()
+    wal = Path(f"{path}-wal")
+    for options in ("mode=ro", "mode=ro&immutable=1"):
+        if "immutable" in options and wal.exists() and wal.stat().st_size:
+            return None  # committed changes wait in the WAL file: reading around them would mislead
+        try:
+            conn = sqlite3.connect(f"{uri}?{options}", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                                   isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.Error:
+            continue
+    return None
 
 
 def fault(reason: str) -> Msg:

@@ -530,6 +530,12 @@ def _applied(conn: sqlite3.Connection) -> list[str]:
         return []
 
 
+def pending_migrations(conn: sqlite3.Connection) -> list[str]:
+    """The migrations the database has not had yet."""
+    applied = set(_applied(conn))
+    return [n for n in MIGRATION_NAMES if n not in applied]
+
+
 def apply_migrations(conn: sqlite3.Connection, path: Path | None = None) -> None:
     """Apply pending migrations, all in one BEGIN IMMEDIATE transaction (a failure leaves the schema
     as it was). A database that already has a schema is first backed up beside itself."""

@@ -116,13 +116,17 @@ def exclusive_lock(path: Path, busy: str) -> Iterator[None]:
     {path}) when another process holds it."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    except PermissionError:  # made by another user of the machine: a lock needs no writing
+    except OSError as exc:  # made by another user of the machine: a lock needs no writing
         try:
             fd = os.open(path, os.O_RDONLY)
         except PermissionError:
             raise DatabaseError(N_("the lock file {path} belongs to {owner} and this user cannot open it: run the "
                                    "command as that user, or let this one read the file"),
                                 path=path, owner=_owner(path)) from None
+        except OSError:  # none, and none can be made: the directory is read-only here
+            raise DatabaseError(N_("cannot create the lock file {path} ({reason}): the database's directory cannot "
+                                   "be written here; nothing was written"), path=path,
+                                reason=exc.strerror or type(exc).__name__) from None
     try:
         try:
             if os.name == "nt":  # pragma: no cover
