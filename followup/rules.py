@@ -16,6 +16,7 @@ from followup.entryids import ENTRY_ID_LENGTH, entry_id, shortest_prefixes
 from followup.records import (ACTIVE, CHANNELS, SETTLING, UNANSWERED, Appointment, Complaint, Consent,
                               Contact, Entry, Finding, Patient, Policy, Reason, Records, Visit, Window, format_days)
 from followup.i18n import Msg, N_, msg, tr
+from followup.text import fold
 
 
 # ---------------------------------------------------------------------------
@@ -508,8 +509,6 @@ def plan_day(records: Iterable[Records], today: dt.date, policy: Policy,
     entries: list[tuple[Entry, Records]] = []
     for r in records:
         due = [f for f in assess(r, today, policy) if f.status == "due"]
-        if doctor:
-            due = [f for f in due if _doctor_matches(f.reason, doctor)]
         if not due:
             continue
         state = current_consents(r.consents)
@@ -530,7 +529,48 @@ def plan_day(records: Iterable[Records], today: dt.date, policy: Policy,
                                   tuple(sorted(reasons, key=lambda x: (x.priority, x.code))),
                                   warnings_for(r, today, policy)), r))
     merged = _merge_households([e for e, _ in entries])
-    return sorted(merged, key=list_order)
+    return sorted(filtered(merged, doctor=doctor), key=list_order)
+
+
+def filtered(entries: Iterable[Entry], *, channel: str | None = None, doctor: str | None = None) -> list[Entry]:
+    """The entries of a day's list on a channel, and those that concern a doctor: a reason of theirs,
+    the patient's or a household member's on the same call (shown whole: one call covers them all)."""
+    wanted = fold(doctor) if doctor else None
+    return [e for e in entries if (not channel or e.channel == channel)
+            and (wanted is None or wanted in filter_keys(e)[0])]
+
+
+# between the names in a filter key: no search text holds it, so a match never spans two names
+KEY_SEP = "\x1f"
+
+
+def filter_keys(e: Entry) -> tuple[str, str, str]:
+    """What the day's list is filtered by, for one entry (kept beside the stored entry, so that a filter
+    is a read): (the doctors of its reasons and its household's, the names and card numbers on the call,
+    the digits of its phone); names folded (any case, ё = е). A doctor's name, or a text to find,
+    matches when it is part of one of these (see find_terms)."""
+    doctors = {fold(n) for who in (e, *e.household) for x in who.reasons
+               for n in (x.doctor, *(x.evidence.get("doctors") or ())) if n}
+    names = [fold(who.patient.name) for who in (e, *e.household)] + [fold(e.patient.patient_id)]
+    digits = "".join(ch for ch in (e.address or "") if ch.isdigit())
+    return KEY_SEP + KEY_SEP.join(sorted(doctors)) + KEY_SEP, KEY_SEP.join(names), digits
+
+
+def find_terms(text: str) -> tuple[str, str | None]:
+    """What `--find` looks for: the text folded (in a name or a card number), and the digits of a phone
+    (4 at least; a Russian number's leading 7 or 8 dropped) or None."""
+    wanted = fold(text.strip())
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if len(digits) == 11 and digits[0] in "78":
+        digits = digits[1:]
+    return wanted, digits if len(digits) >= 4 else None
+
+
+def found(e: Entry, text: str) -> bool:
+    """Whether `--find TEXT` shows this entry (the same test as the stored list's, on filter_keys)."""
+    wanted, digits = find_terms(text)
+    _, names, phone = filter_keys(e)
+    return bool(wanted) and wanted in names or digits is not None and digits in phone
 
 
 def list_order(e: Entry) -> tuple[int, str, int, str, str, str]:
@@ -599,12 +639,6 @@ def within_capacity(entries: Sequence[Entry], today: dt.date, policy: Policy, *,
         waiting.extend(Waiting(e, place, expected_day(today, place, capacity[ch]))
                        for place, e in enumerate(line[room:], 1))
     return sorted(listed, key=list_order), waiting
-
-
-def _doctor_matches(reason: Reason, doctor: str) -> bool:
-    wanted = doctor.casefold()
-    names = [reason.doctor or ""] + list(reason.evidence.get("doctors") or [])
-    return any(wanted in (n or "").casefold() for n in names)
 
 
 def _by_channel(due: list[Finding]) -> list[tuple[str, list[Reason]]]:

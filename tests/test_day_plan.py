@@ -252,6 +252,71 @@ def test_filters_on_the_stored_plan(demo):
                                  for r in x["reasons"]) for x in by_doctor)
 
 
+def test_a_filtered_list_is_a_read_that_equals_the_plan_made_with_the_filter(demo):
+    """--channel, --doctor and --find select from the stored list (the filter keys kept beside each
+    entry), and give what the rules give when they plan the day with that filter: the same entries,
+    order and ids, on several days of the demo clinic, for every doctor and channel and a few searches.
+    On another day (not stored), the day planned in memory gives the same answers."""
+    from followup import i18n, rules
+    from followup.actions.day import policy_of, stored_day
+
+    conn = db.connect(demo.path)
+    doctors = db.doctor_names(conn)
+    settings = db.get_settings(conn)
+    policy = policy_of(conn, settings)
+    checked = 0
+    with i18n.using("en"):
+        for day in (DAY, DAY + dt.timedelta(days=9), DAY + dt.timedelta(days=30)):
+            records = list(db.load_records(conn, day, windows=rules.candidate_windows(day, policy)))
+            whole = rules.plan_day(records, day, policy)
+            shown = shortest_prefixes(e.entry_id for e in whole)
+            as_json = {e.entry_id: entry_json(e, settings, shown[e.entry_id]) for e in whole}
+            phone = next(e.address for e in whole if e.channel == "call")
+            searches = [whole[0].patient.name.split()[0].upper(), "ова", whole[-1].patient.patient_id, phone[-7:],
+                        "8" + phone[2:5] + " " + phone[5:], "ё"]
+            for stored in (True, False) if day == DAY else (True,):
+                today = day if stored else day - dt.timedelta(days=1)  # not today: planned, nothing stored
+                for channel in (None, "call", "sms"):
+                    for doctor in (None, *doctors):
+                        planned = rules.plan_day(records, day, policy, channel=channel, doctor=doctor)
+                        got = json.loads(stored_day(conn, day, channel, doctor=doctor, today=today, as_json=True))
+                        assert got == [as_json[e.entry_id] for e in planned], (day, channel, doctor)
+                        checked += bool(planned)
+                for text in searches:
+                    got = json.loads(stored_day(conn, day, find=text, today=today, as_json=True))
+                    assert got == [as_json[e.entry_id] for e in whole if rules.found(e, text)], text
+                    assert got or text == "ё", text
+                    checked += 1
+    conn.close()
+    assert checked > 50
+
+
+def test_a_person_reads_the_list_a_page_at_a_time(demo):
+    """A big clinic's list is thousands of entries: a person's view shows 50 and says how to see the
+    rest; --page and --all show them; the JSON, for scripts, is the whole list as before."""
+    import re
+
+    listed = demo.today()
+    n = len(listed)
+    assert n > 100
+
+    def ids(out):
+        # blocks, or a table's rows (and the messages under a table)
+        return list(dict.fromkeys(re.findall(r"^(?:│ )?([0-9a-f]{4,}) ", out, flags=re.M)))
+
+    first = demo.run("today").stdout
+    assert first.startswith(f"Contacts for {DAY.isoformat()}: {n}")
+    assert ids(first) == [e["entry_id"] for e in listed[:50]]
+    assert first.rstrip().endswith(f"Entries 1-50 of {n}. Next: followup today --page 2 (or --all; narrow it with "
+                                   "--channel, --doctor, --find)")
+    last = demo.run("today", "--page", "99").stdout  # past the end: the last page
+    assert ids(last) == [e["entry_id"] for e in listed[(n - 1) // 50 * 50:]]
+    assert f"of {n} (the last page; --all for the whole list)" in last
+    assert ids(demo.run("today", "--all").stdout) == [e["entry_id"] for e in listed]
+    assert "Entries" not in demo.run("today", "--all").stdout
+    assert len(demo.today("--page", "2")) == n  # JSON is for scripts: always the whole list
+
+
 def test_household_members_join_and_leave_the_stored_call(cli, tmp_path):
     p = write_csv(tmp_path / "p.csv", ["Номер карты", "ФИО", "Телефон", "Код семьи"],
                   [["H3", "Сидорова Анна", "8 (926) 000-00-03", "F1"], ["H4", "Сидоров Пётр", "8 (926) 000-00-03", "F1"],

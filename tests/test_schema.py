@@ -93,7 +93,7 @@ EXPECTED["plan_entries"] = [
     ("entry_id", "TEXT", 0, 1), ("shown", "TEXT", 1, 0), ("patient_id", "TEXT", 1, 0), ("channel", "TEXT", 1, 0),
     ("no_window", "INTEGER", 1, 0),
     ("start", "TEXT", 1, 0), ("priority", "INTEGER", 1, 0), ("name", "TEXT", 1, 0), ("payload", "TEXT", 1, 0),
-    ("place", "INTEGER", 0, 0)]
+    ("place", "INTEGER", 0, 0), ("doctors", "TEXT", 1, 0), ("names", "TEXT", 1, 0), ("digits", "TEXT", 1, 0)]
 EXPECTED["plan_members"] = [("patient_id", "TEXT", 1, 1), ("entry_id", "TEXT", 1, 2)]
 EXPECTED["plan_dirty"] = [("patient_id", "TEXT", 1, 1)]
 EXPECTED["plan_texts"] = [("entry_id", "TEXT", 1, 1), ("language", "TEXT", 1, 2), ("payload", "TEXT", 1, 0)]
@@ -113,7 +113,7 @@ MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys"
               "m010_complaint_survey", "m011_day_counts",
               "m012_phone_kinds", "m013_corrections", "m014_reason_actions",
               "m015_survey_corrections", "m016_capacity",
-              "m017_erased_cards", "m018_outbox"]
+              "m017_erased_cards", "m018_outbox", "m019_plan_filters"]
 
 
 def test_migrated_schema_is_pinned(tmp_path):

@@ -188,10 +188,11 @@ def _rows(entries, settings: dict, places: dict | None = None) -> list[dict]:
     rows = []
     for e in entries:
         no_window, start, priority, name, channel, patient_id = rules.list_order(e)
+        doctors, names, digits = rules.filter_keys(e)
         rows.append({"entry_id": e.entry_id, "patient_id": patient_id, "channel": channel, "no_window": no_window,
                      "start": start, "priority": priority, "name": name, "payload": _payload(e, settings),
                      "members": [patient_id] + [m.patient.patient_id for m in e.household],
-                     "place": (places or {}).get(e.entry_id)})
+                     "place": (places or {}).get(e.entry_id), "doctors": doctors, "names": names, "digits": digits})
     return rows
 
 
@@ -286,10 +287,13 @@ def _translate(conn, language: str) -> None:
                                          for entry_id, payload in missing])
 
 
-def stored_day(conn, day: dt.date, channel: Optional[str] = None, *, today: dt.date, as_json: bool = False):
+def stored_day(conn, day: dt.date, channel: Optional[str] = None, *, today: dt.date, as_json: bool = False,
+               doctor: Optional[str] = None, find: Optional[str] = None):
     """The day's entries as (id shown, JSON payload without the id) in list order, or (``as_json``)
     the whole list as `today --format json` prints it, in UTF-8 bytes; their sentences in the
     reader's language (kept, once read in it, so that the next read in that language is a read).
+    Filtered (a channel; a doctor, named as every command names one; a text to find in a name, a
+    card number or a phone) as rules.plan_day and rules.found filter the day's list: a read too.
 
     Read from the stored plan when it is current (a read transaction: no lock taken); else the
     plan is brought up to date and stored first. Only the calendar's ``today`` is stored,
@@ -298,36 +302,42 @@ def stored_day(conn, day: dt.date, channel: Optional[str] = None, *, today: dt.d
     working through. So is the day when the write lock is not to be had within REFRESH_WAIT_MS
     (an import is writing) or the file is read-only.
     """
-    from followup import db, i18n
+    from followup import db, i18n, rules
+    from followup.actions.lookup import known_doctor
+    from followup.text import fold
 
+    doctor = known_doctor(conn, doctor)
+    filters = db.Filters(channel, fold(doctor) if doctor else None, rules.find_terms(find) if find else None)
     language = i18n.language()
     read = db.plan_json if as_json else db.plan_entries
     with db.read_snapshot(conn):
         if _fresh(conn, day, language):
-            return read(conn, language, channel)
+            return read(conn, language, filters)
     if day != today:
-        return _unstored(conn, day, channel, as_json=as_json)
+        return _unstored(conn, day, channel, doctor, find, as_json=as_json)
     try:
         with db.busy_timeout(conn, REFRESH_WAIT_MS), db.write_transaction(conn):
             _refresh(conn, day)
             _translate(conn, language)
-            return read(conn, language, channel)
+            return read(conn, language, filters)
     except sqlite3.OperationalError as exc:
         if not db.is_locked_or_readonly(exc):
             raise
-    return _unstored(conn, day, channel, as_json=as_json)
+    return _unstored(conn, day, channel, doctor, find, as_json=as_json)
 
 
-def _unstored(conn, day: dt.date, channel: Optional[str], *, as_json: bool):
+def _unstored(conn, day: dt.date, channel: Optional[str], doctor: Optional[str], find: Optional[str], *,
+              as_json: bool):
     """The day planned here, nothing stored: what `stored_day` returns, in the same shapes."""
-    from followup import db
+    from followup import db, rules
     from followup.entryids import shortest_prefixes
 
     with db.read_snapshot(conn):  # one snapshot, whoever commits meanwhile
         entries, settings = day_list(conn, day)
-    shown = shortest_prefixes(e.entry_id for e in entries)
+    shown = shortest_prefixes(e.entry_id for e in entries)  # the ids as the whole list shows them
+    entries = rules.filtered(entries, channel=channel, doctor=doctor)
     pairs = [(shown[e.entry_id], json.dumps(rendered(entry_data(e, settings)), ensure_ascii=False))
-             for e in entries if not channel or e.channel == channel]
+             for e in entries if not find or rules.found(e, find)]
     if as_json:
         return ("[" + ",\n".join(with_id(s, p) for s, p in pairs) + "]").encode()
     return pairs
@@ -408,21 +418,3 @@ def waiting_places(conn, patient_id: str, day: dt.date) -> list[Place]:
         reasons = tuple((r["code"], r["ref"]) for who in (d, *d["household"]) for r in who["reasons"])
         places.append(Place(entry_id, channel, place, rules.expected_day(day, place, capacity[channel]), reasons))
     return places
-
-
-def matching(data: list[dict], text: str) -> list[dict]:
-    """The entries (as `today --format json` has them) whose patient, or a household member on the same
-    call, has this in the name (any case, ё = е) or these digits in the phone."""
-    from followup.text import fold
-
-    wanted = fold(text.strip())
-    digits = "".join(ch for ch in text if ch.isdigit())
-    if len(digits) == 11 and digits[0] in "78":
-        digits = digits[1:]
-
-    def hit(d: dict) -> bool:
-        names = [d["patient"], d["patient_id"], *(m["patient"] for m in d["household"])]
-        if any(wanted and wanted in fold(n) for n in names):
-            return True
-        return len(digits) >= 4 and digits in "".join(ch for ch in (d["phone"] or "") if ch.isdigit())
-    return [d for d in data if hit(d)]

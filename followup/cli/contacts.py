@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from followup.cli.core import (echo, BY_OPTION, DAY_OPTION, FORMAT_OPTION, Format, _Group, _choices, _clock, _console,
+from followup.cli.core import (RECORD_ID_MAX, echo, BY_OPTION, DAY_OPTION, FORMAT_OPTION, Format, _Group, _choices, _clock, _console,
                                _date, _open, _phone, _print_rows, _structured, _today, _who, app)
 from followup import i18n
 from followup.errors import UsageError
@@ -116,18 +116,22 @@ def today(
     ctx: typer.Context,
     date: Optional[str] = typer.Option(None, "--date", help="The day to list (default: today)."),
     channel: Optional[str] = typer.Option(None, "--channel", help="Only call, sms, email or messenger."),
-    doctor: Optional[str] = typer.Option(None, "--doctor", help="Only reasons of this doctor (a name part)."),
+    doctor: Optional[str] = typer.Option(None, "--doctor", help="Only the calls that concern this doctor: a reason "
+                                         "of theirs (a name part); each shown whole."),
     find: Optional[str] = typer.Option(None, "--find", help="Only entries whose patient has this in the name "
                                        "or phone."),
     summary: bool = typer.Option(False, "--summary", help="Only how far the day is: done, left, by outcome."),
+    page: int = typer.Option(1, "--page", min=1, max=RECORD_ID_MAX, help="Which page of the list a person reads "
+                             "(50 entries a page)."),
+    everything: bool = typer.Option(False, "--all", help="The whole list at once, not a page of it."),
     fmt: Format = FORMAT_OPTION,
 ):
     """Today's list: consented patients with a concrete reason, each with its evidence.
 
     Ordered by the patient's preferred time of day. Record each outcome with `followup done ENTRY`.
     """
-    from followup.actions.day import day_list, day_progress, entry_json, matching, stored_day, with_id
-    from followup.entryids import CHANNELS, shortest_prefixes
+    from followup.actions.day import day_progress, stored_day, with_id
+    from followup.entryids import CHANNELS
 
     day = _date(date)
     if channel and channel not in CHANNELS:  # a word for it ("смс"): the records' vocabulary, only then
@@ -136,20 +140,21 @@ def today(
         channel = understood(channel, CHANNELS, "channel") or channel
     if channel and channel not in CHANNELS:
         raise UsageError(N_("unknown channel {value!r} (one of {allowed})"), value=channel, allowed=", ".join(CHANNELS))
+    if summary and (doctor or find):
+        raise UsageError(N_("--summary is for the whole list (without --doctor or --find)"))
     conn = _open(ctx, create=False)
-    if doctor:  # one doctor's reasons change who the cap lets through: planned afresh
-        entries, settings = day_list(conn, day, channel, doctor)
-        shown = shortest_prefixes(e.entry_id for e in entries)
-        data = [entry_json(e, settings, shown[e.entry_id]) for e in entries]
-    elif fmt is Format.json and not find and not summary:  # the stored plan's bytes, one entry a line
-        echo(stored_day(conn, day, channel, today=_today(), as_json=True))
+    if fmt is Format.json and not summary:  # the stored plan's bytes, one entry a line
+        echo(stored_day(conn, day, channel, today=_today(), as_json=True, doctor=doctor, find=find))
         return
-    else:
-        data = [json.loads(with_id(shown, payload)) for shown, payload in stored_day(conn, day, channel, today=_today())]
-    progress = day_progress(conn, day, len(data), channel, today=_today()) if not doctor else None
+    pairs = stored_day(conn, day, channel, today=_today(), doctor=doctor, find=find)
+    total, first = len(pairs), 0
+    if fmt in (Format.table, Format.md) and not everything and not summary:  # a person reads a page of it
+        first = min((page - 1) * PAGE, max(total - 1, 0) // PAGE * PAGE)
+        pairs = pairs[first:first + PAGE]
+    data = [json.loads(with_id(shown, payload)) for shown, payload in pairs]
+    # the header says how far the day is; for a doctor's or a search's part of it, how many match
+    progress = day_progress(conn, day, total, channel, today=_today()) if not (doctor or find) else None
     if summary:
-        if progress is None:
-            raise UsageError(N_("--summary is for the whole list (without --doctor)"))
         if fmt in (Format.json, Format.xlsx):
             _structured(progress.data(), fmt, "summary")
         else:
@@ -157,16 +162,14 @@ def today(
             for outcome, n in sorted(progress.outcomes.items()):
                 echo(f"  {tr(outcome)}: {n}")
         return
-    if find:
-        data = matching(data, find)
-        progress = None  # the header says how many match
     if fmt is Format.json:  # one entry a line
         echo("[" + ",\n".join(json.dumps(d, ensure_ascii=False) for d in data) + "]")
         return
+    more = _more_line(first, len(data), total, page) if len(data) < total else ""
     if fmt is Format.table and data:
         width = shutil.get_terminal_size().columns
         if width < TABLE_WIDTH or len(data) > TABLE_ROWS:
-            _print_cards(data, day, width, progress)
+            _print_cards(data, day, width, progress, total, more)
             return
     readable = fmt in (Format.table, Format.md)  # CSV keeps the codes, before each reason's sentence
     flat = [{"entry": d["entry_id"], "window": d["window"] or "", "patient": f"{d['patient']} ({d['patient_id']})",
@@ -189,9 +192,9 @@ def today(
         return
     columns = ["entry", "window", "patient", "phone", "channel", "reasons", "doctor", "warnings"]
     if fmt is Format.table and not _reasons_fit(flat, columns):
-        _print_cards(data, day, shutil.get_terminal_size().columns, progress)
+        _print_cards(data, day, shutil.get_terminal_size().columns, progress, total, more)
         return
-    _print_rows(flat, columns, fmt, title=_title(day, len(flat), progress))
+    _print_rows(flat, columns, fmt, title=_title(day, total, progress))
     import textwrap
 
     width = max(_console().width - 1, 40)
@@ -201,6 +204,21 @@ def today(
                                         channel=tr(d["channel"]), address=_phone(d["phone"]), message=d["message"])
                                + _sms_size(d), width=width, subsequent_indent="  ", break_long_words=False,
                                break_on_hyphens=False))
+    if more:
+        echo(more)
+
+
+# a person reads the day's list a page at a time (--page, --all): a big clinic's list is thousands of entries
+PAGE = 50
+
+
+def _more_line(first: int, shown: int, total: int, page: int) -> str:
+    """The line under a page of the list: which entries these are, and how to see the others."""
+    if first + shown < total:
+        return tr("Entries {a}-{b} of {total}. Next: followup today --page {next} (or --all; narrow it with "
+                  "--channel, --doctor, --find)", a=first + 1, b=first + shown, total=total, next=first // PAGE + 2)
+    return tr("Entries {a}-{b} of {total} (the last page; --all for the whole list)", a=first + 1, b=first + shown,
+              total=total)
 
 
 # the reasons are the list's substance: a table gives them at least this many columns, or the list
@@ -244,7 +262,7 @@ def _progress_line(progress) -> str:
 TABLE_WIDTH, TABLE_ROWS = 120, 300
 
 
-def _print_cards(data: list[dict], day, width: int, progress=None) -> None:
+def _print_cards(data: list[dict], day, width: int, progress=None, total: int | None = None, more: str = "") -> None:
     """The day's list for a narrow terminal or a long list: an entry's id, time, channel, number and
     patient on one line, then each reason, household member, warning and message on lines of their own."""
     import textwrap
@@ -253,7 +271,7 @@ def _print_cards(data: list[dict], day, width: int, progress=None) -> None:
         return textwrap.fill(text, width=max(width - 1, 40), initial_indent=f"  {mark} ",
                              subsequent_indent="    ", break_on_hyphens=False)
 
-    out = [_title(day, len(data), progress)]
+    out = [_title(day, len(data) if total is None else total, progress)]
     for d in data:
         out.append("")
         out.append(f"{d['entry_id']}  {d['window'] or tr('any time')}  {tr(d['channel'])} {_phone(d['phone'])}  "
@@ -264,6 +282,8 @@ def _print_cards(data: list[dict], day, width: int, progress=None) -> None:
         out.extend(lines("!", w) for w in d["warnings"])
         if d["message"]:
             out.append(lines(">", d["message"] + _sms_size(d)))
+    if more:
+        out.extend(["", more])
     echo("\n".join(out))
 
 

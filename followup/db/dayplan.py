@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from followup.entryids import shortest_prefixes
 
 # ---------------------------------------------------------------------------
 # The stored day plan (m007): `followup today` reads it; triggers keep it honest
 
 
-PLAN_COLUMNS = ("entry_id", "patient_id", "channel", "no_window", "start", "priority", "name", "payload", "place")
+PLAN_COLUMNS = ("entry_id", "patient_id", "channel", "no_window", "start", "priority", "name", "payload", "place",
+                "doctors", "names", "digits")
 
 
 def plan_state(conn: sqlite3.Connection) -> tuple[str, str, int] | None:
@@ -35,22 +37,44 @@ def completed_waves(conn: sqlite3.Connection, wave: int) -> list[str]:
 _PLAN_ORDER = "ORDER BY no_window, start, priority, name, channel, patient_id"
 
 
-def plan_entries(conn: sqlite3.Connection, language: str, channel: str | None = None) -> list[tuple[str, str]]:
+@dataclass(frozen=True)
+class Filters:
+    """Which entries of the day's list to read: a channel; a doctor and a text to find, as
+    rules.filter_keys and rules.find_terms have them (folded; digits of a phone, or None)."""
+
+    channel: str | None = None
+    doctor: str | None = None
+    find: tuple[str, str | None] | None = None
+
+    def sql(self) -> tuple[str, tuple]:
+        where, params = "", ()
+        if self.channel:
+            where, params = where + "AND e.channel = ? ", params + (self.channel,)
+        if self.doctor:
+            where, params = where + "AND instr(e.doctors, ?) > 0 ", params + (self.doctor,)
+        if self.find:
+            wanted, digits = self.find
+            where += "AND ((? != '' AND instr(e.names, ?) > 0) OR (? IS NOT NULL AND instr(e.digits, ?) > 0)) "
+            params += (wanted, wanted, digits, digits)
+        return where, params
+
+
+def plan_entries(conn: sqlite3.Connection, language: str, filters: Filters = Filters()) -> list[tuple[str, str]]:
     """(id shown, JSON payload without the id, in ``language``) of the stored plan's entries, in list order."""
-    where, params = ("AND e.channel = ? ", (language, channel)) if channel else ("", (language,))
+    where, params = filters.sql()
     return conn.execute(f"SELECT e.shown, t.payload FROM plan_entries e JOIN plan_texts t ON t.entry_id = e.entry_id "
-                        f"AND t.language = ? WHERE e.place IS NULL {where}{_PLAN_ORDER}", params).fetchall()
+                        f"AND t.language = ? WHERE e.place IS NULL {where}{_PLAN_ORDER}", (language, *params)).fetchall()
 
 
-def plan_json(conn: sqlite3.Connection, language: str, channel: str | None = None) -> bytes:
+def plan_json(conn: sqlite3.Connection, language: str, filters: Filters = Filters()) -> bytes:
     """The stored plan as `followup today --format json` prints it in ``language``, as UTF-8 bytes.
 
-    The whole list is kept ready as one value (a read of a few megabytes, never decoded); a list
-    for one channel is put together from the entries.
+    The whole list is kept ready as one value (a read of a few megabytes, never decoded); a filtered
+    list is put together from the entries.
     """
-    if not channel:
+    if filters == Filters():
         return conn.execute("SELECT list FROM plan_lists WHERE language = ?", (language,)).fetchone()[0]
-    return _plan_json(conn, language, "AND e.channel = ? ", (channel,))
+    return _plan_json(conn, language, *filters.sql())
 
 
 def _plan_json(conn: sqlite3.Connection, language: str, where: str = "", params: tuple = ()) -> bytes:

@@ -503,12 +503,25 @@ def m018_outbox(db):
     )
 
 
+def m019_plan_filters(db):
+    # What the day's list is filtered by (--doctor, --find, the coming web page's filters), kept beside
+    # each stored entry (rules.filter_keys) so that a filtered list is a read, never a plan made afresh.
+    db.executescript(
+        """
+        ALTER TABLE plan_entries ADD COLUMN doctors TEXT NOT NULL DEFAULT '';
+        ALTER TABLE plan_entries ADD COLUMN names TEXT NOT NULL DEFAULT '';
+        ALTER TABLE plan_entries ADD COLUMN digits TEXT NOT NULL DEFAULT '';
+        DELETE FROM plan_meta;
+        """
+    )
+
+
 # The migrations in order: append only, never rename one (a database records the names it has).
 MIGRATIONS = (m001_initial, m002_contacts, m003_complaints, m004_surveys, m005_survey_themes, m006_erasures,
               m007_day_plan, m008_contacts_entry, m009_plan_texts, m010_complaint_survey, m011_day_counts,
               m012_phone_kinds, m013_corrections, m014_reason_actions,
               m015_survey_corrections, m016_capacity,
-              m017_erased_cards, m018_outbox)
+              m017_erased_cards, m018_outbox, m019_plan_filters)
 MIGRATION_NAMES = tuple(m.__name__ for m in MIGRATIONS)
 
 
