@@ -88,3 +88,22 @@ def test_a_value_taken_as_a_default_is_counted_never_quoted(clinic, tmp_path):
     assert r.exit_code == 0
     assert "3 rows whose kind (column 'Вид приёма') the mapping does not name, 2 different values" in r.stdout
     assert "Иванова" not in r.stdout and "7916" not in r.stdout and "Что-то" not in r.stdout
+
+
+def test_the_quick_check_finds_a_damaged_page_too(clinic):
+    """`check --quick` (the nightly cron's: SQLite's quick_check and the schema) says ok of a healthy
+    file, and finds a table's page overwritten on disk, as the full check does."""
+    r = clinic("check", "--quick")
+    assert r.exit_code == 0 and r.stdout.startswith("ok (schema m0") and "quick check" in r.stdout
+    assert json.loads(clinic("check", "--quick", "--format", "json").stdout)["quick"] is True
+    conn = sqlite3.connect(clinic.db_path)
+    page = conn.execute("PRAGMA page_size").fetchone()[0]
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'contacts'").fetchone()[0]
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    with open(clinic.db_path, "r+b") as fh:  # a table's root page overwritten: a disk's damage
+        fh.seek((root - 1) * page)
+        fh.write(b"\xff" * 64)
+    for command in (["check", "--quick"], ["check"]):
+        r = clinic(*command)
+        assert r.exit_code == 1 and r.stdout.startswith("PROBLEMS: ") and len(r.stdout.splitlines()) == 1, command
