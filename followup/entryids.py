@@ -24,12 +24,15 @@ def shortest_prefixes(full_ids: Iterable[str]) -> dict[str, str]:
 
     `followup done` accepts any prefix that names one entry, so an id once shown stays valid.
     """
-    out = {}
     ids = sorted(full_ids)
-    for i, full in enumerate(ids):
-        n = ENTRY_ID_LENGTH
-        for other in (ids[i - 1] if i else "", ids[i + 1] if i + 1 < len(ids) else ""):
-            while n < len(full) and other[:n] == full[:n]:
-                n += 1
-        out[full] = full[:n]
-    return out
+    return {full: prefix_between(ids[i - 1] if i else "", ids[i + 1] if i + 1 < len(ids) else "", full)
+            for i, full in enumerate(ids)}
+
+
+def prefix_between(before: str, after: str, full: str) -> str:
+    """The prefix shown for ``full`` between its neighbours in id order ("" for none)."""
+    n = ENTRY_ID_LENGTH
+    for other in (before, after):
+        while n < len(full) and other[:n] == full[:n]:
+            n += 1
+    return full[:n]

@@ -113,7 +113,8 @@ MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys"
               "m010_complaint_survey", "m011_day_counts",
               "m012_phone_kinds", "m013_corrections", "m014_reason_actions",
               "m015_survey_corrections", "m016_capacity",
-              "m017_erased_cards", "m018_outbox", "m019_plan_filters"]
+              "m017_erased_cards", "m018_outbox", "m019_plan_filters",
+              "m020_lookup_indexes"]
 
 
 def test_migrated_schema_is_pinned(tmp_path):
@@ -148,11 +149,15 @@ INDEXES = {  # name: (table, columns)
     'next_contacts_patient': ('next_contacts', ('patient_id',)),
     'patients_household': ('patients', ('household_id',)),
     'phone_flags_patient': ('phone_flags', ('patient_id',)),
+    'plan_entries_listed': ('plan_entries', ('channel',)),
+    'plan_entries_waiting': ('plan_entries', ('channel',)),
     'plan_entries_order': ('plan_entries', ('no_window', 'start', 'priority', 'name', 'channel', 'patient_id')),
+    'plan_members_entry': ('plan_members', ('entry_id',)),
     'plan_stages_due': ('plan_stages', ('status', 'due_date')),
     'plan_stages_patient': ('plan_stages', ('patient_id',)),
     'survey_doctors_doctor': ('survey_doctors', ('doctor',)),
     'surveys_treatment': ('surveys', ('patient_id', 'visit_id')),
+    'surveys_patient': ('surveys', ('patient_id',)),
     'visits_control_due': ('visits', ('control_due',)),
     'visits_kind_date': ('visits', ('kind', 'date', 'patient_id')),
     'visits_patient_date': ('visits', ('patient_id', 'date', 'kind')),

@@ -326,9 +326,9 @@ def explain(conn, patient: str, *, day: dt.date, today: Optional[dt.date] = None
     [records] = db.load_records(conn, day, [pid])
     findings = rules.assess(records, day, policy)
     if policy.capacity and day == today:
-        from followup.actions.day import stored_day, waiting_places
+        from followup.actions.day import ensure_stored, waiting_places
 
-        stored_day(conn, day, today=today)  # the day's list as the desks have it (a read when current)
+        ensure_stored(conn, day, today=today)  # the day's list as the desks have it (a read when current)
         for place in waiting_places(conn, pid, day):
             findings = [replace(f, status="waiting", text=msg(
                 N_("{text} - waiting: about number {place} in line ({channel}), expected around {date}"), text=f.text,

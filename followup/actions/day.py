@@ -208,8 +208,9 @@ def within_capacity(conn, day: dt.date, entries, policy):
                                  used=db.day_closed(conn, day.isoformat()))
 
 
-def _refresh(conn, day: dt.date) -> None:
-    """Inside a write transaction: bring the stored plan up to date for ``day``."""
+def _refresh(conn, day: dt.date) -> list[str] | None:
+    """Inside a write transaction: bring the stored plan up to date for ``day``. Returns the entries
+    stored anew when some patients were planned again (None: the whole day was)."""
     from followup import db, rules
 
     settings = db.get_settings(conn)
@@ -227,10 +228,10 @@ def _refresh(conn, day: dt.date) -> None:
         db.store_plan(conn, day.isoformat(), stamp, policy.survey_wave, _rows(entries, settings, places))
         db.note_listed(conn, day.isoformat(), _listed(listed))
         db.note_waiting(conn, day.isoformat(), _listed(w.entry for w in waiting), _listed(listed))
-        return
+        return None
     dirty = db.plan_dirty(conn)
     if not dirty:
-        return
+        return []
     # the marked patients, their households (a member may now share their call or stop sharing
     # it) and whoever shares a stored entry with them are planned again, together
     affected = sorted(set(dirty) | set(db.household_members(conn, dirty)) | set(db.plan_entry_members(conn, dirty)))
@@ -242,6 +243,7 @@ def _refresh(conn, day: dt.date) -> None:
     db.note_listed(conn, day.isoformat(), _listed(listed))
     db.note_waiting(conn, day.isoformat(), _listed(e for e in entries if places.get(e.entry_id) is not None),
                     _listed(listed), patients=affected)
+    return [e.entry_id for e in entries]
 
 
 def _places_kept(conn, entries, policy) -> dict:
@@ -278,13 +280,24 @@ def _fresh(conn, day: dt.date, language: str) -> bool:
             and state[1] == _stamp(conn, state[2]) and db.plan_has_list(conn, language))
 
 
-def _translate(conn, language: str) -> None:
-    """Inside the write transaction: keep the texts of the entries not read in ``language`` yet."""
-    from followup import db
+def _translate(conn, language: str, entry_ids: list[str] | None = None) -> None:
+    """Inside the write transaction: keep the texts of the entries not read in ``language`` yet (of
+    these entries, if named), as JSON that is safe to show (text.visible: what a terminal would act on
+    is written as its \\u code, which JSON reads back as the character itself), so that the list is
+    printed as it is read."""
+    from followup import db, i18n
 
-    missing = db.plan_untranslated(conn, language)
-    db.store_plan_texts(conn, language, [(entry_id, json.dumps(rendered(json.loads(payload)), ensure_ascii=False))
-                                         for entry_id, payload in missing])
+    missing = db.plan_untranslated(conn, language, entry_ids)
+    with i18n.using(language):
+        db.store_plan_texts(conn, language, [(entry_id, _json_text(rendered(json.loads(payload))))
+                                             for entry_id, payload in missing])
+
+
+def _json_text(d: dict) -> str:
+    """An entry as the stored list keeps it: JSON, safe to show as it is (see _translate)."""
+    from followup.text import visible
+
+    return visible(json.dumps(d, ensure_ascii=False))
 
 
 def stored_day(conn, day: dt.date, channel: Optional[str] = None, *, today: dt.date, as_json: bool = False,
@@ -292,6 +305,7 @@ def stored_day(conn, day: dt.date, channel: Optional[str] = None, *, today: dt.d
     """The day's entries as (id shown, JSON payload without the id) in list order, or (``as_json``)
     the whole list as `today --format json` prints it, in UTF-8 bytes; their sentences in the
     reader's language (kept, once read in it, so that the next read in that language is a read).
+    The JSON is safe to show as it is (text.visible applied when it was kept).
     Filtered (a channel; a doctor, named as every command names one; a text to find in a name, a
     card number or a phone) as rules.plan_day and rules.found filter the day's list: a read too.
 
@@ -310,20 +324,95 @@ def stored_day(conn, day: dt.date, channel: Optional[str] = None, *, today: dt.d
     filters = db.Filters(channel, fold(doctor) if doctor else None, rules.find_terms(find) if find else None)
     language = i18n.language()
     read = db.plan_json if as_json else db.plan_entries
+    whole = as_json and filters == db.Filters()  # the list kept ready as one value, once read
+    assembled = None
     with db.read_snapshot(conn):
         if _fresh(conn, day, language):
-            return read(conn, language, filters)
+            out = read(conn, language, filters)
+            if not whole or db.plan_list_kept(conn, language):
+                return out
+            assembled = (out, conn.execute("PRAGMA data_version").fetchone()[0])
+    if assembled is not None:  # put together from the entries: kept for the next read, if nobody wrote since
+        out, version = assembled
+        try:
+            with db.busy_timeout(conn, 0), db.write_transaction(conn):
+                if conn.execute("PRAGMA data_version").fetchone()[0] == version:
+                    db.keep_plan_list(conn, language, out)
+        except sqlite3.OperationalError as exc:
+            if not db.is_locked_or_readonly(exc):
+                raise
+        return out
     if day != today:
         return _unstored(conn, day, channel, doctor, find, as_json=as_json)
     try:
         with db.busy_timeout(conn, REFRESH_WAIT_MS), db.write_transaction(conn):
-            _refresh(conn, day)
-            _translate(conn, language)
-            return read(conn, language, filters)
+            refresh(conn, day, language)
+            out = read(conn, language, filters)
+            if whole:
+                db.keep_plan_list(conn, language, out)
+            return out
     except sqlite3.OperationalError as exc:
         if not db.is_locked_or_readonly(exc):
             raise
     return _unstored(conn, day, channel, doctor, find, as_json=as_json)
+
+
+def day_page(conn, day: dt.date, channel: Optional[str] = None, *, today: dt.date, page: int, size: int,
+             doctor: Optional[str] = None, find: Optional[str] = None) -> tuple[list, int, int]:
+    """One page of the day's list as a person reads it: (the page's entries as `stored_day` gives them,
+    how many the list (filtered) holds, the place of the page's first entry). A page past the end is
+    the last one. From the stored plan, only the page's entries are read."""
+    from followup import db, i18n, rules
+    from followup.actions.lookup import known_doctor
+    from followup.text import fold
+
+    def first_of(total: int) -> int:
+        return min((page - 1) * size, max(total - 1, 0) // size * size)
+
+    doctor = known_doctor(conn, doctor)
+    filters = db.Filters(channel, fold(doctor) if doctor else None, rules.find_terms(find) if find else None)
+    language = i18n.language()
+    ensure_stored(conn, day, today=today)
+    with db.read_snapshot(conn):
+        if _fresh(conn, day, language):
+            total = db.plan_count(conn, filters)
+            first = first_of(total)
+            return db.plan_entries(conn, language, filters, (first, size)), total, first
+    pairs = _unstored(conn, day, channel, doctor, find, as_json=False)
+    first = first_of(len(pairs))
+    return pairs[first:first + size], len(pairs), first
+
+
+def ensure_stored(conn, day: dt.date, *, today: dt.date) -> None:
+    """The stored plan brought up to date, as `stored_day` does, without reading the list: for the use
+    cases that read what the plan keeps beside it (places in line, the day's counts)."""
+    from followup import db, i18n
+
+    language = i18n.language()
+    with db.read_snapshot(conn):
+        if _fresh(conn, day, language):
+            return
+    if day != today:
+        return
+    try:
+        with db.busy_timeout(conn, REFRESH_WAIT_MS), db.write_transaction(conn):
+            refresh(conn, day, language)
+    except sqlite3.OperationalError as exc:
+        if not db.is_locked_or_readonly(exc):
+            raise
+
+
+def refresh(conn, day: dt.date, language: str) -> None:
+    """Inside a write transaction: the stored plan brought up to date for ``day``, its texts kept in
+    ``language``, and in every language whose texts were all kept (the entries planned again only)."""
+    from followup import db
+
+    new = _refresh(conn, day)
+    if new:
+        for other in db.plan_languages(conn):
+            _translate(conn, other, new)
+    if not db.plan_has_list(conn, language):
+        _translate(conn, language)
 
 
 def _unstored(conn, day: dt.date, channel: Optional[str], doctor: Optional[str], find: Optional[str], *,
@@ -336,7 +425,7 @@ def _unstored(conn, day: dt.date, channel: Optional[str], doctor: Optional[str],
         entries, settings = day_list(conn, day)
     shown = shortest_prefixes(e.entry_id for e in entries)  # the ids as the whole list shows them
     entries = rules.filtered(entries, channel=channel, doctor=doctor)
-    pairs = [(shown[e.entry_id], json.dumps(rendered(entry_data(e, settings)), ensure_ascii=False))
+    pairs = [(shown[e.entry_id], _json_text(rendered(entry_data(e, settings))))
              for e in entries if not find or rules.found(e, find)]
     if as_json:
         return ("[" + ",\n".join(with_id(s, p) for s, p in pairs) + "]").encode()
@@ -347,7 +436,7 @@ def refresh_after_import(conn, *, today: dt.date) -> None:
     """After an import wrote something: plan and store today's list now, so that the morning's first
     `today` is a read. A failure leaves the import as it stands (`today` then plans the day itself)."""
     try:
-        stored_day(conn, today, today=today)
+        ensure_stored(conn, today, today=today)
     except sqlite3.Error:
         pass
 

@@ -39,11 +39,11 @@ def clinic_report(conn, *, year: int, today: dt.date) -> dict:
     """Conversion of first-time patients, dead souls, the contact funnel, consent coverage and
     complaints of ``year`` (the JSON contract of `followup report clinic`)."""
     from followup import db, reports
-    from followup.actions.day import stored_day
+    from followup.actions.day import ensure_stored
     from followup.records import PURPOSES
 
     if year == today.year:  # today's list counts too: stored (and counted) if nobody has asked for it yet
-        stored_day(conn, today, today=today)
+        ensure_stored(conn, today, today=today)
     active = db.active_patients_last_visit(conn, today)
     return {
         "year": year,

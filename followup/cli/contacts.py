@@ -130,7 +130,7 @@ def today(
 
     Ordered by the patient's preferred time of day. Record each outcome with `followup done ENTRY`.
     """
-    from followup.actions.day import day_progress, stored_day, with_id
+    from followup.actions.day import day_page, day_progress, stored_day, with_id
     from followup.entryids import CHANNELS
 
     day = _date(date)
@@ -144,13 +144,14 @@ def today(
         raise UsageError(N_("--summary is for the whole list (without --doctor or --find)"))
     conn = _open(ctx, create=False)
     if fmt is Format.json and not summary:  # the stored plan's bytes, one entry a line
-        echo(stored_day(conn, day, channel, today=_today(), as_json=True, doctor=doctor, find=find))
+        echo(stored_day(conn, day, channel, today=_today(), as_json=True, doctor=doctor, find=find), shown_safely=True)
         return
-    pairs = stored_day(conn, day, channel, today=_today(), doctor=doctor, find=find)
-    total, first = len(pairs), 0
     if fmt in (Format.table, Format.md) and not everything and not summary:  # a person reads a page of it
-        first = min((page - 1) * PAGE, max(total - 1, 0) // PAGE * PAGE)
-        pairs = pairs[first:first + PAGE]
+        pairs, total, first = day_page(conn, day, channel, today=_today(), page=page, size=PAGE, doctor=doctor,
+                                       find=find)
+    else:
+        pairs = stored_day(conn, day, channel, today=_today(), doctor=doctor, find=find)
+        total, first = len(pairs), 0
     data = [json.loads(with_id(shown, payload)) for shown, payload in pairs]
     # the header says how far the day is; for a doctor's or a search's part of it, how many match
     progress = day_progress(conn, day, total, channel, today=_today()) if not (doctor or find) else None

@@ -346,10 +346,11 @@ def _user() -> str:
     return os.environ.get("FOLLOWUP_USER") or getpass.getuser()
 
 
-def echo(text="", err: bool = False, nl: bool = True) -> None:
+def echo(text="", err: bool = False, nl: bool = True, *, shown_safely: bool = False) -> None:
     """Every line the commands print (str, or bytes of UTF-8) goes out here: text from outside shown
-    safely (text.visible), whatever the format."""
-    typer.echo(visible(text), err=err, nl=nl)
+    safely (text.visible), whatever the format; ``shown_safely``: the text went through it already
+    (the stored day's JSON, kept that way: a scan of megabytes saved on every `today`)."""
+    typer.echo(text if shown_safely else visible(text), err=err, nl=nl)
 
 
 def _console(err: bool = False):

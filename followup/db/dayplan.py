@@ -6,7 +6,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from followup.entryids import shortest_prefixes
+from followup.entryids import prefix_between, shortest_prefixes
 
 # ---------------------------------------------------------------------------
 # The stored day plan (m007): `followup today` reads it; triggers keep it honest
@@ -59,11 +59,23 @@ class Filters:
         return where, params
 
 
-def plan_entries(conn: sqlite3.Connection, language: str, filters: Filters = Filters()) -> list[tuple[str, str]]:
-    """(id shown, JSON payload without the id, in ``language``) of the stored plan's entries, in list order."""
+def plan_entries(conn: sqlite3.Connection, language: str, filters: Filters = Filters(),
+                 page: tuple[int, int] | None = None) -> list[tuple[str, str]]:
+    """(id shown, JSON payload without the id, in ``language``) of the stored plan's entries, in list
+    order; ``page``: (offset, how many) of them."""
     where, params = filters.sql()
-    return conn.execute(f"SELECT e.shown, t.payload FROM plan_entries e JOIN plan_texts t ON t.entry_id = e.entry_id "
-                        f"AND t.language = ? WHERE e.place IS NULL {where}{_PLAN_ORDER}", (language, *params)).fetchall()
+    limit = f" LIMIT {int(page[1])} OFFSET {int(page[0])}" if page else ""
+    # (CROSS JOIN: the entries in list order first, by their index, each one's text then: a page
+    # reads its own rows only)
+    return conn.execute(f"SELECT e.shown, t.payload FROM plan_entries e CROSS JOIN plan_texts t "
+                        f"ON t.entry_id = e.entry_id AND t.language = ? WHERE e.place IS NULL {where}"
+                        f"{_PLAN_ORDER}{limit}", (language, *params)).fetchall()
+
+
+def plan_count(conn: sqlite3.Connection, filters: Filters = Filters()) -> int:
+    """How many entries of the stored plan a filter selects."""
+    where, params = filters.sql()
+    return conn.execute(f"SELECT count(*) FROM plan_entries e WHERE e.place IS NULL {where}", params).fetchone()[0]
 
 
 def plan_json(conn: sqlite3.Connection, language: str, filters: Filters = Filters()) -> bytes:
@@ -73,14 +85,16 @@ def plan_json(conn: sqlite3.Connection, language: str, filters: Filters = Filter
     list is put together from the entries.
     """
     if filters == Filters():
-        return conn.execute("SELECT list FROM plan_lists WHERE language = ?", (language,)).fetchone()[0]
+        kept = conn.execute("SELECT list FROM plan_lists WHERE language = ?", (language,)).fetchone()
+        if kept and kept[0]:
+            return kept[0]
     return _plan_json(conn, language, *filters.sql())
 
 
 def _plan_json(conn: sqlite3.Connection, language: str, where: str = "", params: tuple = ()) -> bytes:
     factory, conn.text_factory = conn.text_factory, bytes
     try:
-        rows = conn.execute(f"SELECT e.shown, t.payload FROM plan_entries e JOIN plan_texts t "
+        rows = conn.execute(f"SELECT e.shown, t.payload FROM plan_entries e CROSS JOIN plan_texts t "
                             f"ON t.entry_id = e.entry_id AND t.language = ? WHERE e.place IS NULL {where}{_PLAN_ORDER}",
                             (language, *params)).fetchall()
     finally:
@@ -93,20 +107,41 @@ def plan_has_list(conn: sqlite3.Connection, language: str) -> bool:
     return conn.execute("SELECT 1 FROM plan_lists WHERE language = ?", (language,)).fetchone() is not None
 
 
-def plan_untranslated(conn: sqlite3.Connection, language: str) -> list[tuple[str, str]]:
-    """(entry id, stored payload) of the entries whose texts are not kept in ``language`` yet."""
-    return conn.execute("SELECT entry_id, payload FROM plan_entries e WHERE place IS NULL AND NOT EXISTS "
-                        "(SELECT 1 FROM plan_texts t WHERE t.entry_id = e.entry_id AND t.language = ?)",
-                        (language,)).fetchall()
+def plan_untranslated(conn: sqlite3.Connection, language: str,
+                      entry_ids: Sequence[str] | None = None) -> list[tuple[str, str]]:
+    """(entry id, stored payload) of the entries (of these, if named) whose texts are not kept in
+    ``language`` yet."""
+    among, params = "", (language,)
+    if entry_ids is not None:
+        among, params = "AND entry_id IN (SELECT value FROM json_each(?)) ", (json.dumps(list(entry_ids)), language)
+    return conn.execute(f"SELECT entry_id, payload FROM plan_entries e WHERE place IS NULL {among}AND NOT EXISTS "
+                        f"(SELECT 1 FROM plan_texts t WHERE t.entry_id = e.entry_id AND t.language = ?)",
+                        params).fetchall()
+
+
+def plan_languages(conn: sqlite3.Connection) -> list[str]:
+    """The languages the stored plan's texts are all kept in."""
+    return [r[0] for r in conn.execute("SELECT language FROM plan_lists")]
 
 
 def store_plan_texts(conn: sqlite3.Connection, language: str, rows: Sequence[tuple[str, str]]) -> None:
-    """Keep entries' payloads as read in ``language``, and the whole list in it; inside the caller's
-    write transaction."""
+    """Keep entries' payloads as read in ``language`` (then every entry has its text in it); inside the
+    caller's write transaction. The whole list in that language is kept later, by the first read of
+    it (keep_plan_list): a change to one patient rewrites that patient's rows, not megabytes."""
     conn.executemany("INSERT OR REPLACE INTO plan_texts (entry_id, language, payload) VALUES (?, ?, ?)",
                      [(entry_id, language, payload) for entry_id, payload in rows])
-    conn.execute("INSERT OR REPLACE INTO plan_lists (language, list) VALUES (?, ?)",
-                 (language, _plan_json(conn, language)))
+    conn.execute("INSERT OR REPLACE INTO plan_lists (language, list) VALUES (?, x'')", (language,))
+
+
+def plan_list_kept(conn: sqlite3.Connection, language: str) -> bool:
+    """Whether the whole list is kept ready in ``language`` (else plan_json puts it together)."""
+    return conn.execute("SELECT length(list) > 0 FROM plan_lists WHERE language = ?", (language,)).fetchone() == (1,)
+
+
+def keep_plan_list(conn: sqlite3.Connection, language: str, listed: bytes) -> None:
+    """Keep the whole list as read in ``language`` (plan_json's bytes), in the caller's write
+    transaction, unless the plan changed since it was read."""
+    conn.execute("UPDATE plan_lists SET list = ? WHERE language = ? AND length(list) = 0", (listed, language))
 
 
 def plan_members_named(conn: sqlite3.Connection, prefix: str) -> list[str]:
@@ -130,29 +165,50 @@ def store_plan(conn: sqlite3.Connection, day: str, stamp: str, wave: int, rows: 
     The caller holds the write transaction in which it read the marked patients; they are all
     re-planned here, so the marks go.
     """
-    conn.execute("DELETE FROM plan_lists")
+    # the whole list kept in a language is stale; a new plan has no texts yet in any language (an
+    # entry planned again gets them from the caller, in the languages that have them all)
+    conn.execute("DELETE FROM plan_lists" if replacing is None else "UPDATE plan_lists SET list = x''")
+    inserted = [tuple(r[c] for c in PLAN_COLUMNS) for r in rows]
     if replacing is None:
         conn.execute("DELETE FROM plan_entries")
         conn.execute("DELETE FROM plan_members")
         conn.execute("DELETE FROM plan_texts")
-    else:
-        ids = json.dumps(list(replacing), ensure_ascii=False)
-        conn.execute("DELETE FROM plan_entries WHERE entry_id IN (SELECT entry_id FROM plan_members "
-                     "WHERE patient_id IN (SELECT value FROM json_each(?)))", (ids,))
-        conn.execute("DELETE FROM plan_members WHERE entry_id NOT IN (SELECT entry_id FROM plan_entries)")
-        conn.execute("DELETE FROM plan_texts WHERE entry_id NOT IN (SELECT entry_id FROM plan_entries)")
+    else:  # those patients' entries only, each by its key
+        gone = [r[0] for r in conn.execute(
+            "SELECT DISTINCT entry_id FROM plan_members WHERE patient_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(replacing), ensure_ascii=False),))]
+        for table in ("plan_entries", "plan_members", "plan_texts"):
+            conn.executemany(f"DELETE FROM {table} WHERE entry_id = ?", [(e,) for e in gone])
     conn.executemany(f"INSERT INTO plan_entries (shown, {', '.join(PLAN_COLUMNS)}) "
-                     f"VALUES ('', {', '.join('?' * len(PLAN_COLUMNS))})",
-                     [tuple(r[c] for c in PLAN_COLUMNS) for r in rows])
+                     f"VALUES ('', {', '.join('?' * len(PLAN_COLUMNS))})", inserted)
     conn.executemany("INSERT INTO plan_members (patient_id, entry_id) VALUES (?, ?)",
                      [(pid, r["entry_id"]) for r in rows for pid in r["members"]])
-    ids = conn.execute("SELECT entry_id, shown FROM plan_entries").fetchall()
-    prefixes = shortest_prefixes(full for full, _ in ids)  # a new entry may lengthen a neighbour's
-    conn.executemany("UPDATE plan_entries SET shown = ? WHERE entry_id = ?",
-                     [(prefixes[full], full) for full, shown in ids if shown != prefixes[full]])
+    if replacing is None:
+        ids = conn.execute("SELECT entry_id FROM plan_entries").fetchall()
+        prefixes = shortest_prefixes(full for (full,) in ids)
+        conn.executemany("UPDATE plan_entries SET shown = ? WHERE entry_id = ?",
+                         [(shown, full) for full, shown in prefixes.items()])
+    else:  # a new entry may lengthen its neighbours' prefixes, a gone one shorten them: those only
+        _reprefix(conn, set(gone) | {r["entry_id"] for r in rows})
     conn.execute("DELETE FROM plan_dirty")
     conn.execute("INSERT OR REPLACE INTO plan_meta (id, day, stamp, survey_wave, list) VALUES (1, ?, ?, ?, '')",
                  (day, stamp, wave))
+
+
+def _reprefix(conn: sqlite3.Connection, around: set[str]) -> None:
+    """The shown prefix of these entries (those stored) and of their neighbours in id order: a prefix
+    depends on the ids just before and after it only (entryids.shortest_prefixes)."""
+    def neighbours(full: str) -> tuple[str, str]:
+        before = conn.execute("SELECT max(entry_id) FROM plan_entries WHERE entry_id < ?", (full,)).fetchone()[0]
+        after = conn.execute("SELECT min(entry_id) FROM plan_entries WHERE entry_id > ?", (full,)).fetchone()[0]
+        return before or "", after or ""
+
+    targets = {full for full in around if conn.execute("SELECT 1 FROM plan_entries WHERE entry_id = ?",
+                                                        (full,)).fetchone()}
+    for full in around:
+        targets.update(n for n in neighbours(full) if n)
+    conn.executemany("UPDATE plan_entries SET shown = ? WHERE entry_id = ? AND shown != ?",
+                     [(p, full, p) for full in targets for p in [prefix_between(*neighbours(full), full)]])
 
 
 def note_listed(conn: sqlite3.Connection, day: str, reasons: Iterable[tuple[str, str, str]], *,

@@ -59,6 +59,9 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
         ids_json = json.dumps(candidate_patients(conn, windows), ensure_ascii=False)
     else:
         ids_json = json.dumps(list(patient_ids), ensure_ascii=False)
+    # the patients' own rows, on each table's patient index: a status, a kind or a date beside it is
+    # written +column so that no index of those is taken instead (without statistics SQLite took the
+    # index of all planned stages, or of all hygiene visits, to find one patient's)
     within = "IN (SELECT value FROM json_each(?))"
     d = dt.date.fromisoformat
 
@@ -87,7 +90,7 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
         visit_params = (ids_json, since, windows["control_from"], windows["requeue_from"])
         for r in conn.execute(
                 f"SELECT v.patient_id, max(v.date) FROM visits v WHERE v.patient_id {within} "
-                f"AND v.date < ? AND v.kind = 'hygiene' GROUP BY v.patient_id", (ids_json, since)):
+                f"AND v.date < ? AND +v.kind = 'hygiene' GROUP BY v.patient_id", (ids_json, since)):
             buckets[r[0]]["visits"].append(Visit(visit_id=f"hygiene-before-{since}", patient_id=r[0], doctor=None,
                                                      date=d(r[1]), kind="hygiene"))
     for r in conn.execute(
@@ -97,7 +100,7 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
                                                  kind=r[4], control_due=day(r[5])))
     for r in conn.execute(
             f"SELECT a.appointment_id, a.patient_id, doc.name, a.start, a.status FROM appointments a "
-            f"LEFT JOIN doctors doc ON doc.id = a.doctor_id WHERE a.status = 'booked' AND a.start >= ? "
+            f"LEFT JOIN doctors doc ON doc.id = a.doctor_id WHERE +a.status = 'booked' AND a.start >= ? "
             f"AND a.patient_id {within}", (today.isoformat(), ids_json)):
         buckets[r[1]]["appointments"].append(
             Appointment(appointment_id=r[0], patient_id=r[1], doctor=r[2], start=dt.datetime.fromisoformat(r[3]),
@@ -105,7 +108,7 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
     for r in conn.execute(
             f"SELECT p.plan_id, p.stage, p.patient_id, doc.name, p.stage_title, p.due_date, p.status, "
             f"p.signed_date FROM plan_stages p LEFT JOIN doctors doc ON doc.id = p.doctor_id "
-            f"WHERE p.status = 'planned' AND p.patient_id {within}", (ids_json,)):
+            f"WHERE +p.status = 'planned' AND p.patient_id {within}", (ids_json,)):
         buckets[r[2]]["plan_stages"].append(PlanStage(plan_id=r[0], stage=r[1], patient_id=r[2], doctor=r[3],
                                                       title=r[4], due=day(r[5]), status=r[6], signed=day(r[7])))
     # what was recorded after the day asked about does not exist yet for it (`--date` in the past)

@@ -516,12 +516,23 @@ def m019_plan_filters(db):
     )
 
 
+def m020_lookup_indexes(db):
+    # one patient's surveys (why, done, the re-plan after a staff record) without reading them all;
+    # the entries a patient shares, and one entry's members, without reading the day's list
+    db.execute("CREATE INDEX surveys_patient ON surveys(patient_id)")
+    db.execute("CREATE INDEX plan_members_entry ON plan_members(entry_id)")
+    # how many entries the list holds, and how many wait in line beyond it, counted on an index
+    db.execute("CREATE INDEX plan_entries_listed ON plan_entries(channel) WHERE place IS NULL")
+    db.execute("CREATE INDEX plan_entries_waiting ON plan_entries(channel) WHERE place IS NOT NULL")
+
+
 # The migrations in order: append only, never rename one (a database records the names it has).
 MIGRATIONS = (m001_initial, m002_contacts, m003_complaints, m004_surveys, m005_survey_themes, m006_erasures,
               m007_day_plan, m008_contacts_entry, m009_plan_texts, m010_complaint_survey, m011_day_counts,
               m012_phone_kinds, m013_corrections, m014_reason_actions,
               m015_survey_corrections, m016_capacity,
-              m017_erased_cards, m018_outbox, m019_plan_filters)
+              m017_erased_cards, m018_outbox, m019_plan_filters,
+              m020_lookup_indexes)
 MIGRATION_NAMES = tuple(m.__name__ for m in MIGRATIONS)
 
 
