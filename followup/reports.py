@@ -257,47 +257,26 @@ def theme_counts(comments: Sequence[tuple[str, list[str], list[str]]], examples:
 # The clinic report
 
 
-def _quarter(d: dt.date) -> str:
-    return f"{d.year}-Q{(d.month - 1) // 3 + 1}"
+def conversion(counts: Iterable[tuple[str, str, int, int, int]]) -> list[dict]:
+    """First-time patients who came back, per doctor of the first visit and quarter, from the counts
+    (doctor, quarter, first-time, returned, pending: db.conversion_counts). ``conversion`` is returned /
+    first-time so far; a quarter's figure is ``final`` once none is pending (a first visit less than
+    the window ago that has not returned yet may still)."""
+    return [{"doctor": doctor, "quarter": quarter, "first_time": n, "returned": returned, "pending": pending,
+             "conversion": round(returned / n, 3), "final": pending == 0}
+            for doctor, quarter, n, returned, pending in counts]
 
 
-def conversion(first_visits: Iterable[tuple[str, str | None, dt.date, dt.date | None]], year: int,
-               today: dt.date, months: int = 12) -> list[dict]:
-    """First-time patients of ``year`` who came back within ``months``, per doctor of the first visit
-    and quarter. Input: (patient, doctor of the first visit, first visit, second visit or None).
-
-    ``conversion`` is returned / first-time so far; a first visit less than ``months`` ago that has
-    not returned yet is ``pending`` (it may still), so a quarter's figure is final only without pending.
-    """
+def dead_soul_cutoff(today: dt.date, months: int = 24) -> dt.date:
+    """Active patients with no visit since this day (and nothing booked ahead) are "dead souls"."""
     from dateutil.relativedelta import relativedelta
 
-    rows: dict[tuple[str, str], dict] = {}
-    for _pid, doctor, first, second in first_visits:
-        if first.year != year:
-            continue
-        key = (doctor or "-", _quarter(first))
-        row = rows.setdefault(key, {"doctor": key[0], "quarter": key[1], "first_time": 0, "returned": 0,
-                                    "pending": 0})
-        row["first_time"] += 1
-        deadline = first + relativedelta(months=months)
-        if second is not None and second <= deadline:
-            row["returned"] += 1
-        elif deadline > today:
-            row["pending"] += 1
-    for row in rows.values():
-        row["conversion"] = round(row["returned"] / row["first_time"], 3)
-        row["final"] = row["pending"] == 0
-    return sorted(rows.values(), key=lambda r: (r["doctor"], r["quarter"]))
+    return today - relativedelta(months=months)
 
 
-def dead_souls(patients: Iterable[tuple[str, dt.date | None, bool]], today: dt.date, months: int = 24) -> list[dict]:
-    """Active patients with no visit for ``months`` (or none at all) and nothing booked ahead.
-    Input: (patient, last visit, whether an appointment is booked from today on)."""
-    from dateutil.relativedelta import relativedelta
-
-    cutoff = today - relativedelta(months=months)
-    return [{"patient_id": pid, "last_visit": last.isoformat() if last else None}
-            for pid, last, booked in patients if (last is None or last < cutoff) and not booked]
+def dead_souls(patients: Iterable[tuple[str, str | None]]) -> list[dict]:
+    """(patient, last visit or None: db.dead_souls) as the report lists them."""
+    return [{"patient_id": pid, "last_visit": last} for pid, last in patients]
 
 
 def funnel(contacts: Iterable[tuple[str, str]], due: dict[str, int]) -> list[dict]:

@@ -9,6 +9,7 @@ and the tests all read the same answer.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -194,7 +195,10 @@ def survey_call(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
     return found
 
 
+@functools.lru_cache(maxsize=4096)
 def _add_months(day: dt.date, months: int) -> dt.date:
+    """The day so many months on (the 31st of a shorter month: its last day). Cached: a clinic's
+    patients share their visit days, and this ran once a patient on every plan."""
     from dateutil.relativedelta import relativedelta
 
     return day + relativedelta(months=months)
@@ -506,7 +510,7 @@ def plan_day(records: Iterable[Records], today: dt.date, policy: Policy,
     Entries are ordered by the patient's time window (no window last), then by priority
     (survey calls of doctors still collecting answers come first), then by name.
     """
-    entries: list[tuple[Entry, Records]] = []
+    entries: list[Entry] = []  # (not the records: a day's plan reads them a batch at a time)
     for r in records:
         due = [f for f in assess(r, today, policy) if f.status == "due"]
         if not due:
@@ -525,10 +529,10 @@ def plan_day(records: Iterable[Records], today: dt.date, policy: Policy,
             windows = [c.window for c in consents if c.window]
             window = min(windows, key=lambda w: w.start) if windows else None
             address = _address(r.patient, ch, consents[0])
-            entries.append((Entry(entry_id(today, r.patient.patient_id, ch), r.patient, ch, address, window,
-                                  tuple(sorted(reasons, key=lambda x: (x.priority, x.code))),
-                                  warnings_for(r, today, policy)), r))
-    merged = _merge_households([e for e, _ in entries])
+            entries.append(Entry(entry_id(today, r.patient.patient_id, ch), r.patient, ch, address, window,
+                                 tuple(sorted(reasons, key=lambda x: (x.priority, x.code))),
+                                 warnings_for(r, today, policy)))
+    merged = _merge_households(entries)
     return sorted(filtered(merged, doctor=doctor), key=list_order)
 
 

@@ -343,8 +343,7 @@ def flagged(conn, *, day: dt.date) -> list:
     from followup import db, rules
 
     policy = policy_of(conn, db.get_settings(conn))
-    records = db.load_records(conn, day, windows=rules.flagged_windows(day, policy))
-    return rules.for_manager(records, day, policy)
+    return rules.for_manager(db.iter_records(conn, day, rules.flagged_windows(day, policy)), day, policy)
 
 
 @dataclass(frozen=True)

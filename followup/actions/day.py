@@ -45,13 +45,10 @@ def day_list(conn, day: dt.date, channel: Optional[str] = None, doctor: Optional
     doctor = known_doctor(conn, doctor)
     settings = db.get_settings(conn)
     policy = policy_of(conn, settings)
-    records = db.load_records(conn, day, windows=rules.candidate_windows(day, policy))
-    entries = rules.plan_day(records, day, policy, channel=channel, doctor=doctor)
+    entries = rules.plan_day(db.iter_records(conn, day, rules.candidate_windows(day, policy)), day, policy)
     if policy.capacity:  # what the desks' list holds, then the channel's or doctor's part of it
-        everyone = rules.plan_day(records, day, policy) if channel or doctor else entries
-        listed = {e.entry_id for e in within_capacity(conn, day, everyone, policy)[0]}
-        entries = [e for e in entries if e.entry_id in listed]
-    return entries, settings
+        entries = within_capacity(conn, day, entries, policy)[0]
+    return rules.filtered(entries, channel=channel, doctor=doctor), settings
 
 
 def entries_named(conn, day: dt.date, given: str):
@@ -222,7 +219,7 @@ def _refresh(conn, day: dt.date) -> list[str] | None:
         new_day = state is None or state[0] != day.isoformat()
         if new_day:  # the day's list is made afresh: nobody was on it yet
             db.note_listed(conn, day.isoformat(), (), new_day=True)
-        entries = rules.plan_day(db.load_records(conn, day, windows=windows), day, policy)
+        entries = rules.plan_day(db.iter_records(conn, day, windows), day, policy)
         listed, waiting = within_capacity(conn, day, entries, policy)
         places = {w.entry.entry_id: w.place for w in waiting}
         db.store_plan(conn, day.isoformat(), stamp, policy.survey_wave, _rows(entries, settings, places))

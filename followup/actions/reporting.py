@@ -44,12 +44,11 @@ def clinic_report(conn, *, year: int, today: dt.date) -> dict:
 
     if year == today.year:  # today's list counts too: stored (and counted) if nobody has asked for it yet
         ensure_stored(conn, today, today=today)
-    active = db.active_patients_last_visit(conn, today)
     return {
         "year": year,
-        "conversion": reports.conversion(db.first_and_second_visits(conn), year, today),
-        "dead_souls": reports.dead_souls(active, today),
+        "conversion": reports.conversion(db.conversion_counts(conn, year, today)),
+        "dead_souls": reports.dead_souls(db.dead_souls(conn, today, reports.dead_soul_cutoff(today))),
         "funnel": reports.funnel(db.contact_reasons(conn, year), db.due_counts(conn, year)),
-        "consent_coverage": reports.consent_coverage(len(active), db.consent_decisions(conn), PURPOSES),
+        "consent_coverage": reports.consent_coverage(db.active_patients(conn), db.consent_decisions(conn), PURPOSES),
         "complaints": reports.complaint_stats(db.complaint_dates(conn, year)),
     }

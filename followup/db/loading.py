@@ -48,6 +48,19 @@ def candidate_patients(conn: sqlite3.Connection, windows: dict[str, str]) -> lis
     return [r[0] for r in conn.execute(sql, windows)]
 
 
+# how many patients' records a day's plan holds at once (a chain's 65,000 candidates would take
+# most of a gigabyte together; 2,000 take a few megabytes, and as long a time)
+BATCH = 2_000
+
+
+def iter_records(conn: sqlite3.Connection, today: dt.date, windows: dict[str, str]):
+    """The day's candidates' records (see candidate_patients), a batch of patients at a time: what a
+    day's plan reads, streamed, so that it never holds the whole clinic."""
+    ids = candidate_patients(conn, windows)
+    for start in range(0, len(ids), BATCH):
+        yield from load_records(conn, today, ids[start:start + BATCH], windows)
+
+
 def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence[str] | None = None,
                  windows: dict[str, str] | None = None):
     """Build records.Records for the given patients, or for the day's candidates (see candidate_patients)."""

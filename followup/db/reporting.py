@@ -10,36 +10,57 @@ import sqlite3
 # The clinic report's inputs
 
 
-def first_and_second_visits(conn: sqlite3.Connection) -> list[tuple[str, str | None, dt.date, dt.date | None]]:
-    """(patient, doctor of the first visit, first visit date, the next visit day after it) for every
-    patient with a first visit: the export's own first visit date ("Дата первого визита") where it
-    has one, else the earliest imported visit. A second visit on the first visit's day is no return.
-    One look-up a patient on the (patient, date) index: no sort of the whole visits table."""
-    sql = """
+def conversion_counts(conn: sqlite3.Connection, year: int, today: dt.date, months: int = 12
+                      ) -> list[tuple[str, str, int, int, int]]:
+    """(doctor of the first visit or "-", quarter, first-time patients, returned within ``months``,
+    pending) of the patients whose first visit was in ``year``, counted by SQLite: the first visit is
+    the export's own first visit date ("Дата первого визита") where it has one, else the earliest
+    imported visit; the return is the next visit day after it (a second visit on the first visit's
+    day is no return), by the day ``months`` later (the last day of a shorter month: 29.02 + 12
+    months is 28.02); a first visit less than ``months`` ago that has not returned yet is pending. One
+    look-up a patient on the (patient, date) index, none for the other years' patients' visits."""
+    sql = f"""
         WITH firsts AS (
             SELECT p.patient_id,
                    coalesce(p.first_visit, (SELECT min(v.date) FROM visits v WHERE v.patient_id = p.patient_id))
                    AS first
-              FROM patients p)
-        SELECT f.patient_id,
-               (SELECT d.name FROM visits v LEFT JOIN doctors d ON d.id = v.doctor_id
-                 WHERE v.patient_id = f.patient_id AND v.date = f.first ORDER BY v.visit_id LIMIT 1),
-               f.first,
-               (SELECT min(v.date) FROM visits v WHERE v.patient_id = f.patient_id AND v.date > f.first)
-          FROM firsts f WHERE f.first IS NOT NULL ORDER BY f.patient_id
+              FROM patients p),
+        of_year AS (
+            SELECT f.patient_id, f.first,
+                   (SELECT d.name FROM visits v LEFT JOIN doctors d ON d.id = v.doctor_id
+                     WHERE v.patient_id = f.patient_id AND v.date = f.first ORDER BY v.visit_id LIMIT 1) AS doctor,
+                   (SELECT min(v.date) FROM visits v WHERE v.patient_id = f.patient_id AND v.date > f.first)
+                   AS second,
+                   min(date(f.first, '+{int(months)} months'),
+                       date(f.first, 'start of month', '+{int(months) + 1} months', '-1 day')) AS deadline
+              FROM firsts f WHERE f.first >= :start AND f.first < :end),
+        judged AS (
+            SELECT coalesce(doctor, '-') AS doctor,
+                   strftime('%Y', first) || '-Q' || ((CAST(strftime('%m', first) AS INTEGER) + 2) / 3) AS quarter,
+                   second IS NOT NULL AND second <= deadline AS returned, deadline > :today AS open
+              FROM of_year)
+        SELECT doctor, quarter, count(*), sum(returned), sum(NOT returned AND open)
+          FROM judged GROUP BY doctor, quarter ORDER BY doctor, quarter
     """
-    return [(p, doc, dt.date.fromisoformat(a), dt.date.fromisoformat(b) if b else None)
-            for p, doc, a, b in conn.execute(sql)]
+    return conn.execute(sql, {"start": f"{year:04d}-01-01", "end": f"{year + 1:04d}-01-01",
+                              "today": today.isoformat()}).fetchall()
 
 
-def active_patients_last_visit(conn: sqlite3.Connection, today: dt.date) -> list[tuple[str, dt.date | None, bool]]:
-    """(patient, last visit, whether an appointment is booked from ``today`` on) for every active patient."""
-    sql = ("SELECT p.patient_id, (SELECT max(v.date) FROM visits v WHERE v.patient_id = p.patient_id), "
-           "EXISTS (SELECT 1 FROM appointments a INDEXED BY appointments_patient_start "
-           "WHERE a.patient_id = p.patient_id AND a.status = 'booked' "
-           "AND a.start >= ?) "
-           "FROM patients p WHERE p.status = 'active' AND p.missing_since IS NULL ORDER BY p.patient_id")
-    return [(p, dt.date.fromisoformat(d) if d else None, bool(b)) for p, d, b in conn.execute(sql, (today.isoformat(),))]
+def active_patients(conn: sqlite3.Connection) -> int:
+    """How many patients are active (not archived, deceased or missing from the exports)."""
+    return conn.execute("SELECT count(*) FROM patients WHERE status = 'active' AND missing_since IS NULL").fetchone()[0]
+
+
+def dead_souls(conn: sqlite3.Connection, today: dt.date, cutoff: dt.date) -> list[tuple[str, str | None]]:
+    """(patient, last visit or None) of the active patients with no visit since ``cutoff`` and no
+    appointment booked from ``today`` on, by card number."""
+    sql = ("SELECT x.patient_id, x.last FROM (SELECT p.patient_id, (SELECT max(v.date) FROM visits v "
+           "WHERE v.patient_id = p.patient_id) AS last FROM patients p "
+           "WHERE p.status = 'active' AND p.missing_since IS NULL) x "
+           "WHERE (x.last IS NULL OR x.last < ?) AND NOT EXISTS (SELECT 1 FROM appointments a "
+           "INDEXED BY appointments_patient_start WHERE a.patient_id = x.patient_id AND a.status = 'booked' "
+           "AND a.start >= ?) ORDER BY x.patient_id")
+    return conn.execute(sql, (cutoff.isoformat(), today.isoformat())).fetchall()
 
 
 def due_counts(conn: sqlite3.Connection, year: int) -> dict[str, int]:
