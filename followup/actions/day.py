@@ -179,18 +179,18 @@ def _listed(entries):
                 yield r.code, who.patient.patient_id, r.ref
 
 
-def _rows(entries, settings: dict, places: dict | None = None) -> list[dict]:
+def _rows(entries, settings: dict, places: dict | None = None):
+    """The entries as the stored plan keeps them, one at a time (a chain's day is tens of thousands:
+    store_plan writes them as they come)."""
     from followup import rules
 
-    rows = []
     for e in entries:
         no_window, start, priority, name, channel, patient_id = rules.list_order(e)
         doctors, names, digits = rules.filter_keys(e)
-        rows.append({"entry_id": e.entry_id, "patient_id": patient_id, "channel": channel, "no_window": no_window,
-                     "start": start, "priority": priority, "name": name, "payload": _payload(e, settings),
-                     "members": [patient_id] + [m.patient.patient_id for m in e.household],
-                     "place": (places or {}).get(e.entry_id), "doctors": doctors, "names": names, "digits": digits})
-    return rows
+        yield {"entry_id": e.entry_id, "patient_id": patient_id, "channel": channel, "no_window": no_window,
+               "start": start, "priority": priority, "name": name, "payload": _payload(e, settings),
+               "members": [patient_id] + [m.patient.patient_id for m in e.household],
+               "place": (places or {}).get(e.entry_id), "doctors": doctors, "names": names, "digits": digits}
 
 
 def within_capacity(conn, day: dt.date, entries, policy):
@@ -286,8 +286,14 @@ def _translate(conn, language: str, entry_ids: list[str] | None = None) -> None:
 
     missing = db.plan_untranslated(conn, language, entry_ids)
     with i18n.using(language):
-        db.store_plan_texts(conn, language, [(entry_id, _json_text(rendered(json.loads(payload))))
-                                             for entry_id, payload in missing])
+        for start in range(0, len(missing), TEXTS_AT_ONCE):  # the payloads of a few at a time in memory
+            db.store_plan_texts(conn, language, [(entry_id, _json_text(rendered(json.loads(payload))))
+                                                 for entry_id, payload in db.plan_payloads(
+                                                     conn, missing[start:start + TEXTS_AT_ONCE])])
+        db.plan_translated(conn, language)
+
+
+TEXTS_AT_ONCE = 2_000
 
 
 def _json_text(d: dict) -> str:

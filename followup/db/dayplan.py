@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -107,16 +108,20 @@ def plan_has_list(conn: sqlite3.Connection, language: str) -> bool:
     return conn.execute("SELECT 1 FROM plan_lists WHERE language = ?", (language,)).fetchone() is not None
 
 
-def plan_untranslated(conn: sqlite3.Connection, language: str,
-                      entry_ids: Sequence[str] | None = None) -> list[tuple[str, str]]:
-    """(entry id, stored payload) of the entries (of these, if named) whose texts are not kept in
-    ``language`` yet."""
+def plan_untranslated(conn: sqlite3.Connection, language: str, entry_ids: Sequence[str] | None = None) -> list[str]:
+    """The entries (of these, if named) whose texts are not kept in ``language`` yet."""
     among, params = "", (language,)
     if entry_ids is not None:
         among, params = "AND entry_id IN (SELECT value FROM json_each(?)) ", (json.dumps(list(entry_ids)), language)
-    return conn.execute(f"SELECT entry_id, payload FROM plan_entries e WHERE place IS NULL {among}AND NOT EXISTS "
-                        f"(SELECT 1 FROM plan_texts t WHERE t.entry_id = e.entry_id AND t.language = ?)",
-                        params).fetchall()
+    return [r[0] for r in conn.execute(
+        f"SELECT entry_id FROM plan_entries e WHERE place IS NULL {among}AND NOT EXISTS "
+        f"(SELECT 1 FROM plan_texts t WHERE t.entry_id = e.entry_id AND t.language = ?)", params)]
+
+
+def plan_payloads(conn: sqlite3.Connection, entry_ids: Sequence[str]) -> list[tuple[str, str]]:
+    """(entry id, stored payload) of these entries."""
+    return conn.execute("SELECT entry_id, payload FROM plan_entries WHERE entry_id IN (SELECT value FROM json_each(?))",
+                        (json.dumps(list(entry_ids)),)).fetchall()
 
 
 def plan_languages(conn: sqlite3.Connection) -> list[str]:
@@ -130,6 +135,10 @@ def store_plan_texts(conn: sqlite3.Connection, language: str, rows: Sequence[tup
     it (keep_plan_list): a change to one patient rewrites that patient's rows, not megabytes."""
     conn.executemany("INSERT OR REPLACE INTO plan_texts (entry_id, language, payload) VALUES (?, ?, ?)",
                      [(entry_id, language, payload) for entry_id, payload in rows])
+
+
+def plan_translated(conn: sqlite3.Connection, language: str) -> None:
+    """Every entry's text is kept in ``language`` now (its whole list, not yet: keep_plan_list)."""
     conn.execute("INSERT OR REPLACE INTO plan_lists (language, list) VALUES (?, x'')", (language,))
 
 
@@ -158,7 +167,7 @@ def plan_entry_members(conn: sqlite3.Connection, patient_ids: Iterable[str]) -> 
         "WHERE patient_id IN (SELECT value FROM json_each(?)))", (json.dumps(list(patient_ids), ensure_ascii=False),))]
 
 
-def store_plan(conn: sqlite3.Connection, day: str, stamp: str, wave: int, rows: Sequence[dict],
+def store_plan(conn: sqlite3.Connection, day: str, stamp: str, wave: int, rows: Iterable[dict],
                replacing: Iterable[str] | None = None) -> None:
     """Store the day's entries: all of them, or (``replacing``) those of these patients only.
 
@@ -168,7 +177,6 @@ def store_plan(conn: sqlite3.Connection, day: str, stamp: str, wave: int, rows: 
     # the whole list kept in a language is stale; a new plan has no texts yet in any language (an
     # entry planned again gets them from the caller, in the languages that have them all)
     conn.execute("DELETE FROM plan_lists" if replacing is None else "UPDATE plan_lists SET list = x''")
-    inserted = [tuple(r[c] for c in PLAN_COLUMNS) for r in rows]
     if replacing is None:
         conn.execute("DELETE FROM plan_entries")
         conn.execute("DELETE FROM plan_members")
@@ -179,17 +187,22 @@ def store_plan(conn: sqlite3.Connection, day: str, stamp: str, wave: int, rows: 
             (json.dumps(list(replacing), ensure_ascii=False),))]
         for table in ("plan_entries", "plan_members", "plan_texts"):
             conn.executemany(f"DELETE FROM {table} WHERE entry_id = ?", [(e,) for e in gone])
-    conn.executemany(f"INSERT INTO plan_entries (shown, {', '.join(PLAN_COLUMNS)}) "
-                     f"VALUES ('', {', '.join('?' * len(PLAN_COLUMNS))})", inserted)
-    conn.executemany("INSERT INTO plan_members (patient_id, entry_id) VALUES (?, ?)",
-                     [(pid, r["entry_id"]) for r in rows for pid in r["members"]])
+    stored = []
+    rows = iter(rows)
+    while batch := list(itertools.islice(rows, 1_000)):  # as they come: a chain's day is tens of thousands
+        conn.executemany(f"INSERT INTO plan_entries (shown, {', '.join(PLAN_COLUMNS)}) "
+                         f"VALUES ('', {', '.join('?' * len(PLAN_COLUMNS))})",
+                         [tuple(r[c] for c in PLAN_COLUMNS) for r in batch])
+        conn.executemany("INSERT INTO plan_members (patient_id, entry_id) VALUES (?, ?)",
+                         [(pid, r["entry_id"]) for r in batch for pid in r["members"]])
+        stored.extend(r["entry_id"] for r in batch)
     if replacing is None:
         ids = conn.execute("SELECT entry_id FROM plan_entries").fetchall()
         prefixes = shortest_prefixes(full for (full,) in ids)
         conn.executemany("UPDATE plan_entries SET shown = ? WHERE entry_id = ?",
                          [(shown, full) for full, shown in prefixes.items()])
     else:  # a new entry may lengthen its neighbours' prefixes, a gone one shorten them: those only
-        _reprefix(conn, set(gone) | {r["entry_id"] for r in rows})
+        _reprefix(conn, set(gone) | set(stored))
     conn.execute("DELETE FROM plan_dirty")
     conn.execute("INSERT OR REPLACE INTO plan_meta (id, day, stamp, survey_wave, list) VALUES (1, ?, ?, ?, '')",
                  (day, stamp, wave))
