@@ -7,7 +7,7 @@ Builds once (cached in bench/data/, git-ignored) a clinic of the demo's generato
 followup, with consents for about half of the patients, then times each command in a fresh process,
 interleaved round by round, as a ratio to the "deps floor" timed in the same rounds: the time Python
 needs to import followup's dependencies (`python -c "import typer, rich.table, sqlite_utils,
-dateutil"`). Peak memory is each process's max RSS (os.wait4).
+dateutil"`). Peak memory is each process's max RSS (GNU time's %M: `apt-get install time`).
 
 Runs: the stored day (JSON; a person's page; --doctor, --channel, --find), another day (--date
 tomorrow), a cold plan (the stored plan dropped, as an import or a setting drops it), `today` right
@@ -62,17 +62,16 @@ def build(data: Path, size: int) -> Path:
 
 
 def run(cmd: list[str], env: dict) -> tuple[float, int]:
-    """Seconds and peak memory (MB) of one process."""
+    """Seconds and peak memory (MB: the command's max RSS as GNU time reports it; a child's own
+    rusage would count the benchmark's memory it was forked from) of one process."""
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    out = subprocess.run(["/usr/bin/time", "-f", "maxrss %M", *cmd], env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - t
-    err = proc.stderr.read().decode(errors="replace")
-    proc.stderr.close()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode not in (0, 3):
-        raise SystemExit(f"{cmd[3:]} failed ({proc.returncode}): {err[-400:]}")
-    return elapsed, usage.ru_maxrss // 1024
+    err = out.stderr.decode(errors="replace")
+    if out.returncode not in (0, 3):
+        raise SystemExit(f"{cmd[3:]} failed ({out.returncode}): {err[-400:]}")
+    return elapsed, int(err.rsplit("maxrss ", 1)[1].split()[0]) // 1024
 
 
 def main() -> None:
@@ -134,8 +133,8 @@ def main() -> None:
     floor = statistics.median(times["deps"])
     print(f"{args.size} patients; {len(entries)} entries on the list; {args.repeat} rounds; "
           f"{source.stat().st_size / 1e6:.0f} MB database")
-    print(f"| run | median s | best s | / deps floor | peak MB |")
-    print(f"|---|---|---|---|---|")
+    print("| run | median s | best s | / deps floor | peak MB |")
+    print("|---|---|---|---|---|")
     for name in runs:
         med = statistics.median(times[name])
         print(f"| {name} | {med:.2f} | {min(times[name]):.2f} | {med / floor:.2f} | {memory[name]} |")

@@ -319,12 +319,9 @@ def stored_day(conn, day: dt.date, channel: Optional[str] = None, *, today: dt.d
     working through. So is the day when the write lock is not to be had within REFRESH_WAIT_MS
     (an import is writing) or the file is read-only.
     """
-    from followup import db, i18n, rules
-    from followup.actions.lookup import known_doctor
-    from followup.text import fold
+    from followup import db, i18n
 
-    doctor = known_doctor(conn, doctor)
-    filters = db.Filters(channel, fold(doctor) if doctor else None, rules.find_terms(find) if find else None)
+    doctor, filters = _filters(conn, channel, doctor, find)
     language = i18n.language()
     read = db.plan_json if as_json else db.plan_entries
     whole = as_json and filters == db.Filters()  # the list kept ready as one value, once read
@@ -365,15 +362,12 @@ def day_page(conn, day: dt.date, channel: Optional[str] = None, *, today: dt.dat
     """One page of the day's list as a person reads it: (the page's entries as `stored_day` gives them,
     how many the list (filtered) holds, the place of the page's first entry). A page past the end is
     the last one. From the stored plan, only the page's entries are read."""
-    from followup import db, i18n, rules
-    from followup.actions.lookup import known_doctor
-    from followup.text import fold
+    from followup import db, i18n
 
     def first_of(total: int) -> int:
         return min((page - 1) * size, max(total - 1, 0) // size * size)
 
-    doctor = known_doctor(conn, doctor)
-    filters = db.Filters(channel, fold(doctor) if doctor else None, rules.find_terms(find) if find else None)
+    doctor, filters = _filters(conn, channel, doctor, find)
     language = i18n.language()
     ensure_stored(conn, day, today=today)
     with db.read_snapshot(conn):
@@ -384,6 +378,17 @@ def day_page(conn, day: dt.date, channel: Optional[str] = None, *, today: dt.dat
     pairs = _unstored(conn, day, channel, doctor, find, as_json=False)
     first = first_of(len(pairs))
     return pairs[first:first + size], len(pairs), first
+
+
+def _filters(conn, channel: Optional[str], doctor: Optional[str], find: Optional[str]):
+    """(the doctor as the imports name them, the stored list's filters): a doctor named as every
+    command names one (an unknown or ambiguous name is an error that lists the closest)."""
+    from followup import db, rules
+    from followup.actions.lookup import known_doctor
+    from followup.text import fold
+
+    doctor = known_doctor(conn, doctor)
+    return doctor, db.Filters(channel, fold(doctor) if doctor else None, rules.find_terms(find) if find else None)
 
 
 def ensure_stored(conn, day: dt.date, *, today: dt.date) -> None:
