@@ -369,12 +369,14 @@ def day_page(conn, day: dt.date, channel: Optional[str] = None, *, today: dt.dat
 
     doctor, filters = _filters(conn, channel, doctor, find)
     language = i18n.language()
-    ensure_stored(conn, day, today=today)
-    with db.read_snapshot(conn):
-        if _fresh(conn, day, language):
-            total = db.plan_count(conn, filters)
-            first = first_of(total)
-            return db.plan_entries(conn, language, filters, (first, size)), total, first
+    for _ in range(3):  # (a desk may record something between the refresh and the read: again, then)
+        if not ensure_stored(conn, day, today=today):
+            break
+        with db.read_snapshot(conn):
+            if _fresh(conn, day, language):
+                total = db.plan_count(conn, filters)
+                first = first_of(total)
+                return db.plan_entries(conn, language, filters, (first, size)), total, first
     pairs = _unstored(conn, day, channel, doctor, find, as_json=False)
     first = first_of(len(pairs))
     return pairs[first:first + size], len(pairs), first
@@ -391,23 +393,26 @@ def _filters(conn, channel: Optional[str], doctor: Optional[str], find: Optional
     return doctor, db.Filters(channel, fold(doctor) if doctor else None, rules.find_terms(find) if find else None)
 
 
-def ensure_stored(conn, day: dt.date, *, today: dt.date) -> None:
+def ensure_stored(conn, day: dt.date, *, today: dt.date) -> bool:
     """The stored plan brought up to date, as `stored_day` does, without reading the list: for the use
-    cases that read what the plan keeps beside it (places in line, the day's counts)."""
+    cases that read what the plan keeps beside it (places in line, the day's counts). False when it is
+    not the day's (another day; the write lock not to be had; a read-only file)."""
     from followup import db, i18n
 
     language = i18n.language()
     with db.read_snapshot(conn):
         if _fresh(conn, day, language):
-            return
+            return True
     if day != today:
-        return
+        return False
     try:
         with db.busy_timeout(conn, REFRESH_WAIT_MS), db.write_transaction(conn):
             refresh(conn, day, language)
+        return True
     except sqlite3.OperationalError as exc:
         if not db.is_locked_or_readonly(exc):
             raise
+    return False
 
 
 def refresh(conn, day: dt.date, language: str) -> None:
