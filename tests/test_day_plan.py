@@ -291,6 +291,22 @@ def test_a_filtered_list_is_a_read_that_equals_the_plan_made_with_the_filter(dem
     assert checked > 50
 
 
+def test_send_plans_only_the_patients_of_the_days_messages(demo):
+    """`send` takes the stored list's SMS and e-mail entries and plans those patients alone: the same
+    entries, ids as shown and texts as the whole day planned afresh."""
+    from followup.actions.sending import _message_entries, entry_text
+    from followup.rules import short_ids
+
+    conn = db.connect(demo.path)
+    whole, settings = day_list(conn, DAY)
+    shown = short_ids(whole)
+    expected = [(e.entry_id, shown[e.entry_id], entry_text(e, settings)) for e in whole if e.channel in ("sms", "email")]
+    entries, settings, ids = _message_entries(conn, DAY, ("sms", "email"), DAY)
+    got = [(e.entry_id, ids[e.entry_id], entry_text(e, settings)) for e in entries]
+    assert got == expected and len(got) > 10
+    conn.close()
+
+
 def test_a_person_reads_the_list_a_page_at_a_time(demo):
     """A big clinic's list is thousands of entries: a person's view shows 50 and says how to see the
     rest; --page and --all show them; the JSON, for scripts, is the whole list as before."""

@@ -53,7 +53,6 @@ def sending_plan(conn, day: dt.date, channels: tuple[str, ...] = SENDABLE, *, no
     """The day's SMS / e-mail entries: those to send now, those held (with why and until when), and
     what the outbox holds for the day already."""
     from followup import db, rules, settings as settings_table
-    from followup.actions.day import day_list
     from followup.records import parse_days, parse_window
 
     if day != today:
@@ -61,13 +60,12 @@ def sending_plan(conn, day: dt.date, channels: tuple[str, ...] = SENDABLE, *, no
     unknown = [c for c in channels if c not in SENDABLE]
     if unknown:
         raise UsageError(N_("followup sends {allowed}, not {value!r}"), allowed=", ".join(SENDABLE), value=unknown[0])
-    entries, settings = day_list(conn, day)
+    entries, settings, shown = _message_entries(conn, day, channels, today)
     taken = db.outbox_taken(conn, day.isoformat())
     hours = parse_window(settings_table.get(settings, "send.hours"))
     days = parse_days(settings_table.get(settings, "send.days"))
     local = clinic_time(settings, now_utc)
     max_parts = int(settings_table.get(settings, "send.sms.max_parts"))
-    shown = rules.short_ids(entries)
     from followup.actions.day import policy_of
 
     plan = SendPlan(day, done=db.outbox_day(conn, day.isoformat()), policy=policy_of(conn, settings))
@@ -88,6 +86,26 @@ def sending_plan(conn, day: dt.date, channels: tuple[str, ...] = SENDABLE, *, no
             why = msg(N_("no address for this channel"))
         (plan.held.append((item, why)) if why is not None else plan.due.append(item))
     return plan
+
+
+def _message_entries(conn, day: dt.date, channels: tuple[str, ...], today: dt.date):
+    """(the day's entries on these channels, the settings, entry id -> id shown): the stored list's
+    (the desks' list, as `today` shows it), its patients alone planned again for their messages; the
+    day planned whole when no stored list is to be had (a read-only file, the lock held)."""
+    from followup import db, rules
+    from followup.actions.day import day_list, ensure_stored, policy_of
+
+    if ensure_stored(conn, day, today=today):
+        with db.read_snapshot(conn):
+            listed = db.plan_on_channels(conn, channels)
+            settings = db.get_settings(conn)
+            policy = policy_of(conn, settings)
+            patients = sorted({pid for _, members in listed.values() for pid in members})
+            records = db.load_records(conn, day, patients, rules.candidate_windows(day, policy))
+        entries = [e for e in rules.plan_day(records, day, policy) if e.entry_id in listed]
+        return entries, settings, {e.entry_id: listed[e.entry_id][0] for e in entries}
+    entries, settings = day_list(conn, day)
+    return entries, settings, rules.short_ids(entries)
 
 
 def sms_size(text: str) -> tuple[str, int, int]:
