@@ -51,7 +51,7 @@ def clinic(draw):
     return records
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=90, deadline=None)
 @given(clinic())
 def test_the_list_keeps_its_promises(records):
     policy = Policy()
@@ -84,7 +84,7 @@ def test_the_list_keeps_its_promises(records):
     assert all(n == 1 for n in non_reminder.values())    # one non-reminder contact a day at most
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=90, deadline=None)
 @given(clinic(), st.sampled_from(["reached", "no-answer", "busy", "wrong-number", "declined", "booked"]),
        st.sampled_from(CHANNELS), st.integers(0, 5))
 def test_an_entry_closed_today_never_comes_back_that_day(records, outcome, channel, which):
