@@ -384,6 +384,15 @@ def test_the_readme_cron_line_as_written(tmp_path):
               for t in ("patients", "visits", "appointments", "plan_stages")]
     conn.close()
     assert counts == [3, 3, 1, 1]
+    # the nightly quick check: nothing to mail on a healthy database, the problem's line on a damaged one
+    check = next(ln for ln in README.read_text(encoding="utf-8").splitlines() if re.match(r"^15 2 \* \* \* ", ln))
+    check = (check.split(None, 5)[5].replace("/var/lib/followup/clinic.db", str(tmp_path / "clinic.db"))
+             .replace("/opt/followup/bin/python", sys.executable))
+    done = subprocess.run(["/bin/sh", "-c", check], env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout == "" and done.stderr == "", done.stdout + done.stderr
+    (tmp_path / "clinic.db").write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)  # damaged beyond reading
+    done = subprocess.run(["/bin/sh", "-c", check], env=env, capture_output=True, text=True, timeout=120)
+    assert (done.stdout + done.stderr).strip(), "a damaged database is reported"
 
 
 def test_full_export_is_for_the_patients_file_of_a_directory(cli, tmp_path, patients_csv, visits_csv):
