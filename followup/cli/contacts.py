@@ -163,9 +163,6 @@ def today(
             for outcome, n in sorted(progress.outcomes.items()):
                 echo(f"  {tr(outcome)}: {n}")
         return
-    if fmt is Format.json:  # one entry a line
-        echo("[" + ",\n".join(json.dumps(d, ensure_ascii=False) for d in data) + "]")
-        return
     more = _more_line(first, len(data), total, page) if len(data) < total else ""
     if fmt is Format.table and data:
         width = shutil.get_terminal_size().columns

@@ -124,6 +124,7 @@ def _read_only(path: Path) -> sqlite3.Connection | None:
     for options in ("mode=ro", "mode=ro&immutable=1"):
         if "immutable" in options and wal.exists() and wal.stat().st_size:
             return None  # committed changes wait in the WAL file: reading around them would mislead
+        conn = None
         try:
             conn = sqlite3.connect(f"{uri}?{options}", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
                                    isolation_level=None)
@@ -131,7 +132,8 @@ def _read_only(path: Path) -> sqlite3.Connection | None:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return conn
         except sqlite3.Error:
-            continue
+            if conn is not None:
+                conn.close()
     return None
 
 
