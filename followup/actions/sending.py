@@ -60,8 +60,8 @@ def sending_plan(conn, day: dt.date, channels: tuple[str, ...] = SENDABLE, *, no
     unknown = [c for c in channels if c not in SENDABLE]
     if unknown:
         raise UsageError(N_("followup sends {allowed}, not {value!r}"), allowed=", ".join(SENDABLE), value=unknown[0])
-    entries, settings, shown = _message_entries(conn, day, channels, today)
     taken = db.outbox_taken(conn, day.isoformat())
+    entries, settings, shown = _message_entries(conn, day, channels, today, taken)
     hours = parse_window(settings_table.get(settings, "send.hours"))
     days = parse_days(settings_table.get(settings, "send.days"))
     local = clinic_time(settings, now_utc)
@@ -88,16 +88,18 @@ def sending_plan(conn, day: dt.date, channels: tuple[str, ...] = SENDABLE, *, no
     return plan
 
 
-def _message_entries(conn, day: dt.date, channels: tuple[str, ...], today: dt.date):
+def _message_entries(conn, day: dt.date, channels: tuple[str, ...], today: dt.date, taken: set = frozenset()):
     """(the day's entries on these channels, the settings, entry id -> id shown): the stored list's
-    (the desks' list, as `today` shows it), its patients alone planned again for their messages; the
-    day planned whole when no stored list is to be had (a read-only file, the lock held)."""
+    (the desks' list, as `today` shows it), its patients alone planned again for their messages (not
+    those the outbox has already: ``taken``, (patient, channel)); the day planned whole when no stored
+    list is to be had (a read-only file, the lock held)."""
     from followup import db, rules
     from followup.actions.day import day_list, ensure_stored, policy_of
 
     if ensure_stored(conn, day, today=today):
         with db.read_snapshot(conn):
-            listed = db.plan_on_channels(conn, channels)
+            listed = {entry_id: (shown, members) for entry_id, (shown, patient, channel, members)
+                      in db.plan_on_channels(conn, channels).items() if (patient, channel) not in taken}
             settings = db.get_settings(conn)
             policy = policy_of(conn, settings)
             patients = sorted({pid for _, members in listed.values() for pid in members})

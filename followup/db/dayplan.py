@@ -73,14 +73,15 @@ def plan_entries(conn: sqlite3.Connection, language: str, filters: Filters = Fil
                         f"{_PLAN_ORDER}{limit}", (language, *params)).fetchall()
 
 
-def plan_on_channels(conn: sqlite3.Connection, channels: Sequence[str]) -> dict[str, tuple[str, list[str]]]:
-    """Entry id -> (id shown, everyone on the call) of the stored list's entries on these channels."""
-    out: dict[str, tuple[str, list[str]]] = {}
-    for entry_id, shown, pid in conn.execute(
-            "SELECT e.entry_id, e.shown, m.patient_id FROM plan_entries e INDEXED BY plan_entries_listed "
-            "JOIN plan_members m ON m.entry_id = e.entry_id WHERE e.place IS NULL "
+def plan_on_channels(conn: sqlite3.Connection, channels: Sequence[str]) -> dict[str, tuple[str, str, str, list[str]]]:
+    """Entry id -> (id shown, the patient, the channel, everyone on the call) of the stored list's
+    entries on these channels."""
+    out: dict[str, tuple[str, str, str, list[str]]] = {}
+    for entry_id, shown, patient, channel, pid in conn.execute(
+            "SELECT e.entry_id, e.shown, e.patient_id, e.channel, m.patient_id FROM plan_entries e "
+            "INDEXED BY plan_entries_listed JOIN plan_members m ON m.entry_id = e.entry_id WHERE e.place IS NULL "
             "AND e.channel IN (SELECT value FROM json_each(?))", (json.dumps(list(channels)),)):
-        out.setdefault(entry_id, (shown, []))[1].append(pid)
+        out.setdefault(entry_id, (shown, patient, channel, []))[3].append(pid)
     return out
 
 
