@@ -21,14 +21,14 @@ import pytest
 from conftest import clinic_with_new_visits
 
 HERE = Path(__file__).resolve().parent
-PATIENTS = 9_000
+PATIENTS = 6_000
 
 
 @pytest.fixture(scope="module")
 def clinic(tmp_path_factory):
-    """A 9,000-patient clinic with consents, and a visits file of about 58,000 rows still to import."""
+    """A 6,000-patient clinic with consents, and a visits file of about 58,000 rows still to import."""
     return clinic_with_new_visits(tmp_path_factory.mktemp("busy"), patients=PATIENTS, visits_per_patient=3,
-                                  new_visits_per_patient=10, seed=5)
+                                  new_visits_per_patient=15, seed=5)
 
 
 @pytest.mark.slow
