@@ -29,36 +29,16 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))  # today_bench (the clinics are built alike)
 TODAY = dt.date.today()
 EXPORTS = {50_000: ("clinic-50000-16", 16), 500_000: ("clinic-500000-10", 10)}
 
 
 def build(data: Path, size: int) -> Path:
-    from followup import db
-    from followup.demo import staff_records, write_clinic
-    from followup.importing import ImportOptions, import_paths
+    from today_bench import built_clinic
 
-    big = data / f"scale-{size}.db"
-    if big.exists():
-        return big
-    name, visits = EXPORTS[size]
-    exports = data / name
-    if not (exports / "visits.csv").exists():
-        write_clinic(exports, today=dt.date(2026, 11, 23), patients=size, visits_per_patient=visits, seed=1)
-    tmp = data / f"scale-{size}.tmp.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(tmp) + suffix).unlink(missing_ok=True)
-    conn = db.connect(tmp)
-    import_paths(conn, tmp, [exports], ImportOptions(user="bench"), today=TODAY)
-    ids = [r[0] for r in conn.execute("SELECT patient_id FROM patients")]
-    consents, nexts = staff_records(ids, today=dt.date(2026, 11, 23), seed=1)
-    db.add_consents(conn, consents)
-    for n in nexts:
-        db.add_next_contact(conn, n)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
-    tmp.rename(big)
-    return big
+    exports, visits = EXPORTS[size]
+    return built_clinic(data, f"scale-{size}", exports, patients=size, visits_per_patient=visits, import_day=TODAY)
 
 
 def run(cmd: list[str], env: dict) -> tuple[float, int]:

@@ -35,21 +35,31 @@ DAY = dt.date.today().isoformat()  # only the calendar's today is stored (anothe
 
 
 def build(data: Path) -> Path:
+    return built_clinic(data, "today-clinic", "clinic-50000-16", patients=50_000, visits_per_patient=16,
+                        import_day=dt.date(2026, 11, 23))
+
+
+def built_clinic(data: Path, name: str, exports_name: str, *, patients: int, visits_per_patient: int,
+                 import_day: dt.date) -> Path:
+    """``data/NAME.db``, built once: the demo generator's clinic (its exports cached in
+    ``data/EXPORTS_NAME``) imported by followup on ``import_day``, with consents for about half of the
+    patients as the demo records them. (scale_bench.py builds its clinics with it too.)"""
     from followup import db
     from followup.demo import staff_records, write_clinic
     from followup.importing import ImportOptions, import_paths
 
-    big = data / "today-clinic.db"
+    big = data / f"{name}.db"
     if big.exists():
         return big
-    exports = data / "clinic-50000-16"
+    exports = data / exports_name
     if not (exports / "visits.csv").exists():
-        write_clinic(exports, today=dt.date(2026, 11, 23), patients=50_000, visits_per_patient=16, seed=1)
-    tmp = data / "today-clinic.tmp.db"
+        write_clinic(exports, today=dt.date(2026, 11, 23), patients=patients, visits_per_patient=visits_per_patient,
+                     seed=1)
+    tmp = data / f"{name}.tmp.db"
     for suffix in ("", "-wal", "-shm"):
         Path(str(tmp) + suffix).unlink(missing_ok=True)
     conn = db.connect(tmp)
-    import_paths(conn, tmp, [exports], ImportOptions(user="bench"), today=dt.date(2026, 11, 23))
+    import_paths(conn, tmp, [exports], ImportOptions(user="bench"), today=import_day)
     ids = [r[0] for r in conn.execute("SELECT patient_id FROM patients")]
     consents, nexts = staff_records(ids, today=dt.date(2026, 11, 23), seed=1)
     db.add_consents(conn, consents)
