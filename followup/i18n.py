@@ -16,32 +16,34 @@ contracts (field names, codes) are the same in every language.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import os
 
 LANGUAGES = ("en", "ru")
 DOMAIN = "followup"
 LOCALE_DIR = os.path.join(os.path.dirname(__file__), "locale")
-_current = "en"
+# the reader's language: a context variable, so that the web server's threads, each serving another
+# desk, never read one another's (a command sets it once)
+_language: contextvars.ContextVar[str] = contextvars.ContextVar("followup_language", default="en")
 _translations: dict = {}
 
 
 def set_language(lang: str) -> None:
-    global _current
     if lang not in LANGUAGES:
         raise ValueError(lang)
-    _current = lang
+    _language.set(lang)
 
 
 def language() -> str:
-    return _current
+    return _language.get()
 
 
 def catalogue(lang: str | None = None):
     """The gettext translations of a language (English: the message ids themselves)."""
     import gettext
 
-    lang = lang or _current
+    lang = lang or _language.get()
     found = _translations.get(lang)
     if found is None:
         if lang == "en":
@@ -54,13 +56,13 @@ def catalogue(lang: str | None = None):
 
 def tr(msgid: str, /, **kw) -> str:
     """The text in the current language, with the {fields} filled in."""
-    text = msgid if _current == "en" else catalogue().gettext(msgid)
+    text = msgid if _language.get() == "en" else catalogue().gettext(msgid)
     return text.format(**kw) if kw else text
 
 
 def trc(context: str, msgid: str, /, **kw) -> str:
     """The text in one of its roles (a gettext message context): 'booked' as an appointment's status."""
-    text = msgid if _current == "en" else catalogue().pgettext(context, msgid)
+    text = msgid if _language.get() == "en" else catalogue().pgettext(context, msgid)
     return text.format(**kw) if kw else text
 
 
@@ -71,7 +73,7 @@ def trg(gender: str | None, msgid: str, /, **kw) -> str:
     """A sentence about a person, agreeing with their grammatical gender where it is known ("отказалась"
     / "отказался"); else the catalogue's neutral wording ("отказ")."""
     text = msgid
-    if _current != "en":
+    if _language.get() != "en":
         text = catalogue().gettext(msgid)
         if gender in GENDERS:
             gendered = catalogue().pgettext(gender, msgid)
@@ -92,7 +94,7 @@ def NC_(context: str, msgid: str, /) -> str:
 def ntr(singular: str, plural: str, n: int, /, **kw) -> str:
     """The plural form for n ({n} is filled in): Russian has three (1 / 2-4 / 5-20, 11-14), by the rule
     in the catalogue's Plural-Forms header."""
-    text = (singular if n == 1 else plural) if _current == "en" else catalogue().ngettext(singular, plural, n)
+    text = (singular if n == 1 else plural) if _language.get() == "en" else catalogue().ngettext(singular, plural, n)
     return text.format(n=n, **kw)
 
 
@@ -199,12 +201,10 @@ class using:
         self.lang = lang
 
     def __enter__(self):
-        global _current
-        self.before, _current = _current, self.lang
+        self.token = _language.set(self.lang)
 
     def __exit__(self, *exc):
-        global _current
-        _current = self.before
+        _language.reset(self.token)
 
 
 def msg(msgid: str, /, **params) -> Msg:
@@ -221,7 +221,7 @@ def day(d: dt.date | None) -> str:
     """A date as people read it: 2026-12-03 in English, 03.12.2026 in Russian."""
     if d is None:
         return ""
-    return d.strftime("%d.%m.%Y") if _current == "ru" else d.isoformat()
+    return d.strftime("%d.%m.%Y") if _language.get() == "ru" else d.isoformat()
 
 
 def from_locale(environ=os.environ) -> str | None:

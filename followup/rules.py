@@ -933,3 +933,13 @@ def send_held(local: dt.datetime, hours: Window, days: frozenset[int], patient: 
     if patient is not None and now >= patient.end:
         return msg(N_("the patient's window ({window}) is over for today"), window=str(patient))
     return None
+
+
+# the outcomes a desk records for an entry, by its channel, in the order its buttons are offered
+# (undelivered comes from the gateway's delivery reports, never from a desk)
+_CALL_OUTCOMES = ("reached", "booked", "no-answer", "busy", "call-back", "declined", "wrong-number")
+_WRITTEN_OUTCOMES = ("sent", "declined", "wrong-number")
+
+
+def desk_outcomes(channel: str) -> tuple[str, ...]:
+    return _CALL_OUTCOMES if channel == "call" else _WRITTEN_OUTCOMES

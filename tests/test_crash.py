@@ -29,10 +29,10 @@ SEED = int(os.environ.get("CRASH_SEED", time.time_ns() % 1_000_000))
 
 @pytest.fixture(scope="module")
 def clinic(tmp_path_factory):
-    """A 3,500-patient clinic with consents, and a visits file of about 28,000 rows still to import (about a
+    """A 2,000-patient clinic with consents, and a visits file of about 15,000 rows still to import (about a
     second: long enough for kills to land inside its transaction)."""
     return built_once(tmp_path_factory, "crash-clinic", lambda where: clinic_with_new_visits(
-        where, patients=3_500, visits_per_patient=4, new_visits_per_patient=12, seed=7))
+        where, patients=2_000, visits_per_patient=4, new_visits_per_patient=12, seed=7))
 
 
 def checked(path: Path) -> sqlite3.Connection:

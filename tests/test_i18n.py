@@ -89,7 +89,18 @@ def scan():
                 doc = ast.get_docstring(node)
                 if doc:
                     msgids.add(doc)
+    for path in sorted((SOURCE / "web" / "templates").glob("*.html")):  # the web pages' texts
+        text = path.read_text(encoding="utf-8")
+        msgids.update(m.group(2) for m in TEMPLATE_TR.finditer(text))
+        msgids.update((m.group(2), m.group(4)) for m in TEMPLATE_TRC.finditer(text))
+        bare = WORDS.findall(re.sub(r"<[^>]*>|&[#\w]+;", " ", re.sub(r"{{.*?}}|{%.*?%}|{#.*?#}", " ", text, flags=re.S)))
+        raw.extend(f"{path.name}: {word!r}" for word in bare if word not in ("followup", "NPS"))
     return msgids, raw
+
+
+# tr("…") and trc("…", "…") in the web pages' templates (Jinja2)
+TEMPLATE_TR = re.compile(r"""\btr\(\s*(["'])(.*?)\1""")
+TEMPLATE_TRC = re.compile(r"""\btrc\(\s*(["'])(.*?)\1\s*,\s*(["'])(.*?)\3""")
 
 
 def test_every_string_shown_is_in_the_catalogue():

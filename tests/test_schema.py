@@ -102,6 +102,14 @@ EXPECTED["day_counts"] = [("day", "TEXT", 1, 1), ("reason", "TEXT", 1, 2), ("due
 EXPECTED["day_listed"] = [("day", "TEXT", 1, 1), ("reason", "TEXT", 1, 2), ("patient_id", "TEXT", 1, 3),
                           ("ref", "TEXT", 1, 4)]
 EXPECTED["complaints"] = EXPECTED["complaints"] + [("survey_id", "INTEGER", 0, 0)]
+EXPECTED["users"] = [("name", "TEXT", 1, 1), ("role", "TEXT", 1, 0), ("password", "TEXT", 1, 0),
+                     ("language", "TEXT", 0, 0), ("created_at", "TEXT", 1, 0), ("created_by", "TEXT", 1, 0),
+                     ("changed_at", "TEXT", 1, 0), ("disabled_at", "TEXT", 0, 0), ("sessions", "INTEGER", 1, 0)]
+EXPECTED["logins"] = [("id", "INTEGER", 0, 1), ("at", "TEXT", 1, 0), ("name", "TEXT", 1, 0), ("address", "TEXT", 1, 0),
+                      ("ok", "INTEGER", 1, 0)]
+EXPECTED["web_keys"] = [("id", "INTEGER", 0, 1), ("secret", "TEXT", 1, 0), ("created_at", "TEXT", 1, 0)]
+EXPECTED["claims"] = [("list_date", "TEXT", 1, 1), ("patient_id", "TEXT", 1, 2), ("channel", "TEXT", 1, 3),
+                      ("name", "TEXT", 1, 0), ("at", "TEXT", 1, 0)]
 EXPECTED["reason_actions"] = [
     ("id", "INTEGER", 0, 1), ("patient_id", "TEXT", 1, 0), ("code", "TEXT", 1, 0), ("ref", "TEXT", 1, 0),
     ("action", "TEXT", 1, 0), ("on_day", "TEXT", 1, 0), ("note", "TEXT", 0, 0), ("recorded_by", "TEXT", 1, 0),
@@ -114,7 +122,7 @@ MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys"
               "m012_phone_kinds", "m013_corrections", "m014_reason_actions",
               "m015_survey_corrections", "m016_capacity",
               "m017_erased_cards", "m018_outbox", "m019_plan_filters",
-              "m020_lookup_indexes"]
+              "m020_lookup_indexes", "m021_staff_logins"]
 
 
 def test_migrated_schema_is_pinned(tmp_path):
@@ -149,6 +157,7 @@ INDEXES = {  # name: (table, columns)
     'next_contacts_patient': ('next_contacts', ('patient_id',)),
     'patients_household': ('patients', ('household_id',)),
     'phone_flags_patient': ('phone_flags', ('patient_id',)),
+    'logins_name': ('logins', ('name', 'at')),
     'plan_entries_listed': ('plan_entries', ('channel',)),
     'plan_entries_waiting': ('plan_entries', ('channel',)),
     'plan_entries_order': ('plan_entries', ('no_window', 'start', 'priority', 'name', 'channel', 'patient_id')),

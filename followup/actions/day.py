@@ -382,6 +382,17 @@ def day_page(conn, day: dt.date, channel: Optional[str] = None, *, today: dt.dat
     return pairs[first:first + size], len(pairs), first
 
 
+def entry_by_id(conn, day: dt.date, shown: str, *, today: dt.date) -> Optional[dict]:
+    """The patient and channel of the stored list's entry shown as ``shown`` (None: not on it now)."""
+    from followup import db
+
+    if not ensure_stored(conn, day, today=today):
+        return None
+    with db.read_snapshot(conn):
+        row = db.plan_entry_shown(conn, shown.strip().lower())
+    return {"patient_id": row[0], "channel": row[1]} if row else None
+
+
 def _filters(conn, channel: Optional[str], doctor: Optional[str], find: Optional[str]):
     """(the doctor as the imports name them, the stored list's filters): a doctor named as every
     command names one (an unknown or ambiguous name is an error that lists the closest)."""

@@ -13,6 +13,7 @@ from followup.cli import contacts  # noqa: E402,F401
 from followup.cli import surveys  # noqa: E402,F401
 from followup.cli import send  # noqa: E402,F401
 from followup.cli import patients, database  # noqa: E402,F401
+from followup.cli import web  # noqa: E402,F401
 
 __all__ = ["app", "main"]
 

@@ -13,6 +13,7 @@ A plain Python API with no CLI imports, split by caller:
     rights      a patient's data rights: everything stored about them, and erasure
     files       files written safely: exports, backups (a temporary file renamed over the target)
     outbox      what `followup send` sent, is sending, or failed to send
+    users       the staff's accounts, logins, and what `followup serve` keeps
 
 Every function is also reachable as ``followup.db.NAME``. The connection uses WAL, a busy timeout
 and manual transactions (``BEGIN IMMEDIATE`` for every multi-step write); sqlite-utils runs the
@@ -31,3 +32,4 @@ from followup.db.reporting import *  # noqa: F401,F403
 from followup.db.rights import *  # noqa: F401,F403
 from followup.db.files import *  # noqa: F401,F403
 from followup.db.outbox import *  # noqa: F401,F403
+from followup.db.users import *  # noqa: F401,F403

@@ -85,6 +85,13 @@ def plan_on_channels(conn: sqlite3.Connection, channels: Sequence[str]) -> dict[
     return out
 
 
+def plan_entry_shown(conn: sqlite3.Connection, shown: str) -> tuple[str, str] | None:
+    """(patient, channel) of the stored list's entry shown with this id."""
+    # (an id shown is the start of the entry's id, a hex digest: its rows are a range of the key)
+    return conn.execute("SELECT patient_id, channel FROM plan_entries WHERE entry_id >= ? AND entry_id < ? "
+                        "AND shown = ? AND place IS NULL", (shown, shown + "~", shown)).fetchone()
+
+
 def plan_count(conn: sqlite3.Connection, filters: Filters = Filters()) -> int:
     """How many entries of the stored plan a filter selects."""
     where, params = filters.sql()

@@ -526,13 +526,56 @@ def m020_lookup_indexes(db):
     db.execute("CREATE INDEX plan_entries_waiting ON plan_entries(channel) WHERE place IS NOT NULL")
 
 
+def m021_staff_logins(db):
+    # followup serve: the staff's accounts (a memory-hard hash of the password, never the password; a
+    # role; the language each reads), every attempt to log in (who tried, from which desk's address,
+    # whether it worked: failed ones slow the next down), the key that signs the sessions' cookies,
+    # and which desk has opened which entry of the day's list ("being called by Ольга").
+    db.executescript(
+        """
+        CREATE TABLE users (
+            name TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
+            role TEXT NOT NULL CHECK (role IN ('desk', 'manager', 'admin')),
+            password TEXT NOT NULL,
+            language TEXT,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            changed_at TEXT NOT NULL,
+            disabled_at TEXT,
+            sessions INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE logins (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            name TEXT NOT NULL COLLATE NOCASE,
+            address TEXT NOT NULL,
+            ok INTEGER NOT NULL
+        );
+        CREATE INDEX logins_name ON logins(name, at);
+        CREATE TABLE web_keys (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            secret TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE claims (
+            list_date TEXT NOT NULL,
+            patient_id TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            name TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (list_date, patient_id, channel)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
 # The migrations in order: append only, never rename one (a database records the names it has).
 MIGRATIONS = (m001_initial, m002_contacts, m003_complaints, m004_surveys, m005_survey_themes, m006_erasures,
               m007_day_plan, m008_contacts_entry, m009_plan_texts, m010_complaint_survey, m011_day_counts,
               m012_phone_kinds, m013_corrections, m014_reason_actions,
               m015_survey_corrections, m016_capacity,
               m017_erased_cards, m018_outbox, m019_plan_filters,
-              m020_lookup_indexes)
+              m020_lookup_indexes, m021_staff_logins)
 MIGRATION_NAMES = tuple(m.__name__ for m in MIGRATIONS)
 
 

@@ -1,0 +1,396 @@
+"""The desks' web pages: a Starlette application on the same use cases as the commands.
+
+Each request runs in a worker thread with that thread's own connection to the database, reads who
+is logged in from the session's signed cookie (checked against the account on every request: a
+disabled account or a changed password ends its sessions), checks the role on the server, checks
+the CSRF token of every POST, and renders in the reader's language. Pages and their hooks:
+
+    /login      the login form (fields `username`, `password`)
+    /           the day's list: filters, progress, entries (`data-entry-id`), outcome buttons
+                (`data-outcome`, the JSON code); refreshed every few seconds without a reload
+    /report     the manager's reports (manager, admin)
+    /admin      the staff's accounts (admin)
+
+No patient data in URLs or log lines: filters and searches are sent as forms (POST), an entry is
+named by its id on the list, and the access log has the method, the path, the status and the time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import secrets
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from followup import i18n
+from followup.errors import FollowupError
+
+HERE = Path(__file__).parent
+SESSION_HOURS = 12       # a session ends after this long without a request
+PAGE = 50                # entries on one page of the list, as `followup today` shows them
+REFRESH_SECONDS = 2      # how often the list refreshes itself (the other desks' outcomes, who has what open)
+
+log = logging.getLogger("followup.web")
+
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                 b"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+
+
+class _Headers:
+    """Security headers on every response, and one access-log line a request: method, path (never the
+    query), status, milliseconds. (Pure ASGI: no cost of a BaseHTTPMiddleware.)"""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started, status = time.perf_counter(), [0]
+
+        async def sending(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"cache-control"
+                           or not scope["path"].startswith("/static/")]
+                extra = SECURITY_HEADERS if not scope["path"].startswith("/static/") else SECURITY_HEADERS[:4]
+                message["headers"] = headers + extra
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            log.info("%s %s %s %.0f ms", scope["method"], scope["path"], status[0],
+                     (time.perf_counter() - started) * 1000)
+
+
+class Web:
+    """What the pages share: the database's path, a connection per worker thread, the templates, the clock."""
+
+    def __init__(self, path: Path, clock: Callable[[], dt.datetime]):
+        import jinja2
+
+        self.path, self.clock = path, clock
+        self.local = threading.local()
+        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
+                                      trim_blocks=True, lstrip_blocks=True)
+        self.env.globals.update(tr=i18n.tr, trc=i18n.trc, ntr=i18n.ntr, day=i18n.day, phone=_phone,
+                                refresh=REFRESH_SECONDS)
+
+    def conn(self):
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            from followup import db
+
+            conn = self.local.conn = db.connect(self.path, create=False, migrate=False)
+        return conn
+
+    def render(self, name: str, status: int = 200, **context) -> HTMLResponse:
+        return HTMLResponse(self.env.get_template(name).render(**context), status_code=status)
+
+
+def _phone(number: Optional[str]) -> str:
+    """A stored number for people, as the commands show it ("+74951234567 доб. 123")."""
+    from followup.phones import shown_phone
+
+    return shown_phone(number, i18n.tr("ext."))
+
+
+class Page:
+    """One request as the page code sees it: the user, the form, the clock, the database."""
+
+    def __init__(self, web: Web, request: Request, form: dict, user):
+        self.web, self.request, self.form, self.user = web, request, form, user
+        self.now = web.clock()
+        self.today = self.now.date()
+        self.conn = web.conn()
+
+    def render(self, name: str, status: int = 200, **context) -> HTMLResponse:
+        from followup import roles
+
+        return self.web.render(name, status, user=self.user, csrf=self.request.session.get("c", ""),
+                               path=self.request.url.path,
+                               may=lambda ability: roles.may(self.user.role if self.user else None, ability),
+                               language=i18n.language(), **context)
+
+    @property
+    def htmx(self) -> bool:
+        return self.request.headers.get("hx-request") == "true"
+
+
+def _language_of(web: Web, request: Request, user) -> str:
+    """The account's language, else the clinic's (setting `language`), else the browser's, else English."""
+    if user is not None and user.language:
+        return user.language
+    from followup import db
+
+    setting = db.get_settings(web.conn()).get("language")
+    if setting in i18n.LANGUAGES:
+        return setting
+    for part in request.headers.get("accept-language", "").split(","):
+        code = part.split(";")[0].strip().split("-")[0].lower()
+        if code in i18n.LANGUAGES:
+            return code
+    return "en"
+
+
+def page(web: Web, ability: Optional[str]):
+    """An endpoint for people: the session's user (none: to /login), the role (else 403), the CSRF
+    token of a POST (else 403), the reader's language; the page's own code runs in a worker thread."""
+    def wrap(fn):
+        async def endpoint(request: Request):
+            form = dict(await request.form()) if request.method == "POST" else {}
+            return await run_in_threadpool(_handle, web, request, form, fn, ability)
+        endpoint.__name__ = fn.__name__
+        return endpoint
+    return wrap
+
+
+def _handle(web: Web, request: Request, form: dict, fn, ability: Optional[str]) -> Response:
+    from followup import roles
+    from followup.actions.users import session_user
+
+    session = request.session
+    user = None
+    if "u" in session:
+        user = session_user(web.conn(), session["u"], session.get("s", -1))
+        if user is None:
+            session.clear()
+    i18n.set_language(_language_of(web, request, user))
+    if ability is not None and user is None:
+        if request.headers.get("hx-request") == "true":
+            return Response(status_code=204, headers={"HX-Redirect": "/login"})
+        return RedirectResponse("/login", status_code=303)
+    p = Page(web, request, form, user)
+    if request.method == "POST":
+        given = form.get("csrf") or request.headers.get("x-csrf-token") or ""
+        if not session.get("c") or not secrets.compare_digest(str(given), session["c"]):
+            return p.render("error.html", 403, message=i18n.tr("The form has expired: reload the page and try again."))
+    if ability is not None and not roles.may(user.role, ability):
+        return p.render("error.html", 403, message=i18n.tr("Your role ({role}) may not open this page.",
+                                                           role=i18n.tr(user.role)))
+    try:
+        return fn(p)
+    except FollowupError as exc:
+        return p.render("error.html", 409 if exc.exit_code == 1 else 400, message=str(exc))
+
+
+# ---------------------------------------------------------------------------
+# the pages
+
+
+def create_app(path: Path, *, secret: str, https: bool = False,
+               clock: Callable[[], dt.datetime] = lambda: dt.datetime.now().replace(microsecond=0)) -> Starlette:
+    web = Web(Path(path), clock)
+
+    @page(web, None)
+    def login_form(p: Page):
+        if p.user is not None:
+            return RedirectResponse("/", status_code=303)
+        p.request.session["c"] = p.request.session.get("c") or secrets.token_urlsafe(24)
+        return p.render("login.html")
+
+    @page(web, None)
+    def login(p: Page):
+        from followup.actions.users import LoginRefused, log_in
+
+        address = p.request.client.host if p.request.client else ""
+        try:
+            user = log_in(p.conn, str(p.form.get("username", "")), str(p.form.get("password", "")),
+                          address=address, now=p.now)
+        except LoginRefused as exc:
+            return p.render("login.html", 401, message=str(exc), username=str(p.form.get("username", ""))[:64])
+        p.request.session.clear()  # a new session: new token, nothing carried over from before the login
+        p.request.session.update({"u": user.name, "s": user.sessions, "c": secrets.token_urlsafe(24)})
+        return RedirectResponse("/", status_code=303)
+
+    @page(web, None)
+    def logout(p: Page):
+        p.request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    @page(web, None)
+    def language(p: Page):
+        from followup.actions.users import set_user_language
+
+        if p.user is not None:
+            set_user_language(p.conn, p.user.name, str(p.form.get("language", "")))
+        back = str(p.form.get("back") or "/")
+        return RedirectResponse(back if back.startswith("/") and not back.startswith("//") else "/", status_code=303)
+
+    @page(web, "list")
+    def day_list(p: Page):
+        return p.render("list.html", **_list_context(p))
+
+    @page(web, "list")
+    def list_part(p: Page):
+        context = _list_context(p)
+        if p.form.get("version") == context["version"]:  # the list refreshing itself, and nothing changed
+            return Response(status_code=204)
+        return p.render("_list.html", **context)
+
+    @page(web, "list")
+    def open_entry(p: Page):
+        from followup.actions.users import close_entry, open_entry as claim
+
+        found = _entry(p, p.request.path_params["entry"])
+        if found is not None:
+            if p.form.get("close"):
+                close_entry(p.conn, p.today, found["patient_id"], found["channel"], by=p.user.name)
+            else:
+                claim(p.conn, p.today, found["patient_id"], found["channel"], by=p.user.name, now=p.now)
+        return p.render("_list.html", **_list_context(p))
+
+    @page(web, "outcome")
+    def outcome(p: Page):
+        from followup.actions.contacts import record_outcome
+        from followup.actions.users import close_entry
+
+        entry = p.request.path_params["entry"]
+        found = _entry(p, entry)
+        on, asked = str(p.form.get("on") or ""), str(p.form.get("outcome", ""))
+        try:
+            callback = dt.date.fromisoformat(on) if on else None
+        except ValueError:
+            callback = None
+        if asked == "call-back" and callback is None:  # (the command's message names its --on option)
+            return p.render("_list.html", 400, **_list_context(p, error=i18n.tr("Give the day to call back as a date.")))
+        note = str(p.form.get("note") or "").strip() or None
+        try:
+            done = record_outcome(p.conn, entry, asked, day=p.today, callback=callback,
+                                  note=note, by=p.user.name, now=p.now)
+        except FollowupError as exc:
+            return p.render("_list.html", 409 if exc.exit_code == 1 else 400, **_list_context(p, error=str(exc)))
+        if found is not None:
+            close_entry(p.conn, p.today, found["patient_id"], found["channel"])
+        notice = i18n.tr("Recorded {outcome} for entry {entry} ({pid}): {step}.", outcome=i18n.tr(done.outcome),
+                         entry=done.entry, pid=done.patient_id, step=done.step)
+        return p.render("_list.html", **_list_context(p, notice=notice))
+
+    @page(web, "report")
+    def report(p: Page):
+        from followup.actions.reporting import clinic_report, doctor_reports
+
+        return p.render("report.html", doctors=doctor_reports(p.conn, today=p.today),
+                        clinic=clinic_report(p.conn, year=p.today.year, today=p.today))
+
+    @page(web, "users")
+    def admin(p: Page):
+        from followup.actions.users import users
+
+        return p.render("admin.html", users=users(p.conn))
+
+    @page(web, "users")
+    def admin_user(p: Page):
+        from followup.actions.users import add_user, disable_user, users
+
+        action, name = p.form.get("action"), str(p.form.get("name", ""))
+        try:
+            if action == "add":
+                add_user(p.conn, name, str(p.form.get("role", "")), str(p.form.get("password", "")),
+                         by=p.user.name, now=p.now)
+                notice = i18n.tr("User {name} added ({role}).", name=name.strip(), role=i18n.tr(str(p.form["role"])))
+            else:
+                enable = action == "enable"
+                disable_user(p.conn, name, now=p.now, enable=enable)
+                notice = (i18n.tr("User {name} can log in again.", name=name.strip()) if enable else
+                          i18n.tr("User {name} disabled; their sessions ended.", name=name.strip()))
+        except FollowupError as exc:
+            return p.render("admin.html", 409 if exc.exit_code == 1 else 400, users=users(p.conn), error=str(exc))
+        return p.render("admin.html", users=users(p.conn), notice=notice)
+
+    routes = [
+        Route("/login", login_form, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/language", language, methods=["POST"]),
+        Route("/", day_list, methods=["GET", "POST"]),
+        Route("/list", list_part, methods=["POST"]),
+        Route("/entry/{entry:str}/open", open_entry, methods=["POST"]),
+        Route("/entry/{entry:str}/outcome", outcome, methods=["POST"]),
+        Route("/report", report, methods=["GET"]),
+        Route("/admin", admin, methods=["GET"]),
+        Route("/admin/user", admin_user, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    middleware = [
+        Middleware(_Headers),
+        Middleware(SessionMiddleware, secret_key=secret, session_cookie="followup", max_age=SESSION_HOURS * 3600,
+                   same_site="strict", https_only=https),
+    ]
+    return Starlette(routes=routes, middleware=middleware)
+
+
+def _filters(p: Page) -> dict:
+    """The list's filters, from the form (never from the URL: a name or a phone searched for is the
+    patient's data)."""
+    from followup.entryids import CHANNELS
+
+    channel = str(p.form.get("channel") or "") or None
+    doctor = str(p.form.get("doctor") or "").strip() or None
+    find = str(p.form.get("find") or "").strip()[:100] or None
+    try:
+        page_no = max(1, min(int(p.form.get("page") or 1), 10_000))
+    except ValueError:
+        page_no = 1
+    return {"channel": channel if channel in CHANNELS else None, "doctor": doctor, "find": find, "page": page_no}
+
+
+def _list_context(p: Page, *, notice: str = "", error: str = "") -> dict:
+    """The day's list as `followup today` has it (the same entries, order and ids), a page of it, with
+    who has which entry open."""
+    from followup import db, rules
+    from followup.actions.day import day_page, day_progress, with_id
+    from followup.actions.users import open_entries
+    from followup.entryids import CHANNELS
+
+    f = _filters(p)
+    try:
+        pairs, total, first = day_page(p.conn, p.today, f["channel"], today=p.today, page=f["page"], size=PAGE,
+                                       doctor=f["doctor"], find=f["find"])
+    except FollowupError as exc:  # an unknown doctor, say: the message, and the whole list
+        error = str(exc)
+        f["doctor"] = None
+        pairs, total, first = day_page(p.conn, p.today, f["channel"], today=p.today, page=f["page"], size=PAGE)
+    entries = [json.loads(with_id(shown, payload)) for shown, payload in pairs]
+    progress = day_progress(p.conn, p.today, total, f["channel"], today=p.today) \
+        if not (f["doctor"] or f["find"]) else None
+    opened = open_entries(p.conn, p.today, now=p.now)
+    for e in entries:
+        e["open_by"] = opened.get((e["patient_id"], e["channel"]))
+        e["outcomes"] = rules.desk_outcomes(e["channel"])
+    # what the page shows, as a digest: the list refreshing itself is redrawn only when it changes (a
+    # desk's half-typed note survives, and an unchanged list costs the browser nothing)
+    version = hashlib.blake2b(json.dumps([pairs, sorted(opened.items()), total, first, progress and progress.data(),
+                                          i18n.language()], ensure_ascii=False).encode(), digest_size=12).hexdigest()
+    return {"entries": entries, "total": total, "version": version, "first": first, "page": f["page"], "pages": -(-total // PAGE),
+            "filters": f, "progress": progress, "channels": CHANNELS, "doctors": db.doctor_names(p.conn),
+            "today": p.today, "tomorrow": (p.today + dt.timedelta(days=1)).isoformat(), "notice": notice,
+            "error": error}
+
+
+def _entry(p: Page, entry: str) -> Optional[dict]:
+    """An entry of today's stored list by the id it shows (or None)."""
+    from followup.actions.day import entry_by_id
+
+    return entry_by_id(p.conn, p.today, entry, today=p.today)

@@ -1,0 +1,286 @@
+"""The desks' web pages in process (Starlette's test client over the real application and a real
+database file): logins, roles, CSRF, headers, the list as `followup today` has it, privacy."""
+
+import datetime as dt
+import json
+import logging
+import re
+import sqlite3
+
+import pytest
+
+from conftest import Cli, built_once, copied
+
+DAY = dt.date.today()
+NOON = dt.datetime.combine(DAY, dt.time(12, 0))
+PASSWORDS = {"olga": "desk-password-1", "marina": "manager-password-1", "root-admin": "admin-password-1"}
+ROLES = {"olga": "desk", "marina": "manager", "root-admin": "admin"}
+
+
+@pytest.fixture(scope="module")
+def demo_file(tmp_path_factory):
+    """The demo clinic with an account of each role, built once for the run."""
+    def demo(where):
+        assert Cli(where / "unused.db")("demo", "--dir", where).exit_code == 0
+        return where / "demo.db"
+
+    def build(where):
+        path = copied(built_once(tmp_path_factory, "day-plan-demo", demo), where / "demo.db")
+        for name, role in ROLES.items():
+            r = Cli(path)("--db", path, "user", "add", name, "--role", role, "--password-stdin",
+                          input=PASSWORDS[name] + "\n")
+            assert r.exit_code == 0, r.output
+        return path
+
+    return built_once(tmp_path_factory, "web-demo", build)
+
+
+class Clock:
+    def __init__(self, now: dt.datetime):
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture
+def site(demo_file, tmp_path):
+    """The demo clinic with three accounts, and a test client per person."""
+    from starlette.testclient import TestClient
+
+    from followup.web.app import create_app
+
+    path = copied(demo_file, tmp_path / "demo.db")
+    clock = Clock(NOON)
+    app = create_app(path, secret="s" * 48, clock=clock)
+
+    class Site:
+        db = path
+
+        def client(self):
+            return TestClient(app, follow_redirects=False)
+
+        def login(self, name, password=None):
+            c = self.client()
+            token = csrf_of(c.get("/login").text)
+            r = c.post("/login", data={"username": name, "password": password or PASSWORDS[name], "csrf": token})
+            assert r.status_code == 303 and r.headers["location"] == "/", r.text
+            c.csrf = csrf_of(c.get("/").text)
+            return c
+
+        def rows(self, sql, params=()):
+            conn = sqlite3.connect(path)
+            try:
+                return conn.execute(sql, params).fetchall()
+            finally:
+                conn.close()
+
+    Site.clock = clock
+    return Site()
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def entry_ids(html: str) -> list[str]:
+    return re.findall(r'data-entry-id="([0-9a-f]+)"', html)
+
+
+def test_the_list_page_is_todays_list_with_the_same_ids_and_order(site, cli):
+    desk = site.login("olga")
+    page = desk.get("/")
+    assert page.status_code == 200
+    listed = cli.json("--db", site.db, "today")
+    assert entry_ids(page.text) == [e["entry_id"] for e in listed][:50] and listed
+    # each entry's outcome buttons carry the JSON codes; a call offers the call's outcomes
+    first = page.text[page.text.index(f'data-entry-id="{listed[0]["entry_id"]}"'):]
+    first = first[:first.index("</article>")]
+    assert re.findall(r'data-outcome="([a-z-]+)"', first) == (
+        ["reached", "booked", "no-answer", "busy", "declined", "wrong-number", "call-back"]
+        if listed[0]["channel"] == "call" else ["sent", "declined", "wrong-number"])
+    # a doctor's part, a channel's, a search: as the command filters them (sent as a form, never in the URL)
+    doctor = next(r["doctor"] for e in listed for r in e["reasons"] if r["doctor"])
+    for form, args in (({"doctor": doctor}, ["--doctor", doctor]), ({"channel": "sms"}, ["--channel", "sms"]),
+                       ({"find": listed[1]["patient"].split()[0]}, ["--find", listed[1]["patient"].split()[0]])):
+        part = desk.post("/list", data={**form, "csrf": desk.csrf})
+        assert part.status_code == 200
+        assert entry_ids(part.text) == [e["entry_id"] for e in cli.json("--db", site.db, "today", *args)][:50]
+
+
+def test_an_outcome_from_the_page_is_the_commands_outcome_by_the_logged_in_user(site, cli):
+    desk = site.login("olga")
+    listed = cli.json("--db", site.db, "today")
+    call = next(e for e in listed if e["channel"] == "call")
+    r = desk.post(f"/entry/{call['entry_id']}/outcome", data={"outcome": "no-answer", "csrf": desk.csrf},
+                  headers={"HX-Request": "true"})
+    assert r.status_code == 200 and call["entry_id"] not in entry_ids(r.text)
+    assert "Recorded no-answer for entry" in r.text
+    assert site.rows("SELECT outcome, recorded_by FROM contacts WHERE patient_id = ?", (call["patient_id"],)) == [
+        ("no-answer", "olga")]
+    assert call["entry_id"] not in [e["entry_id"] for e in cli.json("--db", site.db, "today")]
+    # the same entry again (another desk was quicker): one line, nothing recorded twice
+    again = desk.post(f"/entry/{call['entry_id']}/outcome", data={"outcome": "reached", "csrf": desk.csrf})
+    assert again.status_code in (404, 409) or "no entry" in again.text
+    assert site.rows("SELECT count(*) FROM contacts WHERE patient_id = ?", (call["patient_id"],)) == [(1,)]
+    # a call-back without its day is refused with a sentence, and with it recorded
+    other = next(e for e in listed if e["channel"] == "call" and e["entry_id"] != call["entry_id"])
+    refused = desk.post(f"/entry/{other['entry_id']}/outcome", data={"outcome": "call-back", "csrf": desk.csrf})
+    assert refused.status_code == 400 and 'role="alert"' in refused.text
+    later = (DAY + dt.timedelta(days=3)).isoformat()
+    ok = desk.post(f"/entry/{other['entry_id']}/outcome", data={"outcome": "call-back", "on": later, "csrf": desk.csrf})
+    assert ok.status_code == 200
+    assert site.rows("SELECT outcome, callback_on, recorded_by FROM contacts WHERE patient_id = ?",
+                     (other["patient_id"],)) == [("call-back", later, "olga")]
+
+
+def test_every_post_needs_the_sessions_csrf_token(site, cli):
+    desk = site.login("olga")
+    entry = cli.json("--db", site.db, "today")[0]
+    for token in (None, "forged", site.login("marina").csrf):  # none, made up, another session's
+        data = {"outcome": "reached", **({"csrf": token} if token else {})}
+        r = desk.post(f"/entry/{entry['entry_id']}/outcome", data=data)
+        assert r.status_code == 403 and "expired" in r.text
+    assert site.rows("SELECT count(*) FROM contacts WHERE recorded_by = 'olga'") == [(0,)]
+    # the token in the header htmx sends works as the form's does
+    r = desk.post(f"/entry/{entry['entry_id']}/outcome", data={"outcome": entry["channel"] == "call" and "reached"
+                                                                or "sent"}, headers={"X-CSRF-Token": desk.csrf})
+    assert r.status_code == 200
+    assert site.rows("SELECT count(*) FROM contacts WHERE recorded_by = 'olga'") == [(1,)]
+
+
+@pytest.mark.parametrize("name, allowed", [("olga", {"/"}), ("marina", {"/", "/report"}),
+                                           ("root-admin", {"/", "/report", "/admin"})])
+def test_each_role_sees_its_pages_and_the_server_refuses_the_others(site, name, allowed):
+    person = site.login(name)
+    for path in ("/", "/report", "/admin"):
+        r = person.get(path)
+        assert r.status_code == (200 if path in allowed else 403), (path, r.status_code)
+    # and the actions behind them: a desk cannot add a user by posting the admin's form
+    r = person.post("/admin/user", data={"action": "add", "name": "intruder", "role": "admin",
+                                         "password": "long-enough-42", "csrf": person.csrf})
+    assert r.status_code == (200 if "/admin" in allowed else 403)
+    assert site.rows("SELECT count(*) FROM users WHERE name = 'intruder'") == [(int("/admin" in allowed),)]
+
+
+def test_without_a_session_every_page_goes_to_the_login(site):
+    anonymous = site.client()
+    for path in ("/", "/report", "/admin"):
+        r = anonymous.get(path)
+        assert r.status_code == 303 and r.headers["location"] == "/login"
+    r = anonymous.post("/list", headers={"HX-Request": "true"})  # the list refreshing itself: the page goes
+    assert r.status_code == 204 and r.headers["HX-Redirect"] == "/login"
+    assert anonymous.get("/login").status_code == 200
+
+
+def test_failed_logins_are_recorded_and_slow_the_next_attempt(site):
+    c = site.client()
+    token = csrf_of(c.get("/login").text)
+
+    def attempt(password):
+        return c.post("/login", data={"username": "olga", "password": password, "csrf": token})
+
+    for _ in range(3):  # three tries are free
+        r = attempt("wrong-password")
+        assert r.status_code == 401 and "wrong name or password" in r.text
+    r = attempt(PASSWORDS["olga"])  # the right password, too soon after: not even checked
+    assert r.status_code == 401 and "try again in 2 seconds" in r.text
+    site.clock.now += dt.timedelta(seconds=2)
+    assert attempt("wrong-password").status_code == 401
+    assert "try again in 4 seconds" in attempt(PASSWORDS["olga"]).text  # each failure doubles the wait
+    site.clock.now += dt.timedelta(seconds=4)
+    assert attempt(PASSWORDS["olga"]).status_code == 303
+    rows = site.rows("SELECT name, address, ok FROM logins ORDER BY id")
+    assert [ok for _, _, ok in rows] == [0, 0, 0, -1, 0, -1, 1] and {n for n, _, _ in rows} == {"olga"}
+    assert {a for _, a, _ in rows} == {"testclient"}  # the desk's address, for whoever looks into it
+    # no password, right or wrong, is kept anywhere in the file; the account's is an argon2id hash
+    raw = site.db.read_bytes() + site.db.with_name(site.db.name + "-wal").read_bytes()
+    assert b"wrong-password" not in raw and PASSWORDS["olga"].encode() not in raw
+    assert site.rows("SELECT password FROM users WHERE name = 'olga'")[0][0].startswith("$argon2id$")
+    # an unknown name answers as a wrong password does
+    c = site.client()
+    r = c.post("/login", data={"username": "nobody", "password": "whatever-1", "csrf": csrf_of(c.get("/login").text)})
+    assert r.status_code == 401 and "wrong name or password" in r.text
+
+
+def test_a_changed_password_or_a_disabled_account_ends_its_sessions(site, cli):
+    desk = site.login("olga")
+    assert desk.get("/").status_code == 200
+    r = cli("--db", site.db, "user", "passwd", "olga", "--password-stdin", input="another-password-2\n")
+    assert r.exit_code == 0, r.output
+    assert desk.get("/").status_code == 303
+    desk = site.login("olga", "another-password-2")
+    admin = site.login("root-admin")
+    assert admin.post("/admin/user", data={"action": "disable", "name": "olga", "csrf": admin.csrf}).status_code == 200
+    assert desk.get("/").status_code == 303
+    c = site.client()
+    r = c.post("/login", data={"username": "olga", "password": "another-password-2",
+                               "csrf": csrf_of(c.get("/login").text)})
+    assert r.status_code == 401
+
+
+def test_headers_cookie_and_access_log_keep_the_patients_private(site, cli, caplog):
+    desk = site.client()
+    token = csrf_of(desk.get("/login").text)
+    with caplog.at_level(logging.INFO, logger="followup.web"):
+        r = desk.post("/login", data={"username": "olga", "password": PASSWORDS["olga"], "csrf": token})
+        cookie = r.headers["set-cookie"]
+        assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+        listed = cli.json("--db", site.db, "today")
+        page = desk.get("/")
+        patient = listed[0]
+        found = desk.post("/list", data={"find": patient["phone"][-7:], "csrf": csrf_of(page.text)})
+        assert patient["entry_id"] in entry_ids(found.text)
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert page.headers["x-frame-options"] == "DENY"
+    # scripts only from files, no handlers in attributes: the policy above allows nothing else
+    assert not re.search(r"<script(?![^>]*src=)", page.text) and not re.search(r"\son[a-z]+=", page.text)
+    lines = [r.getMessage() for r in caplog.records if r.name == "followup.web"]
+    assert any(line.startswith("POST /list 200") for line in lines)
+    logged = "\n".join(lines)
+    for private in (patient["patient"], patient["phone"], patient["phone"][-7:], patient["patient_id"]):
+        assert private not in logged
+
+
+def test_text_from_the_exports_is_shown_as_text(site, cli):
+    listed = cli.json("--db", site.db, "today")
+    hostile = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+    conn = sqlite3.connect(site.db)
+    conn.execute("UPDATE patients SET full_name = ? WHERE patient_id = ?", (hostile, listed[0]["patient_id"]))
+    conn.commit()
+    conn.close()
+    page = site.login("olga").get("/")
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;&lt;script&gt;alert(2)&lt;/script&gt;" in page.text
+    assert "<img" not in page.text and "<script>alert" not in page.text
+
+
+def test_the_pages_speak_each_users_language(site):
+    desk = site.login("olga")
+    assert "Contacts for" in desk.get("/").text
+    r = desk.post("/language", data={"language": "ru", "back": "/", "csrf": desk.csrf})
+    assert r.status_code == 303
+    page = desk.get("/").text
+    assert "Контакты на" in page and "Contacts for" not in page
+    assert site.rows("SELECT language FROM users WHERE name = 'olga'") == [("ru",)]
+    assert "Contacts for" in site.login("marina").get("/").text  # another account: its own
+
+
+def test_user_commands_refuse_bad_input_in_one_line(cli, db_path):
+    assert cli("user", "add", "anna", "--role", "desk", "--password-stdin", input="long-enough-1\n").exit_code == 0
+    cases = [(["user", "add", "Anna", "--role", "desk"], "long-enough-2\n", "there is a user Anna already"),
+             (["user", "add", "bob", "--role", "boss"], "long-enough-2\n", "unknown role 'boss'"),
+             (["user", "add", "bob", "--role", "desk"], "short\n", "too short"),
+             (["user", "add", "bob", "--role", "desk"], "bob-bob-bob-bob\n", "may not contain the user's name"),
+             (["user", "add", "b<o>b", "--role", "desk"], "long-enough-2\n", "a user's name is"),
+             (["user", "passwd", "nobody"], "long-enough-2\n", "no user nobody")]
+    for args, given, message in cases:
+        r = cli(*args, "--password-stdin", input=given)
+        assert r.exit_code != 0 and message in r.output and "Traceback" not in r.output, (args, r.output)
+        assert len(r.output.strip().splitlines()) == 1, r.output
+    assert [u["name"] for u in cli.json("user", "list")] == ["anna"]
+    assert "password" not in cli.json("user", "list")[0]
+    assert cli("user", "role", "anna", "manager").exit_code == 0
+    assert cli("user", "disable", "anna").exit_code == 0
+    listed = cli.json("user", "list")[0]
+    assert listed["role"] == "manager" and listed["disabled_at"]
