@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from freezegun import freeze_time
 
-from conftest import write_csv
+from conftest import Cli, built_once, copied, write_csv
 
 # 2026-11-23 10:00 in Moscow (UTC+3): inside the default sending hours
 AT_TEN = "2026-11-23 07:00:00"
@@ -65,7 +65,7 @@ class SmsRu(BaseHTTPRequestHandler):
 def sms_gateway():
     SmsRu.received, SmsRu.mode, SmsRu.fates = [], "ok", {}
     server = ThreadingHTTPServer(("127.0.0.1", 0), SmsRu)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     yield SmsRu, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
 
@@ -93,26 +93,42 @@ def mail_server():
     controller.stop()
 
 
+@pytest.fixture(scope="module")
+def clinic_file(tmp_path_factory):
+    """Six patients with their consents and the clinic's settings, built once for the run."""
+    def build(where):
+        path = where / "send.db"
+        cli = Cli(path)
+        with freeze_time(AT_TEN):
+            rows = [[f"S{k}", f"Пациентова{k} Анна Петровна", f"8916000{k:04d}", f"s{k}@example.ru", "10.05.2026"]
+                    for k in range(1, 6)] + [["S9", "Недоступная Вера Ивановна", "89160000099", "", "10.05.2026"]]
+            assert cli("--db", path, "import", write_csv(where / "p.csv", ["Номер карты", "ФИО", "Телефон", "E-mail"],
+                                                         [r[:4] for r in rows], encoding="utf-8"),
+                       write_csv(where / "v.csv", ["Номер визита", "Номер карты", "Врач", "Дата визита", "Вид приёма"],
+                                 [[f"V{r[0]}", r[0], "Козлов Дмитрий Игоревич", r[4], "Профгигиена"] for r in rows],
+                                 encoding="utf-8")).exit_code == 0
+            for pid in ("S1", "S2", "S3", "S9"):
+                assert cli("--db", path, "consent", pid, "--purpose", "recall", "--channel", "sms").exit_code == 0
+            assert cli("--db", path, "consent", "S4", "--purpose", "recall", "--channel", "email").exit_code == 0
+            assert cli("--db", path, "consent", "S5", "--purpose", "recall", "--channel", "sms", "--window",
+                       "18:00-20:00").exit_code == 0
+            for key, value in {"send.email.host": "127.0.0.1", "send.email.security": "none",
+                               "send.email.from": "clinic@example.ru", "clinic_name": "Клиника Улыбка",
+                               "language": "ru"}.items():
+                assert cli("--db", path, "config", "set", key, value).exit_code == 0, key
+        return path
+
+    return built_once(tmp_path_factory, "send-clinic", build)
+
+
 @pytest.fixture
-def clinic(cli, tmp_path, sms_gateway, mail_server, monkeypatch):
+def clinic(clinic_file, cli, db_path, sms_gateway, mail_server, monkeypatch):
     _, url = sms_gateway
     _, port = mail_server
     monkeypatch.setenv("FOLLOWUP_SMS_KEY", "test-key")
+    copied(clinic_file, db_path)
     with freeze_time(AT_TEN):
-        rows = [[f"S{k}", f"Пациентова{k} Анна Петровна", f"8916000{k:04d}", f"s{k}@example.ru", "10.05.2026"]
-                for k in range(1, 6)] + [["S9", "Недоступная Вера Ивановна", "89160000099", "", "10.05.2026"]]
-        assert cli("import", write_csv(tmp_path / "p.csv", ["Номер карты", "ФИО", "Телефон", "E-mail"],
-                                       [r[:4] for r in rows], encoding="utf-8"),
-                   write_csv(tmp_path / "v.csv", ["Номер визита", "Номер карты", "Врач", "Дата визита", "Вид приёма"],
-                             [[f"V{r[0]}", r[0], "Козлов Дмитрий Игоревич", r[4], "Профгигиена"] for r in rows],
-                             encoding="utf-8")).exit_code == 0
-        for pid in ("S1", "S2", "S3", "S9"):
-            assert cli("consent", pid, "--purpose", "recall", "--channel", "sms").exit_code == 0
-        assert cli("consent", "S4", "--purpose", "recall", "--channel", "email").exit_code == 0
-        assert cli("consent", "S5", "--purpose", "recall", "--channel", "sms", "--window", "18:00-20:00").exit_code == 0
-        for key, value in {"send.sms.url": url, "send.email.host": "127.0.0.1", "send.email.port": str(port),
-                           "send.email.security": "none", "send.email.from": "clinic@example.ru",
-                           "clinic_name": "Клиника Улыбка", "language": "ru"}.items():
+        for key, value in {"send.sms.url": url, "send.email.port": str(port)}.items():
             assert cli("config", "set", key, value).exit_code == 0, key
     return cli
 
@@ -352,7 +368,7 @@ class SmsAero(BaseHTTPRequestHandler):
 def test_sms_aero_too(clinic, monkeypatch):
     SmsAero.received = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), SmsAero)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     try:
         for key, value in {"send.sms.provider": "smsaero", "send.sms.sender": "Ulybka",
                            "send.sms.url": f"http://127.0.0.1:{server.server_address[1]}"}.items():
