@@ -121,7 +121,7 @@ def test_an_outcome_from_the_page_is_the_commands_outcome_by_the_logged_in_user(
     assert call["entry_id"] not in [e["entry_id"] for e in cli.json("--db", site.db, "today")]
     # the same entry again (another desk was quicker): one line, nothing recorded twice
     again = desk.post(f"/entry/{call['entry_id']}/outcome", data={"outcome": "reached", "csrf": desk.csrf})
-    assert again.status_code in (404, 409) or "no entry" in again.text
+    assert again.status_code == 409 and "already closed" in again.text
     assert site.rows("SELECT count(*) FROM contacts WHERE patient_id = ?", (call["patient_id"],)) == [(1,)]
     # a call-back without its day is refused with a sentence, and with it recorded
     other = next(e for e in listed if e["channel"] == "call" and e["entry_id"] != call["entry_id"])
@@ -284,3 +284,65 @@ def test_user_commands_refuse_bad_input_in_one_line(cli, db_path):
     assert cli("user", "disable", "anna").exit_code == 0
     listed = cli.json("user", "list")[0]
     assert listed["role"] == "manager" and listed["disabled_at"]
+
+
+def test_the_patients_card_from_an_entry_records_consents_and_next_contacts_by_the_user(site, cli):
+    desk = site.login("olga")
+    listed = cli.json("--db", site.db, "today")
+    entry = listed[0]
+    card = desk.get(f"/entry/{entry['entry_id']}/card/0")
+    assert card.status_code == 200 and entry["patient"] in card.text and entry["patient_id"] in card.text
+    assert "data-status=\"due\"" in card.text  # why: the reason it is on today's list
+    # a withdrawal, then a grant with a window: new records by the logged-in user, as `consent` makes them
+    r = desk.post(f"/entry/{entry['entry_id']}/card/0/consent", data={
+        "purpose": ["marketing"], "channel": ["sms", "email"], "granted": "0", "csrf": desk.csrf})
+    assert r.status_code == 200 and "Consent withdrawn for" in r.text
+    r = desk.post(f"/entry/{entry['entry_id']}/card/0/consent", data={
+        "purpose": ["recall"], "channel": ["sms"], "granted": "1", "window": "18:00-20:00", "csrf": desk.csrf})
+    assert r.status_code == 200 and 'data-consent="recall/sms"' in r.text
+    rows = site.rows("SELECT purpose, channel, granted, window, recorded_by FROM consents WHERE patient_id = ? "
+                     "AND recorded_by = 'olga' ORDER BY id", (entry["patient_id"],))
+    assert rows == [("marketing", "sms", 0, None, "olga"), ("marketing", "email", 0, None, "olga"),
+                    ("recall", "sms", 1, "18:00-20:00", "olga")]
+    # bad input: one sentence, nothing written
+    before = site.rows("SELECT count(*) FROM consents")
+    for data in ({"purpose": ["recall"], "granted": "1"}, {"purpose": ["recall"], "channel": ["sms"], "window": "25-99"}):
+        r = desk.post(f"/entry/{entry['entry_id']}/card/0/consent", data={**data, "csrf": desk.csrf})
+        assert r.status_code == 400 and 'role="alert"' in r.text
+    assert site.rows("SELECT count(*) FROM consents") == before
+    # the next contact: with the patient's consent given on the spot
+    later = (DAY + dt.timedelta(days=30)).isoformat()
+    r = desk.post(f"/entry/{entry['entry_id']}/card/0/next", data={
+        "on": later, "reason": "узнать, как коронка", "channel": "call", "consent": "1", "csrf": desk.csrf})
+    assert r.status_code == 200 and "узнать, как коронка" in r.text
+    assert site.rows("SELECT due, reason, recorded_by FROM next_contacts WHERE patient_id = ? AND recorded_by = 'olga'",
+                     (entry["patient_id"],)) == [(later, "узнать, как коронка", "olga")]
+    # once the entry is closed, its id still opens the card for the rest of the day
+    outcome = "reached" if entry["channel"] == "call" else "sent"
+    assert desk.post(f"/entry/{entry['entry_id']}/outcome", data={"outcome": outcome, "csrf": desk.csrf}).status_code == 200
+    card = desk.get(f"/entry/{entry['entry_id']}/card/0")
+    assert card.status_code == 200 and entry["patient_id"] in card.text and ">olga<" in card.text
+    missing = desk.get("/entry/ffffffff/card/0")
+    assert missing.status_code == 404 and "no entry &#39;ffffffff&#39;" in missing.text
+
+
+def test_todays_outcomes_are_corrected_on_the_done_page_an_earlier_days_by_a_manager(site, cli):
+    desk = site.login("olga")
+    call = next(e for e in cli.json("--db", site.db, "today") if e["channel"] == "call")
+    assert desk.post(f"/entry/{call['entry_id']}/outcome", data={"outcome": "declined", "csrf": desk.csrf}).status_code == 200
+    done = desk.get("/done")
+    assert done.status_code == 200 and call["patient"] in done.text and 'data-recorded="declined"' in done.text
+    entry16 = site.rows("SELECT entry_id FROM contacts WHERE patient_id = ?", (call["patient_id"],))[0][0]
+    assert f'action="/done/{entry16}/correct?day={DAY.isoformat()}"' in done.text
+    r = desk.post(f"/done/{entry16}/correct?day={DAY.isoformat()}", data={"outcome": "reached", "csrf": desk.csrf})
+    assert r.status_code == 200 and "Corrected entry" in r.text and 'data-recorded="reached"' in r.text
+    # as `done --correct` does it: the earlier record kept, marked corrected by her; the withdrawal undone
+    assert site.rows("SELECT outcome, superseded_by IS NOT NULL, corrected_by FROM contacts WHERE patient_id = ? "
+                     "ORDER BY id", (call["patient_id"],)) == [("declined", 1, "olga"), ("reached", 0, None)]
+    # an earlier day: the manager's, not a desk's
+    yesterday = (DAY - dt.timedelta(days=1)).isoformat()
+    assert desk.get(f"/done?day={yesterday}").status_code == 400
+    manager = site.login("marina")
+    page = manager.get(f"/done?day={yesterday}")
+    assert page.status_code == 200 and "Nothing recorded for the list of" in page.text
+    assert manager.get("/done?day=someday").status_code == 400

@@ -391,6 +391,14 @@ def contact_log(conn, patient: str) -> tuple[str, list[dict]]:
     return pid, db.contact_log(conn, pid)
 
 
+def agreed_contacts(conn, patient: str) -> list[dict]:
+    """The next contacts agreed with the patient, by date: when, what about, how, for which doctor, who
+    recorded it."""
+    from followup import db
+
+    return db.next_contacts(conn, known_patient(conn, patient))
+
+
 def day_log(conn, *, day: dt.date, by: Optional[str] = None) -> list[dict]:
     """What was done for the list of ``day`` (by one person, if named): every contact, in order, with
     the patient's name."""

@@ -24,6 +24,8 @@ import os
 import sqlite3
 from typing import Optional
 
+from followup.i18n import N_
+
 # how long `today` waits for the write lock to refresh the stored plan before planning the day
 # itself without storing it (while a nightly import holds the lock, for example)
 REFRESH_WAIT_MS = 1_000
@@ -391,6 +393,23 @@ def entry_by_id(conn, day: dt.date, shown: str, *, today: dt.date) -> Optional[d
     with db.read_snapshot(conn):
         row = db.plan_entry_shown(conn, shown.strip().lower())
     return {"patient_id": row[0], "channel": row[1]} if row else None
+
+
+def entry_patients(conn, day: dt.date, given: str) -> list[str]:
+    """The card numbers an entry of the day's list names, open or closed that day: the patient, then the
+    household members on the call (how a page names a patient without a card number in its address)."""
+    from followup import db
+    from followup.errors import NotFound
+
+    given = given.strip().lower()
+    matches = entries_named(conn, day, given)[0]
+    if len(matches) == 1:
+        e = matches[0]
+        return [e.patient.patient_id, *(m.patient.patient_id for m in e.household)]
+    closed = db.closed_entry_patients(conn, given, day.isoformat()) if not matches else []
+    if len(closed) == 1:
+        return closed[0]
+    raise NotFound(N_("no entry {entry!r} on the list of {day} (see followup today)"), entry=given, day=day)
 
 
 def _filters(conn, channel: Optional[str], doctor: Optional[str], find: Optional[str]):

@@ -172,6 +172,18 @@ def closed_entry(conn: sqlite3.Connection, given: str, list_date: str) -> str | 
     return row[0] if row else None
 
 
+def closed_entry_patients(conn: sqlite3.Connection, given: str, list_date: str) -> list[list[str]]:
+    """For each entry of that list day closed with an id starting with ``given``: the patients on it,
+    in the order recorded (the patient, then the household on the call)."""
+    out: dict[str, list[str]] = {}
+    for entry_id, pid in conn.execute(
+            "SELECT entry_id, patient_id FROM contacts WHERE list_date = ? AND entry_id >= ? AND entry_id < ? "
+            "AND superseded_by IS NULL ORDER BY id", (list_date, given, given + "~")):
+        if pid not in out.setdefault(entry_id, []):
+            out[entry_id].append(pid)
+    return list(out.values())
+
+
 def contact_log(conn: sqlite3.Connection, patient_id: str) -> list[dict]:
     """Every contact with the patient, corrected ones too (superseded_by: the one that corrected it);
     for a message followup sent, what the gateway said of it (delivery: 'delivered', 'undelivered:CODE',

@@ -38,6 +38,7 @@ from starlette.staticfiles import StaticFiles
 
 from followup import i18n
 from followup.errors import FollowupError
+from followup.i18n import N_
 
 HERE = Path(__file__).parent
 SESSION_HOURS = 12       # a session ends after this long without a request
@@ -94,6 +95,7 @@ class Web:
         self.local = threading.local()
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                                       trim_blocks=True, lstrip_blocks=True)
+        self.env.filters["date"] = dt.date.fromisoformat
         self.env.globals.update(tr=i18n.tr, trc=i18n.trc, ntr=i18n.ntr, day=i18n.day, phone=_phone,
                                 refresh=REFRESH_SECONDS)
 
@@ -154,12 +156,29 @@ def _language_of(web: Web, request: Request, user) -> str:
     return "en"
 
 
+def _status(exc: FollowupError) -> int:
+    """The HTTP status of an error a person or a file caused: 404 not found, 409 the records' state
+    forbids it, 503 the database cannot be used now, else 400."""
+    from followup.errors import ExitStatus
+
+    return {ExitStatus.NOT_FOUND: 404, ExitStatus.FAILURE: 409, ExitStatus.DATABASE_ERROR: 503,
+            ExitStatus.BUSY: 503}.get(exc.exit_code, 400)
+
+
+class _Empty(dict):
+    def getlist(self, key):
+        return []
+
+
+_NO_FORM = _Empty()
+
+
 def page(web: Web, ability: Optional[str]):
     """An endpoint for people: the session's user (none: to /login), the role (else 403), the CSRF
     token of a POST (else 403), the reader's language; the page's own code runs in a worker thread."""
     def wrap(fn):
         async def endpoint(request: Request):
-            form = dict(await request.form()) if request.method == "POST" else {}
+            form = await request.form() if request.method == "POST" else _NO_FORM
             return await run_in_threadpool(_handle, web, request, form, fn, ability)
         endpoint.__name__ = fn.__name__
         return endpoint
@@ -192,7 +211,7 @@ def _handle(web: Web, request: Request, form: dict, fn, ability: Optional[str]) 
     try:
         return fn(p)
     except FollowupError as exc:
-        return p.render("error.html", 409 if exc.exit_code == 1 else 400, message=str(exc))
+        return p.render("error.html", _status(exc), message=str(exc))
 
 
 # ---------------------------------------------------------------------------
@@ -280,12 +299,78 @@ def create_app(path: Path, *, secret: str, https: bool = False,
             done = record_outcome(p.conn, entry, asked, day=p.today, callback=callback,
                                   note=note, by=p.user.name, now=p.now)
         except FollowupError as exc:
-            return p.render("_list.html", 409 if exc.exit_code == 1 else 400, **_list_context(p, error=str(exc)))
+            return p.render("_list.html", _status(exc), **_list_context(p, error=str(exc)))
         if found is not None:
             close_entry(p.conn, p.today, found["patient_id"], found["channel"])
         notice = i18n.tr("Recorded {outcome} for entry {entry} ({pid}): {step}.", outcome=i18n.tr(done.outcome),
                          entry=done.entry, pid=done.patient_id, step=done.step)
         return p.render("_list.html", **_list_context(p, notice=notice))
+
+    @page(web, "card")
+    def card(p: Page):
+        return p.render("card.html", **_card_context(p))
+
+    @page(web, "consent")
+    def card_consent(p: Page):
+        from followup.actions.contacts import record_consent
+
+        context = _card_context(p)
+        f = p.form
+        try:
+            done = record_consent(p.conn, context["patient"]["patient_id"], purposes=f.getlist("purpose"),
+                                  channels=f.getlist("channel"), granted=f.get("granted") != "0",
+                                  window=str(f.get("window") or "").strip() or None, how=str(f.get("how") or "in-person"),
+                                  note=str(f.get("note") or "").strip() or None, by=p.user.name, now=p.now)
+        except FollowupError as exc:
+            return p.render("card.html", _status(exc), **{**context, "error": str(exc)})
+        notice = (i18n.tr("Consent granted for {pid}.", pid=done.patient_id) if done.granted
+                  else i18n.tr("Consent withdrawn for {pid}.", pid=done.patient_id))
+        return p.render("card.html", **{**_card_context(p), "notice": notice})
+
+    @page(web, "next-contact")
+    def card_next(p: Page):
+        from followup.actions.contacts import agree_next_contact
+
+        context = _card_context(p)
+        f = p.form
+        try:
+            on = dt.date.fromisoformat(str(f.get("on") or ""))
+        except ValueError:
+            return p.render("card.html", 400, **{**context, "error": i18n.tr("Give the day of the next contact as a date.")})
+        try:
+            done = agree_next_contact(p.conn, context["patient"]["patient_id"], on=on, reason=str(f.get("reason") or ""),
+                                      channel=str(f.get("channel") or "") or None, consent=bool(f.get("consent")),
+                                      by=p.user.name, now=p.now)
+        except FollowupError as exc:
+            return p.render("card.html", _status(exc), **{**context, "error": str(exc)})
+        notice = i18n.tr("Next contact with {pid} agreed for {date}.", pid=done.patient_id, date=i18n.day(done.due))
+        return p.render("card.html", **{**_card_context(p), "notice": notice})
+
+    @page(web, "outcome")
+    def done_today(p: Page):
+        return p.render("done.html", **_done_context(p))
+
+    @page(web, "outcome")
+    def correct(p: Page):
+        from followup.actions.contacts import correct_outcome
+
+        context = _done_context(p)
+        f = p.form
+        try:
+            callback = dt.date.fromisoformat(str(f.get("on"))) if f.get("on") else None
+        except ValueError:
+            callback = None
+        if f.get("outcome") == "call-back" and callback is None:
+            return p.render("done.html", 400, **{**context, "error": i18n.tr("Give the day to call back as a date.")})
+        try:
+            done = correct_outcome(p.conn, p.request.path_params["entry"], str(f.get("outcome") or ""),
+                                   day=context["list_day"], callback=callback,
+                                   note=str(f.get("note") or "").strip() or None, by=p.user.name, now=p.now)
+        except FollowupError as exc:
+            return p.render("done.html", _status(exc), **{**context, "error": str(exc)})
+        notice = i18n.tr("Corrected entry {entry} ({pid}) to {outcome}: {step}.", entry=done.entry,
+                         pid=done.patient_id, outcome=i18n.tr(done.outcome), step=done.step)
+        return p.render("done.html", **{**_done_context(p), "notice": notice})
 
     @page(web, "report")
     def report(p: Page):
@@ -316,7 +401,7 @@ def create_app(path: Path, *, secret: str, https: bool = False,
                 notice = (i18n.tr("User {name} can log in again.", name=name.strip()) if enable else
                           i18n.tr("User {name} disabled; their sessions ended.", name=name.strip()))
         except FollowupError as exc:
-            return p.render("admin.html", 409 if exc.exit_code == 1 else 400, users=users(p.conn), error=str(exc))
+            return p.render("admin.html", _status(exc), users=users(p.conn), error=str(exc))
         return p.render("admin.html", users=users(p.conn), notice=notice)
 
     routes = [
@@ -328,6 +413,11 @@ def create_app(path: Path, *, secret: str, https: bool = False,
         Route("/list", list_part, methods=["POST"]),
         Route("/entry/{entry:str}/open", open_entry, methods=["POST"]),
         Route("/entry/{entry:str}/outcome", outcome, methods=["POST"]),
+        Route("/entry/{entry:str}/card/{member:int}", card, methods=["GET"]),
+        Route("/entry/{entry:str}/card/{member:int}/consent", card_consent, methods=["POST"]),
+        Route("/entry/{entry:str}/card/{member:int}/next", card_next, methods=["POST"]),
+        Route("/done", done_today, methods=["GET"]),
+        Route("/done/{entry:str}/correct", correct, methods=["POST"]),
         Route("/report", report, methods=["GET"]),
         Route("/admin", admin, methods=["GET"]),
         Route("/admin/user", admin_user, methods=["POST"]),
@@ -387,6 +477,59 @@ def _list_context(p: Page, *, notice: str = "", error: str = "") -> dict:
             "filters": f, "progress": progress, "channels": CHANNELS, "doctors": db.doctor_names(p.conn),
             "today": p.today, "tomorrow": (p.today + dt.timedelta(days=1)).isoformat(), "notice": notice,
             "error": error}
+
+
+def _card_context(p: Page) -> dict:
+    """One patient of an entry of today's list (open or closed today; ``member`` 0 is the patient, then
+    the household on the call): details, why they are or are not due, consents, agreed contacts, log."""
+    from followup.actions.contacts import agreed_contacts, consent_state, contact_log, explain
+    from followup.actions.day import entry_patients
+    from followup.actions.patients import patient_card
+    from followup.entryids import CHANNELS
+    from followup.errors import NotFound
+    from followup.records import HOW, PURPOSES
+
+    entry, member = p.request.path_params["entry"], p.request.path_params["member"]
+    patients = entry_patients(p.conn, p.today, entry)
+    if not 0 <= member < len(patients):
+        raise NotFound(N_("no entry {entry!r} on the list of {day} (see followup today)"), entry=entry, day=p.today)
+    pid = patients[member]
+    state = consent_state(p.conn, pid)
+    return {"entry": entry, "member": member, "patient": patient_card(p.conn, pid),
+            "members": [(i, other) for i, other in enumerate(patients) if i != member],
+            "findings": explain(p.conn, pid, day=p.today, today=p.today).findings,
+            "consents": state.current, "history": state.history, "agreed": agreed_contacts(p.conn, pid),
+            "log": contact_log(p.conn, pid)[1], "purposes": PURPOSES, "channels": CHANNELS, "hows": HOW,
+            "today": p.today, "notice": "", "error": ""}
+
+
+def _done_context(p: Page) -> dict:
+    """What the desks recorded for a day's list, an entry a row (the patient first, the household on
+    the call after), each with the outcomes it may be corrected to. Today's; a manager may name an
+    earlier day (`?day=2026-12-01`: a date, nothing about a patient)."""
+    from followup import roles, rules
+    from followup.actions.contacts import day_log
+    from followup.errors import UsageError
+
+    day = p.today
+    given = p.request.query_params.get("day")
+    if given:
+        try:
+            day = dt.date.fromisoformat(given)
+        except ValueError:
+            raise UsageError(N_("{value!r} is not a date (YYYY-MM-DD)"), value=given) from None
+        if day != p.today and not roles.may(p.user.role, "correct-earlier"):
+            raise UsageError(N_("a desk corrects today's outcomes; an earlier day's are the manager's"))
+        if day > p.today:
+            day = p.today
+    entries: dict[str, dict] = {}
+    for row in day_log(p.conn, day=day):
+        e = entries.setdefault(row["entry_id"], {**row, "members": [], "outcomes": rules.desk_outcomes(row["channel"])})
+        if e["patient_id"] != row["patient_id"]:
+            e["members"].append(row)
+    return {"list_day": day, "today": p.today, "entries": list(entries.values()),
+            "earlier": roles.may(p.user.role, "correct-earlier"),
+            "notice": "", "error": ""}
 
 
 def _entry(p: Page, entry: str) -> Optional[dict]:
