@@ -346,3 +346,34 @@ def test_todays_outcomes_are_corrected_on_the_done_page_an_earlier_days_by_a_man
     page = manager.get(f"/done?day={yesterday}")
     assert page.status_code == 200 and "Nothing recorded for the list of" in page.text
     assert manager.get("/done?day=someday").status_code == 400
+
+
+def test_the_survey_script_as_a_form_and_a_complaint_from_a_negative_answer(site, cli):
+    desk = site.login("olga")
+    surveys = [e for e in cli.json("--db", site.db, "today") if any(r["code"] == "survey_call" for r in e["reasons"])]
+    assert len(surveys) >= 2
+    first, second = surveys[:2]
+    listed = desk.get("/").text
+    assert f'href="/entry/{first["entry_id"]}/survey"' in listed
+    form = desk.get(f"/entry/{first['entry_id']}/survey")
+    assert form.status_code == 200 and "Overall, how satisfied are you" in form.text and "this is olga from" in form.text
+    # no score: one sentence, nothing recorded
+    r = desk.post(f"/entry/{first['entry_id']}/survey", data={"recommend": "3", "csrf": desk.csrf})
+    assert r.status_code == 400 and 'role="alert"' in r.text and 'value="3" checked' in r.text
+    assert site.rows("SELECT count(*) FROM surveys WHERE recorded_by = 'olga'") == [(0,)]
+    r = desk.post(f"/entry/{first['entry_id']}/survey", data={
+        "score": "3", "recommend": "2", "expectations": "no", "comment": "долго ждала", "csrf": desk.csrf})
+    assert r.status_code == 200 and "recorded for" in r.text and first["entry_id"] not in entry_ids(r.text)
+    assert site.rows("SELECT score, recommend, expectations, comment, recorded_by FROM surveys WHERE patient_id = ?",
+                     (first["patient_id"],)) == [(3, 2, "no", "долго ждала", "olga")]
+    # a negative answer: the page offers the complaint, with the comment
+    assert "A negative answer: open a complaint now?" in r.text and ">долго ждала</textarea>" in r.text
+    c = desk.post(f"/entry/{first['entry_id']}/card/0/complaint", data={"text": "долго ждала", "csrf": desk.csrf})
+    assert c.status_code == 200 and "Complaint #" in c.text
+    assert site.rows("SELECT text, opened_by FROM complaints WHERE patient_id = ?", (first["patient_id"],)) == [
+        ("долго ждала", "olga")]
+    # the patient declines: the call is closed, no answer counted
+    r = desk.post(f"/entry/{second['entry_id']}/survey", data={"declined": "1", "csrf": desk.csrf})
+    assert r.status_code == 200 and "declined" in r.text
+    assert site.rows("SELECT status, score FROM surveys WHERE patient_id = ?", (second["patient_id"],)) == [
+        ("declined", None)]

@@ -94,9 +94,14 @@ def _ask_survey(call, caller: str) -> tuple[dict, bool]:
     Confirm, IntPrompt, Prompt = _prompts()
     questions = {k: escape(q) for k, q in call.questions.items()}
     out = _console()
-    out.print(tr("[bold]Script[/bold]: Hello, this is {caller} from {clinic}. As agreed after your treatment with "
-                 "{doctors}, may I ask you two or three short questions? It takes two minutes.", caller=escape(caller),
-                 clinic=escape(call.clinic), doctors=escape(", ".join(call.doctors) or tr("us"))))
+    from rich.text import Text
+
+    from followup.text import visible  # (a Text is printed as it is: the names in it are shown safely here)
+
+    out.print(Text.assemble((tr("Script"), "bold"), ": ", visible(tr(
+        "Hello, this is {caller} from {clinic}. As agreed after your treatment with {doctors}, may I ask you two or three "
+        "short questions? It takes two minutes.", caller=caller, clinic=call.clinic,
+        doctors=", ".join(call.doctors) or tr("us")))))
     out.print(tr("Patient: {name}", name=call.patient), markup=False)
     if not Confirm.ask(tr("Does the patient agree?")):
         return {}, True

@@ -346,6 +346,55 @@ def create_app(path: Path, *, secret: str, https: bool = False,
         notice = i18n.tr("Next contact with {pid} agreed for {date}.", pid=done.patient_id, date=i18n.day(done.due))
         return p.render("card.html", **{**_card_context(p), "notice": notice})
 
+    @page(web, "survey")
+    def survey_form(p: Page):
+        return p.render("survey.html", **_survey_context(p))
+
+    @page(web, "survey")
+    def survey(p: Page):
+        from followup.actions.surveys import record_survey
+
+        context = _survey_context(p)
+        f = p.form
+        decline = f.get("declined") == "1"
+
+        def number(key):
+            value = str(f.get(key) or "").strip()
+            return int(value) if value.lstrip("-").isdigit() else None
+
+        answers = None if decline else {"score": number("score"), "recommend": number("recommend"),
+                                        "expectations": str(f.get("expectations") or "") or None,
+                                        "comment": str(f.get("comment") or "").strip() or None}
+        try:
+            done = record_survey(p.conn, context["call"], answers, decline=decline,
+                                 open_complaint=bool(f.get("complaint")), day=p.today, by=p.user.name, now=p.now)
+        except FollowupError as exc:
+            return p.render("survey.html", _status(exc), **{**context, "error": str(exc), "answers": answers or {}})
+        if done.declined:
+            notice = i18n.trg(context["call"].gender, "Survey #{id}: {pid} declined; the survey call for this "
+                              "treatment is closed.", id=done.id, pid=done.patient_id)
+        else:
+            notice = i18n.tr("Survey #{id} recorded for {pid} (counts for {doctors}).", id=done.id,
+                             pid=done.patient_id, doctors=", ".join(done.doctors))
+            if done.complaint:
+                notice += " " + i18n.tr("Complaint #{id} opened from the comment.", id=done.complaint)
+        return p.render("list.html", **_list_context(p, notice=notice),
+                        suggest=done.suggest_complaint and {"entry": p.request.path_params["entry"],
+                                                            "comment": (answers or {}).get("comment") or ""})
+
+    @page(web, "complaint")
+    def card_complaint(p: Page):
+        from followup.actions.complaints import open_complaint
+
+        context = _card_context(p)
+        try:
+            cid, pid = open_complaint(p.conn, context["patient"]["patient_id"], str(p.form.get("text") or ""),
+                                      by=p.user.name, now=p.now)
+        except FollowupError as exc:
+            return p.render("card.html", _status(exc), **{**context, "error": str(exc)})
+        notice = i18n.tr("Complaint #{id} opened for {pid}.", id=cid, pid=pid)
+        return p.render("card.html", **{**_card_context(p), "notice": notice})
+
     @page(web, "outcome")
     def done_today(p: Page):
         return p.render("done.html", **_done_context(p))
@@ -416,6 +465,9 @@ def create_app(path: Path, *, secret: str, https: bool = False,
         Route("/entry/{entry:str}/card/{member:int}", card, methods=["GET"]),
         Route("/entry/{entry:str}/card/{member:int}/consent", card_consent, methods=["POST"]),
         Route("/entry/{entry:str}/card/{member:int}/next", card_next, methods=["POST"]),
+        Route("/entry/{entry:str}/survey", survey_form, methods=["GET"]),
+        Route("/entry/{entry:str}/survey", survey, methods=["POST"]),
+        Route("/entry/{entry:str}/card/{member:int}/complaint", card_complaint, methods=["POST"]),
         Route("/done", done_today, methods=["GET"]),
         Route("/done/{entry:str}/correct", correct, methods=["POST"]),
         Route("/report", report, methods=["GET"]),
@@ -501,6 +553,17 @@ def _card_context(p: Page) -> dict:
             "consents": state.current, "history": state.history, "agreed": agreed_contacts(p.conn, pid),
             "log": contact_log(p.conn, pid)[1], "purposes": PURPOSES, "channels": CHANNELS, "hows": HOW,
             "today": p.today, "notice": "", "error": ""}
+
+
+def _survey_context(p: Page) -> dict:
+    """The survey call of an entry (the treatment it is about, its doctors, the clinic's questions) and
+    how the caller introduces themselves (the name set for the login, else the login)."""
+    from followup.actions.config import display_name
+    from followup.actions.surveys import survey_call
+
+    call = survey_call(p.conn, p.request.path_params["entry"], day=p.today)
+    return {"call": call, "caller": display_name(p.conn, p.user.name) or p.user.name, "entry":
+            p.request.path_params["entry"], "answers": {}, "error": ""}
 
 
 def _done_context(p: Page) -> dict:
