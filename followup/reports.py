@@ -115,7 +115,8 @@ def doctor_report(doctor: str, responses: Iterable[Response], t: Thresholds = Th
     for i, wave in enumerate(closed, 1):
         s = summarize(wave, size)
         waves.append({"wave": i, "from": wave[0].date.isoformat(), "to": wave[-1].date.isoformat(),
-                      "mean_score": s["mean_score"], "nps": s["nps"], "positive": positive(s, t)})
+                      "mean_score": s["mean_score"], "nps": s["nps"], "positive": positive(s, t),
+                      "nps_ci": s["nps_ci"], "distribution": s["distribution"]})
     in_waves = [r for wave in closed for r in wave]
     report.update(summarize(in_waves, size))
     report["responses"] = len(chosen)

@@ -31,6 +31,11 @@ MIN_SURVEY_WAVE = 20  # the domain's minimum number of respondents for a per-doc
 DELIMITERS = (",", ";", "tab")
 
 
+def delimiter_char(chosen: str | None) -> str:
+    """The character a CSV file is separated by, for the `csv.delimiter` setting's value."""
+    return {"tab": "\t", ";": ";"}.get(chosen or ",", ",")
+
+
 @dataclass(frozen=True)
 class Setting:
     key: str

@@ -40,8 +40,9 @@ def served(tmp_path_factory):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "LANG": "C.UTF-8"}
+    log = path.with_name("serve.log")
     server = subprocess.Popen([sys.executable, "-m", "followup", "--db", str(path), "serve", "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                              stdout=subprocess.PIPE, stderr=open(log, "w"), text=True, env=env)
     try:
         assert "Serving the desks' pages at http://localhost:" in server.stdout.readline()
         for _ in range(100):
@@ -57,8 +58,8 @@ def served(tmp_path_factory):
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
-    log = server.stderr.read()
-    assert "Traceback" not in log, log
+    text = log.read_text()
+    assert "Traceback" not in text, text
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +87,12 @@ def desk(browser, url, name, problems):
     return page
 
 
+def explained(page, path) -> str:
+    """What a failing step saw: the page's heading and entries, and the server's last log lines."""
+    log = path.with_name("serve.log").read_text()
+    return f"h1={page.inner_text('h1')!r} ids={shown_ids(page)} log=...{log[-1500:]}"
+
+
 def shown_ids(page) -> list[str]:
     return page.eval_on_selector_all("[data-entry-id]", "els => els.map(e => e.dataset.entryId)")
 
@@ -104,7 +111,10 @@ def test_two_desks_share_the_list_and_see_each_others_calls(served, browser):
     claimed = vera.wait_for_selector(f"[data-entry-id='{x}'] .claimed", timeout=WAIT_MS)
     assert claimed.inner_text() == "being called by olga"
     assert vera.input_value(f"[data-entry-id='{y}'] input[name=note]") == "перезвонить после обеда"
-    olga.click(f"[data-entry-id='{x}'] [data-outcome=reached]")
+    try:
+        olga.click(f"[data-entry-id='{x}'] [data-outcome=reached]", timeout=WAIT_MS)
+    except Exception as exc:
+        raise AssertionError(explained(olga, path)) from exc
     assert "Recorded reached for entry" in olga.wait_for_selector(".notice").inner_text()
     vera.wait_for_selector(f"[data-entry-id='{x}']", state="detached", timeout=WAIT_MS)
     assert f"1 of {len(listed)} done" in vera.inner_text("h1")

@@ -2,7 +2,7 @@
 database file): logins, roles, CSRF, headers, the list as `followup today` has it, privacy."""
 
 import datetime as dt
-import json
+import io
 import logging
 import re
 import sqlite3
@@ -377,3 +377,33 @@ def test_the_survey_script_as_a_form_and_a_complaint_from_a_negative_answer(site
     assert r.status_code == 200 and "declined" in r.text
     assert site.rows("SELECT status, score FROM surveys WHERE patient_id = ?", (second["patient_id"],)) == [
         ("declined", None)]
+
+
+def test_the_managers_report_draws_its_charts_and_every_table_downloads(site, cli):
+    manager = site.login("marina")
+    page = manager.get("/report")
+    assert page.status_code == 200
+    doctors = cli.json("--db", site.db, "report")
+    reported = [r for r in doctors if r.get("waves")]
+    assert reported and page.text.count('<svg class="chart"') >= 2 * len(reported)
+    # a wave's bars are its scores' counts; its NPS point carries its interval (the report's figures)
+    wave = reported[0]["waves"][0]
+    assert wave["distribution"] and (wave["nps"] is None or wave["nps_ci"])
+    for score, n in wave["distribution"].items():
+        if n:
+            assert f"<title>{score}: {n}</title>" in page.text
+    from openpyxl import load_workbook
+
+    for name in ("doctors", "waves", "conversion", "funnel", "consent_coverage", "dead_souls"):
+        x = manager.get(f"/report/{name}.xlsx")
+        assert x.status_code == 200 and "attachment" in x.headers["content-disposition"]
+        sheet = load_workbook(io.BytesIO(x.content)).worksheets[0]
+        c = manager.get(f"/report/{name}.csv")
+        assert c.status_code == 200 and c.text.startswith("\ufeff")
+        lines = c.text[1:].splitlines()
+        assert lines[0].split(",") == [cell.value for cell in sheet[1]]
+        assert len(lines) == sheet.max_row
+    conversion = load_workbook(io.BytesIO(manager.get("/report/conversion.xlsx").content)).worksheets[0]
+    assert conversion.max_row - 1 == len(cli.json("--db", site.db, "report", "clinic")["conversion"])
+    assert manager.get("/report/users.csv").status_code == 404
+    assert site.login("olga").get("/report/doctors.csv").status_code == 403

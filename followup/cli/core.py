@@ -15,7 +15,7 @@ from typing import Optional
 import typer
 from typer.core import TyperGroup
 
-from followup.errors import Busy, DatabaseError, ExitStatus, FollowupError, UsageError
+from followup.errors import ExitStatus, FollowupError, UsageError
 from followup.i18n import LANGUAGES, N_, choose, language, set_language, tr
 from followup.text import visible
 
@@ -68,15 +68,13 @@ class _Group(TyperGroup):
             echo(tr("Error: {message}", message=str(exc)), err=True)
             raise typer.Exit(exc.exit_code) from None
         except sqlite3.DatabaseError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                echo(tr("Error: {message}", message=tr("the database is busy; try again in a moment")), err=True)
-                raise typer.Exit(Busy.exit_code) from None
-            if type(exc) not in (sqlite3.OperationalError, sqlite3.DatabaseError):
-                raise  # a constraint or programming error is a bug (see main)
-            from followup.db import fault
+            from followup.db import as_error
 
-            echo(tr("Error: {message}", message=str(fault(str(exc)))), err=True)
-            raise typer.Exit(DatabaseError.exit_code) from None
+            error = as_error(exc)
+            if error is None:
+                raise  # a constraint or programming error is a bug (see main)
+            echo(tr("Error: {message}", message=str(error)), err=True)
+            raise typer.Exit(error.exit_code) from None
 
 
 def _option_value(argv: list[str], name: str) -> Optional[str]:
@@ -230,73 +228,27 @@ def _structured(data, fmt: Format, name: str = "data") -> None:
 
 
 def _write_workbook(sheets: list[tuple[str, list[dict], list[str]]]) -> None:
-    """Sheets of records as an .xlsx workbook on the standard output: numbers as numbers, ISO dates as
-    dates, shares as percentages; text never read as a formula."""
-    import io
-    import re
-
-    from openpyxl import Workbook
+    """Sheets of records as an .xlsx workbook on the standard output (followup.tables.workbook)."""
+    from followup.tables import workbook
 
     if sys.stdout.isatty():
         raise UsageError(N_("an .xlsx workbook is not for the terminal: redirect it to a file (> report.xlsx)"))
-    book = Workbook()
-    book.remove(book.active)
-    for title, rows, columns in sheets:
-        sheet = book.create_sheet(re.sub(r"[\\/*?:\[\]]", "_", str(title))[:31] or "data")
-        sheet.append(columns)
-        for r in rows:
-            sheet.append([_xlsx_value(r.get(c)) for c in columns])
-            for cell, c in zip(sheet[sheet.max_row], columns):
-                if c in SHARES and isinstance(cell.value, float):
-                    cell.number_format = "0.0%"
-                elif isinstance(cell.value, dt.datetime):
-                    cell.number_format = "yyyy-mm-dd hh:mm"
-                elif isinstance(cell.value, dt.date):
-                    cell.number_format = "yyyy-mm-dd"
-                elif isinstance(cell.value, str) and cell.value[:1] == "=":
-                    cell.data_type = "s"  # a text that looks like a formula stays text
-    out = io.BytesIO()
-    book.save(out)
+    data = workbook(sheets)
     sys.stdout.flush()
-    sys.stdout.buffer.write(out.getvalue())
+    sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()
 
 
-def _xlsx_value(value):
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False)
-    text = visible(str(value))  # (a control character is not even allowed in a workbook)
-    if len(text) in (10, 16, 19) and text[4:5] == "-" and text[7:8] == "-":
-        try:
-            return dt.datetime.fromisoformat(text) if len(text) > 10 else dt.date.fromisoformat(text)
-        except ValueError:
-            pass
-    return text
-
-
 def _excel_safe(value) -> str:
-    """A CSV cell Excel shows as text: '=', '+', '-', '@', tab or CR first gets a leading quote
-    ('+79161234567 stays readable as a phone), and so does every part of it after a comma or a
-    semicolon, where an Excel that splits on the other one would start a cell. Shown safely
-    (text.visible): a CSV is read on terminals too."""
-    import re
+    from followup.tables import excel_safe
 
-    if value is None:
-        return ""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)  # a number stays a number (-45.0 is no formula)
-    text = visible(str(value))
-    return re.sub(r"(^|[;,])(\s*)([=+\-@\t\r])", r"\1\2'\3", text)
+    return excel_safe(value)
 
 
 def _csv_line(cells: list[str], delimiter: str) -> str:
-    """One CSV record (RFC 4180), a cell quoted when it holds a quote, a line break, or any of the
-    delimiters a spreadsheet may split on (a comma, a semicolon, a tab), whichever this file uses."""
-    def cell(text: str) -> str:
-        return '"' + text.replace('"', '""') + '"' if any(ch in text for ch in ',;\t"\r\n') else text
-    return delimiter.join(cell(c) for c in cells) + "\r\n"
+    from followup.tables import csv_line
+
+    return csv_line(cells, delimiter)
 
 
 def _md_text(text: str) -> str:
@@ -418,7 +370,9 @@ def _csv_delimiter() -> str:
 
     ctx = get_current_context(silent=True)
     chosen = peek_setting(_db_path(ctx), "csv.delimiter") if ctx is not None else None
-    return {"tab": "\t", ";": ";"}.get(chosen or ",", ",")
+    from followup.settings import delimiter_char
+
+    return delimiter_char(chosen)
 
 
 def _column_widths(cells: list[list[str]], room: int) -> list[int] | None:
@@ -508,7 +462,7 @@ def _prompts():
 
 
 # fields that are shares (0.596): shown as percentages to people (59.6 %); JSON and CSV keep the fraction
-SHARES = {"expectations_met", "conversion", "share"}
+from followup.tables import SHARES  # noqa: E402 (fractions shown as percentages)
 
 
 def _cell(value, column: str = "") -> str:

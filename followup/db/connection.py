@@ -155,6 +155,25 @@ def fault(reason: str) -> Msg:
     return msg(N_("the database cannot be used: {reason} (see followup check)"), reason=reason)
 
 
+class StoreError(DatabaseError):
+    """An SQLite error as a person reads it (``fault``): the message is the fault itself."""
+
+    def __init__(self, fault_msg: Msg):
+        super().__init__(fault_msg.msgid, **fault_msg.params)
+
+
+def as_error(exc: sqlite3.DatabaseError):
+    """What an SQLite error is for a face to say (a followup error: busy, or the fault), or None when it
+    is a bug (a constraint or a programming error), to be reported as one."""
+    from followup.errors import Busy
+
+    if "locked" in str(exc) or "busy" in str(exc):
+        return Busy(N_("the database is busy; try again in a moment"))
+    if type(exc) not in (sqlite3.OperationalError, sqlite3.DatabaseError):
+        return None
+    return StoreError(fault(str(exc)))
+
+
 def _followup_or_new(conn: sqlite3.Connection) -> bool:
     """Whether the file is followup's database, or one with nothing in it yet."""
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

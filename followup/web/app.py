@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import secrets
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -212,6 +213,13 @@ def _handle(web: Web, request: Request, form: dict, fn, ability: Optional[str]) 
         return fn(p)
     except FollowupError as exc:
         return p.render("error.html", _status(exc), message=str(exc))
+    except sqlite3.DatabaseError as exc:  # busy (an import writing), a full disk: one line, as the commands say it
+        from followup.db import as_error
+
+        error = as_error(exc)
+        if error is None:
+            raise
+        return p.render("error.html", _status(error), message=str(error))
 
 
 # ---------------------------------------------------------------------------
@@ -423,10 +431,36 @@ def create_app(path: Path, *, secret: str, https: bool = False,
 
     @page(web, "report")
     def report(p: Page):
-        from followup.actions.reporting import clinic_report, doctor_reports
+        from followup.web import charts
 
-        return p.render("report.html", doctors=doctor_reports(p.conn, today=p.today),
-                        clinic=clinic_report(p.conn, year=p.today.year, today=p.today))
+        doctors, clinic, _ = _report_tables(p)
+        drawn = {}
+        for r in doctors:
+            mine = [c for c in clinic["conversion"] if c["doctor"] == r["doctor"]]
+            drawn[r["doctor"]] = {
+                "scores": charts.distribution(r.get("waves", []), i18n.tr("Scores by wave")) if r.get("waves") else "",
+                "nps": charts.nps_by_wave(r.get("waves", []), i18n.tr("NPS by wave")) if r.get("waves") else "",
+                "conversion": charts.conversion(mine, i18n.tr("Conversion by quarter")) if mine else ""}
+        return p.render("report.html", doctors=doctors, clinic=clinic, charts=drawn, tables=REPORT_TABLES)
+
+    @page(web, "report")
+    def report_table(p: Page):
+        from followup import db, tables
+        from followup.settings import delimiter_char
+        from followup.errors import NotFound
+
+        name, fmt = p.request.path_params["table"], p.request.path_params["fmt"]
+        if name not in REPORT_TABLES or fmt not in ("csv", "xlsx"):
+            raise NotFound(N_("no table {value!r}"), value=f"{name}.{fmt}")
+        rows, columns = _report_tables(p)[2][name]
+        filename = f"followup-{name}-{p.today.isoformat()}.{fmt}"
+        headers = {"content-disposition": f'attachment; filename="{filename}"'}
+        if fmt == "xlsx":
+            return Response(tables.workbook([(name, rows, columns)]), headers=headers, media_type=XLSX)
+        delimiter = delimiter_char(db.get_settings(p.conn).get("csv.delimiter"))
+        # (with a byte-order mark: Excel then reads the Cyrillic as UTF-8)
+        return Response("\ufeff" + tables.csv_text(rows, columns, delimiter), headers=headers,
+                        media_type="text/csv; charset=utf-8")
 
     @page(web, "users")
     def admin(p: Page):
@@ -471,6 +505,7 @@ def create_app(path: Path, *, secret: str, https: bool = False,
         Route("/done", done_today, methods=["GET"]),
         Route("/done/{entry:str}/correct", correct, methods=["POST"]),
         Route("/report", report, methods=["GET"]),
+        Route("/report/{table:str}.{fmt:str}", report_table, methods=["GET"]),
         Route("/admin", admin, methods=["GET"]),
         Route("/admin/user", admin_user, methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
@@ -564,6 +599,34 @@ def _survey_context(p: Page) -> dict:
     call = survey_call(p.conn, p.request.path_params["entry"], day=p.today)
     return {"call": call, "caller": display_name(p.conn, p.user.name) or p.user.name, "entry":
             p.request.path_params["entry"], "answers": {}, "error": ""}
+
+
+# the manager's tables, each downloadable as CSV or xlsx: /report/NAME.csv, /report/NAME.xlsx
+REPORT_TABLES = ("doctors", "waves", "conversion", "funnel", "consent_coverage", "dead_souls")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_DOCTOR_COLUMNS = ["doctor", "status", "responses", "answers_used", "mean_score", "median_score", "nps", "nps_ci",
+                   "nps_answers", "expectations_met", "expectations_answers", "trend"]
+
+
+def _report_tables(p: Page) -> tuple[list, dict, dict]:
+    """The reports as the commands give them (`report`, `report clinic` of this year), and each of their
+    tables as (rows, columns)."""
+    from followup.actions.reporting import clinic_report, doctor_reports
+
+    doctors = doctor_reports(p.conn, today=p.today)
+    clinic = clinic_report(p.conn, year=p.today.year, today=p.today)
+    waves = [{"doctor": r["doctor"], **{k: v for k, v in w.items() if k != "distribution"},
+              **{f"score_{k}": n for k, n in w["distribution"].items()}} for r in doctors for w in r.get("waves", [])]
+
+    def columns(rows: list[dict], default: list[str]) -> list[str]:
+        return list(dict.fromkeys(k for r in rows for k in r)) or default
+
+    found = {
+        "doctors": ([{c: r.get(c) for c in _DOCTOR_COLUMNS} for r in doctors], _DOCTOR_COLUMNS),
+        "waves": (waves, columns(waves, ["doctor", "wave"])),
+        **{name: (clinic[name], columns(clinic[name], ["none"])) for name in REPORT_TABLES[2:]},
+    }
+    return doctors, clinic, found
 
 
 def _done_context(p: Page) -> dict:
