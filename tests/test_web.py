@@ -407,3 +407,54 @@ def test_the_managers_report_draws_its_charts_and_every_table_downloads(site, cl
     assert conversion.max_row - 1 == len(cli.json("--db", site.db, "report", "clinic")["conversion"])
     assert manager.get("/report/users.csv").status_code == 404
     assert site.login("olga").get("/report/doctors.csv").status_code == 403
+
+
+def test_the_admin_changes_settings_with_the_commands_checks(site, cli):
+    admin = site.login("root-admin")
+    page = admin.get("/admin")
+    assert page.status_code == 200 and 'data-setting="cap_days"' in page.text
+    r = admin.post("/admin/setting", data={"key": "send.hours", "value": "10:00-19:00", "csrf": admin.csrf})
+    assert r.status_code == 200 and "send.hours = 10:00-19:00" in r.text
+    assert cli("--db", site.db, "config", "get", "send.hours").stdout.strip().endswith("10:00-19:00")
+    for key, value in (("send.hours", "25:00-26:00"), ("no.such.key", "1")):
+        r = admin.post("/admin/setting", data={"key": key, "value": value, "csrf": admin.csrf})
+        assert r.status_code == 400 and 'role="alert"' in r.text
+    assert cli("--db", site.db, "config", "get", "send.hours").stdout.strip().endswith("10:00-19:00")
+    r = admin.post("/admin/setting", data={"key": "send.hours", "default": "1", "csrf": admin.csrf})
+    assert r.status_code == 200 and "send.hours = 09:00-20:00" in r.text
+    manager = site.login("marina")
+    assert manager.post("/admin/setting", data={"key": "send.hours", "value": "10:00-19:00",
+                                                "csrf": manager.csrf}).status_code == 403
+
+
+def test_the_manager_works_complaints_flagged_reasons_and_reads_the_imports(site, cli):
+    pid = cli.json("--db", site.db, "today")[0]["patient_id"]
+    assert cli("--db", site.db, "complaint", "add", pid, "--text", "Долго ждал").exit_code == 0
+    [complaint] = cli.json("--db", site.db, "complaint", "list")
+    manager = site.login("marina")
+    page = manager.get("/complaints")
+    assert page.status_code == 200 and f'data-complaint="{complaint["id"]}" data-state="open"' in page.text
+    assert manager.post(f"/complaints/{complaint['id']}/resolve", data={"action": "", "csrf": manager.csrf}
+                        ).status_code == 400
+    r = manager.post(f"/complaints/{complaint['id']}/resolve", data={"action": "извинились, скидка",
+                                                                     "csrf": manager.csrf})
+    assert r.status_code == 200 and 'data-state="resolved"' in r.text
+    r = manager.post(f"/complaints/{complaint['id']}/informed", data={"csrf": manager.csrf})
+    assert r.status_code == 200 and 'data-state="informed"' in r.text
+    assert cli.json("--db", site.db, "complaint", "list")[0]["state"] == "informed"
+    # the flagged reasons, as `followup flagged` lists them; one put back on the list
+    listed = cli.json("--db", site.db, "flagged")
+    page = manager.get("/flagged")
+    assert page.status_code == 200 and page.text.count("data-flagged=") == len(listed) > 0
+    first = listed[0]
+    r = manager.post("/flagged", data={"patient": first["patient_id"], "rule": first["rule"], "ref": first["ref"] or "",
+                                       "decision": "close", "csrf": manager.csrf})
+    assert r.status_code == 400  # closing needs a note saying why
+    r = manager.post("/flagged", data={"patient": first["patient_id"], "rule": first["rule"], "ref": first["ref"] or "",
+                                       "decision": "requeue", "csrf": manager.csrf})
+    assert r.status_code == 200 and "put back on the list" in r.text
+    assert len(cli.json("--db", site.db, "flagged")) == len(listed) - 1
+    imports = manager.get("/imports")
+    runs = cli.json("--db", site.db, "import", "--history")
+    assert imports.status_code == 200 and f'data-run="{runs[0]["id"]}"' in imports.text
+    assert site.login("olga").get("/flagged").status_code == 403

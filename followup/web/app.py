@@ -464,13 +464,81 @@ def create_app(path: Path, *, secret: str, https: bool = False,
 
     @page(web, "users")
     def admin(p: Page):
-        from followup.actions.users import users
+        return p.render("admin.html", **_admin_context(p))
 
-        return p.render("admin.html", users=users(p.conn))
+    @page(web, "settings")
+    def admin_setting(p: Page):
+        from followup import settings
+        from followup.actions.config import change_setting, template_cost
+
+        key, default = str(p.form.get("key") or ""), bool(p.form.get("default"))
+        value = None if default else str(p.form.get("value") or "")
+        try:
+            settings.setting(key)
+            if value is not None:
+                settings.check(key, value)  # the same validation as `config set`
+            now_value = change_setting(p.conn, key, value, by=p.user.name, now=p.now)
+        except FollowupError as exc:
+            return p.render("admin.html", _status(exc), **{**_admin_context(p), "error": str(exc)})
+        notice = f"{key} = {now_value}"
+        cost = template_cost(p.conn, key)
+        if cost:
+            notice += " " + i18n.tr("Warning: with long names this text takes {parts} SMS parts, more than "
+                                    "send.sms.max_parts ({most}): followup send will hold such messages",
+                                    parts=cost[0], most=cost[1])
+        return p.render("admin.html", **{**_admin_context(p), "notice": notice})
+
+    @page(web, "report")
+    def complaints(p: Page):
+        return p.render("complaints.html", **_manager_context(p))
+
+    @page(web, "report")
+    def complaint_step(p: Page):
+        from followup.actions.complaints import complaint_informed, resolve_complaint
+
+        cid = p.request.path_params["complaint"]
+        try:
+            if p.request.path_params["step"] == "resolve":
+                resolve_complaint(p.conn, cid, str(p.form.get("action") or ""), by=p.user.name, now=p.now)
+                notice = i18n.tr("Complaint #{id} resolved.", id=cid)
+            else:
+                complaint_informed(p.conn, cid, by=p.user.name, now=p.now)
+                notice = i18n.tr("Complaint #{id}: the patient was informed.", id=cid)
+        except FollowupError as exc:
+            return p.render("complaints.html", _status(exc), **{**_manager_context(p), "error": str(exc)})
+        return p.render("complaints.html", **{**_manager_context(p), "notice": notice})
+
+    @page(web, "flagged")
+    def flagged(p: Page):
+        return p.render("flagged.html", **_flagged_context(p))
+
+    @page(web, "flagged")
+    def flagged_decide(p: Page):
+        from followup.actions.contacts import decide_flagged
+
+        f = p.form
+        try:
+            done = decide_flagged(p.conn, str(f.get("patient") or ""), str(f.get("rule") or ""),
+                                  str(f.get("decision") or ""), ref=str(f.get("ref") or "") or None,
+                                  note=str(f.get("note") or "").strip() or None, day=p.today, by=p.user.name,
+                                  now=p.now)
+        except FollowupError as exc:
+            return p.render("flagged.html", _status(exc), **{**_flagged_context(p), "error": str(exc)})
+        notice = (i18n.tr("{rule} of {pid} ({ref}): put back on the list.", rule=i18n.tr(done.code),
+                          pid=done.patient_id, ref=done.ref) if done.action == "requeue" else
+                  i18n.tr("{rule} of {pid} ({ref}): closed.", rule=i18n.tr(done.code), pid=done.patient_id,
+                          ref=done.ref))
+        return p.render("flagged.html", **{**_flagged_context(p), "notice": notice})
+
+    @page(web, "report")
+    def imports(p: Page):
+        from followup.actions.clinic import import_history
+
+        return p.render("imports.html", runs=import_history(p.conn, limit=30), render=i18n.render)
 
     @page(web, "users")
     def admin_user(p: Page):
-        from followup.actions.users import add_user, disable_user, users
+        from followup.actions.users import add_user, disable_user
 
         action, name = p.form.get("action"), str(p.form.get("name", ""))
         try:
@@ -484,8 +552,8 @@ def create_app(path: Path, *, secret: str, https: bool = False,
                 notice = (i18n.tr("User {name} can log in again.", name=name.strip()) if enable else
                           i18n.tr("User {name} disabled; their sessions ended.", name=name.strip()))
         except FollowupError as exc:
-            return p.render("admin.html", _status(exc), users=users(p.conn), error=str(exc))
-        return p.render("admin.html", users=users(p.conn), notice=notice)
+            return p.render("admin.html", _status(exc), **{**_admin_context(p), "error": str(exc)})
+        return p.render("admin.html", **{**_admin_context(p), "notice": notice})
 
     routes = [
         Route("/login", login_form, methods=["GET"]),
@@ -508,6 +576,12 @@ def create_app(path: Path, *, secret: str, https: bool = False,
         Route("/report/{table:str}.{fmt:str}", report_table, methods=["GET"]),
         Route("/admin", admin, methods=["GET"]),
         Route("/admin/user", admin_user, methods=["POST"]),
+        Route("/admin/setting", admin_setting, methods=["POST"]),
+        Route("/complaints", complaints, methods=["GET"]),
+        Route("/complaints/{complaint:int}/{step:str}", complaint_step, methods=["POST"]),
+        Route("/flagged", flagged, methods=["GET"]),
+        Route("/flagged", flagged_decide, methods=["POST"]),
+        Route("/imports", imports, methods=["GET"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     middleware = [
@@ -627,6 +701,28 @@ def _report_tables(p: Page) -> tuple[list, dict, dict]:
         **{name: (clinic[name], columns(clinic[name], ["none"])) for name in REPORT_TABLES[2:]},
     }
     return doctors, clinic, found
+
+
+def _admin_context(p: Page) -> dict:
+    from followup.actions.config import list_settings
+    from followup.actions.users import users
+
+    return {"users": users(p.conn), "settings": list_settings(p.conn), "notice": "", "error": ""}
+
+
+def _manager_context(p: Page) -> dict:
+    from followup.actions.complaints import list_complaints
+
+    return {"complaints": list_complaints(p.conn, day=p.today), "notice": "", "error": ""}
+
+
+def _flagged_context(p: Page) -> dict:
+    """The reasons that lapsed after the unanswered-attempt limit, for the manager to requeue or close."""
+    from followup.actions.contacts import flagged
+
+    return {"flagged": [{"patient_id": pt.patient_id, "patient": pt.name, "rule": f.code,
+                         "ref": f.reason.ref if f.reason else "", "text": str(f.text)}
+                        for pt, f in flagged(p.conn, day=p.today)], "notice": "", "error": ""}
 
 
 def _done_context(p: Page) -> dict:
