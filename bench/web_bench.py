@@ -48,7 +48,7 @@ def free_port() -> int:
 
 def start(db: Path, port: int) -> tuple[subprocess.Popen, float]:
     """A server, and the seconds from its start to its first answer."""
-    import httpx
+    import httpx2 as httpx
 
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "followup", "--db", str(db), "serve", "--port", str(port)],
@@ -69,7 +69,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def login(base: str, name: str):
-    import httpx
+    import httpx2 as httpx
 
     c = httpx.Client(base_url=base, follow_redirects=False, timeout=30)
     token = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)

@@ -3,6 +3,7 @@ database file): logins, roles, CSRF, headers, the list as `followup today` has i
 
 import datetime as dt
 import io
+import json
 import logging
 import re
 import sqlite3
@@ -458,3 +459,74 @@ def test_the_manager_works_complaints_flagged_reasons_and_reads_the_imports(site
     runs = cli.json("--db", site.db, "import", "--history")
     assert imports.status_code == 200 and f'data-run="{runs[0]["id"]}"' in imports.text
     assert site.login("olga").get("/flagged").status_code == 403
+
+
+def test_a_manager_exports_and_erases_a_patient_from_the_card_a_desk_cannot(site, cli):
+    entry = cli.json("--db", site.db, "today")[0]
+    card = f"/entry/{entry['entry_id']}/card/0"
+    desk = site.login("olga")
+    assert "data rights" not in desk.get(card).text
+    assert desk.get(card + "/export").status_code == 403
+    assert desk.post(card + "/forget", data={"confirm": entry["patient_id"], "csrf": desk.csrf}).status_code == 403
+    manager = site.login("marina")
+    exported = manager.get(card + "/export")
+    assert exported.status_code == 200 and "attachment" in exported.headers["content-disposition"]
+    assert entry["patient_id"] not in exported.headers["content-disposition"]
+    assert exported.json() == json.loads(cli("--db", site.db, "patient", "export", entry["patient_id"]).stdout)
+    assert entry["patient"] in exported.text
+    # the card number typed wrong: nothing erased
+    r = manager.post(card + "/forget", data={"confirm": "wrong", "csrf": manager.csrf})
+    assert r.status_code == 400 and site.rows("SELECT count(*) FROM patients WHERE patient_id = ?",
+                                              (entry["patient_id"],)) == [(1,)]
+    r = manager.post(card + "/forget", data={"confirm": entry["patient_id"], "csrf": manager.csrf})
+    assert r.status_code == 200 and "Erased (erasure #" in r.text
+    assert site.rows("SELECT count(*) FROM patients WHERE patient_id = ?", (entry["patient_id"],)) == [(0,)]
+    assert entry["patient"].encode() not in site.db.read_bytes()
+
+
+def test_served_over_https_with_a_secure_cookie(demo_file, tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import ssl
+
+    import httpx2 as httpx
+    import trustme
+
+    path = copied(demo_file, tmp_path / "demo.db")
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1", "localhost")
+    cert, key, authority = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(authority))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "followup", "--db", str(path), "serve", "--port", str(port),
+                               "--cert", str(cert), "--key", str(key)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env={**os.environ, "LANG": "C.UTF-8"})
+    try:
+        assert f"https://localhost:{port}/" in server.stdout.readline()
+        with httpx.Client(base_url=f"https://localhost:{port}", verify=ssl.create_default_context(cafile=str(authority)),
+                          timeout=10) as c:
+            for _ in range(100):
+                try:
+                    page = c.get("/login")
+                    break
+                except httpx.ConnectError:
+                    time.sleep(0.05)
+            assert page.status_code == 200 and 'name="username"' in page.text
+            assert "secure" in page.headers["set-cookie"].lower()
+            token = csrf_of(page.text)
+            r = c.post("/login", data={"username": "olga", "password": PASSWORDS["olga"], "csrf": token})
+            assert r.status_code == 303 and c.get("/").status_code == 200
+        with pytest.raises(httpx.ConnectError):  # a browser that does not know the clinic's certificate is told
+            httpx.get(f"https://localhost:{port}/login", timeout=10)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert "Traceback" not in server.stderr.read()

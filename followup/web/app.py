@@ -429,6 +429,31 @@ def create_app(path: Path, *, secret: str, https: bool = False,
                          pid=done.patient_id, outcome=i18n.tr(done.outcome), step=done.step)
         return p.render("done.html", **{**_done_context(p), "notice": notice})
 
+    @page(web, "rights")
+    def card_export(p: Page):
+        from followup.actions.patients import patient_data
+
+        pid = _card_patient(p)[0]
+        text = json.dumps(patient_data(p.conn, pid), ensure_ascii=False, indent=2, default=str)
+        # (the file's name is the day, not the card number: a download list is no place for it either)
+        return Response(text + "\n", media_type="application/json; charset=utf-8", headers={
+            "content-disposition": f'attachment; filename="followup-patient-{p.today.isoformat()}.json"'})
+
+    @page(web, "rights")
+    def card_forget(p: Page):
+        from followup.actions.patients import forget_patient
+
+        context = _card_context(p)
+        pid = context["patient"]["patient_id"]
+        if str(p.form.get("confirm") or "").strip() != pid:
+            return p.render("card.html", 400, **{**context, "error": i18n.tr(
+                "To erase the patient, type the card number {pid} in the box first.", pid=pid)})
+        done = forget_patient(p.conn, pid, by=p.user.name, now=p.now, wait_s=10)
+        message = i18n.tr("Erased (erasure #{id}): {records}; {scores} kept without the patient.", id=done["erasure"],
+                          records=i18n.ntr("{n} record", "{n} records", done["rows_erased"]),
+                          scores=i18n.ntr("{n} survey score", "{n} survey scores", done["surveys_kept"]))
+        return p.render("error.html", 200, message=message)
+
     @page(web, "report")
     def report(p: Page):
         from followup.web import charts
@@ -570,6 +595,8 @@ def create_app(path: Path, *, secret: str, https: bool = False,
         Route("/entry/{entry:str}/survey", survey_form, methods=["GET"]),
         Route("/entry/{entry:str}/survey", survey, methods=["POST"]),
         Route("/entry/{entry:str}/card/{member:int}/complaint", card_complaint, methods=["POST"]),
+        Route("/entry/{entry:str}/card/{member:int}/export", card_export, methods=["GET"]),
+        Route("/entry/{entry:str}/card/{member:int}/forget", card_forget, methods=["POST"]),
         Route("/done", done_today, methods=["GET"]),
         Route("/done/{entry:str}/correct", correct, methods=["POST"]),
         Route("/report", report, methods=["GET"]),
@@ -640,21 +667,29 @@ def _list_context(p: Page, *, notice: str = "", error: str = "") -> dict:
             "error": error}
 
 
-def _card_context(p: Page) -> dict:
-    """One patient of an entry of today's list (open or closed today; ``member`` 0 is the patient, then
-    the household on the call): details, why they are or are not due, consents, agreed contacts, log."""
-    from followup.actions.contacts import agreed_contacts, consent_state, contact_log, explain
+def _card_patient(p: Page) -> tuple[str, list[str]]:
+    """The card number of the patient a card's address names (an entry of today's list, a member of it),
+    and everyone on that entry."""
     from followup.actions.day import entry_patients
-    from followup.actions.patients import patient_card
-    from followup.entryids import CHANNELS
     from followup.errors import NotFound
-    from followup.records import HOW, PURPOSES
 
     entry, member = p.request.path_params["entry"], p.request.path_params["member"]
     patients = entry_patients(p.conn, p.today, entry)
     if not 0 <= member < len(patients):
         raise NotFound(N_("no entry {entry!r} on the list of {day} (see followup today)"), entry=entry, day=p.today)
-    pid = patients[member]
+    return patients[member], patients
+
+
+def _card_context(p: Page) -> dict:
+    """One patient of an entry of today's list (open or closed today; ``member`` 0 is the patient, then
+    the household on the call): details, why they are or are not due, consents, agreed contacts, log."""
+    from followup.actions.contacts import agreed_contacts, consent_state, contact_log, explain
+    from followup.actions.patients import patient_card
+    from followup.entryids import CHANNELS
+    from followup.records import HOW, PURPOSES
+
+    entry, member = p.request.path_params["entry"], p.request.path_params["member"]
+    pid, patients = _card_patient(p)
     state = consent_state(p.conn, pid)
     return {"entry": entry, "member": member, "patient": patient_card(p.conn, pid),
             "members": [(i, other) for i, other in enumerate(patients) if i != member],
