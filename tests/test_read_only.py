@@ -85,11 +85,11 @@ def test_reading_works_and_writing_says_why_in_a_read_only_directory(cli, clinic
     db = ["--db", str(clinic)]
     expected = cli.json("today")  # the original, beside the copy
     assert expected, "the clinic has a list today"
-    today, why, report, check, done, consent, send, imported = run_bound(
+    today, why, report, check, done, consent, send, imported, serve = run_bound(
         [*db, "today", "--format", "json"], [*db, "why", "000101"], [*db, "report", "clinic", "--format", "json"],
         [*db, "check"], [*db, "done", expected[0]["entry_id"], "--outcome", "reached"],
         [*db, "consent", "000102", "--purpose", "recall", "--channel", "sms"], [*db, "send"],
-        [*db, "import", str(cli.db_path.parent / "in" / "patients.csv")])
+        [*db, "import", str(cli.db_path.parent / "in" / "patients.csv")], [*db, "serve", "--port", "1"])
     assert today[0] == 0 and json.loads(today[1]) == expected
     assert why[0] == 0 and "000101" in why[1]
     assert report[0] == 0 and json.loads(report[1])
@@ -99,7 +99,9 @@ def test_reading_works_and_writing_says_why_in_a_read_only_directory(cli, clinic
         assert "the database cannot be written here (a read-only file or directory, or no access)" in err
     for code, out, err in (send, imported):
         assert code == 74 and err.count("\n") == 1 and "cannot create the lock file" in err, err
-    assert all("Traceback" not in x[2] for x in (today, why, report, check, done, consent, send, imported))
+    # the desks' pages would record outcomes: refused before they start
+    assert serve[0] == 74 and serve[2].count("\n") == 1 and "cannot be written by this account" in serve[2], serve
+    assert all("Traceback" not in x[2] for x in (today, why, report, check, done, consent, send, imported, serve))
     assert digest(clinic) == before and sorted(p.name for p in clinic.parent.iterdir()) == ["clinic.db"]
 
 

@@ -137,6 +137,25 @@ def _read_only(path: Path) -> sqlite3.Connection | None:
     return None
 
 
+def writable(conn: sqlite3.Connection) -> bool:
+    """Whether this connection may write the file (a write that changes nothing, rolled back); another
+    writer holding the lock for a second counts as writable."""
+    try:
+        with busy_timeout(conn, 1_000), write_transaction(conn):
+            conn.execute("DELETE FROM settings WHERE 0")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return True
+        if _cannot_write(exc):
+            return False
+        raise
+    return True
+
+
+def journal_mode(conn: sqlite3.Connection) -> str:
+    return conn.execute("PRAGMA journal_mode").fetchone()[0]
+
+
 def fault(reason: str) -> Msg:
     """What an SQLite error means for the person at the desk, in words that name the real cause and
     never a value (SQLite's message for a text that is not UTF-8 quotes the text)."""

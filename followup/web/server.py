@@ -19,18 +19,13 @@ def servable(conn: sqlite3.Connection, path: Path) -> None:
     desks' outcomes need to be written."""
     from followup import db
 
-    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-    if mode != "wal":
+    if not db.writable(conn):
+        raise DatabaseError(N_("{path} cannot be written by this account: the desks' outcomes could not be "
+                               "recorded; run followup serve as the account that owns it"), path=path)
+    if db.journal_mode(conn) != "wal":
         raise DatabaseError(N_("{path} cannot be served: SQLite cannot use its shared-memory journal (WAL) there "
                                "(a network share or a read-only directory?); run followup serve on the machine "
                                "that holds the file, on its own disk"), path=path)
-    try:
-        with db.busy_timeout(conn, 1_000), db.write_transaction(conn):
-            pass
-    except sqlite3.OperationalError as exc:
-        if db.is_locked_or_readonly(exc) and "locked" not in str(exc):
-            raise DatabaseError(N_("{path} cannot be written by this account: the desks' outcomes could not be "
-                                   "recorded; run followup serve as the account that owns it"), path=path) from None
 
 
 def run(conn: sqlite3.Connection, path: Path, *, host: str, port: int, cert: Optional[Path], key: Optional[Path],
