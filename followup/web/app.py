@@ -157,6 +157,16 @@ def _language_of(web: Web, request: Request, user) -> str:
     return "en"
 
 
+def _acted(p: "Page", template: str, context: Callable[[], dict], action: Callable[[], str]) -> Response:
+    """A form's action (it returns the sentence to show above the page), then the page as it is now; an
+    error a person caused: the page as it was, with its one line and the status that says what kind."""
+    try:
+        notice = action()
+    except FollowupError as exc:
+        return p.render(template, _status(exc), **{**context(), "error": str(exc)})
+    return p.render(template, **{**context(), "notice": notice})
+
+
 def _status(exc: FollowupError) -> int:
     """The HTTP status of an error a person or a file caused: 404 not found, 409 the records' state
     forbids it, 503 the database cannot be used now, else 400."""
@@ -322,37 +332,34 @@ def create_app(path: Path, *, secret: str, https: bool = False,
     def card_consent(p: Page):
         from followup.actions.contacts import record_consent
 
-        context = _card_context(p)
         f = p.form
-        try:
-            done = record_consent(p.conn, context["patient"]["patient_id"], purposes=f.getlist("purpose"),
+
+        def act() -> str:
+            done = record_consent(p.conn, _card_patient(p)[0], purposes=f.getlist("purpose"),
                                   channels=f.getlist("channel"), granted=f.get("granted") != "0",
                                   window=str(f.get("window") or "").strip() or None, how=str(f.get("how") or "in-person"),
                                   note=str(f.get("note") or "").strip() or None, by=p.user.name, now=p.now)
-        except FollowupError as exc:
-            return p.render("card.html", _status(exc), **{**context, "error": str(exc)})
-        notice = (i18n.tr("Consent granted for {pid}.", pid=done.patient_id) if done.granted
-                  else i18n.tr("Consent withdrawn for {pid}.", pid=done.patient_id))
-        return p.render("card.html", **{**_card_context(p), "notice": notice})
+            return (i18n.tr("Consent granted for {pid}.", pid=done.patient_id) if done.granted
+                    else i18n.tr("Consent withdrawn for {pid}.", pid=done.patient_id))
+        return _acted(p, "card.html", lambda: _card_context(p), act)
 
     @page(web, "next-contact")
     def card_next(p: Page):
         from followup.actions.contacts import agree_next_contact
+        from followup.errors import UsageError
 
-        context = _card_context(p)
         f = p.form
-        try:
-            on = dt.date.fromisoformat(str(f.get("on") or ""))
-        except ValueError:
-            return p.render("card.html", 400, **{**context, "error": i18n.tr("Give the day of the next contact as a date.")})
-        try:
-            done = agree_next_contact(p.conn, context["patient"]["patient_id"], on=on, reason=str(f.get("reason") or ""),
+
+        def act() -> str:
+            try:
+                on = dt.date.fromisoformat(str(f.get("on") or ""))
+            except ValueError:
+                raise UsageError(N_("Give the day of the next contact as a date.")) from None
+            done = agree_next_contact(p.conn, _card_patient(p)[0], on=on, reason=str(f.get("reason") or ""),
                                       channel=str(f.get("channel") or "") or None, consent=bool(f.get("consent")),
                                       by=p.user.name, now=p.now)
-        except FollowupError as exc:
-            return p.render("card.html", _status(exc), **{**context, "error": str(exc)})
-        notice = i18n.tr("Next contact with {pid} agreed for {date}.", pid=done.patient_id, date=i18n.day(done.due))
-        return p.render("card.html", **{**_card_context(p), "notice": notice})
+            return i18n.tr("Next contact with {pid} agreed for {date}.", pid=done.patient_id, date=i18n.day(done.due))
+        return _acted(p, "card.html", lambda: _card_context(p), act)
 
     @page(web, "survey")
     def survey_form(p: Page):
@@ -394,14 +401,11 @@ def create_app(path: Path, *, secret: str, https: bool = False,
     def card_complaint(p: Page):
         from followup.actions.complaints import open_complaint
 
-        context = _card_context(p)
-        try:
-            cid, pid = open_complaint(p.conn, context["patient"]["patient_id"], str(p.form.get("text") or ""),
-                                      by=p.user.name, now=p.now)
-        except FollowupError as exc:
-            return p.render("card.html", _status(exc), **{**context, "error": str(exc)})
-        notice = i18n.tr("Complaint #{id} opened for {pid}.", id=cid, pid=pid)
-        return p.render("card.html", **{**_card_context(p), "notice": notice})
+        def act() -> str:
+            cid, pid = open_complaint(p.conn, _card_patient(p)[0], str(p.form.get("text") or ""), by=p.user.name,
+                                      now=p.now)
+            return i18n.tr("Complaint #{id} opened for {pid}.", id=cid, pid=pid)
+        return _acted(p, "card.html", lambda: _card_context(p), act)
 
     @page(web, "outcome")
     def done_today(p: Page):
@@ -496,22 +500,19 @@ def create_app(path: Path, *, secret: str, https: bool = False,
         from followup import settings
         from followup.actions.config import change_setting, template_cost
 
-        key, default = str(p.form.get("key") or ""), bool(p.form.get("default"))
-        value = None if default else str(p.form.get("value") or "")
-        try:
+        def act() -> str:
+            key, value = str(p.form.get("key") or ""), None if p.form.get("default") else str(p.form.get("value") or "")
             settings.setting(key)
             if value is not None:
                 settings.check(key, value)  # the same validation as `config set`
-            now_value = change_setting(p.conn, key, value, by=p.user.name, now=p.now)
-        except FollowupError as exc:
-            return p.render("admin.html", _status(exc), **{**_admin_context(p), "error": str(exc)})
-        notice = f"{key} = {now_value}"
-        cost = template_cost(p.conn, key)
-        if cost:
-            notice += " " + i18n.tr("Warning: with long names this text takes {parts} SMS parts, more than "
-                                    "send.sms.max_parts ({most}): followup send will hold such messages",
-                                    parts=cost[0], most=cost[1])
-        return p.render("admin.html", **{**_admin_context(p), "notice": notice})
+            notice = f"{key} = {change_setting(p.conn, key, value, by=p.user.name, now=p.now)}"
+            cost = template_cost(p.conn, key)
+            if cost:
+                notice += " " + i18n.tr("Warning: with long names this text takes {parts} SMS parts, more than "
+                                        "send.sms.max_parts ({most}): followup send will hold such messages",
+                                        parts=cost[0], most=cost[1])
+            return notice
+        return _acted(p, "admin.html", lambda: _admin_context(p), act)
 
     @page(web, "report")
     def complaints(p: Page):
@@ -522,16 +523,14 @@ def create_app(path: Path, *, secret: str, https: bool = False,
         from followup.actions.complaints import complaint_informed, resolve_complaint
 
         cid = p.request.path_params["complaint"]
-        try:
+
+        def act() -> str:
             if p.request.path_params["step"] == "resolve":
                 resolve_complaint(p.conn, cid, str(p.form.get("action") or ""), by=p.user.name, now=p.now)
-                notice = i18n.tr("Complaint #{id} resolved.", id=cid)
-            else:
-                complaint_informed(p.conn, cid, by=p.user.name, now=p.now)
-                notice = i18n.tr("Complaint #{id}: the patient was informed.", id=cid)
-        except FollowupError as exc:
-            return p.render("complaints.html", _status(exc), **{**_manager_context(p), "error": str(exc)})
-        return p.render("complaints.html", **{**_manager_context(p), "notice": notice})
+                return i18n.tr("Complaint #{id} resolved.", id=cid)
+            complaint_informed(p.conn, cid, by=p.user.name, now=p.now)
+            return i18n.tr("Complaint #{id}: the patient was informed.", id=cid)
+        return _acted(p, "complaints.html", lambda: _manager_context(p), act)
 
     @page(web, "flagged")
     def flagged(p: Page):
@@ -542,18 +541,18 @@ def create_app(path: Path, *, secret: str, https: bool = False,
         from followup.actions.contacts import decide_flagged
 
         f = p.form
-        try:
+
+        def act() -> str:
             done = decide_flagged(p.conn, str(f.get("patient") or ""), str(f.get("rule") or ""),
                                   str(f.get("decision") or ""), ref=str(f.get("ref") or "") or None,
                                   note=str(f.get("note") or "").strip() or None, day=p.today, by=p.user.name,
                                   now=p.now)
-        except FollowupError as exc:
-            return p.render("flagged.html", _status(exc), **{**_flagged_context(p), "error": str(exc)})
-        notice = (i18n.tr("{rule} of {pid} ({ref}): put back on the list.", rule=i18n.tr(done.code),
-                          pid=done.patient_id, ref=done.ref) if done.action == "requeue" else
-                  i18n.tr("{rule} of {pid} ({ref}): closed.", rule=i18n.tr(done.code), pid=done.patient_id,
-                          ref=done.ref))
-        return p.render("flagged.html", **{**_flagged_context(p), "notice": notice})
+            if done.action == "requeue":
+                return i18n.tr("{rule} of {pid} ({ref}): put back on the list.", rule=i18n.tr(done.code),
+                               pid=done.patient_id, ref=done.ref)
+            return i18n.tr("{rule} of {pid} ({ref}): closed.", rule=i18n.tr(done.code), pid=done.patient_id,
+                           ref=done.ref)
+        return _acted(p, "flagged.html", lambda: _flagged_context(p), act)
 
     @page(web, "report")
     def imports(p: Page):
@@ -566,19 +565,17 @@ def create_app(path: Path, *, secret: str, https: bool = False,
         from followup.actions.users import add_user, disable_user
 
         action, name = p.form.get("action"), str(p.form.get("name", ""))
-        try:
+
+        def act() -> str:
             if action == "add":
-                add_user(p.conn, name, str(p.form.get("role", "")), str(p.form.get("password", "")),
-                         by=p.user.name, now=p.now)
-                notice = i18n.tr("User {name} added ({role}).", name=name.strip(), role=i18n.tr(str(p.form["role"])))
-            else:
-                enable = action == "enable"
-                disable_user(p.conn, name, now=p.now, enable=enable)
-                notice = (i18n.tr("User {name} can log in again.", name=name.strip()) if enable else
-                          i18n.tr("User {name} disabled; their sessions ended.", name=name.strip()))
-        except FollowupError as exc:
-            return p.render("admin.html", _status(exc), **{**_admin_context(p), "error": str(exc)})
-        return p.render("admin.html", **{**_admin_context(p), "notice": notice})
+                user = add_user(p.conn, name, str(p.form.get("role", "")), str(p.form.get("password", "")),
+                                by=p.user.name, now=p.now)
+                return i18n.tr("User {name} added ({role}).", name=user.name, role=i18n.tr(user.role))
+            enable = action == "enable"
+            disable_user(p.conn, name, now=p.now, enable=enable)
+            return (i18n.tr("User {name} can log in again.", name=name.strip()) if enable else
+                    i18n.tr("User {name} disabled; their sessions ended.", name=name.strip()))
+        return _acted(p, "admin.html", lambda: _admin_context(p), act)
 
     routes = [
         Route("/login", login_form, methods=["GET"]),
