@@ -132,13 +132,26 @@ class Page:
         from followup import roles
 
         return self.web.render(name, status, user=self.user, csrf=self.request.session.get("c", ""),
-                               path=self.request.url.path,
+                               path=self.address(name),
                                may=lambda ability: roles.may(self.user.role if self.user else None, ability),
                                language=i18n.language(), **context)
+
+    def address(self, template: str) -> str:
+        """Where the page shown can be opened again (where a language button brings the reader back): its
+        own address, or after a form was sent, the page that form belongs to."""
+        if self.request.method == "GET":
+            return self.request.url.path
+        home = PAGES.get(template, "/")
+        return home.format(**self.request.path_params) if "{" in home else home
 
     @property
     def htmx(self) -> bool:
         return self.request.headers.get("hx-request") == "true"
+
+
+# the page each template is, to open it again after a form was sent (Page.address)
+PAGES = {"list.html": "/", "card.html": "/entry/{entry}/card/{member}", "done.html": "/done", "admin.html": "/admin",
+         "complaints.html": "/complaints", "flagged.html": "/flagged", "survey.html": "/entry/{entry}/survey"}
 
 
 def _language_of(web: Web, request: Request, user) -> str:
