@@ -565,3 +565,20 @@ def test_every_route_checks_the_role_on_the_server(site):
     r = desk.post("/admin/user", data={"action": "add", "name": "intruder", "role": "admin",
                                        "password": "long-enough-42", "csrf": desk.csrf})
     assert r.status_code == 403 and site.rows("SELECT count(*) FROM users WHERE name = 'intruder'") == [(0,)]
+
+
+def test_a_bug_is_one_line_on_the_page_and_in_the_log_without_its_message(site, monkeypatch, caplog):
+    import followup.actions.users
+
+    desk = site.login("olga")
+
+    def broken(*args, **kwargs):
+        raise ValueError("Иванов Иван +79161234567")  # a bug whose message carries a patient's data
+
+    monkeypatch.setattr(followup.actions.users, "open_entries", broken)
+    with caplog.at_level(logging.INFO, logger="followup.web"):
+        r = desk.get("/")
+    assert r.status_code == 500 and "An internal error in followup (ValueError)" in r.text
+    logged = "\n".join(rec.getMessage() for rec in caplog.records)
+    assert "internal error (ValueError) at GET /:" in logged and "app.py:" in logged
+    assert "Иванов" not in logged + r.text and "7916" not in logged + r.text

@@ -241,8 +241,24 @@ def _handle(web: Web, request: Request, form: dict, fn, ability: Optional[str]) 
 
         error = as_error(exc)
         if error is None:
-            raise
+            return _bug(p, exc)
         return p.render("error.html", _status(error), message=str(error))
+    except Exception as exc:  # a bug: its message may hold a value from the data, so it is never shown or logged
+        return _bug(p, exc)
+
+
+def _bug(p: "Page", exc: BaseException) -> Response:
+    """A bug in followup: the log says where (files, lines, functions) and the exception's type, never its
+    message; the page says so in one line."""
+    import os
+    import traceback
+
+    where = "; ".join(f"{os.path.basename(f.filename)}:{f.lineno} in {f.name}"
+                      for f in traceback.extract_tb(exc.__traceback__)[-6:])
+    log.error("internal error (%s) at %s %s: %s", type(exc).__name__, p.request.method, p.request.url.path, where)
+    return p.render("error.html", 500, message=i18n.tr("An internal error in followup ({kind}): nothing more was "
+                                                       "done. The server's log says where, without patient data.",
+                                                       kind=type(exc).__name__))
 
 
 # ---------------------------------------------------------------------------
