@@ -415,6 +415,8 @@ def test_the_admin_changes_settings_with_the_commands_checks(site, cli):
 
 
 def test_the_manager_works_complaints_flagged_reasons_and_reads_the_imports(site, cli):
+    from openpyxl import load_workbook
+
     pid = cli.json("--db", site.db, "today")[0]["patient_id"]
     assert cli("--db", site.db, "complaint", "add", pid, "--text", "Долго ждал").exit_code == 0
     [complaint] = cli.json("--db", site.db, "complaint", "list")
@@ -444,6 +446,10 @@ def test_the_manager_works_complaints_flagged_reasons_and_reads_the_imports(site
     imports = manager.get("/imports")
     runs = cli.json("--db", site.db, "import", "--history")
     assert imports.status_code == 200 and f'data-run="{runs[0]["id"]}"' in imports.text
+    for name in ("complaints", "imports"):  # their tables download as the reports' do
+        sheet = load_workbook(io.BytesIO(manager.get(f"/report/{name}.xlsx").content)).worksheets[0]
+        assert sheet.max_row - 1 == (1 if name == "complaints" else sum(len(r["files"]) for r in runs))
+    assert "Долго ждал" in manager.get("/report/complaints.csv").text
     assert site.login("olga").get("/flagged").status_code == 403
 
 

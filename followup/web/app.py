@@ -508,9 +508,9 @@ def create_app(path: Path, *, secret: str, https: bool = False,
         from followup.errors import NotFound
 
         name, fmt = p.request.path_params["table"], p.request.path_params["fmt"]
-        if name not in REPORT_TABLES or fmt not in ("csv", "xlsx"):
+        if name not in REPORT_TABLES + OTHER_TABLES or fmt not in ("csv", "xlsx"):
             raise NotFound(N_("no table {value!r}"), value=f"{name}.{fmt}")
-        rows, columns = _report_tables(p)[2][name]
+        rows, columns = _other_table(p, name) if name in OTHER_TABLES else _report_tables(p)[2][name]
         filename = f"followup-{name}-{p.today.isoformat()}.{fmt}"
         headers = {"content-disposition": f'attachment; filename="{filename}"'}
         if fmt == "xlsx":
@@ -743,6 +743,29 @@ _DOCTOR_COLUMNS = ["doctor", "status", "responses", "answers_used", "mean_score"
                    "nps_answers", "expectations_met", "expectations_answers", "trend"]
 
 
+OTHER_TABLES = ("complaints", "imports")  # the manager's other pages' tables, downloadable alike
+
+
+def _columns(rows: list[dict], default: list[str]) -> list[str]:
+    return list(dict.fromkeys(k for r in rows for k in r)) or default
+
+
+def _other_table(p: Page, name: str) -> tuple[list[dict], list[str]]:
+    """The complaints (as `complaint list` gives them), or the import history a file a row."""
+    if name == "complaints":
+        from followup.actions.complaints import list_complaints
+
+        rows = list_complaints(p.conn, day=p.today)
+        return rows, _columns(rows, ["id"])
+    from followup.actions.clinic import import_history
+
+    rows = [{"run": run["id"], "started_at": run["started_at"], "user": run["user"], "run_outcome": run["outcome"],
+             **{k: v for k, v in f.items() if k not in ("run_id", "rejects", "message")},
+             "message": i18n.render(f["message"]) if f["message"] else None}
+            for run in import_history(p.conn, limit=100) for f in run["files"]]
+    return rows, _columns(rows, ["run"])
+
+
 def _report_tables(p: Page) -> tuple[list, dict, dict]:
     """The reports as the commands give them (`report`, `report clinic` of this year), and each of their
     tables as (rows, columns)."""
@@ -753,13 +776,10 @@ def _report_tables(p: Page) -> tuple[list, dict, dict]:
     waves = [{"doctor": r["doctor"], **{k: v for k, v in w.items() if k != "distribution"},
               **{f"score_{k}": n for k, n in w["distribution"].items()}} for r in doctors for w in r.get("waves", [])]
 
-    def columns(rows: list[dict], default: list[str]) -> list[str]:
-        return list(dict.fromkeys(k for r in rows for k in r)) or default
-
     found = {
         "doctors": ([{c: r.get(c) for c in _DOCTOR_COLUMNS} for r in doctors], _DOCTOR_COLUMNS),
-        "waves": (waves, columns(waves, ["doctor", "wave"])),
-        **{name: (clinic[name], columns(clinic[name], ["none"])) for name in REPORT_TABLES[2:]},
+        "waves": (waves, _columns(waves, ["doctor", "wave"])),
+        **{name: (clinic[name], _columns(clinic[name], ["none"])) for name in REPORT_TABLES[2:]},
     }
     return doctors, clinic, found
 
