@@ -334,17 +334,9 @@ def create_app(path: Path, *, secret: str, https: bool = False,
 
         entry = p.request.path_params["entry"]
         found = _entry(p, entry)
-        on, asked = str(p.form.get("on") or ""), str(p.form.get("outcome", ""))
         try:
-            callback = dt.date.fromisoformat(on) if on else None
-        except ValueError:
-            callback = None
-        if asked == "call-back" and callback is None:  # (the command's message names its --on option)
-            return p.render("_list.html", 400, **_list_context(p, error=i18n.tr("Give the day to call back as a date.")))
-        note = str(p.form.get("note") or "").strip() or None
-        try:
-            done = record_outcome(p.conn, entry, asked, day=p.today, callback=callback,
-                                  note=note, by=p.user.name, now=p.now)
+            done = record_outcome(p.conn, entry, str(p.form.get("outcome", "")), day=p.today, callback=_callback(p),
+                                  note=str(p.form.get("note") or "").strip() or None, by=p.user.name, now=p.now)
         except FollowupError as exc:
             return p.render("_list.html", _status(exc), **_list_context(p, error=str(exc)))
         if found is not None:
@@ -444,23 +436,15 @@ def create_app(path: Path, *, secret: str, https: bool = False,
     def correct(p: Page):
         from followup.actions.contacts import correct_outcome
 
-        context = _done_context(p)
         f = p.form
-        try:
-            callback = dt.date.fromisoformat(str(f.get("on"))) if f.get("on") else None
-        except ValueError:
-            callback = None
-        if f.get("outcome") == "call-back" and callback is None:
-            return p.render("done.html", 400, **{**context, "error": i18n.tr("Give the day to call back as a date.")})
-        try:
+
+        def act() -> str:
             done = correct_outcome(p.conn, p.request.path_params["entry"], str(f.get("outcome") or ""),
-                                   day=context["list_day"], callback=callback,
+                                   day=_done_day(p), callback=_callback(p),
                                    note=str(f.get("note") or "").strip() or None, by=p.user.name, now=p.now)
-        except FollowupError as exc:
-            return p.render("done.html", _status(exc), **{**context, "error": str(exc)})
-        notice = i18n.tr("Corrected entry {entry} ({pid}) to {outcome}: {step}.", entry=done.entry,
-                         pid=done.patient_id, outcome=i18n.tr(done.outcome), step=done.step)
-        return p.render("done.html", **{**_done_context(p), "notice": notice})
+            return i18n.tr("Corrected entry {entry} ({pid}) to {outcome}: {step}.", entry=done.entry,
+                           pid=done.patient_id, outcome=i18n.tr(done.outcome), step=done.step)
+        return _acted(p, "done.html", lambda: _done_context(p), act)
 
     @page(web, "rights")
     def card_export(p: Page):
@@ -687,8 +671,8 @@ def _list_context(p: Page, *, notice: str = "", error: str = "") -> dict:
     # desk's half-typed note survives, and an unchanged list costs the browser nothing)
     version = hashlib.blake2b(json.dumps([pairs, sorted(opened.items()), total, first, progress and progress.data(),
                                           i18n.language()], ensure_ascii=False).encode(), digest_size=12).hexdigest()
-    return {"entries": entries, "total": total, "version": version, "first": first, "page": f["page"], "pages": -(-total // PAGE),
-            "filters": f, "progress": progress, "channels": CHANNELS, "doctors": db.doctor_names(p.conn),
+    return {"entries": entries, "total": total, "version": version, "first": first, "page": f["page"],
+            "pages": -(-total // PAGE), "filters": f, "progress": progress, "channels": CHANNELS, "doctors": db.doctor_names(p.conn),
             "today": p.today, "tomorrow": (p.today + dt.timedelta(days=1)).isoformat(), "notice": notice,
             "error": error}
 
@@ -806,25 +790,47 @@ def _flagged_context(p: Page) -> dict:
                         for pt, f in flagged(p.conn, day=p.today)], "notice": "", "error": ""}
 
 
+def _callback(p: Page) -> Optional[dt.date]:
+    """The day to call back that a form gives with its outcome: a call-back without one is refused (the
+    command's own message names its --on option)."""
+    from followup.errors import UsageError
+
+    on = str(p.form.get("on") or "")
+    try:
+        day = dt.date.fromisoformat(on) if on else None
+    except ValueError:
+        day = None
+    if p.form.get("outcome") == "call-back" and day is None:
+        raise UsageError(N_("Give the day to call back as a date."))
+    return day
+
+
+def _done_day(p: Page) -> dt.date:
+    """The list whose outcomes the Done page shows: today's, or an earlier day a manager names
+    (`?day=2026-12-01`: a date, nothing about a patient)."""
+    from followup import roles
+    from followup.errors import UsageError
+
+    given = p.request.query_params.get("day")
+    if not given:
+        return p.today
+    try:
+        day = dt.date.fromisoformat(given)
+    except ValueError:
+        raise UsageError(N_("{value!r} is not a date (YYYY-MM-DD)"), value=given) from None
+    if day != p.today and not roles.may(p.user.role, "correct-earlier"):
+        raise UsageError(N_("a desk corrects today's outcomes; an earlier day's are the manager's"))
+    return min(day, p.today)
+
+
 def _done_context(p: Page) -> dict:
     """What the desks recorded for a day's list, an entry a row (the patient first, the household on
     the call after), each with the outcomes it may be corrected to. Today's; a manager may name an
     earlier day (`?day=2026-12-01`: a date, nothing about a patient)."""
     from followup import roles, rules
     from followup.actions.contacts import day_log
-    from followup.errors import UsageError
 
-    day = p.today
-    given = p.request.query_params.get("day")
-    if given:
-        try:
-            day = dt.date.fromisoformat(given)
-        except ValueError:
-            raise UsageError(N_("{value!r} is not a date (YYYY-MM-DD)"), value=given) from None
-        if day != p.today and not roles.may(p.user.role, "correct-earlier"):
-            raise UsageError(N_("a desk corrects today's outcomes; an earlier day's are the manager's"))
-        if day > p.today:
-            day = p.today
+    day = _done_day(p)
     entries: dict[str, dict] = {}
     for row in day_log(p.conn, day=day):
         e = entries.setdefault(row["entry_id"], {**row, "members": [], "outcomes": rules.desk_outcomes(row["channel"])})
