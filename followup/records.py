@@ -15,7 +15,10 @@ from followup.errors import UsageError
 from followup.i18n import Msg, N_
 
 
-PURPOSES = ("reminder", "plan", "control", "survey", "recall", "agreed", "marketing")
+PURPOSES = ("reminder", "plan", "control", "survey", "recall", "agreed", "marketing", "thanks", "greetings")
+# what "all" purposes means where a person records a consent: the care contacts. Marketing (advertising:
+# a separate, provable consent, 38-FZ art. 18), thanks and greetings are each asked for by name.
+CARE_PURPOSES = ("reminder", "plan", "control", "survey", "recall", "agreed")
 OUTCOMES = ("reached", "no-answer", "busy", "wrong-number", "declined", "booked", "call-back", "sent", "undelivered")
 ACTIVE = "active"
 CHANNELS = _CHANNELS  # an entry is one patient's contact on one channel
@@ -28,7 +31,15 @@ REASONS = {
     "survey_call": "survey",
     "hygiene_recall": "recall",
     "agreed_contact": "agreed",
+    # the occasions: not care, never counted against the care contacts' cap (they have their own), a
+    # section of the list of their own, and written only (an SMS, an e-mail, a messenger)
+    "thanks": "thanks",
+    "birthday": "greetings",
+    "holiday": "greetings",
 }
+OCCASIONS = ("thanks", "birthday", "holiday")
+WRITTEN = ("sms", "email", "messenger")  # the channels an occasion goes out on
+SEXES = ("female", "male")
 # outcomes after which a reason is settled (the patient was spoken to)
 SETTLING = {"reached", "booked", "declined", "sent"}  # sent: an SMS or e-mail went out (followup send)
 # codes shown as words in tables and sentences (tr): statuses, outcomes, findings
@@ -37,6 +48,7 @@ WORDS = (N_("active"), N_("archived"), N_("deceased"), N_("answered"), N_("decli
          N_("none"), N_("call"), N_("sms"), N_("messenger"), N_("appointment_reminder"), N_("plan_stage_missed"),
          N_("control_overdue"), N_("survey_call"), N_("hygiene_recall"), N_("agreed_contact"), N_("reminder"),
          N_("plan"), N_("control"), N_("recall"), N_("agreed"), N_("marketing"), N_("in-person"), N_("form"),
+         N_("thanks"), N_("greetings"), N_("birthday"), N_("holiday"), N_("female"), N_("male"),
          N_("import"), N_("mon"), N_("tue"), N_("wed"), N_("thu"), N_("fri"), N_("sat"), N_("sun"))
 UNANSWERED = {"no-answer", "busy", "undelivered"}  # undelivered: an SMS the gateway could not deliver
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -59,6 +71,10 @@ class Patient:
     household_id: str | None = None
     status: str = ACTIVE
     missing_since: dt.date | None = None
+    birth_date: dt.date | None = None
+    first_seen: dt.date | None = None    # the first visit: the export's date, or the earliest visit
+    last_visit: dt.date | None = None
+    last_doctor: str | None = None       # the doctor of the last visit
 
 
 @dataclass(frozen=True)
@@ -140,6 +156,7 @@ class Contact:
     callback_on: dt.date | None = None
     by: str = ""
     note: str | None = None     # an undelivered message's: why, as a code (rules.DELIVERY_FAILURES)
+    texts: tuple[tuple[str, str], ...] = ()  # the occasions' texts it carried: (occasion key, text id)
 
 
 @dataclass(frozen=True)
@@ -170,6 +187,27 @@ class SurveyDone:
 
 
 @dataclass(frozen=True)
+class Holiday:
+    """A day the clinic greets its patients on (`followup occasion add`), every year; for one sex only,
+    if so set. Its texts, if the clinic wrote its own (else the built-in ones), by id."""
+
+    id: int
+    name: str
+    month: int
+    day: int
+    sex: str | None = None
+
+
+@dataclass(frozen=True)
+class Member:
+    """Another member of the patient's household, as the occasions see them: whether they consented
+    to greetings on a written channel (a member without it is named on the entry, never skipped)."""
+
+    patient: "Patient"
+    greetings: bool
+
+
+@dataclass(frozen=True)
 class Policy:
     """The clinic's rules of contact; stored in the database (`followup config`)."""
 
@@ -188,12 +226,18 @@ class Policy:
     refusal_days: int = 90          # a refusal this recent is shown as a warning
     complaint_overdue_days: int = 3  # an open complaint older than this is overdue
     low_score: int = 6              # a satisfaction score this low is negative: warn, offer a complaint
+    occasion_cap_days: int = 3      # at most one occasion (thanks, greetings) per patient per N days
     # not a setting: the day of the clinic's first import, from which followup's lists exist. A reason
     # that lapsed before it was never on a list, so it is not the manager's to pick up.
     lists_since: dt.date | None = None
     # not a `days` setting either: how many entries a day each channel's desks can do
     # (`desk.capacity.call 60`), as (channel, entries) pairs; a channel not named has no limit
     capacity: tuple[tuple[str, int], ...] = ()
+    # not settings either: the clinic's holidays, and its own texts by occasion key ("thanks",
+    # "birthday", "holiday:3") as (key, ((text id, text), ...)) pairs; an occasion without texts of its
+    # own takes the built-in ones (rules.OCCASION_TEXTS)
+    holidays: tuple[Holiday, ...] = ()
+    occasion_texts: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -213,6 +257,7 @@ class Records:
     survey_counts: dict = field(default_factory=dict)  # doctor -> responses in the current wave
     reason_actions: tuple["ReasonAction", ...] = ()
     waits: tuple["ReasonWait", ...] = ()
+    household: tuple[Member, ...] = ()   # the other members of the patient's household
 
 
 @dataclass(frozen=True)
@@ -285,6 +330,13 @@ class Entry:
     warnings: tuple[Msg, ...]
     household: tuple["Entry", ...] = ()
 
+    @property
+    def section(self) -> str:
+        """"occasions" for an entry of thanks and greetings only, else "care": the list shows the
+        occasions after the care contacts."""
+        occasion = all(r.code in OCCASIONS for who in (self, *self.household) for r in who.reasons)
+        return "occasions" if occasion else "care"
+
 
 # ---------------------------------------------------------------------------
 # Stored text forms
@@ -306,6 +358,9 @@ SYNONYMS = {
                 "отказался": "declined", "отказалась": "declined", "записался": "booked", "записалась": "booked",
                 "записана": "booked", "перезвонить позже": "call-back", "ошибка в номере": "wrong-number"},
     "how": {"лично": "in-person", "по телефону": "phone", "анкета": "form"},
+    "sex": {"ж": "female", "жен": "female", "женский": "female", "женщина": "female", "women": "female",
+            "woman": "female", "f": "female", "м": "male", "муж": "male", "мужской": "male", "мужчина": "male",
+            "men": "male", "man": "male", "m": "male"},
 }
 
 
@@ -335,6 +390,23 @@ def understood(text: str, codes: tuple[str, ...], kind: str = "") -> str | None:
 # the days a person may name for a list, a contact or a report: the rules add and subtract months
 # and years around them, which the calendar's ends (0001-01-01, 9999-12-31) do not allow
 FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
+
+
+def parse_month_day(text: str) -> tuple[int, int]:
+    """'12-31' or '31.12' -> (12, 31): a day of the year that exists (29 February does, in leap years)."""
+    import re
+
+    t = text.strip()
+    m = re.fullmatch(r"(\d{1,2})-(\d{1,2})", t)
+    n = re.fullmatch(r"(\d{1,2})\.(\d{1,2})\.?", t)
+    if not (m or n):
+        raise UsageError(N_("day {value!r} is not like 12-31 (month-day) or 31.12"), value=text)
+    month, day = (int(m[1]), int(m[2])) if m else (int(n[2]), int(n[1]))
+    try:
+        dt.date(2000, month, day)  # a leap year: every day that exists in some year
+    except ValueError:
+        raise UsageError(N_("there is no day {value!r} in the calendar"), value=text) from None
+    return month, day
 
 
 def usable_day(day: dt.date) -> bool:

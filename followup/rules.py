@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from followup.entryids import ENTRY_ID_LENGTH, entry_id, shortest_prefixes
-from followup.records import (ACTIVE, CHANNELS, SETTLING, UNANSWERED, Appointment, Complaint, Consent,
-                              Contact, Entry, Finding, Patient, Policy, Reason, Records, Visit, Window, format_days)
+from followup.records import (ACTIVE, CHANNELS, OCCASIONS, SETTLING, UNANSWERED, WRITTEN, Appointment, Complaint,
+                              Consent, Contact, Entry, Finding, Patient, Policy, Reason, Records, Visit, Window,
+                              format_days)
 from followup.i18n import Msg, N_, msg, tr
 from followup.text import fold
 
@@ -247,7 +249,134 @@ def agreed_contact(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
     return found
 
 
-RULES = (appointment_reminder, plan_stage_missed, control_overdue, survey_call, hygiene_recall, agreed_contact)
+# ---------------------------------------------------------------------------
+# The occasions: thanks the day after a first visit or a treatment's end, greetings on a birthday and on
+# the clinic's holidays. Each says which of the occasion's texts the patient gets (occasion_text).
+
+# the built-in texts of each occasion, in the chosen language (a clinic's own, `followup occasion text`,
+# replace them): several, so that nobody gets the same text two years running; no offers (a greeting
+# with an offer is advertising, which needs the marketing consent)
+OCCASION_TEXTS = {
+    "thanks": {
+        "d1": N_("{greeting}! {clinic} thanks you for your visit on {date}. If you have any question, please call us."),
+        "d2": N_("{greeting}! Thank you for trusting {clinic}. If you have questions, we are always glad to help."),
+        "d3": N_("{greeting}! {clinic}: thank you for choosing us. How you feel matters to us; call us any time."),
+    },
+    "birthday": {
+        "d1": N_("{greeting}! {clinic} wishes you a happy birthday: health, joy and many reasons to smile!"),
+        "d2": N_("{greeting}! Happy birthday from all of us at {clinic}! Be healthy and smile often."),
+        "d3": N_("{greeting}! {clinic} congratulates you on your birthday and wishes you a wonderful year."),
+    },
+    "holiday": {
+        "d1": N_("{greeting}! {clinic} congratulates you: {occasion}! We wish you health and joy."),
+        "d2": N_("{greeting}! {occasion}: warm wishes from {clinic}!"),
+        "d3": N_("{greeting}! Happy holiday: {occasion}! All the best to you from {clinic}."),
+    },
+}
+
+
+def occasion_text(r: Records, key: str, policy: Policy, salt: str) -> dict:
+    """Which text of the occasion ``key`` the patient gets: the clinic's own (by id) or the built-in
+    ones, never the one they got the last time for this occasion (a year ago, for greetings), chosen
+    by a hash of the patient and ``salt`` (the year, the visit) so that patients get different ones."""
+    import hashlib
+
+    own = dict(dict(policy.occasion_texts).get(key, ()))
+    ids = list(own) if own else list(OCCASION_TEXTS[key.split(":")[0]])
+    last = next((tid for c in sorted(r.contacts, key=lambda c: c.at, reverse=True) if c.outcome in SETTLING
+                 for k, tid in c.texts if k == key), None)
+    pool = [i for i in ids if i != last] or ids
+    h = int(hashlib.sha1(f"{r.patient.patient_id}|{key}|{salt}".encode()).hexdigest()[:8], 16)
+    chosen = pool[h % len(pool)]
+    return {"text_key": key, "text_id": chosen, **({"template": own[chosen]} if own else {})}
+
+
+def _written(reason: Reason) -> Finding:
+    return Finding(reason.code, "due", reason.text, reason, channels=WRITTEN)
+
+
+def thanks(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
+    """A short thank-you the day after the patient's first visit or the end of a treatment; not while a
+    complaint is open, nor after a negative survey."""
+    yesterday = today - dt.timedelta(days=1)
+    ends = [v for v in r.visits if v.date == yesterday and v.kind == "treatment_end"]
+    first = [v for v in r.visits if v.date == yesterday] if r.patient.first_seen == yesterday else []
+    visit = (ends or first or [None])[0]
+    if visit is None:
+        return [Finding("thanks", "none", msg(N_("no first visit and no treatment ended on {date}"), date=yesterday))]
+    what = "treatment_end" if ends else "first_visit"
+    label = msg(N_("end of treatment") if ends else N_("first visit"))
+    reason = Reason("thanks", visit.visit_id,
+                    msg(N_("Thank-you note: {what} on {date}{with_doctor}"), what=label, date=visit.date,
+                        with_doctor=msg(N_(" with {doctor}"), doctor=visit.doctor) if visit.doctor else ""),
+                    visit.doctor, visit.date,
+                    {"visit_id": visit.visit_id, "visit_date": _iso(visit.date), "occasion": what,
+                     "doctor": visit.doctor, **occasion_text(r, "thanks", policy, visit.visit_id)}, priority=2)
+    complaint = next((c for c in sorted(r.complaints, key=lambda c: c.opened) if c.resolved is None), None)
+    if complaint:
+        return [Finding("thanks", "excluded", msg(N_("{text} - excluded: complaint #{id} open since {date}"),
+                                                  text=reason.text, id=complaint.id, date=complaint.opened),
+                        reason, excluded_by="complaint")]
+    answered = [x for x in r.surveys if x.status == "answered" and x.score is not None]
+    last = max(answered, key=lambda x: x.date) if answered else None
+    if last and last.score <= policy.low_score:
+        return [Finding("thanks", "excluded", msg(N_("{text} - excluded: last survey negative ({score}/10 on {date})"),
+                                                  text=reason.text, score=last.score, date=last.date),
+                        reason, excluded_by="complaint")]
+    return [_written(reason)]
+
+
+def birthday_in(born: dt.date, year: int) -> dt.date:
+    """The day a birthday is kept in ``year``: 29 February on the 28th in other years."""
+    try:
+        return born.replace(year=year)
+    except ValueError:
+        return dt.date(year, 2, 28)
+
+
+def birthday(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
+    born = r.patient.birth_date
+    if born is None:
+        return [Finding("birthday", "none", msg(N_("no date of birth in the export")))]
+    day = birthday_in(born, today.year)
+    if day != today or born >= today:
+        return [Finding("birthday", "none", msg(N_("birthday on {date}"), date=day))]
+    age = today.year - born.year
+    key = "birthday"
+    reason = Reason("birthday", str(today.year), msg(N_("Birthday: {age} today"), age=age), r.patient.last_doctor,
+                    today, {"birthday": _iso(today), "age": age, **occasion_text(r, key, policy, str(today.year))},
+                    priority=2)
+    return [_written(reason)]
+
+
+def holiday(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
+    found = []
+    for h in policy.holidays:
+        if (h.month, h.day) != (today.month, today.day):
+            continue
+        sex = gender(r.patient)
+        if h.sex and sex != h.sex:
+            only = N_("{name}: for women only") if h.sex == "female" else N_("{name}: for men only")
+            why = msg(N_("{only}; this patient's sex is not known (no patronymic)"), only=msg(only, name=h.name)) \
+                if sex is None else msg(only, name=h.name)
+            found.append(Finding("holiday", "none", why))
+            continue
+        key = f"holiday:{h.id}"
+        reason = Reason("holiday", f"{h.id}:{today.year}", msg(N_("Holiday greeting: {name}"), name=h.name),
+                        r.patient.last_doctor, today,
+                        {"holiday_id": h.id, "name": h.name, **occasion_text(r, key, policy, str(today.year))},
+                        priority=2)
+        found.append(_written(reason))
+    if not found:
+        found.append(Finding("holiday", "none", msg(N_("no holiday the clinic greets on {date}"), date=today)))
+    return found
+
+
+RULES = (appointment_reminder, plan_stage_missed, control_overdue, survey_call, hygiene_recall, agreed_contact,
+         thanks, birthday, holiday)
+# reasons the care contacts' cap neither counts nor stops: reminders of a booked visit, and the occasions
+# (which have a cap of their own: policy.occasion_cap_days)
+CAP_FREE = frozenset({"appointment_reminder", *OCCASIONS})
 
 
 # ---------------------------------------------------------------------------
@@ -269,6 +398,8 @@ def assess(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
                 for f in findings]
 
     settled, attempts, retry, callback, last_cap_contact = _history(r.contacts, policy)
+    last_occasion = max((c for c in r.contacts if c.outcome in SETTLING and c.at.date() < today
+                         and any(code in OCCASIONS for code, _ in c.reasons)), key=lambda c: c.at, default=None)
     # an entry is (day, patient, channel): once closed it stays closed, so a reason that turns up
     # later in the day (an import, a new agreement) waits for tomorrow on that channel
     closed_today = {c.channel: c for c in sorted(r.contacts, key=lambda c: c.at) if c.at.date() == today}
@@ -313,7 +444,12 @@ def assess(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
             out.append(_exclude(f, msg(N_("asked to call back on {date}"), date=callback[key]), "call_back"))
         elif key in retry and retry[key] > today:
             out.append(_exclude(f, msg(N_("no answer; next try on {date}"), date=retry[key]), "retry"))
-        elif reason.code != "appointment_reminder" and last_cap_contact and \
+        elif reason.code in OCCASIONS and last_occasion and \
+                (today - last_occasion.at.date()).days < policy.occasion_cap_days:
+            until = last_occasion.at.date() + dt.timedelta(days=policy.occasion_cap_days)
+            out.append(_exclude(f, msg(N_("an occasion's message on {date}: the occasions' cap until {until}"),
+                                      date=last_occasion.at.date(), until=until), "occasion_cap"))
+        elif reason.code not in CAP_FREE and last_cap_contact and \
                 (today - last_cap_contact.at.date()).days < policy.cap_days and \
                 not (key in callback and callback[key] <= today):
             until = last_cap_contact.at.date() + dt.timedelta(days=policy.cap_days)
@@ -389,7 +525,7 @@ def _history(contacts: Sequence[Contact], policy: Policy):
                     retry[key] = c.retry_on
             elif c.outcome == "call-back" and c.callback_on:
                 callback[key] = c.callback_on
-        if c.outcome in SETTLING | {"call-back"} and any(code != "appointment_reminder" for code, _ in c.reasons):
+        if c.outcome in SETTLING | {"call-back"} and any(code not in CAP_FREE for code, _ in c.reasons):
             last_cap = c
     return settled, attempts, retry, callback, last_cap
 
@@ -511,6 +647,7 @@ def plan_day(records: Iterable[Records], today: dt.date, policy: Policy,
     (survey calls of doctors still collecting answers come first), then by name.
     """
     entries: list[Entry] = []  # (not the records: a day's plan reads them a batch at a time)
+    members: dict[str, tuple] = {}  # the households of patients greeted for a holiday
     for r in records:
         due = [f for f in assess(r, today, policy) if f.status == "due"]
         if not due:
@@ -519,10 +656,10 @@ def plan_day(records: Iterable[Records], today: dt.date, policy: Policy,
         capped = False  # the cap: one non-reminder contact a day too, whatever the channels
         for ch, reasons in _by_channel(due):
             if capped:
-                reasons = [x for x in reasons if x.code == "appointment_reminder"]
+                reasons = [x for x in reasons if x.code in CAP_FREE]
                 if not reasons:
                     continue
-            capped = capped or any(x.code != "appointment_reminder" for x in reasons)
+            capped = capped or any(x.code not in CAP_FREE for x in reasons)
             if channel and ch != channel:
                 continue
             consents = [state[(rs.purpose, ch)] for rs in reasons]
@@ -532,8 +669,34 @@ def plan_day(records: Iterable[Records], today: dt.date, policy: Policy,
             entries.append(Entry(entry_id(today, r.patient.patient_id, ch), r.patient, ch, address, window,
                                  tuple(sorted(reasons, key=lambda x: (x.priority, x.code))),
                                  warnings_for(r, today, policy)))
-    merged = _merge_households(entries)
+            if r.household and any(x.code == "holiday" for x in reasons):
+                members[r.patient.patient_id] = r.household
+    merged = _not_greeted(_merge_households(entries), members)
     return sorted(filtered(merged, doctor=doctor), key=list_order)
+
+
+def _not_greeted(entries: list[Entry], members: dict[str, tuple]) -> list[Entry]:
+    """A holiday's entries name the household's members it does not greet: so that a spouse is never
+    skipped by oversight (ask them at the next visit), nor a member greeted twice."""
+    if not members:
+        return entries
+    greeted = {(who.patient.patient_id, x.ref) for e in entries for who in (e, *e.household)
+               for x in who.reasons if x.code == "holiday"}
+    out = []
+    for e in entries:
+        on = [(who, x.ref) for who in (e, *e.household) for x in who.reasons if x.code == "holiday"]
+        notes = []
+        for ref in dict.fromkeys(ref for _, ref in on):
+            for m in dict.fromkeys(m for who, _ in on for m in members.get(who.patient.patient_id, ())):
+                p = m.patient
+                if (p.patient_id, ref) in greeted or p.status != ACTIVE or p.missing_since:
+                    continue
+                greeted.add((p.patient_id, ref))  # named once, on the first of the household's entries
+                notes.append(msg(N_("not greeted: {name} ({id}): no consent to greetings - ask at the next visit"),
+                                 name=p.name, id=p.patient_id) if not m.greetings else
+                             msg(N_("not greeted: {name} ({id}): see followup why {id}"), name=p.name, id=p.patient_id))
+        out.append(replace(e, warnings=e.warnings + tuple(notes)) if notes else e)
+    return out
 
 
 def filtered(entries: Iterable[Entry], *, channel: str | None = None, doctor: str | None = None) -> list[Entry]:
@@ -578,7 +741,10 @@ def found(e: Entry, text: str) -> bool:
 
 
 def list_order(e: Entry) -> tuple[int, str, int, str, str, str]:
-    """Where an entry goes on the list: by time window (none last), priority, name, channel, card."""
+    """Where an entry goes on the list: the care contacts by time window (none last), then the occasions;
+    then by priority, name, channel, card."""
+    if e.section == "occasions":
+        return (2, "", min(x.priority for x in e.reasons), e.patient.name, e.channel, e.patient.patient_id)
     return (int(e.window is None), e.window.start.isoformat() if e.window else "",
             min(x.priority for x in e.reasons), e.patient.name, e.channel, e.patient.patient_id)
 
@@ -634,8 +800,8 @@ def within_capacity(entries: Sequence[Entry], today: dt.date, policy: Policy, *,
     listed: list[Entry] = []
     waiting: list[Waiting] = []
     lines: dict[str, list[Entry]] = {}
-    for e in entries:
-        (lines.setdefault(e.channel, []) if e.channel in capacity else listed).append(e)
+    for e in entries:  # (the occasions are written, sent by followup send: no desk's capacity holds them)
+        (lines.setdefault(e.channel, []) if e.channel in capacity and e.section == "care" else listed).append(e)
     for ch, line in lines.items():
         line.sort(key=lambda e: (e.patient.patient_id not in first, line_order(e, today, policy)))
         room = max(capacity[ch] - used.get(ch, 0), 0)
@@ -707,23 +873,35 @@ def message(entry: Entry, templates: dict[str, str], clinic: str) -> str | None:
     """The ready text of an SMS / e-mail entry (None for calls): polite, specific, no promotions."""
     if entry.channel == "call":
         return None
-    if entry.household:  # read by whoever holds the shared phone
+    greetings_only = all(x.code in ("birthday", "holiday") for who in (entry, *entry.household) for x in who.reasons)
+    if entry.household and not greetings_only:  # read by whoever holds the shared phone
         template = templates.get("household")
         if not template or template_problem(template):
             template = tr(DEFAULT_TEMPLATES["household"])
         return fill(template, {"greeting": tr("Hello"), "clinic": clinic})
-    who = addressed_as(entry.patient)
+    who = addressed_as(entry.patient) if not entry.household else None  # a family's phone: nobody named
     greeting = tr("Hello, {name}", name=who) if who else tr("Hello")
     parts = []
-    for reason in entry.reasons:
+    last = entry.patient.last_visit
+    for reason in (entry.reasons if not entry.household else
+                   # one greeting for the family (a holiday's is the same for each)
+                   list({(x.code, x.evidence.get("text_key")): x for m in (entry, *entry.household)
+                         for x in m.reasons}.values())):
         ev = reason.evidence
         values = {
             "greeting": greeting, "clinic": clinic, "doctor": reason.doctor or "",
             "with_doctor": tr(" with {doctor}", doctor=reason.doctor) if reason.doctor else "",
             "doctor_or_we": reason.doctor or tr("Your doctor"),
             "date": reason.due.strftime("%d.%m.%Y"), "time": "", "title": ev.get("title") or "",
-            "text": ev.get("reason") or reason.text,
+            "text": ev.get("reason") or reason.text, "occasion": ev.get("name") or "",
+            "last_visit": last.strftime("%d.%m.%Y") if last else "",
         }
+        if reason.code in OCCASIONS:
+            template = ev.get("template") or \
+                tr(OCCASION_TEXTS[reason.code].get(ev["text_id"], OCCASION_TEXTS[reason.code]["d1"]))
+            text = fill(template, values)
+            parts.append(text if not parts else text.split("! ", 1)[-1])
+            continue
         if reason.code == "appointment_reminder":
             start = dt.datetime.strptime(ev["start"], "%Y-%m-%d %H:%M")
             values.update(date=start.strftime("%d.%m.%Y"), time=start.strftime("%H:%M"))
@@ -767,7 +945,8 @@ def gender(p: Patient) -> str | None:
 
 # what an SMS / e-mail template may say: these placeholders and nothing else (no format spec, no
 # attribute or index): filled by a substitution of our own, never by str.format
-PLACEHOLDERS = ("greeting", "clinic", "doctor", "with_doctor", "doctor_or_we", "date", "time", "title", "text")
+PLACEHOLDERS = ("greeting", "clinic", "doctor", "with_doctor", "doctor_or_we", "date", "time", "title", "text",
+                "occasion", "last_visit")
 TEMPLATE_MAX = 1_000  # characters: an SMS of six parts, an e-mail's few lines
 _FIELD = None
 
@@ -829,6 +1008,12 @@ def candidate_windows(today: dt.date, policy: Policy) -> dict[str, str]:
         "recall_to": iso(_add_months(today, -policy.recall_months) + dt.timedelta(days=3)),
         "requeue_from": iso(today - dt.timedelta(days=max(policy.recall_window_days, policy.overdue_window_days))),
         "today": iso(today),
+        "thanks_day": iso(today - dt.timedelta(days=1)),
+        "birthday": f"{today:%m-%d}",
+        # 29 February's birthdays are kept on the 28th in other years
+        "birthday_leap": "02-29" if (today.month, today.day) == (2, 28) and birthday_in(dt.date(2000, 2, 29), today.year)
+        == today else f"{today:%m-%d}",
+        "holiday": int(any((h.month, h.day) == (today.month, today.day) for h in policy.holidays)),
     }
 
 
@@ -868,6 +1053,9 @@ def next_steps(entry: Entry, outcome: str, day: dt.date, policy: Policy, *, by: 
         contacts.append({"patient_id": pid, "entry_id": entry.entry_id[:16], "list_date": day.isoformat(),
                          "channel": entry.channel, "outcome": outcome,
                          "reasons": [[r.code, r.ref] for r in member.reasons], "retry_on": retry,
+                         "texts": json.dumps([[r.evidence["text_key"], r.evidence["text_id"]] for r in member.reasons
+                                              if "text_id" in r.evidence]) if any(
+                             "text_id" in r.evidence for r in member.reasons) else None,
                          "callback_on": callback.isoformat() if callback else None, "note": note,
                          "recorded_by": by, "recorded_at": at})
         if outcome == "declined":

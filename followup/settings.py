@@ -187,16 +187,17 @@ def values(stored: dict[str, str]) -> list[tuple[str, str, bool]]:
             *((k, v, False) for k, v in sorted(stored.items()) if USER_NAME.match(k))]
 
 
-DERIVED = ("lists_since", "capacity")  # Policy fields that come from the data, not from `followup config`
+# Policy fields that come from the data, not from `followup config`
+DERIVED = ("lists_since", "capacity", "holidays", "occasion_texts")
 
 
-def policy(stored: dict[str, str], *, lists_since=None) -> "Policy":
+def policy(stored: dict[str, str], *, lists_since=None, holidays=(), occasion_texts=()) -> "Policy":
     """The contact policy: stored values (`followup config set cap_days 21`) over the defaults; the
     day followup's lists began (the first import) as the caller read it."""
     capacity = tuple((ch, int(stored[f"desk.capacity.{ch}"])) for ch in CHANNELS
                      if stored.get(f"desk.capacity.{ch}"))
     return Policy(**{f.name: int(stored[f.name]) for f in fields(Policy) if f.name in stored and f.name not in DERIVED},
-                  lists_since=lists_since, capacity=capacity)
+                  lists_since=lists_since, capacity=capacity, holidays=holidays, occasion_texts=occasion_texts)
 
 
 def thresholds(stored: dict[str, str]):

@@ -186,12 +186,12 @@ def test_patient_export_and_forget(cli, tmp_path):
     import json
 
     data = json.loads(out.read_text(encoding="utf-8"))
-    assert data["patient"]["email"] == "faina@example.ru" and len(data["consents"]) == 7
+    assert data["patient"]["email"] == "faina@example.ru" and len(data["consents"]) == 6  # "all": the care purposes
     assert data["surveys"][0]["comment"] == "Фаина недовольна" and data["complaints"][0]["text"] == "Фаина: больно"
     # forget asks first, in the chosen language; "нет" (or Enter) erases nothing
     kept = cli("--lang", "ru", "patient", "forget", "F1", input="нет\n")
     assert kept.exit_code == 2 and "[да/нет]" in kept.stdout and "Ошибка: ничего не стёрто" in kept.stderr
-    assert cli.count("consents") == 7
+    assert cli.count("consents") == 6
     # forget: gone from every table and from the file's bytes; the score still counts, anonymously
     r = cli("patient", "forget", "F1", input="maybe\ny\n")
     assert "Please answer yes or no" in r.stdout

@@ -65,7 +65,7 @@ def test_consent_then_listed_with_evidence_and_json_contract(clinic):
                "--window", "18:00-20:00", "--note", "prefers evenings")
     assert r.exit_code == 0, r.output
     [entry] = today(clinic)
-    assert set(entry) == {"entry_id", "patient_id", "patient", "phone", "channel", "window", "reasons",
+    assert set(entry) == {"entry_id", "patient_id", "patient", "phone", "channel", "section", "window", "reasons",
                           "warnings", "household", "message"}
     assert entry["patient_id"] == "P1" and entry["phone"] == "+79161234567" and entry["channel"] == "call"
     assert entry["window"] == "18:00-20:00" and entry["message"] is None
@@ -95,7 +95,11 @@ def test_withdrawal_is_a_new_record_and_stops_contact(clinic):
     assert r.exit_code == 0
     assert today(clinic) == []
     shown = clinic.json("consent", "show", "P1")
-    assert len(shown["history"]) == 7 + 8  # nothing edited: 7 grants, then 8 withdrawals
+    # nothing edited: 6 grants ("all": the care purposes; marketing, thanks, greetings are asked for by
+    # name), then 8 withdrawals
+    assert len(shown["history"]) == 6 + 8
+    assert {c["purpose"] for c in shown["history"] if c["granted"]} == {"reminder", "plan", "control", "survey",
+                                                                        "recall", "agreed"}
     recall = [c for c in shown["current"] if c["purpose"] == "recall" and c["channel"] == "call"]
     assert recall[0]["granted"] is False and recall[0]["recorded_by"] == "admin.petrova"
     why = {f["rule"]: f for f in clinic.json("why", "P1", "--date", DAY)}
@@ -106,7 +110,8 @@ def test_withdrawal_is_a_new_record_and_stops_contact(clinic):
 def test_why_explains_every_rule(clinic):
     rows = clinic.json("why", "P2", "--date", DAY)
     assert [r["rule"] for r in rows] == ["appointment_reminder", "plan_stage_missed", "control_overdue",
-                                         "survey_call", "hygiene_recall", "agreed_contact"]
+                                         "survey_call", "hygiene_recall", "agreed_contact", "thanks", "birthday",
+                                         "holiday"]
     control = rows[2]
     assert control["status"] == "excluded" and "no consent for control by any channel" in control["explanation"]
     assert "set by Смирнова Анна on 2026-08-19" in control["explanation"]

@@ -241,7 +241,7 @@ def test_a_whole_session_in_russian(cli, tmp_path, monkeypatch):
     help_page = cli("--db", path, "today", "--help").output
     assert "Параметры" in help_page and "Показать эту справку и выйти." in help_page
     # the contracts stay: field names and codes as in English
-    assert set(listed[0]) == {"entry_id", "patient_id", "patient", "phone", "channel", "window", "reasons",
+    assert set(listed[0]) == {"entry_id", "patient_id", "patient", "phone", "channel", "section", "window", "reasons",
                               "warnings", "household", "message"}
     assert {r["code"] for e in listed for r in e["reasons"]} <= {
         "appointment_reminder", "plan_stage_missed", "control_overdue", "survey_call", "hygiene_recall",

@@ -56,7 +56,7 @@ EXPECTED.update({
         ("channel", "TEXT", 1, 0), ("outcome", "TEXT", 1, 0), ("reasons", "TEXT", 1, 0), ("retry_on", "TEXT", 0, 0),
         ("callback_on", "TEXT", 0, 0), ("note", "TEXT", 0, 0), ("recorded_by", "TEXT", 1, 0),
         ("recorded_at", "TEXT", 1, 0), ("superseded_by", "INTEGER", 0, 0), ("corrected_at", "TEXT", 0, 0),
-        ("corrected_by", "TEXT", 0, 0)],
+        ("corrected_by", "TEXT", 0, 0), ("texts", "TEXT", 0, 0)],
     "phone_flags": [
         ("id", "INTEGER", 0, 1), ("patient_id", "TEXT", 1, 0), ("phone", "TEXT", 1, 0), ("flagged_on", "TEXT", 1, 0),
         ("contact_id", "INTEGER", 0, 0), ("recorded_by", "TEXT", 1, 0), ("lifted_on", "TEXT", 0, 0),
@@ -122,7 +122,14 @@ MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys"
               "m012_phone_kinds", "m013_corrections", "m014_reason_actions",
               "m015_survey_corrections", "m016_capacity",
               "m017_erased_cards", "m018_outbox", "m019_plan_filters",
-              "m020_lookup_indexes", "m021_staff_logins"]
+              "m020_lookup_indexes", "m021_staff_logins", "m022_occasions"]
+EXPECTED["occasions"] = [
+    ("id", "INTEGER", 0, 1), ("name", "TEXT", 1, 0), ("month", "INTEGER", 1, 0), ("day", "INTEGER", 1, 0),
+    ("sex", "TEXT", 0, 0), ("created_by", "TEXT", 1, 0), ("created_at", "TEXT", 1, 0), ("removed_by", "TEXT", 0, 0),
+    ("removed_at", "TEXT", 0, 0)]
+EXPECTED["occasion_texts"] = [
+    ("id", "INTEGER", 0, 1), ("occasion", "TEXT", 1, 0), ("text", "TEXT", 1, 0), ("added_by", "TEXT", 1, 0),
+    ("added_at", "TEXT", 1, 0), ("retired_by", "TEXT", 0, 0), ("retired_at", "TEXT", 0, 0)]
 
 
 def test_migrated_schema_is_pinned(tmp_path):
@@ -190,6 +197,7 @@ TRIGGERS = {  # name: table (they keep the stored day plan honest)
     'plan_stale_import': 'import_files', 'plan_stale_settings_d': 'settings', 'plan_stale_settings_i': 'settings',
     'plan_stale_settings_u': 'settings', 'plan_dirty_reason_actions_insert': 'reason_actions',
     'plan_dirty_reason_actions_delete': 'reason_actions',
+    **{f"plan_stale_{t}_{e}": t for t in ("occasions", "occasion_texts") for e in ("insert", "update", "delete")},
 }
 
 

@@ -34,8 +34,15 @@ REFRESH_WAIT_MS = 1_000
 def policy_of(conn, settings: dict):
     """The contact policy as the rules read it: the settings, and the day followup's lists began."""
     from followup import db, settings as config
+    from followup.records import Holiday
 
-    return config.policy(settings, lists_since=db.first_import_day(conn))
+    texts: dict[str, list[tuple[str, str]]] = {}
+    for t in db.occasion_text_rows(conn):
+        texts.setdefault(t["occasion"], []).append((str(t["id"]), t["text"]))
+    return config.policy(settings, lists_since=db.first_import_day(conn),
+                         holidays=tuple(Holiday(h["id"], h["name"], h["month"], h["day"], h["sex"])
+                                        for h in db.holiday_rows(conn)),
+                         occasion_texts=tuple((k, tuple(v)) for k, v in texts.items()))
 
 
 def day_list(conn, day: dt.date, channel: Optional[str] = None, doctor: Optional[str] = None):
@@ -106,7 +113,8 @@ def entry_data(e, settings: dict) -> dict:
         message = rules.message(e, config.templates(settings), config.clinic_name(settings))
     return {
         "patient_id": e.patient.patient_id, "patient": e.patient.name,
-        "phone": e.address, "channel": e.channel, "window": str(e.window) if e.window else None,
+        "phone": e.address, "channel": e.channel, "section": e.section,
+        "window": str(e.window) if e.window else None,
         "reasons": _reasons_data(e.reasons),
         "warnings": [w.data() for w in e.warnings],
         "household": [{"patient_id": m.patient.patient_id, "patient": m.patient.name,
@@ -259,7 +267,7 @@ def _places_kept(conn, entries, policy) -> dict:
     closed = db.day_closed(conn, db.plan_state(conn)[0])
     places = {}
     for e in entries:
-        if e.entry_id in old or e.channel not in capacity:
+        if e.entry_id in old or e.channel not in capacity or e.section != "care":
             places[e.entry_id] = old.get(e.entry_id)
             continue
         listed, last = lines.get(e.channel, (0, 0))

@@ -12,6 +12,7 @@ from followup.cli import demo  # noqa: E402,F401
 from followup.cli import contacts  # noqa: E402,F401
 from followup.cli import surveys  # noqa: E402,F401
 from followup.cli import send  # noqa: E402,F401
+from followup.cli import occasions  # noqa: E402,F401
 from followup.cli import patients, database  # noqa: E402,F401
 from followup.cli import web  # noqa: E402,F401
 

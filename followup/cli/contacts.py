@@ -21,7 +21,7 @@ def consent(
     patient: str = typer.Argument(..., help="The patient's card number (or 'show' followed by it)."),
     show_id: Optional[str] = typer.Argument(None, hidden=True),
     purpose: list[str] = typer.Option([], "--purpose", "-p", help="reminder, plan, control, survey, recall, "
-                                      "agreed, marketing, or all; may be repeated."),
+                                      "agreed (all: these six), marketing, thanks, greetings; may be repeated."),
     channel: list[str] = typer.Option([], "--channel", "-c", help="call, sms, email, messenger, or all; "
                                       "may be repeated."),
     phone: Optional[str] = typer.Option(None, "--phone", help="The number (or address) to use, if not the "
@@ -39,7 +39,7 @@ def consent(
     Nothing is ever edited: a withdrawal is a new record, and the history stays.
     """
     from followup.actions.contacts import record_consent
-    from followup.records import CHANNELS, PURPOSES
+    from followup.records import CARE_PURPOSES, CHANNELS, PURPOSES
 
     if patient == "show":
         if not show_id:
@@ -47,7 +47,9 @@ def consent(
         return _consent_show(ctx, show_id, fmt)
     if show_id:
         raise UsageError(N_("unexpected argument {value!r}"), value=show_id)
-    purposes = _choices(purpose, PURPOSES, "purpose")
+    # "all": the care purposes when granted (marketing, thanks, greetings are asked for by name); every
+    # purpose when withdrawn (advertising stops at the first request)
+    purposes = _choices(purpose, PURPOSES, "purpose", None if withdraw else CARE_PURPOSES)
     channels = _choices(channel, CHANNELS, "channel")
     conn = _open(ctx, create=False)
     done = record_consent(conn, patient, purposes=purposes, channels=channels, granted=not withdraw, address=phone,
@@ -192,7 +194,13 @@ def today(
     if fmt is Format.table and not _reasons_fit(flat, columns):
         _print_cards(data, day, shutil.get_terminal_size().columns, progress, total, more)
         return
-    _print_rows(flat, columns, fmt, title=_title(day, total, progress))
+    care = [row for row, d in zip(flat, data) if d.get("section", "care") == "care"]
+    occasions = [row for row, d in zip(flat, data) if d.get("section", "care") != "care"]
+    if care or not occasions:
+        _print_rows(care, columns, fmt, title=_title(day, total, progress))
+    if occasions:  # their own table, after the care contacts
+        _print_rows(occasions, columns, fmt, title=OCCASIONS_HEADING() if care else
+                    _title(day, total, progress) + "\n" + OCCASIONS_HEADING())
     import textwrap
 
     width = max(_console().width - 1, 40)
@@ -204,6 +212,10 @@ def today(
                                break_on_hyphens=False))
     if more:
         echo(more)
+
+
+def OCCASIONS_HEADING() -> str:
+    return tr("Thanks and greetings (written; not counted against the care contacts):")
 
 
 # a person reads the day's list a page at a time (--page, --all): a big clinic's list is thousands of entries
@@ -270,7 +282,11 @@ def _print_cards(data: list[dict], day, width: int, progress=None, total: int | 
                              subsequent_indent="    ", break_on_hyphens=False)
 
     out = [_title(day, len(data) if total is None else total, progress)]
+    section = "care"
     for d in data:
+        if d.get("section", "care") != section:  # the occasions come after the care contacts
+            section = d["section"]
+            out.extend(["", OCCASIONS_HEADING()])
         out.append("")
         out.append(f"{d['entry_id']}  {d['window'] or tr('any time')}  {tr(d['channel'])} {_phone(d['phone'])}  "
                    f"{d['patient']} ({d['patient_id']})")

@@ -559,8 +559,9 @@ BY_OPTION = typer.Option(None, "--by", help="Who records it (else $FOLLOWUP_USER
 DAY_OPTION = typer.Option(None, "--date", help="The day of the list (default: today).")
 
 
-def _choices(values: list[str], allowed: tuple[str, ...], what: str) -> list[str]:
-    """The codes named by comma-separated words in either language ("напоминание, смс"), or all."""
+def _choices(values: list[str], allowed: tuple[str, ...], what: str, every: tuple[str, ...] | None = None) -> list[str]:
+    """The codes named by comma-separated words in either language ("напоминание, смс"), or all (``every``,
+    when "all" means fewer than all the codes)."""
     from followup.records import understood
 
     out: list[str] = []
@@ -569,7 +570,7 @@ def _choices(values: list[str], allowed: tuple[str, ...], what: str) -> list[str
             part = part.strip()
             code = understood(part, allowed, what)
             if part.lower() in ("all", "все", "всё"):
-                out.extend(allowed)
+                out.extend(every or allowed)
             elif code:
                 out.append(code)
             else:

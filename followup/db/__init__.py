@@ -14,6 +14,7 @@ A plain Python API with no CLI imports, split by caller:
     files       files written safely: exports, backups (a temporary file renamed over the target)
     outbox      what `followup send` sent, is sending, or failed to send
     users       the staff's accounts, logins, and what `followup serve` keeps
+    occasions   the clinic's holidays and its own texts for the occasions
 
 Every function is also reachable as ``followup.db.NAME``. The connection uses WAL, a busy timeout
 and manual transactions (``BEGIN IMMEDIATE`` for every multi-step write); sqlite-utils runs the
@@ -33,3 +34,4 @@ from followup.db.rights import *  # noqa: F401,F403
 from followup.db.files import *  # noqa: F401,F403
 from followup.db.outbox import *  # noqa: F401,F403
 from followup.db.users import *  # noqa: F401,F403
+from followup.db.occasions import *  # noqa: F401,F403

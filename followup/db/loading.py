@@ -40,6 +40,17 @@ def candidate_patients(conn: sqlite3.Connection, windows: dict[str, str]) -> lis
             UNION SELECT patient_id FROM next_contacts WHERE due <= :today
             UNION SELECT patient_id FROM reason_actions WHERE action = 'requeue' AND on_day >= :requeue_from
             UNION SELECT patient_id FROM reason_waits        -- in line for a desk: never lapsing
+            UNION SELECT patient_id FROM visits               -- thanks: a treatment ended yesterday ...
+             WHERE kind = 'treatment_end' AND date = :thanks_day
+            UNION SELECT v.patient_id FROM visits v           -- ... or a first visit
+             WHERE v.kind IN ('consultation', 'treatment', 'treatment_end', 'hygiene', 'control', 'other')
+               AND v.date = :thanks_day
+               AND NOT EXISTS (SELECT 1 FROM visits w INDEXED BY visits_patient_date
+                                WHERE w.patient_id = v.patient_id AND w.date < :thanks_day)
+            UNION SELECT patient_id FROM patients             -- a birthday (29 February's on the 28th)
+             WHERE substr(birth_date, 6) IN (:birthday, :birthday_leap)
+            UNION SELECT patient_id FROM consents             -- a holiday: whoever may be greeted
+             WHERE :holiday AND purpose = 'greetings' AND granted = 1
         )
         SELECT patient_id FROM cand
          WHERE EXISTS (SELECT 1 FROM consents c INDEXED BY consents_granted
@@ -64,8 +75,8 @@ def iter_records(conn: sqlite3.Connection, today: dt.date, windows: dict[str, st
 def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence[str] | None = None,
                  windows: dict[str, str] | None = None):
     """Build records.Records for the given patients, or for the day's candidates (see candidate_patients)."""
-    from followup.records import (Appointment, Complaint, Consent, Contact, NextContact, Patient, PhoneFlag, PlanStage,
-                                  ReasonAction, ReasonWait,
+    from followup.records import (Appointment, Complaint, Consent, Contact, Member, NextContact, Patient, PhoneFlag,
+                                  PlanStage, ReasonAction, ReasonWait,
                                   Records, SurveyDone, Visit, parse_days, parse_window)
 
     if patient_ids is None:
@@ -81,15 +92,30 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
     def day(s):
         return d(s) if s else None
 
+    def date_or_none(s):
+        try:
+            return d(s) if s else None
+        except ValueError:  # (a birth date is imported checked; a hand-edited file's is not trusted)
+            return None
+
     patients = {}
     for r in conn.execute(
-            f"SELECT patient_id, full_name, first_name, middle_name, phone, phone_valid, email, household_id, "
-            f"status, missing_since, phone_sms FROM patients WHERE patient_id {within}", (ids_json,)):
+            f"SELECT p.patient_id, p.full_name, p.first_name, p.middle_name, p.phone, p.phone_valid, p.email, "
+            f"p.household_id, p.status, p.missing_since, p.phone_sms, p.birth_date, "
+            f"min(coalesce(p.first_visit, '9999'), coalesce((SELECT min(v.date) FROM visits v INDEXED BY "
+            f"visits_patient_date WHERE v.patient_id = p.patient_id), '9999')), "
+            f"(SELECT v.date || char(31) || coalesce(doc.name, '') FROM visits v INDEXED BY visits_patient_date "
+            f"LEFT JOIN doctors doc ON doc.id = v.doctor_id WHERE v.patient_id = p.patient_id "
+            f"ORDER BY v.date DESC LIMIT 1) FROM patients p WHERE p.patient_id {within}", (ids_json,)):
+        last_date, _, last_doctor = (r[13] or "").partition("\x1f")
         patients[r[0]] = Patient(patient_id=r[0], name=r[1] or "", first_name=r[2], middle_name=r[3], phone=r[4],
                                  phone_valid=bool(r[5]), email=r[6], household_id=r[7], status=r[8],
-                                 missing_since=day(r[9]), phone_sms=bool(r[10]))
+                                 missing_since=day(r[9]), phone_sms=bool(r[10]), birth_date=date_or_none(r[11]),
+                                 first_seen=None if r[12] == "9999" else date_or_none(r[12]),
+                                 last_visit=date_or_none(last_date), last_doctor=last_doctor or None)
     buckets = {pid: {k: [] for k in ("visits", "appointments", "plan_stages", "consents", "next_contacts",
-                                     "contacts", "phone_flags", "complaints", "surveys", "reason_actions", "waits")}
+                                     "contacts", "phone_flags", "complaints", "surveys", "reason_actions", "waits",
+                                     "household")}
                for pid in patients}
     if windows is None:  # one patient (why): every visit
         visit_sql, visit_params = f"WHERE v.patient_id {within}", (ids_json,)
@@ -139,16 +165,33 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
             f"WHERE patient_id {within}", (ids_json,)):
         buckets[r[1]]["next_contacts"].append(NextContact(id=r[0], patient_id=r[1], due=d(r[2]), reason=r[3],
                                                           channel=r[4], doctor=r[5], recorded_by=r[6]))
+    # the other members of their households, and whether each may be greeted (their latest record of
+    # the greetings consent on a written channel grants it)
+    for r in conn.execute(
+            f"SELECT o.patient_id, m.patient_id, m.full_name, m.status, m.missing_since, m.first_name, "
+            f"m.middle_name, (SELECT json_group_array(json_array(c.channel, c.granted, c.recorded_at)) FROM consents c "
+            f"WHERE c.patient_id = m.patient_id AND c.purpose = 'greetings' AND c.recorded_at < ?) "
+            f"FROM patients o JOIN patients m ON m.household_id = o.household_id AND m.patient_id != o.patient_id "
+            f"WHERE o.patient_id {within} AND o.household_id IS NOT NULL", (end_of_day, ids_json)):
+        latest: dict[str, tuple[str, int]] = {}
+        for channel, granted, at in json.loads(r[7] or "[]"):
+            if channel not in latest or at >= latest[channel][0]:
+                latest[channel] = (at, granted)
+        may = any(g for ch, (_, g) in latest.items() if ch in ("sms", "email", "messenger"))
+        buckets[r[0]]["household"].append(Member(Patient(patient_id=r[1], name=r[2] or "", status=r[3],
+                                                         missing_since=day(r[4]), first_name=r[5], middle_name=r[6]),
+                                                 may))
     for r in conn.execute(
             f"SELECT id, patient_id, list_date, recorded_at, channel, outcome, reasons, retry_on, callback_on, "
-            f"recorded_by, CASE WHEN outcome = 'undelivered' THEN note END FROM contacts "
+            f"recorded_by, CASE WHEN outcome = 'undelivered' THEN note END, texts FROM contacts "
             f"WHERE patient_id {within} AND list_date <= ? AND superseded_by IS NULL",
             (ids_json, today.isoformat())):
         # a contact happened on its list's day, at the time it was recorded
         at = dt.datetime.combine(d(r[2]), dt.datetime.fromisoformat(r[3]).time())
         buckets[r[1]]["contacts"].append(Contact(
             id=r[0], patient_id=r[1], at=at, channel=r[4], outcome=r[5], reasons=tuple(tuple(x) for x in json.loads(r[6])),
-            retry_on=day(r[7]), callback_on=day(r[8]), by=r[9], note=r[10]))
+            retry_on=day(r[7]), callback_on=day(r[8]), by=r[9], note=r[10],
+            texts=tuple(tuple(x) for x in json.loads(r[11])) if r[11] else ()))
     for r in conn.execute(f"SELECT patient_id, phone, flagged_on FROM phone_flags WHERE patient_id {within} "
                           f"AND lifted_on IS NULL", (ids_json,)):
         buckets[r[0]]["phone_flags"].append(PhoneFlag(patient_id=r[0], phone=r[1], flagged_on=d(r[2])))

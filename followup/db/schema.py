@@ -569,13 +569,50 @@ def m021_staff_logins(db):
     )
 
 
+def m022_occasions(db):
+    # The occasions (`followup occasion`): the clinic's holidays, and its own texts for each occasion
+    # ("thanks", "birthday", "holiday:<id>"); a text is never edited, only retired, so that the text a
+    # patient got (contacts.texts: [[occasion, text id]]) stays known and is not sent to them again
+    # the next year. A change to either is a change of the day's list, as a setting's is.
+    db.executescript(
+        """
+        CREATE TABLE occasions (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            month INTEGER NOT NULL CHECK (month BETWEEN 1 AND 12),
+            day INTEGER NOT NULL CHECK (day BETWEEN 1 AND 31),
+            sex TEXT CHECK (sex IN ('female', 'male')),
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            removed_by TEXT,
+            removed_at TEXT
+        );
+        CREATE TABLE occasion_texts (
+            id INTEGER PRIMARY KEY,
+            occasion TEXT NOT NULL,
+            text TEXT NOT NULL,
+            added_by TEXT NOT NULL,
+            added_at TEXT NOT NULL,
+            retired_by TEXT,
+            retired_at TEXT
+        );
+        ALTER TABLE contacts ADD COLUMN texts TEXT;
+        DELETE FROM plan_meta;
+        """
+    )
+    for table in ("occasions", "occasion_texts"):
+        for event in ("INSERT", "UPDATE", "DELETE"):
+            db.execute(f"CREATE TRIGGER plan_stale_{table}_{event.lower()} AFTER {event} ON {table} "
+                       f"BEGIN DELETE FROM plan_meta; END")
+
+
 # The migrations in order: append only, never rename one (a database records the names it has).
 MIGRATIONS = (m001_initial, m002_contacts, m003_complaints, m004_surveys, m005_survey_themes, m006_erasures,
               m007_day_plan, m008_contacts_entry, m009_plan_texts, m010_complaint_survey, m011_day_counts,
               m012_phone_kinds, m013_corrections, m014_reason_actions,
               m015_survey_corrections, m016_capacity,
               m017_erased_cards, m018_outbox, m019_plan_filters,
-              m020_lookup_indexes, m021_staff_logins)
+              m020_lookup_indexes, m021_staff_logins, m022_occasions)
 MIGRATION_NAMES = tuple(m.__name__ for m in MIGRATIONS)
 
 

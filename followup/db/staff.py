@@ -70,7 +70,7 @@ def add_next_contact(conn: sqlite3.Connection, row: dict, *, consents: Sequence[
 
 
 CONTACT_COLUMNS = ("patient_id", "entry_id", "list_date", "channel", "outcome", "reasons", "retry_on",
-                   "callback_on", "note", "recorded_by", "recorded_at")
+                   "callback_on", "note", "recorded_by", "recorded_at", "texts")
 
 
 def record_contact(conn: sqlite3.Connection, contacts: Sequence[dict], *, withdrawals: Sequence[dict] = (),
@@ -98,7 +98,7 @@ def _write_outcome(conn: sqlite3.Connection, contacts: Sequence[dict], withdrawa
     ids = []
     for c in contacts:
         row = dict(c, reasons=json.dumps(c["reasons"], ensure_ascii=False))
-        ids.append(conn.execute(sql, tuple(row[k] for k in CONTACT_COLUMNS)).lastrowid)
+        ids.append(conn.execute(sql, tuple(row.get(k) for k in CONTACT_COLUMNS)).lastrowid)
     insert_consents(conn, withdrawals)
     for f in phone_flags:
         conn.execute("INSERT INTO phone_flags (patient_id, phone, flagged_on, contact_id, recorded_by) "
@@ -341,7 +341,7 @@ def add_survey(conn: sqlite3.Connection, row: dict, doctors: Sequence[str], *, c
         if contact:
             c = dict(contact, reasons=json.dumps(contact["reasons"], ensure_ascii=False))
             conn.execute(f"INSERT INTO contacts ({', '.join(CONTACT_COLUMNS)}) "
-                         f"VALUES ({', '.join('?' * len(CONTACT_COLUMNS))})", tuple(c[k] for k in CONTACT_COLUMNS))
+                         f"VALUES ({', '.join('?' * len(CONTACT_COLUMNS))})", tuple(c.get(k) for k in CONTACT_COLUMNS))
         if replaces is not None:
             conn.execute("UPDATE surveys SET superseded_by = ?, corrected_at = ?, corrected_by = ? WHERE id = ?",
                          (sid, row["recorded_at"], row["recorded_by"], replaces))
