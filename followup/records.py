@@ -38,6 +38,8 @@ REASONS = {
     "holiday": "greetings",
 }
 OCCASIONS = ("thanks", "birthday", "holiday")
+# "what brought you": the sources a clinic starts with (it may add its own words: followup source add)
+SOURCES = ("recommendation", "mailing", "search", "map", "passing_by", "insurance", "social", "advert", "other")
 WRITTEN = ("sms", "email", "messenger")  # the channels an occasion goes out on
 SEXES = ("female", "male")
 # outcomes after which a reason is settled (the patient was spoken to)
@@ -48,7 +50,8 @@ WORDS = (N_("active"), N_("archived"), N_("deceased"), N_("answered"), N_("decli
          N_("none"), N_("call"), N_("sms"), N_("messenger"), N_("appointment_reminder"), N_("plan_stage_missed"),
          N_("control_overdue"), N_("survey_call"), N_("hygiene_recall"), N_("agreed_contact"), N_("reminder"),
          N_("plan"), N_("control"), N_("recall"), N_("agreed"), N_("marketing"), N_("in-person"), N_("form"),
-         N_("thanks"), N_("greetings"), N_("birthday"), N_("holiday"), N_("female"), N_("male"),
+         N_("recommendation"), N_("mailing"), N_("search"), N_("map"), N_("passing_by"), N_("insurance"),
+         N_("social"), N_("advert"), N_("thanks"), N_("greetings"), N_("birthday"), N_("holiday"), N_("female"), N_("male"),
          N_("import"), N_("mon"), N_("tue"), N_("wed"), N_("thu"), N_("fri"), N_("sat"), N_("sun"))
 UNANSWERED = {"no-answer", "busy", "undelivered"}  # undelivered: an SMS the gateway could not deliver
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -358,6 +361,21 @@ SYNONYMS = {
                 "отказался": "declined", "отказалась": "declined", "записался": "booked", "записалась": "booked",
                 "записана": "booked", "перезвонить позже": "call-back", "ошибка в номере": "wrong-number"},
     "how": {"лично": "in-person", "по телефону": "phone", "анкета": "form"},
+    "source": {"рекомендация": "recommendation", "по рекомендации": "recommendation", "от знакомых": "recommendation",
+               "знакомые": "recommendation", "друзья": "recommendation", "от друзей": "recommendation",
+               "сарафанное радио": "recommendation", "word of mouth": "recommendation", "referral": "recommendation",
+               "рассылка": "mailing", "наша рассылка": "mailing", "смс-рассылка": "mailing", "смс рассылка": "mailing",
+               "письмо": "mailing", "newsletter": "mailing", "интернет": "search", "поиск": "search",
+               "яндекс": "search", "google": "search", "гугл": "search", "сайт": "search", "website": "search",
+               "карта": "map", "карты": "map", "2гис": "map", "2gis": "map", "яндекс карты": "map",
+               "яндекс.карты": "map", "мимо": "passing_by", "проходил мимо": "passing_by",
+               "проходила мимо": "passing_by", "шел мимо": "passing_by", "вывеска": "passing_by",
+               "рядом с домом": "passing_by", "passing by": "passing_by", "страховая": "insurance",
+               "страховка": "insurance", "дмс": "insurance", "страховая компания": "insurance",
+               "соцсети": "social", "социальные сети": "social", "вконтакте": "social", "вк": "social",
+               "instagram": "social", "инстаграм": "social", "telegram": "social", "телеграм": "social",
+               "реклама": "advert", "ads": "advert", "радио": "advert", "тв": "advert", "другое": "other",
+               "прочее": "other"},
     "sex": {"ж": "female", "жен": "female", "женский": "female", "женщина": "female", "women": "female",
             "woman": "female", "f": "female", "м": "male", "муж": "male", "мужской": "male", "мужчина": "male",
             "men": "male", "man": "male", "m": "male"},

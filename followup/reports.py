@@ -258,12 +258,12 @@ def theme_counts(comments: Sequence[tuple[str, list[str], list[str]]], examples:
 # The clinic report
 
 
-def conversion(counts: Iterable[tuple[str, str, int, int, int]]) -> list[dict]:
+def conversion(counts: Iterable[tuple[str, str, int, int, int]], by: str = "doctor") -> list[dict]:
     """First-time patients who came back, per doctor of the first visit and quarter, from the counts
     (doctor, quarter, first-time, returned, pending: db.conversion_counts). ``conversion`` is returned /
     first-time so far; a quarter's figure is ``final`` once none is pending (a first visit less than
     the window ago that has not returned yet may still)."""
-    return [{"doctor": doctor, "quarter": quarter, "first_time": n, "returned": returned, "pending": pending,
+    return [{by: doctor, "quarter": quarter, "first_time": n, "returned": returned, "pending": pending,
              "conversion": round(returned / n, 3), "final": pending == 0}
             for doctor, quarter, n, returned, pending in counts]
 

@@ -122,7 +122,13 @@ MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys"
               "m012_phone_kinds", "m013_corrections", "m014_reason_actions",
               "m015_survey_corrections", "m016_capacity",
               "m017_erased_cards", "m018_outbox", "m019_plan_filters",
-              "m020_lookup_indexes", "m021_staff_logins", "m022_occasions"]
+              "m020_lookup_indexes", "m021_staff_logins", "m022_occasions", "m023_sources_amounts"]
+EXPECTED["patients"] = EXPECTED["patients"] + [("source", "TEXT", 0, 0), ("source_detail", "TEXT", 0, 0)]
+EXPECTED["visits"] = EXPECTED["visits"] + [("amount", "REAL", 0, 0)]
+EXPECTED["patient_sources"] = [
+    ("id", "INTEGER", 0, 1), ("patient_id", "TEXT", 1, 0), ("source", "TEXT", 1, 0), ("detail", "TEXT", 0, 0),
+    ("recorded_by", "TEXT", 1, 0), ("recorded_at", "TEXT", 1, 0)]
+EXPECTED["sources"] = [("code", "TEXT", 1, 1), ("added_by", "TEXT", 1, 0), ("added_at", "TEXT", 1, 0)]
 EXPECTED["occasions"] = [
     ("id", "INTEGER", 0, 1), ("name", "TEXT", 1, 0), ("month", "INTEGER", 1, 0), ("day", "INTEGER", 1, 0),
     ("sex", "TEXT", 0, 0), ("created_by", "TEXT", 1, 0), ("created_at", "TEXT", 1, 0), ("removed_by", "TEXT", 0, 0),
@@ -182,6 +188,7 @@ INDEXES = {  # name: (table, columns)
     'erasures_card_hash': ('erasures', ('card_hash',)),
     'outbox_once': ('outbox', ('list_date', 'patient_id', 'channel')),
     'outbox_patient': ('outbox', ('patient_id',)),
+    'patient_sources_patient': ('patient_sources', ('patient_id', 'id')),
 }
 TRIGGERS = {  # name: table (they keep the stored day plan honest)
     'plan_dirty_complaints_delete': 'complaints', 'plan_dirty_complaints_insert': 'complaints',

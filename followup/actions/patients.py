@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from followup.errors import Busy, NotFound, UsageError
+from followup.errors import Busy, Conflict, NotFound, UsageError
 from followup.i18n import N_
 
 
@@ -89,3 +89,73 @@ def forget_patient(conn, patient_id: str, *, by: str, now: dt.datetime, wait_s: 
                       "holds them: close it (another followup, a database browser), then run followup patient "
                       "forget {pid} again to finish"), pid=pid)
     return done
+
+
+# ---------------------------------------------------------------------------
+# What brought the patient ("what brought you", asked at the desk of every new or returning patient)
+
+SOURCE_MAX = 40      # a source's word
+DETAIL_MAX = 200     # who recommended, or what the patient said
+
+
+def source_vocabulary(conn) -> tuple[str, ...]:
+    """The sources a desk may record: the vocabulary's, then the clinic's own words."""
+    from followup import db
+    from followup.records import SOURCES
+
+    return SOURCES + tuple(w for w in db.source_words(conn) if w not in SOURCES)
+
+
+def _source(conn, value: str) -> str:
+    from followup.importing.values import source_code
+    from followup.records import understood
+
+    words = source_vocabulary(conn)
+    value = " ".join((value or "").split())
+    code = understood(value, words, "source") or source_code(value) if value else None
+    if code is None:
+        raise UsageError(N_("unknown source {value!r} (one of {allowed}; followup source add WORD for the "
+                            "clinic's own)"), value=value, allowed=", ".join(words))
+    return code
+
+
+@dataclass(frozen=True)
+class SourceRecorded:
+    patient_id: str
+    source: str
+    detail: str | None
+
+
+def record_source(conn, patient_id: str, value: str, *, detail: str | None = None, by: str,
+                  now: dt.datetime) -> SourceRecorded:
+    """What brought the patient, as the desk asked: a source of the vocabulary (or the clinic's own), and
+    who recommended the clinic. A new record each time (the latest counts); no import overwrites it."""
+    from followup import db
+
+    source = _source(conn, value)
+    detail = " ".join((detail or "").split()) or None
+    if detail and len(detail) > DETAIL_MAX:
+        raise UsageError(N_("--detail is at most {n} characters"), n=DETAIL_MAX)
+    with db.write_transaction(conn):
+        if not db.patient_exists(conn, patient_id.strip()):
+            raise NotFound(N_("no patient with card number {id!r}"), id=patient_id)
+        db.insert_patient_source(conn, patient_id.strip(), source, detail, by=by,
+                                 at=now.isoformat(sep=" ", timespec="seconds"))
+    return SourceRecorded(patient_id.strip(), source, detail)
+
+
+def add_source_word(conn, word: str, *, by: str, now: dt.datetime) -> str:
+    """A source of the clinic's own (a local newspaper, a partner's clinic): lower case, as typed."""
+    from followup import db
+
+    code = " ".join((word or "").split()).casefold()
+    if not code or len(code) > SOURCE_MAX or not any(ch.isalnum() for ch in code):
+        raise UsageError(N_("a source is 1-{n} characters, with a letter or a digit"), n=SOURCE_MAX)
+    from followup.records import understood
+
+    known = source_vocabulary(conn)
+    if code in known or understood(code, known, "source"):  # a word of a known one ("карта": map)
+        raise Conflict(N_("source {value!r} is already known"), value=code)
+    with db.write_transaction(conn):
+        db.insert_source_word(conn, code, by=by, at=now.isoformat(sep=" ", timespec="seconds"))
+    return code

@@ -47,6 +47,8 @@ def clinic_report(conn, *, year: int, today: dt.date) -> dict:
     return {
         "year": year,
         "conversion": reports.conversion(db.conversion_counts(conn, year, today)),
+        # the new patients by what brought them ("-": nobody asked), and how many came back
+        "sources": reports.conversion(db.conversion_counts(conn, year, today, by="source"), by="source"),
         "dead_souls": reports.dead_souls(db.dead_souls(conn, today, reports.dead_soul_cutoff(today))),
         "funnel": reports.funnel(db.contact_reasons(conn, year), db.due_counts(conn, year)),
         "consent_coverage": reports.consent_coverage(db.active_patients(conn), db.consent_decisions(conn), PURPOSES),

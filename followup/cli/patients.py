@@ -11,7 +11,7 @@ import typer
 
 from followup import i18n
 from followup.cli.core import (echo, BY_OPTION, FORMAT_OPTION, Format, _cell, _clock, _console, _open, _phone, _print_rows,
-                               _prompts, _structured, _who, patient_app)
+                               _prompts, _structured, _who, _Group, app, patient_app)
 from followup.errors import NotFound, UsageError
 from followup.i18n import NC_, N_, ntr, tr, trc
 
@@ -61,13 +61,16 @@ def patient_show(ctx: typer.Context, patient_id: str = typer.Argument(..., help=
     out.print(tr("[bold]{name}[/bold]  card {id}", name=escape(patient["full_name"]), id=escape(patient["patient_id"])))
     for label, key in ((N_("born"), "birth_date"), (N_("phone"), "phone"), (N_("phone 2"), "phone2"),
                        (N_("other phones"), "phones_other"), (N_("e-mail"), "email"), (N_("status"), "status"),
-                       (N_("first visit"), "first_visit"), (N_("household"), "household_id")):
+                       (N_("first visit"), "first_visit"), (N_("household"), "household_id"),
+                       (N_("came through"), "source")):
         value = _patient_row(patient).get(key, patient.get(key)) if key in ("phone", "status") else patient[key]
         if key == "phone2" and patient["phone2"]:
             value = (tr("{phone} (invalid)", phone=patient["phone2"]) if not patient["phone2_valid"]
                      else _phone(patient["phone2"]))
         if key == "phones_other" and value:
             value = ", ".join(_phone(n) for n in value.split(", "))
+        if key == "source" and value:
+            value = tr(value["source"]) + (f" ({value['detail']})" if value["detail"] else "")
         if value:
             out.print(f"  {tr(label):<12} {_cell(value)}", markup=False)
     if patient["household"]:
@@ -158,3 +161,49 @@ def patient_forget(ctx: typer.Context, patient_id: str = typer.Argument(..., hel
     echo(tr("Erased (erasure #{id}): {records}; {scores} kept without the patient.", id=result["erasure"],
                   records=ntr("{n} record", "{n} records", result["rows_erased"]),
                   scores=ntr("{n} survey score", "{n} survey scores", result["surveys_kept"])))
+
+
+@patient_app.command("source")
+def patient_source(ctx: typer.Context, patient_id: str = typer.Argument(..., help="The patient's card number."),
+                   value: str = typer.Argument(..., help="What brought them: recommendation, mailing, search, map, "
+                                               "passing_by, insurance, social, advert, other (in Russian too), or "
+                                               "the clinic's own (followup source list)."),
+                   detail: Optional[str] = typer.Option(None, "--detail", help="Who recommended the clinic, or the "
+                                                        "patient's own words."),
+                   by: Optional[str] = BY_OPTION):
+    """Record what brought the patient ("what brought you?"): the clinic report counts the new patients
+    by it, and each mailing by those who name it."""
+    from followup.actions.patients import record_source
+
+    done = record_source(_open(ctx, create=False), patient_id, value, detail=detail, by=_who(by), now=_clock())
+    echo(tr("Recorded for {pid}: {source}{detail}.", pid=done.patient_id, source=tr(done.source),
+            detail=f" ({done.detail})" if done.detail else ""))
+
+
+source_app = typer.Typer(cls=_Group, help="The words for what brings patients to the clinic.", no_args_is_help=True)
+app.add_typer(source_app, name="source")
+
+
+@source_app.command("list")
+def source_list(ctx: typer.Context, fmt: Format = FORMAT_OPTION):
+    """The sources a desk may record: the usual ones, then the clinic's own."""
+    from followup.actions.patients import source_vocabulary
+    from followup.records import SOURCES
+
+    readable = fmt in (Format.table, Format.md)
+    rows = [{"source": code, "shown": tr(code) if code in SOURCES else code,
+             "clinic's own": code not in SOURCES} for code in source_vocabulary(_open(ctx, create=False))]
+    if readable:
+        rows = [{"source": r["source"], "shown": r["shown"], "clinic's own": tr("yes") if r["clinic's own"] else ""}
+                for r in rows]
+    _print_rows(rows, ["source", "shown", "clinic's own"], fmt)
+
+
+@source_app.command("add")
+def source_add(ctx: typer.Context, word: str = typer.Argument(..., help="The new source, e.g. \"газета Район\"."),
+               by: Optional[str] = BY_OPTION):
+    """Add a source of the clinic's own to the words a desk may record."""
+    from followup.actions.patients import add_source_word
+
+    code = add_source_word(_open(ctx, create=False), word, by=_who(by), now=_clock())
+    echo(tr("Source {value!r} added.", value=code))

@@ -185,6 +185,9 @@ def _clinic_report(ctx, year: int, fmt: Format) -> None:
     _print_rows(data["conversion"], ["doctor", "quarter", "first_time", "returned", "pending", "conversion", "final"],
                 fmt,
                 title=tr("First-time patients of {year} who came back within 12 months", year=year))
+    _print_rows([dict(r, source=tr("not asked") if r["source"] == "-" else tr(r["source"])) for r in data["sources"]],
+                ["source", "quarter", "first_time", "returned", "pending", "conversion", "final"], fmt,
+                title=tr("What brought the first-time patients of {year}", year=year))
     _console().print(tr("Dead souls: {patients} with no visit for 24 months (list: followup report clinic --format csv)",
                         patients=ntr("{n} active patient", "{n} active patients", len(data["dead_souls"]))),
                      markup=False)

@@ -35,16 +35,18 @@ class TableSpec:
 _NAME_FIELDS = ("full_name", "last_name", "first_name", "middle_name")
 _PHONE_FIELDS = ("phone", "phone2")  # a number may move between them: the first that takes SMS is the phone
 _PHONE_COLUMNS = ("phone", "phone_valid", "phone2", "phone2_valid", "phone_sms", "phones_other")
+_SOURCE_FIELDS = ("source", "referrer")
 
 
 IMPORT_TABLES = {
     "patients": TableSpec("patients", ("patient_id",), (
         "full_name", "last_name", "first_name", "middle_name", "name_fold", "birth_date",
         "phone", "phone_valid", "phone2", "phone2_valid", "email", "household_id", "status",
-        "first_visit", "phone_sms", "phones_other"), {**{c: _NAME_FIELDS for c in _NAME_FIELDS + ("name_fold",)},
-                                                      **{c: _PHONE_FIELDS for c in _PHONE_COLUMNS}}),
+        "first_visit", "phone_sms", "phones_other", "source", "source_detail"),
+        {**{c: _NAME_FIELDS for c in _NAME_FIELDS + ("name_fold",)}, **{c: _PHONE_FIELDS for c in _PHONE_COLUMNS},
+         "source": _SOURCE_FIELDS, "source_detail": _SOURCE_FIELDS}),
     "visits": TableSpec("visits", ("visit_id",), (
-        "patient_id", "doctor_id", "date", "kind", "control_due"), {"doctor_id": ("doctor",)}),
+        "patient_id", "doctor_id", "date", "kind", "control_due", "amount"), {"doctor_id": ("doctor",)}),
     "appointments": TableSpec("appointments", ("appointment_id",), (
         "patient_id", "doctor_id", "start", "status"), {"doctor_id": ("doctor",)}),
     "plans": TableSpec("plan_stages", ("plan_id", "stage"), (

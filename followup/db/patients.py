@@ -19,10 +19,11 @@ def get_patient(conn: sqlite3.Connection, patient_id: str) -> dict | None:
     if row is None:
         return None
     patient = dict(zip(PATIENT_COLUMNS, row))
+    patient["source"] = patient_source(conn, patient_id)
     patient["visits"] = [
-        dict(zip(("visit_id", "date", "kind", "doctor", "control_due"), r))
+        dict(zip(("visit_id", "date", "kind", "doctor", "control_due", "amount"), r))
         for r in conn.execute(
-            "SELECT v.visit_id, v.date, v.kind, d.name, v.control_due FROM visits v "
+            "SELECT v.visit_id, v.date, v.kind, d.name, v.control_due, v.amount FROM visits v "
             "LEFT JOIN doctors d ON d.id = v.doctor_id WHERE v.patient_id = ? ORDER BY v.date, v.visit_id",
             (patient_id,))
     ]
@@ -46,6 +47,35 @@ def get_patient(conn: sqlite3.Connection, patient_id: str) -> dict | None:
             (patient["household_id"], patient_id))
     ] if patient["household_id"] else []
     return patient
+
+
+def patient_source(conn: sqlite3.Connection, patient_id: str) -> dict | None:
+    """What brought the patient: the desk's latest answer (patient show, `patient source`), else what the
+    export said; None when neither says."""
+    row = conn.execute("SELECT source, detail, recorded_by, recorded_at FROM patient_sources WHERE patient_id = ? "
+                       "ORDER BY id DESC LIMIT 1", (patient_id,)).fetchone()
+    if row:
+        return {"source": row[0], "detail": row[1], "recorded_by": row[2], "recorded_at": row[3], "from": "desk"}
+    row = conn.execute("SELECT source, source_detail FROM patients WHERE patient_id = ? AND source IS NOT NULL",
+                       (patient_id,)).fetchone()
+    return {"source": row[0], "detail": row[1], "recorded_by": None, "recorded_at": None, "from": "import"} \
+        if row else None
+
+
+def insert_patient_source(conn: sqlite3.Connection, patient_id: str, source: str, detail: str | None, *, by: str,
+                          at: str) -> None:
+    conn.execute("INSERT INTO patient_sources (patient_id, source, detail, recorded_by, recorded_at) "
+                 "VALUES (?, ?, ?, ?, ?)", (patient_id, source, detail, by, at))
+
+
+def source_words(conn: sqlite3.Connection) -> list[str]:
+    """The clinic's own sources, beyond the vocabulary's (followup source add)."""
+    return [r[0] for r in conn.execute("SELECT code FROM sources ORDER BY code")]
+
+
+def insert_source_word(conn: sqlite3.Connection, code: str, *, by: str, at: str) -> bool:
+    return conn.execute("INSERT INTO sources (code, added_by, added_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                        (code, by, at)).rowcount == 1
 
 
 def _like_escape(text: str) -> str:

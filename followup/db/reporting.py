@@ -10,9 +10,10 @@ import sqlite3
 # The clinic report's inputs
 
 
-def conversion_counts(conn: sqlite3.Connection, year: int, today: dt.date, months: int = 12
+def conversion_counts(conn: sqlite3.Connection, year: int, today: dt.date, months: int = 12, *, by: str = "doctor"
                       ) -> list[tuple[str, str, int, int, int]]:
-    """(doctor of the first visit or "-", quarter, first-time patients, returned within ``months``,
+    """(doctor of the first visit or "-" — or, ``by`` "source", what brought the patient: the desk's
+    latest answer, else the export's, else "-" —, quarter, first-time patients, returned within ``months``,
     pending) of the patients whose first visit was in ``year``, counted by SQLite: the first visit is
     the export's own first visit date ("Дата первого визита") where it has one, else the earliest
     imported visit; the return is the next visit day after it (a second visit on the first visit's
@@ -21,14 +22,12 @@ def conversion_counts(conn: sqlite3.Connection, year: int, today: dt.date, month
     look-up a patient on the (patient, date) index, none for the other years' patients' visits."""
     sql = f"""
         WITH firsts AS (
-            SELECT p.patient_id,
+            SELECT p.patient_id, p.source,
                    coalesce(p.first_visit, (SELECT min(v.date) FROM visits v WHERE v.patient_id = p.patient_id))
                    AS first
               FROM patients p),
         of_year AS (
-            SELECT f.patient_id, f.first,
-                   (SELECT d.name FROM visits v LEFT JOIN doctors d ON d.id = v.doctor_id
-                     WHERE v.patient_id = f.patient_id AND v.date = f.first ORDER BY v.visit_id LIMIT 1) AS doctor,
+            SELECT f.patient_id, f.first, {GROUPS[by]} AS doctor,
                    (SELECT min(v.date) FROM visits v WHERE v.patient_id = f.patient_id AND v.date > f.first)
                    AS second,
                    min(date(f.first, '+{int(months)} months'),
@@ -44,6 +43,14 @@ def conversion_counts(conn: sqlite3.Connection, year: int, today: dt.date, month
     """
     return conn.execute(sql, {"start": f"{year:04d}-01-01", "end": f"{year + 1:04d}-01-01",
                               "today": today.isoformat()}).fetchall()
+
+
+GROUPS = {  # what the conversion is counted by (the first visit's doctor, or the patient's source)
+    "doctor": "(SELECT d.name FROM visits v LEFT JOIN doctors d ON d.id = v.doctor_id "
+              "WHERE v.patient_id = f.patient_id AND v.date = f.first ORDER BY v.visit_id LIMIT 1)",
+    "source": "coalesce((SELECT s.source FROM patient_sources s INDEXED BY patient_sources_patient "
+              "WHERE s.patient_id = f.patient_id ORDER BY s.id DESC LIMIT 1), f.source)",
+}
 
 
 def active_patients(conn: sqlite3.Connection) -> int:

@@ -14,7 +14,7 @@ from followup.db.dayplan import drop_plan
 # in the order they are erased: a phone flag refers to the contact that raised it
 PERSONAL_TABLES = ("visits", "appointments", "plan_stages", "consents", "next_contacts", "phone_flags",
                    "contacts", "complaints", "day_listed", "reason_actions",
-                   "reason_waits", "erased_returns", "outbox")
+                   "reason_waits", "erased_returns", "outbox", "patient_sources")
 
 
 def patient_data(conn: sqlite3.Connection, patient_id: str) -> dict | None:

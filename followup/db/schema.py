@@ -606,13 +606,41 @@ def m022_occasions(db):
                        f"BEGIN DELETE FROM plan_meta; END")
 
 
+def m023_sources_amounts(db):
+    # "What brought you": the source the export gives (patients.source, a code of the vocabulary, and
+    # its detail: who recommended, the words of an unknown source), the desk's answer (patient_sources:
+    # staff-entered, so no import overwrites it; the latest wins), the clinic's own words for sources;
+    # and what each visit cost (visits.amount), for the patients who left the clinic a large sum.
+    db.executescript(
+        """
+        ALTER TABLE patients ADD COLUMN source TEXT;
+        ALTER TABLE patients ADD COLUMN source_detail TEXT;
+        ALTER TABLE visits ADD COLUMN amount REAL;
+        CREATE TABLE patient_sources (
+            id INTEGER PRIMARY KEY,
+            patient_id TEXT NOT NULL REFERENCES patients(patient_id),
+            source TEXT NOT NULL,
+            detail TEXT,
+            recorded_by TEXT NOT NULL,
+            recorded_at TEXT NOT NULL
+        );
+        CREATE INDEX patient_sources_patient ON patient_sources(patient_id, id);
+        CREATE TABLE sources (
+            code TEXT PRIMARY KEY,
+            added_by TEXT NOT NULL,
+            added_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+        """
+    )
+
+
 # The migrations in order: append only, never rename one (a database records the names it has).
 MIGRATIONS = (m001_initial, m002_contacts, m003_complaints, m004_surveys, m005_survey_themes, m006_erasures,
               m007_day_plan, m008_contacts_entry, m009_plan_texts, m010_complaint_survey, m011_day_counts,
               m012_phone_kinds, m013_corrections, m014_reason_actions,
               m015_survey_corrections, m016_capacity,
               m017_erased_cards, m018_outbox, m019_plan_filters,
-              m020_lookup_indexes, m021_staff_logins, m022_occasions)
+              m020_lookup_indexes, m021_staff_logins, m022_occasions, m023_sources_amounts)
 MIGRATION_NAMES = tuple(m.__name__ for m in MIGRATIONS)
 
 

@@ -17,7 +17,7 @@ from itertools import repeat
 from followup.i18n import Msg, N_, msg
 from followup.importing.readers import MOJIBAKE_HINT, garbled
 from followup.importing.fields import DEFAULTS, LENIENT_VALUES, VALUES, Mapping, parse_consent, used_columns
-from followup.importing.values import BadValue, is_no_date, parse_date, parse_datetime
+from followup.importing.values import BadValue, is_no_date, parse_amount, parse_date, parse_datetime, source_code
 from followup.phones import read_phone_cell
 from followup.text import fold
 
@@ -213,6 +213,37 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
             return vals
         return column
 
+    def amount_column(f: str) -> Column:
+        if f not in index:
+            return constant(None)
+
+        def parse(s: str):
+            text = s.strip()
+            if not text:
+                return None
+            amount = parse_amount(text)
+            if amount is None:
+                raise BadValue(N_("not an amount of money (like 12 345,50)"))
+            return amount
+        return memoised(f, parse, {"": None})
+
+    def source_columns(col, batch: Batch) -> list[tuple]:
+        """(source code, detail) per row: the words of the "source" cell as the vocabulary (or a mapping
+        file's [values.source]) has them, else "other" with the words kept; a name in the "referrer"
+        cell is a recommendation, by that person."""
+        table = mapping.values.get("source", {})
+        out = []
+        for said, who in zip(col("source"), col("referrer")):
+            said, who = " ".join(said.split()), " ".join(who.split())
+            code = (table.get(fold(said)) or source_code(said)) if said else None
+            if who:
+                out.append((code if code and code != "other" else "recommendation", who))
+            elif said:
+                out.append((code or "other", None if code and code != "other" else said))
+            else:
+                out.append((None, None))
+        return out
+
     def doctor_column() -> Column:
         if "doctor" not in index:
             return constant(None)
@@ -271,11 +302,14 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
         c_id, c_patient, c_doctor = id_column("visit_id"), id_column("patient_id", ctx.patients), doctor_column()
         c_date, c_kind, c_control = date_column("date", True), enum_column("kind"), date_column("control_due")
 
+        c_amount = amount_column("amount")
+
         def convert(rows: list[list[str]], batch: Batch):
             col = cols(rows)
             return list(zip(c_id(col("visit_id"), batch), c_patient(col("patient_id"), batch),
                             c_doctor(col("doctor"), batch), c_date(col("date"), batch),
-                            c_kind(col("kind"), batch), c_control(col("control_due"), batch)))
+                            c_kind(col("kind"), batch), c_control(col("control_due"), batch),
+                            c_amount(col("amount"), batch)))
 
     elif kind == "appointments":
         c_id, c_patient, c_doctor = id_column("appointment_id"), id_column("patient_id", ctx.patients), doctor_column()
@@ -308,6 +342,7 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
         name_col = header("full_name") if "full_name" in index else header("last_name")
         region = ctx.region
         has_phone = "phone" in index or "phone2" in index
+        has_source = "source" in index or "referrer" in index
 
         none = (None, None, None, None, None, None)
 
@@ -381,11 +416,12 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
             numbers = phones(col("phone"), col("phone2")) if has_phone else repeat((None,) * 6)
             households = c_house(col("household_id"), batch)
             ctx.households.update(h for h in households if h)
-            return [(pid, *name, birth, p1, v1, p2, v2, email, house, status, first, sms, others)
-                    for pid, name, birth, (p1, v1, p2, v2, sms, others), email, house, status, first in zip(
+            sources = source_columns(col, batch) if has_source else repeat((None, None))
+            return [(pid, *name, birth, p1, v1, p2, v2, email, house, status, first, sms, others, *source)
+                    for pid, name, birth, (p1, v1, p2, v2, sms, others), email, house, status, first, source in zip(
                         ids, names(col, batch), c_birth(col("birth_date"), batch), numbers,
                         c_email(col("email"), batch), households, c_status(col("status"), batch),
-                        c_first_visit(col("first_visit"), batch))]
+                        c_first_visit(col("first_visit"), batch), sources)]
     else:  # pragma: no cover - kinds are checked before
         raise ValueError(kind)
 

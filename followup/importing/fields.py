@@ -40,6 +40,11 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
                         "дата первичного приема", "первичный прием"),
         "consent": ("consent", "contact consent", "согласие", "согласие на связь", "согласие на звонки",
                     "согласие на контакт", "согласие на информирование"),
+        "source": ("source", "referral source", "how did you hear", "источник", "откуда узнали", "как узнали",
+                   "откуда узнал", "источник обращения", "источник привлечения", "рекламный источник",
+                   "канал привлечения"),
+        "referrer": ("referrer", "referred by", "по рекомендации", "кто рекомендовал", "рекомендатель",
+                     "рекомендовал"),
     },
     "visits": {
         "visit_id": ("visit_id", "visit id", "id визита", "код визита", "номер визита", "№ визита",
@@ -52,6 +57,8 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
                  "тип посещения"),
         "control_due": ("control_due", "control date", "control due", "дата контроля",
                         "контроль", "контрольный осмотр до", "дата контрольного осмотра"),
+        "amount": ("amount", "sum", "paid", "total", "сумма", "стоимость", "оплачено", "сумма оплаты",
+                   "сумма визита", "итого", "к оплате", "сумма руб"),
     },
     "appointments": {
         "appointment_id": ("appointment_id", "appointment id", "id записи", "код записи",
@@ -97,6 +104,9 @@ MEANING: dict[str, dict[str, str]] = {
         "status": N_("active, archived or deceased (default active)"),
         "first_visit": N_("date of the first visit"),
         "consent": N_("consent to contact: yes, no, or the channels (звонок, смс, email, мессенджер)"),
+        "source": N_("what brought the patient: recommendation, mailing, search, map, passing by, insurance, "
+                     "social, advert (in Russian too); other words are kept as said"),
+        "referrer": N_("who recommended the clinic (the source is then a recommendation)"),
     },
     "visits": {
         "visit_id": N_("the visit's number"),
@@ -106,6 +116,7 @@ MEANING: dict[str, dict[str, str]] = {
         "kind": N_("consultation, treatment, treatment_end, hygiene, control or other (unknown values count "
                    "as other)"),
         "control_due": N_("date by which a control exam is due"),
+        "amount": N_("what the visit cost, in roubles (12 345,50 or 12345.5; ₽ and руб. allowed)"),
     },
     "appointments": {
         "appointment_id": N_("the appointment's number"),

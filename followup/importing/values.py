@@ -8,6 +8,7 @@ Fast paths come first: an export of 500,000 visits is parsed value by value.
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from followup.i18n import Msg, N_
 
@@ -161,3 +162,36 @@ def cell_text(value) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value).strip()
+
+
+_MONEY_JUNK = re.compile(r"(?i)(₽|руб\.?|р\.|rub\.?|rur)")
+
+
+def parse_amount(text: str) -> float | None:
+    """'12 345,50', '12345.5', '12 345 ₽', '1.234,50' -> the amount; None when it is not one."""
+    t = _MONEY_JUNK.sub("", text)
+    t = "".join(ch for ch in t if not ch.isspace() and ch not in "'’")
+    if not t:
+        return None
+    if "," in t and "." in t:  # the last of them is the decimal point
+        t = t.replace(".", "").replace(",", ".") if t.rfind(",") > t.rfind(".") else t.replace(",", "")
+    elif t.count(",") == 1:
+        t = t.replace(",", ".")
+    if not re.fullmatch(r"-?\d+(\.\d{1,2})?", t):
+        return None
+    return float(t)
+
+
+def source_code(text: str) -> str | None:
+    """The vocabulary's source for what a patient said ("Проходила мимо", "По рекомендации Ивановой"),
+    or None for words it does not know."""
+    from followup.records import SOURCES, SYNONYMS, understood
+
+    code = understood(text, SOURCES, "source")
+    if code:
+        return code
+    folded = " ".join(text.replace("ё", "е").casefold().split())
+    for words, found in SYNONYMS["source"].items():  # "по рекомендации Ивановой": the words, then more
+        if len(words) >= 4 and folded.startswith(words) and not folded[len(words)].isalnum():
+            return found
+    return None

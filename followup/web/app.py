@@ -721,7 +721,7 @@ def _survey_context(p: Page) -> dict:
 
 
 # the manager's tables, each downloadable as CSV or xlsx: /report/NAME.csv, /report/NAME.xlsx
-REPORT_TABLES = ("doctors", "waves", "conversion", "funnel", "consent_coverage", "dead_souls")
+REPORT_TABLES = ("doctors", "waves", "conversion", "sources", "funnel", "consent_coverage", "dead_souls")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _DOCTOR_COLUMNS = ["doctor", "status", "responses", "answers_used", "mean_score", "median_score", "nps", "nps_ci",
                    "nps_answers", "expectations_met", "expectations_answers", "trend"]
