@@ -78,6 +78,8 @@ class Patient:
     first_seen: dt.date | None = None    # the first visit: the export's date, or the earliest visit
     last_visit: dt.date | None = None
     last_doctor: str | None = None       # the doctor of the last visit
+    recent_visits: int | None = None     # visit days in the last policy.regular_months (None: count r.visits)
+    total_amount: float | None = None    # what the visits cost, all told (the export's amounts)
 
 
 @dataclass(frozen=True)
@@ -230,6 +232,9 @@ class Policy:
     complaint_overdue_days: int = 3  # an open complaint older than this is overdue
     low_score: int = 6              # a satisfaction score this low is negative: warn, offer a complaint
     occasion_cap_days: int = 3      # at most one occasion (thanks, greetings) per patient per N days
+    regular_visits: int = 4         # a regular patient: this many visit days ...
+    regular_months: int = 12        # ... in this many months
+    important_amount: int = 100_000  # a patient whose visits cost this much all told (roubles; 0: nobody)
     # not a setting: the day of the clinic's first import, from which followup's lists exist. A reason
     # that lapsed before it was never on a list, so it is not the manager's to pick up.
     lists_since: dt.date | None = None

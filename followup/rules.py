@@ -594,6 +594,22 @@ def complaint_overdue(c: Complaint, today: dt.date, policy: Policy) -> bool:
 SYSTEM_NOTES = {N_("declined when contacted")}
 
 
+def standing(r: Records, today: dt.date, policy: Policy) -> tuple[Msg, ...]:
+    """Who must not be forgotten when the clinic thanks and greets: a regular patient (so many visit days
+    in so many months), one whose visits cost the clinic's threshold or more."""
+    out = []
+    n = r.patient.recent_visits
+    if n is None:
+        since = _add_months(today, -policy.regular_months)
+        n = len({v.date for v in r.visits if since <= v.date <= today})
+    if policy.regular_visits and n >= policy.regular_visits:
+        out.append(msg(N_("regular patient: {n} visits in {months} months"), n=n, months=policy.regular_months))
+    total = r.patient.total_amount
+    if policy.important_amount and total and total >= policy.important_amount:
+        out.append(msg(N_("visits worth {amount} ₽ all told"), amount=f"{total:,.0f}".replace(",", "\u00a0")))
+    return tuple(out)
+
+
 def warnings_for(r: Records, today: dt.date, policy: Policy) -> tuple[Msg, ...]:
     out = []
     for c in sorted(r.complaints, key=lambda c: c.opened):
@@ -666,9 +682,10 @@ def plan_day(records: Iterable[Records], today: dt.date, policy: Policy,
             windows = [c.window for c in consents if c.window]
             window = min(windows, key=lambda w: w.start) if windows else None
             address = _address(r.patient, ch, consents[0])
+            marks = standing(r, today, policy) if any(x.code in OCCASIONS for x in reasons) else ()
             entries.append(Entry(entry_id(today, r.patient.patient_id, ch), r.patient, ch, address, window,
                                  tuple(sorted(reasons, key=lambda x: (x.priority, x.code))),
-                                 warnings_for(r, today, policy)))
+                                 warnings_for(r, today, policy) + marks))
             if r.household and any(x.code == "holiday" for x in reasons):
                 members[r.patient.patient_id] = r.household
     merged = _not_greeted(_merge_households(entries), members)
@@ -1014,6 +1031,7 @@ def candidate_windows(today: dt.date, policy: Policy) -> dict[str, str]:
         "birthday_leap": "02-29" if (today.month, today.day) == (2, 28) and birthday_in(dt.date(2000, 2, 29), today.year)
         == today else f"{today:%m-%d}",
         "holiday": int(any((h.month, h.day) == (today.month, today.day) for h in policy.holidays)),
+        "regular_from": iso(_add_months(today, -policy.regular_months)),
     }
 
 

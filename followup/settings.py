@@ -48,8 +48,9 @@ class Setting:
 
 def _policy_settings() -> list[Setting]:
     """The contact policy's numbers: whole days or counts, 0-3650 (a wave: at least 20)."""
-    return [Setting(f.name, "days", str(f.default), MIN_SURVEY_WAVE if f.name == "survey_wave" else 0, 3650)
-            for f in fields(Policy) if f.name not in DERIVED]
+    high = {"important_amount": 100_000_000}  # roubles
+    return [Setting(f.name, "days", str(f.default), MIN_SURVEY_WAVE if f.name == "survey_wave" else 0,
+                    high.get(f.name, 3650)) for f in fields(Policy) if f.name not in DERIVED]
 
 
 def _table() -> dict[str, Setting]:

@@ -11,8 +11,8 @@ import pytest
 from freezegun import freeze_time
 
 from conftest import write_csv
-from followup.records import (Complaint, Consent, Contact, Holiday, Member, Patient, Policy, Records, SurveyDone,
-                              Visit)
+from followup.records import (Complaint, Consent, Contact, Holiday, Member, NextContact, Patient, Policy, Records,
+                              SurveyDone, Visit)
 from followup.rules import OCCASION_TEXTS, assess, birthday, holiday, message, plan_day, thanks
 
 D = dt.date.fromisoformat
@@ -289,3 +289,27 @@ def test_a_holiday_is_added_once_its_texts_kept_and_removed_softly(clinic):
     assert clinic("occasion", "remove", "8 марта").exit_code == 0
     assert "8 Марта" not in {o["name"] for o in clinic.json("occasion", "list")}
     assert clinic.rows("SELECT count(*) FROM occasions WHERE removed_at IS NOT NULL") == [(1,)]
+
+
+# --- nobody important forgotten: regulars and big spenders are marked on their occasion's entry --------
+
+@pytest.mark.parametrize("days, amount, policy, marks", [
+    (["2026-01-10", "2026-03-01", "2026-06-01", "2026-11-30"], None, Policy(), ["regular patient: 4 visits in 12 months"]),
+    (["2025-11-30", "2026-03-01", "2026-06-01", "2026-11-30"], None, Policy(), []),   # one of them 12 months + ago
+    (["2026-03-01", "2026-03-01", "2026-06-01", "2026-11-30"], None, Policy(), []),   # visit days, not visits
+    ([], 100_000.0, Policy(), ["visits worth 100\u00a0000 ₽ all told"]),
+    ([], 99_999.0, Policy(), []),
+    ([], 250_000.0, Policy(important_amount=0), []),                                   # 0: nobody is marked
+    (["2026-01-10", "2026-03-01"], None, Policy(regular_visits=2, regular_months=24),
+     ["regular patient: 2 visits in 24 months"]),
+])
+def test_regulars_and_big_spenders_are_marked(days, amount, policy, marks):
+    r = Records(person(born=D("1980-12-04"), total_amount=amount), consents=greet("greetings"),
+                visits=tuple(visit(f"V{i}", d) for i, d in enumerate(days)))
+    [entry] = plan_day([r], D("2026-12-04"), policy)
+    assert [str(w) for w in entry.warnings] == marks
+    # a care contact is not marked (the marks are for the occasions, where nobody must be forgotten)
+    care = Records(person(first_seen=D("2020-01-01"), total_amount=amount), visits=r.visits,
+                   consents=greet("agreed"), next_contacts=(NextContact(1, "P1", D("2026-12-04"), "как договорились"),))
+    [entry] = plan_day([care], D("2026-12-04"), policy)
+    assert entry.section == "care" and entry.warnings == ()

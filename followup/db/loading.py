@@ -88,6 +88,9 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
     # index of all planned stages, or of all hygiene visits, to find one patient's)
     within = "IN (SELECT value FROM json_each(?))"
     d = dt.date.fromisoformat
+    # (the day's list reads only its recent visits: how many a patient had lately is counted here; a
+    # patient's own records hold every visit, and the rules count them)
+    regular_from = windows.get("regular_from") if windows else None
 
     def day(s):
         return d(s) if s else None
@@ -106,13 +109,19 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
             f"visits_patient_date WHERE v.patient_id = p.patient_id), '9999')), "
             f"(SELECT v.date || char(31) || coalesce(doc.name, '') FROM visits v INDEXED BY visits_patient_date "
             f"LEFT JOIN doctors doc ON doc.id = v.doctor_id WHERE v.patient_id = p.patient_id "
-            f"ORDER BY v.date DESC LIMIT 1) FROM patients p WHERE p.patient_id {within}", (ids_json,)):
+            f"ORDER BY v.date DESC LIMIT 1), "
+            f"(SELECT count(DISTINCT v.date) FROM visits v INDEXED BY visits_patient_date WHERE v.patient_id = "
+            f"p.patient_id AND v.date >= ? AND v.date <= ?), "
+            f"(SELECT sum(v.amount) FROM visits v WHERE v.patient_id = p.patient_id) "
+            f"FROM patients p WHERE p.patient_id {within}",
+            (regular_from or "9999", today.isoformat(), ids_json)):
         last_date, _, last_doctor = (r[13] or "").partition("\x1f")
         patients[r[0]] = Patient(patient_id=r[0], name=r[1] or "", first_name=r[2], middle_name=r[3], phone=r[4],
                                  phone_valid=bool(r[5]), email=r[6], household_id=r[7], status=r[8],
                                  missing_since=day(r[9]), phone_sms=bool(r[10]), birth_date=date_or_none(r[11]),
                                  first_seen=None if r[12] == "9999" else date_or_none(r[12]),
-                                 last_visit=date_or_none(last_date), last_doctor=last_doctor or None)
+                                 last_visit=date_or_none(last_date), last_doctor=last_doctor or None,
+                                 recent_visits=r[14] if regular_from else None, total_amount=r[15])
     buckets = {pid: {k: [] for k in ("visits", "appointments", "plan_stages", "consents", "next_contacts",
                                      "contacts", "phone_flags", "complaints", "surveys", "reason_actions", "waits",
                                      "household")}
