@@ -36,11 +36,16 @@ REASONS = {
     "thanks": "thanks",
     "birthday": "greetings",
     "holiday": "greetings",
+    # advertising (38-FZ art. 18): only with the marketing consent on the campaign's channel, the consent
+    # that allowed it kept with the message sent
+    "campaign": "marketing",
 }
 OCCASIONS = ("thanks", "birthday", "holiday")
 # "what brought you": the sources a clinic starts with (it may add its own words: followup source add)
 SOURCES = ("recommendation", "mailing", "search", "map", "passing_by", "insurance", "social", "advert", "other")
 WRITTEN = ("sms", "email", "messenger")  # the channels an occasion goes out on
+NOT_CARE = OCCASIONS + ("campaign",)      # the reasons of the list's own sections, after the care contacts
+AUDIENCES = ("all", "regulars", "families")
 SEXES = ("female", "male")
 # outcomes after which a reason is settled (the patient was spoken to)
 SETTLING = {"reached", "booked", "declined", "sent"}  # sent: an SMS or e-mail went out (followup send)
@@ -51,7 +56,7 @@ WORDS = (N_("active"), N_("archived"), N_("deceased"), N_("answered"), N_("decli
          N_("control_overdue"), N_("survey_call"), N_("hygiene_recall"), N_("agreed_contact"), N_("reminder"),
          N_("plan"), N_("control"), N_("recall"), N_("agreed"), N_("marketing"), N_("in-person"), N_("form"),
          N_("recommendation"), N_("mailing"), N_("search"), N_("map"), N_("passing_by"), N_("insurance"),
-         N_("social"), N_("advert"), N_("thanks"), N_("greetings"), N_("birthday"), N_("holiday"), N_("female"), N_("male"),
+         N_("social"), N_("advert"), N_("campaign"), N_("regulars"), N_("families"), N_("thanks"), N_("greetings"), N_("birthday"), N_("holiday"), N_("female"), N_("male"),
          N_("import"), N_("mon"), N_("tue"), N_("wed"), N_("thu"), N_("fri"), N_("sat"), N_("sun"))
 UNANSWERED = {"no-answer", "busy", "undelivered"}  # undelivered: an SMS the gateway could not deliver
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -123,6 +128,20 @@ class Window:
 
 
 @dataclass(frozen=True)
+class Campaign:
+    """A marketing message the manager wrote (`followup campaign add`): to whom, on which channel, between
+    which days; sent once to each patient of its audience who gave the marketing consent on that channel."""
+
+    id: int
+    name: str
+    text: str
+    channel: str
+    audience: str
+    starts: dt.date
+    ends: dt.date
+
+
+@dataclass(frozen=True)
 class Consent:
     patient_id: str
     purpose: str
@@ -136,6 +155,7 @@ class Consent:
     days: frozenset[int] | None = None   # 0 = Monday; None = any day
     note: str | None = None
     source: str = "followup"
+    id: int | None = None                # the record's number: a marketing message keeps the one that allowed it
 
 
 @dataclass(frozen=True)
@@ -235,6 +255,7 @@ class Policy:
     regular_visits: int = 4         # a regular patient: this many visit days ...
     regular_months: int = 12        # ... in this many months
     important_amount: int = 100_000  # a patient whose visits cost this much all told (roubles; 0: nobody)
+    marketing_cap_days: int = 30    # at most one marketing message per patient per N days
     # not a setting: the day of the clinic's first import, from which followup's lists exist. A reason
     # that lapsed before it was never on a list, so it is not the manager's to pick up.
     lists_since: dt.date | None = None
@@ -246,6 +267,7 @@ class Policy:
     # own takes the built-in ones (rules.OCCASION_TEXTS)
     holidays: tuple[Holiday, ...] = ()
     occasion_texts: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    campaigns: tuple[Campaign, ...] = ()  # the campaigns not stopped (each runs from its first to its last day)
 
 
 @dataclass(frozen=True)
@@ -340,10 +362,12 @@ class Entry:
 
     @property
     def section(self) -> str:
-        """"occasions" for an entry of thanks and greetings only, else "care": the list shows the
-        occasions after the care contacts."""
-        occasion = all(r.code in OCCASIONS for who in (self, *self.household) for r in who.reasons)
-        return "occasions" if occasion else "care"
+        """"occasions" for an entry of thanks and greetings only, "marketing" for a campaign's, else "care":
+        the list shows the occasions, then the marketing, after the care contacts."""
+        codes = {r.code for who in (self, *self.household) for r in who.reasons}
+        if codes <= {"campaign"}:
+            return "marketing"
+        return "occasions" if codes <= set(OCCASIONS) else "care"
 
 
 # ---------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from followup.entryids import ENTRY_ID_LENGTH, entry_id, shortest_prefixes
-from followup.records import (ACTIVE, CHANNELS, OCCASIONS, SETTLING, UNANSWERED, WRITTEN, Appointment, Complaint,
+from followup.records import (ACTIVE, CHANNELS, NOT_CARE, OCCASIONS, SETTLING, UNANSWERED, WRITTEN, Appointment, Complaint,
                               Consent, Contact, Entry, Finding, Patient, Policy, Reason, Records, Visit, Window,
                               format_days)
 from followup.i18n import Msg, N_, msg, tr
@@ -372,11 +372,53 @@ def holiday(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
     return found
 
 
+def regular(r: Records, today: dt.date, policy: Policy) -> int | None:
+    """The visit days of a regular patient in the last policy.regular_months (None: not a regular one)."""
+    n = r.patient.recent_visits
+    if n is None:
+        since = _add_months(today, -policy.regular_months)
+        n = len({v.date for v in r.visits if since <= v.date <= today})
+    return n if policy.regular_visits and n >= policy.regular_visits else None
+
+
+def big_spender(r: Records, policy: Policy) -> bool:
+    total = r.patient.total_amount
+    return bool(policy.important_amount and total and total >= policy.important_amount)
+
+
+def campaign(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
+    """A marketing campaign running today, to a patient of its audience: regular patients (or big
+    spenders), families (a household of two or more), or all. The consent it needs is the marketing
+    one on the campaign's own channel (assess), whose record the message keeps."""
+    found = []
+    state = current_consents(r.consents)
+    for c in policy.campaigns:
+        if not (c.starts <= today <= c.ends):
+            continue
+        if c.audience == "regulars" and regular(r, today, policy) is None and not big_spender(r, policy):
+            found.append(Finding("campaign", "none", msg(N_("campaign {name}: for regular patients; not one"),
+                                                         name=c.name)))
+            continue
+        if c.audience == "families" and not any(m.patient.status == ACTIVE and not m.patient.missing_since
+                                                for m in r.household):
+            found.append(Finding("campaign", "none", msg(N_("campaign {name}: for families; no other member of "
+                                                            "the household is a patient"), name=c.name)))
+            continue
+        consent = state.get(("marketing", c.channel))
+        reason = Reason("campaign", str(c.id), msg(N_("Campaign: {name}"), name=c.name), None, c.starts,
+                        {"campaign_id": c.id, "name": c.name, "template": c.text, "audience": c.audience,
+                         "consent_id": consent.id if consent and consent.granted else None}, priority=3)
+        found.append(Finding("campaign", "due", reason.text, reason, channels=(c.channel,)))
+    if not found:
+        found.append(Finding("campaign", "none", msg(N_("no campaign running on {date}"), date=today)))
+    return found
+
+
 RULES = (appointment_reminder, plan_stage_missed, control_overdue, survey_call, hygiene_recall, agreed_contact,
-         thanks, birthday, holiday)
-# reasons the care contacts' cap neither counts nor stops: reminders of a booked visit, and the occasions
-# (which have a cap of their own: policy.occasion_cap_days)
-CAP_FREE = frozenset({"appointment_reminder", *OCCASIONS})
+         thanks, birthday, holiday, campaign)
+# reasons the care contacts' cap neither counts nor stops: reminders of a booked visit, the occasions and
+# the campaigns (which have caps of their own: policy.occasion_cap_days, policy.marketing_cap_days)
+CAP_FREE = frozenset({"appointment_reminder", *NOT_CARE})
 
 
 # ---------------------------------------------------------------------------
@@ -400,6 +442,8 @@ def assess(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
     settled, attempts, retry, callback, last_cap_contact = _history(r.contacts, policy)
     last_occasion = max((c for c in r.contacts if c.outcome in SETTLING and c.at.date() < today
                          and any(code in OCCASIONS for code, _ in c.reasons)), key=lambda c: c.at, default=None)
+    last_marketing = max((c for c in r.contacts if c.outcome in SETTLING and c.at.date() < today
+                          and any(code == "campaign" for code, _ in c.reasons)), key=lambda c: c.at, default=None)
     # an entry is (day, patient, channel): once closed it stays closed, so a reason that turns up
     # later in the day (an import, a new agreement) waits for tomorrow on that channel
     closed_today = {c.channel: c for c in sorted(r.contacts, key=lambda c: c.at) if c.at.date() == today}
@@ -449,6 +493,11 @@ def assess(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
             until = last_occasion.at.date() + dt.timedelta(days=policy.occasion_cap_days)
             out.append(_exclude(f, msg(N_("an occasion's message on {date}: the occasions' cap until {until}"),
                                       date=last_occasion.at.date(), until=until), "occasion_cap"))
+        elif reason.code == "campaign" and last_marketing and \
+                (today - last_marketing.at.date()).days < policy.marketing_cap_days:
+            until = last_marketing.at.date() + dt.timedelta(days=policy.marketing_cap_days)
+            out.append(_exclude(f, msg(N_("a marketing message on {date}: the marketing cap until {until}"),
+                                      date=last_marketing.at.date(), until=until), "marketing_cap"))
         elif reason.code not in CAP_FREE and last_cap_contact and \
                 (today - last_cap_contact.at.date()).days < policy.cap_days and \
                 not (key in callback and callback[key] <= today):
@@ -598,14 +647,11 @@ def standing(r: Records, today: dt.date, policy: Policy) -> tuple[Msg, ...]:
     """Who must not be forgotten when the clinic thanks and greets: a regular patient (so many visit days
     in so many months), one whose visits cost the clinic's threshold or more."""
     out = []
-    n = r.patient.recent_visits
-    if n is None:
-        since = _add_months(today, -policy.regular_months)
-        n = len({v.date for v in r.visits if since <= v.date <= today})
-    if policy.regular_visits and n >= policy.regular_visits:
+    n = regular(r, today, policy)
+    if n is not None:
         out.append(msg(N_("regular patient: {n} visits in {months} months"), n=n, months=policy.regular_months))
     total = r.patient.total_amount
-    if policy.important_amount and total and total >= policy.important_amount:
+    if big_spender(r, policy):
         out.append(msg(N_("visits worth {amount} ₽ all told"), amount=f"{total:,.0f}".replace(",", "\u00a0")))
     return tuple(out)
 
@@ -671,6 +717,8 @@ def plan_day(records: Iterable[Records], today: dt.date, policy: Policy,
         state = current_consents(r.consents)
         capped = False  # the cap: one non-reminder contact a day too, whatever the channels
         for ch, reasons in _by_channel(due):
+            if any(x.code != "campaign" for x in reasons):  # a campaign's message goes alone, another day
+                reasons = [x for x in reasons if x.code != "campaign"]
             if capped:
                 reasons = [x for x in reasons if x.code in CAP_FREE]
                 if not reasons:
@@ -682,7 +730,7 @@ def plan_day(records: Iterable[Records], today: dt.date, policy: Policy,
             windows = [c.window for c in consents if c.window]
             window = min(windows, key=lambda w: w.start) if windows else None
             address = _address(r.patient, ch, consents[0])
-            marks = standing(r, today, policy) if any(x.code in OCCASIONS for x in reasons) else ()
+            marks = standing(r, today, policy) if any(x.code in NOT_CARE for x in reasons) else ()
             entries.append(Entry(entry_id(today, r.patient.patient_id, ch), r.patient, ch, address, window,
                                  tuple(sorted(reasons, key=lambda x: (x.priority, x.code))),
                                  warnings_for(r, today, policy) + marks))
@@ -760,8 +808,9 @@ def found(e: Entry, text: str) -> bool:
 def list_order(e: Entry) -> tuple[int, str, int, str, str, str]:
     """Where an entry goes on the list: the care contacts by time window (none last), then the occasions;
     then by priority, name, channel, card."""
-    if e.section == "occasions":
-        return (2, "", min(x.priority for x in e.reasons), e.patient.name, e.channel, e.patient.patient_id)
+    if e.section != "care":
+        return (2 if e.section == "occasions" else 3, "", min(x.priority for x in e.reasons), e.patient.name,
+                e.channel, e.patient.patient_id)
     return (int(e.window is None), e.window.start.isoformat() if e.window else "",
             min(x.priority for x in e.reasons), e.patient.name, e.channel, e.patient.patient_id)
 
@@ -890,7 +939,9 @@ def message(entry: Entry, templates: dict[str, str], clinic: str) -> str | None:
     """The ready text of an SMS / e-mail entry (None for calls): polite, specific, no promotions."""
     if entry.channel == "call":
         return None
-    greetings_only = all(x.code in ("birthday", "holiday") for who in (entry, *entry.household) for x in who.reasons)
+    # (a greeting or a campaign names no treatment: one text for the family's phone, naming nobody)
+    greetings_only = all(x.code in ("birthday", "holiday", "campaign") for who in (entry, *entry.household)
+                         for x in who.reasons)
     if entry.household and not greetings_only:  # read by whoever holds the shared phone
         template = templates.get("household")
         if not template or template_problem(template):
@@ -913,9 +964,9 @@ def message(entry: Entry, templates: dict[str, str], clinic: str) -> str | None:
             "text": ev.get("reason") or reason.text, "occasion": ev.get("name") or "",
             "last_visit": last.strftime("%d.%m.%Y") if last else "",
         }
-        if reason.code in OCCASIONS:
+        if reason.code in NOT_CARE:
             template = ev.get("template") or \
-                tr(OCCASION_TEXTS[reason.code].get(ev["text_id"], OCCASION_TEXTS[reason.code]["d1"]))
+                tr(OCCASION_TEXTS[reason.code].get(ev.get("text_id"), OCCASION_TEXTS[reason.code]["d1"]))
             text = fill(template, values)
             parts.append(text if not parts else text.split("! ", 1)[-1])
             continue
@@ -1032,6 +1083,7 @@ def candidate_windows(today: dt.date, policy: Policy) -> dict[str, str]:
         == today else f"{today:%m-%d}",
         "holiday": int(any((h.month, h.day) == (today.month, today.day) for h in policy.holidays)),
         "regular_from": iso(_add_months(today, -policy.regular_months)),
+        "campaign": int(any(c.starts <= today <= c.ends for c in policy.campaigns)),
     }
 
 
@@ -1074,6 +1126,9 @@ def next_steps(entry: Entry, outcome: str, day: dt.date, policy: Policy, *, by: 
                          "texts": json.dumps([[r.evidence["text_key"], r.evidence["text_id"]] for r in member.reasons
                                               if "text_id" in r.evidence]) if any(
                              "text_id" in r.evidence for r in member.reasons) else None,
+                         # the consent that allowed a marketing message (the proof 38-FZ art. 18 asks for)
+                         "consent_id": next((r.evidence["consent_id"] for r in member.reasons
+                                             if r.code == "campaign"), None),
                          "callback_on": callback.isoformat() if callback else None, "note": note,
                          "recorded_by": by, "recorded_at": at})
         if outcome == "declined":

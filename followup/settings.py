@@ -189,16 +189,17 @@ def values(stored: dict[str, str]) -> list[tuple[str, str, bool]]:
 
 
 # Policy fields that come from the data, not from `followup config`
-DERIVED = ("lists_since", "capacity", "holidays", "occasion_texts")
+DERIVED = ("lists_since", "capacity", "holidays", "occasion_texts", "campaigns")
 
 
-def policy(stored: dict[str, str], *, lists_since=None, holidays=(), occasion_texts=()) -> "Policy":
+def policy(stored: dict[str, str], *, lists_since=None, holidays=(), occasion_texts=(), campaigns=()) -> "Policy":
     """The contact policy: stored values (`followup config set cap_days 21`) over the defaults; the
     day followup's lists began (the first import) as the caller read it."""
     capacity = tuple((ch, int(stored[f"desk.capacity.{ch}"])) for ch in CHANNELS
                      if stored.get(f"desk.capacity.{ch}"))
     return Policy(**{f.name: int(stored[f.name]) for f in fields(Policy) if f.name in stored and f.name not in DERIVED},
-                  lists_since=lists_since, capacity=capacity, holidays=holidays, occasion_texts=occasion_texts)
+                  lists_since=lists_since, capacity=capacity, holidays=holidays, occasion_texts=occasion_texts,
+                  campaigns=campaigns)
 
 
 def thresholds(stored: dict[str, str]):

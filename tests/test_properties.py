@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from followup.records import (CHANNELS, REASONS, Appointment, Consent, Contact, NextContact, Patient, PlanStage,
                               Policy, Records, Visit)
-from followup.rules import current_consents, plan_day
+from followup.rules import CAP_FREE, current_consents, plan_day
 
 TODAY = dt.date(2026, 11, 23)
 days = st.integers(-400, 30).map(lambda n: TODAY + dt.timedelta(days=n))
@@ -71,15 +71,16 @@ def test_the_list_keeps_its_promises(records):
             # an entry closed today is never listed again today (its id would come back)
             assert not any(c.at.date() == TODAY and c.channel == e.channel for c in r.contacts)
             seen[key] = seen.get(key, 0) + 1
-            if any(x.code != "appointment_reminder" for x in member.reasons):
+            if any(x.code not in CAP_FREE for x in member.reasons):
                 non_reminder[member.patient.patient_id] = non_reminder.get(member.patient.patient_id, 0) + 1
-            # the cap: no non-reminder reason within cap_days of a contact that spoke to the patient
+            # the cap: no care reason but a reminder within cap_days of a contact that spoke to the patient
+            # (the occasions and campaigns have caps of their own)
             spoke = [c.at.date() for c in r.contacts if c.outcome in ("reached", "declined", "call-back")
-                     and any(code != "appointment_reminder" for code, _ in c.reasons)]
+                     and any(code not in CAP_FREE for code, _ in c.reasons)]
             recent = [d for d in spoke if 0 <= (TODAY - d).days < policy.cap_days]
             callbacks = [c for c in r.contacts if c.callback_on and c.callback_on <= TODAY]
             if recent and not callbacks:
-                assert all(x.code == "appointment_reminder" for x in member.reasons)
+                assert all(x.code in CAP_FREE for x in member.reasons)
     assert all(n == 1 for n in seen.values())            # never twice on one channel
     assert all(n == 1 for n in non_reminder.values())    # one non-reminder contact a day at most
 
@@ -98,6 +99,81 @@ def test_an_entry_closed_today_never_comes_back_that_day(records, outcome, chann
     r = Records(r.patient, r.visits, r.appointments, r.plan_stages, consented, r.next_contacts, r.contacts + (closed,))
     for e in plan_day([r], TODAY, Policy()):
         assert e.channel != channel, (outcome, [x.code for x in e.reasons])
+
+
+# --- campaigns: never to a patient without the marketing consent on the campaign's channel -------------
+
+from followup.records import AUDIENCES, WRITTEN, Campaign, Member  # noqa: E402
+
+
+@st.composite
+def marketed(draw):
+    """A clinic of patients with every kind of consent history (marketing among them, granted and
+    withdrawn in any order, on any channel), households, birthdays, past campaign messages; and a
+    campaign running today on a written channel, to any audience."""
+    campaign = Campaign(1, "Весна", "{greeting}! Скидка", draw(st.sampled_from(WRITTEN)),
+                        draw(st.sampled_from(("all",) * 3 + AUDIENCES)), TODAY - dt.timedelta(days=draw(st.integers(0, 5))),
+                        TODAY)
+    records = []
+    for n, r in enumerate(draw(clinic())):
+        consents = tuple(Consent(r.patient.patient_id, draw(st.sampled_from(["marketing", "marketing", "greetings",
+                                                                              "recall", "thanks"])),
+                                 draw(st.sampled_from([campaign.channel] * 3 + list(CHANNELS))),
+                                 draw(st.sampled_from([True, True, True, False])),
+                                 dt.datetime(2026, 2, 1) + dt.timedelta(minutes=i), "admin", id=100 * n + i)
+                         for i in range(draw(st.integers(0, 6))))
+        past = tuple(Contact(50 + i, r.patient.patient_id, dt.datetime.combine(draw(days), dt.time(9)),
+                             draw(channels), draw(st.sampled_from(["sent", "undelivered", "declined"])),
+                             (("campaign", draw(st.sampled_from(["1", "2", "3"]))),))
+                     for i in range(draw(st.integers(0, 2))))
+        patient = Patient(r.patient.patient_id, r.patient.name, phone=f"+7916000020{n}",
+                          phone_valid=draw(st.sampled_from([True, True, True, False])),
+                          email=draw(st.sampled_from([None, f"p{n}@x.ru", f"p{n}@x.ru"])),
+                          household_id=r.patient.household_id,
+                          status=draw(st.sampled_from(["active"] * 4 + ["archived", "deceased"])),
+                          birth_date=draw(st.one_of(st.none(), st.just(dt.date(1980, 11, 23)))),
+                          total_amount=draw(st.sampled_from([None, 5_000.0, 500_000.0])))
+        records.append(Records(patient, r.visits, r.appointments, r.plan_stages, r.consents + consents,
+                               r.next_contacts, r.contacts + past))
+    for i, r in enumerate(records):  # their households, as the store loads them
+        others = tuple(Member(o.patient, False) for o in records if o is not r and o.patient.household_id
+                       and o.patient.household_id == r.patient.household_id)
+        records[i] = Records(**{**r.__dict__, "household": others})
+    return records, campaign
+
+
+REACHED: list[bool] = []  # whether each generated clinic had a campaign message at all
+
+
+@settings(max_examples=150, deadline=None)
+@given(marketed(), st.integers(0, 40))
+def test_a_campaign_never_reaches_a_patient_without_the_marketing_consent(generated, cap):
+    records, campaign = generated
+    policy = Policy(campaigns=(campaign,), marketing_cap_days=cap)
+    by_id = {r.patient.patient_id: r for r in records}
+    entries = plan_day(records, TODAY, policy)
+    REACHED.append(any(x.code == "campaign" for e in entries for m in (e, *e.household) for x in m.reasons))
+    for e in entries:
+        for member in (e, *e.household):
+            r = by_id[member.patient.patient_id]
+            for reason in member.reasons:
+                if reason.code != "campaign":
+                    continue
+                consent = current_consents(r.consents).get(("marketing", e.channel))
+                assert e.channel == campaign.channel and consent is not None and consent.granted
+                assert reason.evidence["consent_id"] == consent.id  # the proof the message keeps
+                assert r.patient.status == "active"
+                # alone on its message, and not within the marketing cap of another marketing message
+                assert {x.code for x in member.reasons} == {"campaign"}
+                assert not any(c.outcome in ("sent", "declined") and 0 < (TODAY - c.at.date()).days < cap
+                               for c in r.contacts if any(code == "campaign" for code, _ in c.reasons))
+
+
+def test_the_generated_clinics_do_reach_patients():
+    """The property above is not vacuous: many of its clinics have campaign messages to check."""
+    if not REACHED:
+        test_a_campaign_never_reaches_a_patient_without_the_marketing_consent()
+    assert sum(REACHED) >= len(REACHED) // 5, (sum(REACHED), len(REACHED))
 
 
 # --- the importer ---------------------------------------------------------------------------

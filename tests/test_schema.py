@@ -56,7 +56,7 @@ EXPECTED.update({
         ("channel", "TEXT", 1, 0), ("outcome", "TEXT", 1, 0), ("reasons", "TEXT", 1, 0), ("retry_on", "TEXT", 0, 0),
         ("callback_on", "TEXT", 0, 0), ("note", "TEXT", 0, 0), ("recorded_by", "TEXT", 1, 0),
         ("recorded_at", "TEXT", 1, 0), ("superseded_by", "INTEGER", 0, 0), ("corrected_at", "TEXT", 0, 0),
-        ("corrected_by", "TEXT", 0, 0), ("texts", "TEXT", 0, 0)],
+        ("corrected_by", "TEXT", 0, 0), ("texts", "TEXT", 0, 0), ("consent_id", "INTEGER", 0, 0)],
     "phone_flags": [
         ("id", "INTEGER", 0, 1), ("patient_id", "TEXT", 1, 0), ("phone", "TEXT", 1, 0), ("flagged_on", "TEXT", 1, 0),
         ("contact_id", "INTEGER", 0, 0), ("recorded_by", "TEXT", 1, 0), ("lifted_on", "TEXT", 0, 0),
@@ -122,7 +122,12 @@ MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys"
               "m012_phone_kinds", "m013_corrections", "m014_reason_actions",
               "m015_survey_corrections", "m016_capacity",
               "m017_erased_cards", "m018_outbox", "m019_plan_filters",
-              "m020_lookup_indexes", "m021_staff_logins", "m022_occasions", "m023_sources_amounts"]
+              "m020_lookup_indexes", "m021_staff_logins", "m022_occasions", "m023_sources_amounts",
+              "m024_campaigns"]
+EXPECTED["campaigns"] = [
+    ("id", "INTEGER", 0, 1), ("name", "TEXT", 1, 0), ("text", "TEXT", 1, 0), ("channel", "TEXT", 1, 0),
+    ("audience", "TEXT", 1, 0), ("starts", "TEXT", 1, 0), ("ends", "TEXT", 1, 0), ("created_by", "TEXT", 1, 0),
+    ("created_at", "TEXT", 1, 0), ("stopped_by", "TEXT", 0, 0), ("stopped_at", "TEXT", 0, 0)]
 EXPECTED["patients"] = EXPECTED["patients"] + [("source", "TEXT", 0, 0), ("source_detail", "TEXT", 0, 0)]
 EXPECTED["visits"] = EXPECTED["visits"] + [("amount", "REAL", 0, 0)]
 EXPECTED["patient_sources"] = [
@@ -204,7 +209,8 @@ TRIGGERS = {  # name: table (they keep the stored day plan honest)
     'plan_stale_import': 'import_files', 'plan_stale_settings_d': 'settings', 'plan_stale_settings_i': 'settings',
     'plan_stale_settings_u': 'settings', 'plan_dirty_reason_actions_insert': 'reason_actions',
     'plan_dirty_reason_actions_delete': 'reason_actions',
-    **{f"plan_stale_{t}_{e}": t for t in ("occasions", "occasion_texts") for e in ("insert", "update", "delete")},
+    **{f"plan_stale_{t}_{e}": t for t in ("occasions", "occasion_texts", "campaigns")
+       for e in ("insert", "update", "delete")},
 }
 
 

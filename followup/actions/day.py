@@ -34,7 +34,7 @@ REFRESH_WAIT_MS = 1_000
 def policy_of(conn, settings: dict):
     """The contact policy as the rules read it: the settings, and the day followup's lists began."""
     from followup import db, settings as config
-    from followup.records import Holiday
+    from followup.records import Campaign, Holiday
 
     texts: dict[str, list[tuple[str, str]]] = {}
     for t in db.occasion_text_rows(conn):
@@ -42,7 +42,10 @@ def policy_of(conn, settings: dict):
     return config.policy(settings, lists_since=db.first_import_day(conn),
                          holidays=tuple(Holiday(h["id"], h["name"], h["month"], h["day"], h["sex"])
                                         for h in db.holiday_rows(conn)),
-                         occasion_texts=tuple((k, tuple(v)) for k, v in texts.items()))
+                         occasion_texts=tuple((k, tuple(v)) for k, v in texts.items()),
+                         campaigns=tuple(Campaign(c["id"], c["name"], c["text"], c["channel"], c["audience"],
+                                                  dt.date.fromisoformat(c["starts"]), dt.date.fromisoformat(c["ends"]))
+                                         for c in db.campaign_rows(conn)))
 
 
 def day_list(conn, day: dt.date, channel: Optional[str] = None, doctor: Optional[str] = None):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from followup.errors import Conflict, NotFound, UsageError
-from followup.i18n import N_
+from followup.i18n import N_, msg
 
 BUILT_IN = ("thanks", "birthday")  # occasions every clinic has; holidays are the clinic's own
 NAME_MAX = 100
@@ -132,3 +132,132 @@ def remove_holiday(conn, name: str, *, by: str, now: dt.datetime) -> Occasion:
     with db.write_transaction(conn):
         db.remove_holiday(conn, int(found.key.split(":")[1]), by=by, at=_stamp(now))
     return found
+
+
+# ---------------------------------------------------------------------------
+# Campaigns: marketing, only to those who asked for it
+
+CAMPAIGN_DAYS = 14   # how long a campaign runs when no last day is given
+
+
+def _campaign_of(row: dict):
+    from followup.records import Campaign
+
+    return Campaign(row["id"], row["name"], row["text"], row["channel"], row["audience"],
+                    dt.date.fromisoformat(row["starts"]), dt.date.fromisoformat(row["ends"]))
+
+
+@dataclass(frozen=True)
+class Preview:
+    campaign: object          # records.Campaign
+    day: dt.date
+    would_get: list[dict]     # patient_id, patient, channel, address
+    not_sent: list[dict]      # patient_id, patient, excluded_by, why (a message)
+    outside: int              # patients with the consent who are not of its audience
+    no_consent: int           # active patients without a marketing consent record on its channel
+
+
+def _preview(conn, campaign, day: dt.date) -> Preview:
+    """Who a campaign reaches on ``day`` and who not, and why: the same rules as the day's list."""
+    from dataclasses import replace
+
+    from followup import db, rules
+    from followup.actions.day import policy_of
+
+    policy = replace(policy_of(conn, db.get_settings(conn)), campaigns=(campaign,))
+    windows = rules.candidate_windows(day, policy)
+    ids = db.marketing_consents(conn, campaign.channel)
+    would, not_sent, outside = [], [], 0
+    for start in range(0, len(ids), db.BATCH):
+        for r in db.load_records(conn, day, ids[start:start + db.BATCH], windows):
+            f = next(f for f in rules.assess(r, day, policy) if f.code == "campaign")
+            if f.status == "due" and campaign.channel in f.channels:
+                would.append({"patient_id": r.patient.patient_id, "patient": r.patient.name,
+                              "channel": campaign.channel,
+                              "consent_id": f.reason.evidence["consent_id"]})
+            elif f.status == "excluded":
+                not_sent.append({"patient_id": r.patient.patient_id, "patient": r.patient.name,
+                                 "excluded_by": f.excluded_by, "why": f.text})
+            else:
+                outside += 1
+    no_consent = db.active_patients(conn) - len(ids)
+    return Preview(campaign, day, would, not_sent, outside, max(no_consent, 0))
+
+
+def add_campaign(conn, name: str, *, text: str, channel: str, audience: str = "all",
+                 starts: Optional[dt.date] = None, ends: Optional[dt.date] = None, by: str, now: dt.datetime,
+                 today: dt.date) -> Preview:
+    """A marketing message to the patients of an audience who gave the marketing consent on its channel,
+    sent by `followup send` from its first day to its last, once to each. Refused, with nothing written,
+    when nobody of the audience could get it."""
+    from followup import db
+    from followup.records import AUDIENCES, WRITTEN, Campaign, understood
+
+    name = " ".join((name or "").split())
+    if not name or len(name) > NAME_MAX:
+        raise UsageError(N_("a campaign's name is 1-{n} characters"), n=NAME_MAX)
+    text = _checked_text(text)
+    code = understood(channel or "", WRITTEN, "channel")
+    if code is None:
+        raise UsageError(N_("a campaign goes out by sms, email or messenger, not {value!r}"), value=channel)
+    kind = understood(audience or "all", AUDIENCES)
+    if kind is None:
+        raise UsageError(N_("unknown audience {value!r} (one of {allowed})"), value=audience,
+                         allowed=", ".join(AUDIENCES))
+    starts = starts or today
+    ends = ends or starts + dt.timedelta(days=CAMPAIGN_DAYS - 1)
+    if ends < starts:
+        raise UsageError(N_("the campaign ends ({to}) before it starts ({start})"), to=ends, start=starts)
+    if ends < today:
+        raise UsageError(N_("the campaign would end ({to}) before today"), to=ends)
+    if any(c["name"].casefold() == name.casefold() for c in db.campaign_rows(conn)):
+        raise Conflict(N_("there is already a campaign {name!r} (followup campaign list)"), name=name)
+    preview = _preview(conn, Campaign(0, name, text, code, kind, starts, ends), max(starts, today))
+    if not preview.would_get and not any(n["excluded_by"] not in ("no_consent", "withdrawn")
+                                         for n in preview.not_sent):
+        raise UsageError(N_("nobody of the audience {audience} gave the marketing consent by {channel}: the "
+                            "campaign would reach nobody; nothing written"), audience=msg(kind), channel=msg(code))
+    with db.write_transaction(conn):
+        cid = db.insert_campaign(conn, {"name": name, "text": text, "channel": code, "audience": kind,
+                                        "starts": starts.isoformat(), "ends": ends.isoformat(), "created_by": by,
+                                        "created_at": _stamp(now)})
+    return Preview(Campaign(cid, name, text, code, kind, starts, ends), preview.day, preview.would_get,
+                   preview.not_sent, preview.outside, preview.no_consent)
+
+
+def _campaign_named(conn, name: str, *, stopped: bool = True) -> dict:
+    from followup import db
+
+    given = " ".join((name or "").split())
+    found = [c for c in db.campaign_rows(conn, stopped=stopped) if c["name"].casefold() == given.casefold()
+             or str(c["id"]) == given]
+    if not found:
+        raise NotFound(N_("no campaign {name!r} (followup campaign list)"), name=given)
+    return found[-1]
+
+
+def campaigns(conn) -> list[dict]:
+    """Every campaign, the stopped ones too, each with what it did so far."""
+    from followup import db
+
+    return [{**c, **db.campaign_results(conn, c["id"])} for c in db.campaign_rows(conn, stopped=True)]
+
+
+def campaign_preview(conn, name: str, *, day: Optional[dt.date] = None, today: dt.date) -> tuple[dict, Preview]:
+    """A campaign (with what it did so far), and who it reaches on ``day`` (default: today, or its first
+    day if later) and who not, and why."""
+    from followup import db
+
+    row = _campaign_named(conn, name)
+    campaign = _campaign_of(row)
+    return {**row, **db.campaign_results(conn, row["id"])}, _preview(conn, campaign, day or max(today, campaign.starts))
+
+
+def stop_campaign(conn, name: str, *, by: str, now: dt.datetime) -> dict:
+    """Stop a campaign at once: nothing more of it is listed or sent."""
+    from followup import db
+
+    row = _campaign_named(conn, name, stopped=False)
+    with db.write_transaction(conn):
+        db.stop_campaign(conn, row["id"], by=by, at=_stamp(now))
+    return row

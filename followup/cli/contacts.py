@@ -194,13 +194,14 @@ def today(
     if fmt is Format.table and not _reasons_fit(flat, columns):
         _print_cards(data, day, shutil.get_terminal_size().columns, progress, total, more)
         return
-    care = [row for row, d in zip(flat, data) if d.get("section", "care") == "care"]
-    occasions = [row for row, d in zip(flat, data) if d.get("section", "care") != "care"]
-    if care or not occasions:
-        _print_rows(care, columns, fmt, title=_title(day, total, progress))
-    if occasions:  # their own table, after the care contacts
-        _print_rows(occasions, columns, fmt, title=OCCASIONS_HEADING() if care else
-                    _title(day, total, progress) + "\n" + OCCASIONS_HEADING())
+    sections: dict[str, list[dict]] = {}
+    for row, d in zip(flat, data):
+        sections.setdefault(d.get("section", "care"), []).append(row)
+    title = _title(day, total, progress)
+    for name, rows in sections.items():  # the sections in list order: care, occasions, marketing
+        _print_rows(rows, columns, fmt, title=title if name == "care" else
+                    (title + "\n" if title else "") + section_heading(name))
+        title = ""
     import textwrap
 
     width = max(_console().width - 1, 40)
@@ -214,7 +215,10 @@ def today(
         echo(more)
 
 
-def OCCASIONS_HEADING() -> str:
+def section_heading(section: str) -> str:
+    """The heading of the list's sections after the care contacts."""
+    if section == "marketing":
+        return tr("Marketing (only with the marketing consent on its channel):")
     return tr("Thanks and greetings (written; not counted against the care contacts):")
 
 
@@ -284,9 +288,9 @@ def _print_cards(data: list[dict], day, width: int, progress=None, total: int | 
     out = [_title(day, len(data) if total is None else total, progress)]
     section = "care"
     for d in data:
-        if d.get("section", "care") != section:  # the occasions come after the care contacts
+        if d.get("section", "care") != section:  # the occasions, then the marketing, after the care contacts
             section = d["section"]
-            out.extend(["", OCCASIONS_HEADING()])
+            out.extend(["", section_heading(section)])
         out.append("")
         out.append(f"{d['entry_id']}  {d['window'] or tr('any time')}  {tr(d['channel'])} {_phone(d['phone'])}  "
                    f"{d['patient']} ({d['patient_id']})")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Optional
 
 import typer
+
+from followup import i18n
 
 from followup.cli.core import BY_OPTION, FORMAT_OPTION, Format, _Group, _clock, _open, _print_rows, _who, app, echo
 from followup.i18n import ntr, tr
@@ -100,3 +103,92 @@ def occasion_remove(ctx: typer.Context, name: str = typer.Argument(..., help="Th
 
 
 
+
+
+campaign_app = typer.Typer(cls=_Group, help="Marketing campaigns: only to the patients who gave the marketing consent "
+                           "on the campaign's channel.", no_args_is_help=True)
+app.add_typer(campaign_app, name="campaign")
+
+
+@campaign_app.command("add")
+def campaign_add(ctx: typer.Context,
+                 name: str = typer.Argument(..., help="The campaign's name, e.g. \"Гигиена весной\"."),
+                 text: str = typer.Option(..., "--text", help="The message: placeholders {greeting}, {clinic}, "
+                                          "{doctor}, {last_visit}."),
+                 channel: str = typer.Option(..., "--channel", help="sms, email or messenger."),
+                 audience: str = typer.Option("all", "--audience", help="all, regulars (regular patients and "
+                                              "big spenders) or families (households of two or more)."),
+                 start: Optional[str] = typer.Option(None, "--from", help="Its first day (default: today)."),
+                 end: Optional[str] = typer.Option(None, "--to", help="Its last day (default: two weeks on)."),
+                 by: Optional[str] = BY_OPTION):
+    """Add a campaign: followup send sends it once to each patient of the audience who gave the marketing
+    consent on its channel, from its first day to its last."""
+    from followup.actions.occasions import add_campaign
+    from followup.cli.core import _date, _today
+
+    shown = add_campaign(_open(ctx, create=False), name, text=text, channel=channel, audience=audience,
+                         starts=_date(start, "--from") if start else None, ends=_date(end, "--to") if end else None,
+                         by=_who(by), now=_clock(), today=_today())
+    c = shown.campaign
+    echo(tr("Campaign {name} added: {start} to {end}, by {channel}; on {day} it reaches {n} (followup campaign show "
+            "for who and who not).", name=c.name, start=i18n.day(c.starts), end=i18n.day(c.ends),
+            channel=tr(c.channel), day=i18n.day(shown.day), n=len(shown.would_get)))
+
+
+@campaign_app.command("list")
+def campaign_list(ctx: typer.Context, fmt: Format = FORMAT_OPTION):
+    """Every campaign: its days, channel and audience; how many it reached, how many of them came within 60
+    days, and how many named a mailing as what brought them."""
+    from followup.actions.occasions import campaigns
+
+    rows = campaigns(_open(ctx, create=False))
+    if fmt in (Format.table, Format.md):
+        rows = [dict(r, channel=tr(r["channel"]), audience=tr(r["audience"]),
+                     stopped_at=r["stopped_at"] or "") for r in rows]
+    _print_rows(rows, ["id", "name", "starts", "ends", "channel", "audience", "reached", "came_within_60_days",
+                       "named_mailing", "stopped_at"], fmt, title=tr("Campaigns"))
+
+
+@campaign_app.command("show")
+def campaign_show(ctx: typer.Context, name: str = typer.Argument(..., help="The campaign's name or number."),
+                  date: Optional[str] = typer.Option(None, "--date", help="The day to look at (default: today, or "
+                                                     "its first day)."),
+                  fmt: Format = FORMAT_OPTION):
+    """Who a campaign reaches and who not, and why; and what it did so far."""
+    from followup.actions.occasions import campaign_preview
+    from followup.cli.core import _date, _today
+
+    row, shown = campaign_preview(_open(ctx, create=False), name, day=_date(date) if date else None, today=_today())
+    if fmt in (Format.json, Format.xlsx):
+        data = {"campaign": row, "day": shown.day.isoformat(), "would_get": shown.would_get,
+                "not_sent": [dict(n, why=str(n["why"])) for n in shown.not_sent],
+                "outside_audience": shown.outside, "no_consent": shown.no_consent}
+        if fmt is Format.json:
+            echo(json.dumps(data, ensure_ascii=False, indent=2))
+        else:
+            _print_rows(data["would_get"] + data["not_sent"], ["patient_id", "patient"], fmt, title=row["name"])
+        return
+    echo(tr("Campaign {name}: {start} to {end}, by {channel}, audience {audience}{stopped}.", name=row["name"],
+            start=row["starts"], end=row["ends"], channel=tr(row["channel"]), audience=tr(row["audience"]),
+            stopped=tr(", stopped {date}", date=row["stopped_at"][:10]) if row["stopped_at"] else ""))
+    echo(tr("So far: reached {reached}, of whom {came} came within 60 days and {named} named a mailing as what "
+            "brought them.", reached=row["reached"], came=row["came_within_60_days"], named=row["named_mailing"]))
+    _print_rows([{"patient_id": w["patient_id"], "patient": w["patient"]} for w in shown.would_get],
+                ["patient_id", "patient"], fmt, title=tr("Reached on {day}: {n}", day=i18n.day(shown.day),
+                                                          n=len(shown.would_get)))
+    if shown.not_sent:
+        _print_rows([{"patient_id": n["patient_id"], "patient": n["patient"], "why": str(n["why"])}
+                     for n in shown.not_sent], ["patient_id", "patient", "why"], fmt,
+                    title=tr("Not reached: {n}", n=len(shown.not_sent)))
+    echo(tr("Not of the audience: {outside}. Without a marketing consent by {channel}: {none} active patients.",
+            outside=shown.outside, channel=tr(row["channel"]), none=shown.no_consent))
+
+
+@campaign_app.command("stop")
+def campaign_stop(ctx: typer.Context, name: str = typer.Argument(..., help="The campaign's name or number."),
+                  by: Optional[str] = BY_OPTION):
+    """Stop a campaign at once: nothing more of it is listed or sent."""
+    from followup.actions.occasions import stop_campaign
+
+    row = stop_campaign(_open(ctx, create=False), name, by=_who(by), now=_clock())
+    echo(tr("Campaign {name} stopped.", name=row["name"]))

@@ -51,6 +51,8 @@ def candidate_patients(conn: sqlite3.Connection, windows: dict[str, str]) -> lis
              WHERE substr(birth_date, 6) IN (:birthday, :birthday_leap)
             UNION SELECT patient_id FROM consents             -- a holiday: whoever may be greeted
              WHERE :holiday AND purpose = 'greetings' AND granted = 1
+            UNION SELECT patient_id FROM consents             -- a campaign: whoever may get one
+             WHERE :campaign AND purpose = 'marketing' AND granted = 1
         )
         SELECT patient_id FROM cand
          WHERE EXISTS (SELECT 1 FROM consents c INDEXED BY consents_granted
@@ -163,12 +165,12 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
     end_of_day = (today + dt.timedelta(days=1)).isoformat()
     for r in conn.execute(
             f"SELECT patient_id, purpose, channel, granted, recorded_at, recorded_by, how, address, window, "
-            f"days, note, source FROM consents WHERE patient_id {within} AND recorded_at < ?",
+            f"days, note, source, id FROM consents WHERE patient_id {within} AND recorded_at < ?",
             (ids_json, end_of_day)):
         buckets[r[0]]["consents"].append(Consent(
             patient_id=r[0], purpose=r[1], channel=r[2], granted=bool(r[3]), recorded_at=dt.datetime.fromisoformat(r[4]),
             recorded_by=r[5], how=r[6], address=r[7], window=parse_window(r[8]) if r[8] else None,
-            days=parse_days(r[9]) if r[9] else None, note=r[10], source=r[11]))
+            days=parse_days(r[9]) if r[9] else None, note=r[10], source=r[11], id=r[12]))
     for r in conn.execute(
             f"SELECT id, patient_id, due, reason, channel, doctor, recorded_by FROM next_contacts "
             f"WHERE patient_id {within}", (ids_json,)):

@@ -1,11 +1,13 @@
-"""The occasions the clinic greets its patients on (its holidays), and its own texts for each occasion."""
+"""The occasions the clinic greets its patients on (its holidays), its own texts for each occasion, and its
+marketing campaigns."""
 
 from __future__ import annotations
 
 import sqlite3
 
 __all__ = ["holiday_rows", "insert_holiday", "remove_holiday", "occasion_text_rows", "insert_occasion_text",
-           "retire_occasion_text"]
+           "retire_occasion_text", "campaign_rows", "insert_campaign", "stop_campaign", "campaign_results",
+           "marketing_consents"]
 
 
 def holiday_rows(conn: sqlite3.Connection, *, removed: bool = False) -> list[dict]:
@@ -44,3 +46,49 @@ def insert_occasion_text(conn: sqlite3.Connection, occasion: str, text: str, *, 
 def retire_occasion_text(conn: sqlite3.Connection, text_id: int, *, by: str, at: str) -> bool:
     return conn.execute("UPDATE occasion_texts SET retired_by = ?, retired_at = ? WHERE id = ? AND retired_at IS NULL",
                         (by, at, text_id)).rowcount == 1
+
+
+def campaign_rows(conn: sqlite3.Connection, *, stopped: bool = False) -> list[dict]:
+    cur = conn.execute("SELECT id, name, text, channel, audience, starts, ends, created_by, created_at, stopped_at "
+                       f"FROM campaigns {'' if stopped else 'WHERE stopped_at IS NULL '}ORDER BY starts, id")
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r)) for r in cur]
+
+
+def insert_campaign(conn: sqlite3.Connection, row: dict) -> int:
+    cols = ("name", "text", "channel", "audience", "starts", "ends", "created_by", "created_at")
+    return conn.execute(f"INSERT INTO campaigns ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                        tuple(row[c] for c in cols)).lastrowid
+
+
+def stop_campaign(conn: sqlite3.Connection, campaign_id: int, *, by: str, at: str) -> bool:
+    return conn.execute("UPDATE campaigns SET stopped_by = ?, stopped_at = ? WHERE id = ? AND stopped_at IS NULL",
+                        (by, at, campaign_id)).rowcount == 1
+
+
+def marketing_consents(conn: sqlite3.Connection, channel: str) -> list[str]:
+    """The patients with a record of the marketing consent on a channel, granted or withdrawn."""
+    return [r[0] for r in conn.execute("SELECT DISTINCT patient_id FROM consents WHERE purpose = 'marketing' "
+                                       "AND channel = ?", (channel,))]
+
+
+def campaign_results(conn: sqlite3.Connection, campaign_id: int, days: int = 60) -> dict:
+    """What a campaign did: the patients it reached (a message sent), those of them who came within
+    ``days`` of it, and those who named a mailing as what brought them; with the consent each message
+    kept."""
+    sql = f"""
+        WITH reached AS (
+            SELECT c.patient_id, min(c.list_date) AS day FROM contacts c, json_each(c.reasons) j
+             WHERE c.outcome IN ('sent', 'reached', 'booked') AND c.superseded_by IS NULL
+               AND json_extract(j.value, '$[0]') = 'campaign' AND json_extract(j.value, '$[1]') = ?
+             GROUP BY c.patient_id)
+        SELECT count(*),
+               sum(EXISTS (SELECT 1 FROM visits v INDEXED BY visits_patient_date WHERE v.patient_id = r.patient_id
+                            AND v.date > r.day AND v.date <= date(r.day, '+{int(days)} days'))),
+               sum(coalesce((SELECT s.source FROM patient_sources s WHERE s.patient_id = r.patient_id
+                              ORDER BY s.id DESC LIMIT 1),
+                            (SELECT p.source FROM patients p WHERE p.patient_id = r.patient_id)) = 'mailing')
+          FROM reached r
+    """
+    reached, came, named = conn.execute(sql, (str(campaign_id),)).fetchone()
+    return {"reached": reached, "came_within_60_days": came or 0, "named_mailing": named or 0}

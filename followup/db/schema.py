@@ -634,13 +634,42 @@ def m023_sources_amounts(db):
     )
 
 
+def m024_campaigns(db):
+    # Marketing campaigns (`followup campaign add`): the manager's text, its channel, its audience and its
+    # days. A marketing message sent keeps the consent record that allowed it (contacts.consent_id): the
+    # proof of a prior consent 38-FZ art. 18 asks for. A change to a campaign is a change of the day's list.
+    db.executescript(
+        """
+        CREATE TABLE campaigns (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            text TEXT NOT NULL,
+            channel TEXT NOT NULL CHECK (channel IN ('sms', 'email', 'messenger')),
+            audience TEXT NOT NULL CHECK (audience IN ('all', 'regulars', 'families')),
+            starts TEXT NOT NULL,
+            ends TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            stopped_by TEXT,
+            stopped_at TEXT
+        );
+        ALTER TABLE contacts ADD COLUMN consent_id INTEGER;
+        DELETE FROM plan_meta;
+        """
+    )
+    for event in ("INSERT", "UPDATE", "DELETE"):
+        db.execute(f"CREATE TRIGGER plan_stale_campaigns_{event.lower()} AFTER {event} ON campaigns "
+                   f"BEGIN DELETE FROM plan_meta; END")
+
+
 # The migrations in order: append only, never rename one (a database records the names it has).
 MIGRATIONS = (m001_initial, m002_contacts, m003_complaints, m004_surveys, m005_survey_themes, m006_erasures,
               m007_day_plan, m008_contacts_entry, m009_plan_texts, m010_complaint_survey, m011_day_counts,
               m012_phone_kinds, m013_corrections, m014_reason_actions,
               m015_survey_corrections, m016_capacity,
               m017_erased_cards, m018_outbox, m019_plan_filters,
-              m020_lookup_indexes, m021_staff_logins, m022_occasions, m023_sources_amounts)
+              m020_lookup_indexes, m021_staff_logins, m022_occasions, m023_sources_amounts,
+              m024_campaigns)
 MIGRATION_NAMES = tuple(m.__name__ for m in MIGRATIONS)
 
 

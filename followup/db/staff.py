@@ -70,7 +70,7 @@ def add_next_contact(conn: sqlite3.Connection, row: dict, *, consents: Sequence[
 
 
 CONTACT_COLUMNS = ("patient_id", "entry_id", "list_date", "channel", "outcome", "reasons", "retry_on",
-                   "callback_on", "note", "recorded_by", "recorded_at", "texts")
+                   "callback_on", "note", "recorded_by", "recorded_at", "texts", "consent_id")
 
 
 def record_contact(conn: sqlite3.Connection, contacts: Sequence[dict], *, withdrawals: Sequence[dict] = (),

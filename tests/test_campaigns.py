@@ -1,0 +1,142 @@
+"""Marketing campaigns end to end on a real database: only to the patients who gave the marketing consent on
+the campaign's channel, never more often than the marketing cap, stopped at once by a withdrawal, each
+message keeping the consent that allowed it; what a campaign did; bad input."""
+
+import json
+
+import pytest
+from freezegun import freeze_time
+
+from conftest import write_csv
+
+PATIENTS = [["A1", "Иванов Иван Петрович", "89161234567", "F1", ""],
+            ["A2", "Иванова Мария Сергеевна", "89161234568", "F1", ""],
+            ["A3", "Петрова Анна Ивановна", "89167654321", "", ""],
+            ["A4", "Сидоров Олег Ильич", "89160000001", "", "Рассылка"],
+            ["A5", "Орлова Ольга", "89160000005", "", ""]]
+VISITS = [["V1", "A3", "01.06.2026", "Лечение"], ["V2", "A3", "01.07.2026", "Лечение"],
+          ["V3", "A3", "01.08.2026", "Лечение"], ["V4", "A3", "01.09.2026", "Лечение"],
+          ["V5", "A4", "01.09.2026", "Лечение"]]
+
+
+def at(day: str):
+    return freeze_time(f"{day} 10:00:00", tick=True)
+
+
+@pytest.fixture
+def clinic(cli, tmp_path):
+    with at("2026-12-01"):
+        cli("import", write_csv(tmp_path / "p.csv", ["Номер карты", "ФИО", "Телефон", "Код семьи", "Откуда узнали"],
+                                PATIENTS),
+            write_csv(tmp_path / "v.csv", ["Номер визита", "Номер карты", "Дата", "Вид"], VISITS))
+        for pid in ("A1", "A2", "A3", "A4"):
+            assert cli("consent", pid, "-p", "marketing", "-c", "sms").exit_code == 0
+        cli("consent", "A5", "-p", "all", "-c", "sms")  # the care purposes only: no marketing
+    return cli
+
+
+def listed(cli, day):
+    with at(day):
+        return [e for e in cli.json("today") if e["section"] == "marketing"]
+
+
+def test_a_campaign_reaches_only_those_who_asked_and_keeps_the_consent_it_used(clinic):
+    with at("2026-12-02"):
+        r = clinic("campaign", "add", "Гигиена", "--text", "{greeting}! Гигиена со скидкой 10% до конца года. {clinic}",
+                   "--channel", "смс", "--from", "2026-12-03", "--to", "2026-12-20")
+        assert r.exit_code == 0 and "reaches 4" in r.output, r.output
+    entries = listed(clinic, "2026-12-03")
+    # A1 and A2 have phones of their own; A5 never gave the marketing consent
+    assert sorted(e["patient_id"] for e in entries) == ["A1", "A2", "A3", "A4"]
+    assert all(e["channel"] == "sms" and "скидкой 10%" in e["message"] for e in entries)
+    a3 = next(e for e in entries if e["patient_id"] == "A3")
+    with at("2026-12-03"):
+        # a withdrawal stops it at once: A4's message is gone from the day's list
+        assert clinic("consent", "A4", "-p", "marketing", "-c", "sms", "--withdraw").exit_code == 0
+        assert "A4" not in [e["patient_id"] for e in clinic.json("today")]
+        assert clinic("done", a3["entry_id"], "--outcome", "sent").exit_code == 0
+    [(consent_id, reasons)] = clinic.rows("SELECT consent_id, reasons FROM contacts WHERE patient_id = 'A3'")
+    [(purpose, channel, granted)] = clinic.rows("SELECT purpose, channel, granted FROM consents WHERE id = ?",
+                                                (consent_id,))
+    assert (purpose, channel, granted) == ("marketing", "sms", 1) and json.loads(reasons) == [["campaign", "1"]]
+    # once sent, never again; the others stay on the list while the campaign runs
+    assert sorted(e["patient_id"] for e in listed(clinic, "2026-12-04")) == ["A1", "A2"]
+    assert listed(clinic, "2026-12-21") == []
+
+
+def test_the_marketing_cap_and_a_message_of_its_own(clinic):
+    with at("2026-12-02"):
+        clinic("campaign", "add", "Первая", "--text", "{greeting}! Первая", "--channel", "sms")
+        clinic("campaign", "add", "Вторая", "--text", "{greeting}! Вторая", "--channel", "sms", "--audience",
+               "regulars")
+    with at("2026-12-03"):
+        first = {e["patient_id"]: e for e in clinic.json("today")}
+        assert [r["code"] for r in first["A3"]["reasons"]] == ["campaign", "campaign"]  # both, one message
+        clinic("done", first["A3"]["entry_id"], "--outcome", "sent")
+        shown = clinic.json("campaign", "show", "Вторая")
+    # A3 is the regular one (4 visit days in 12 months); within 30 days of a marketing message, no other
+    assert [w["patient_id"] for w in shown["would_get"]] == []
+    with at("2026-12-10"):
+        clinic("campaign", "add", "Третья", "--text", "{greeting}! Третья", "--channel", "sms")
+        why = {f["rule"]: f for f in clinic.json("why", "A3")}
+    assert why["campaign"]["excluded_by"] == "marketing_cap"
+    assert "marketing cap until 2027-01-02" in why["campaign"]["explanation"]
+
+
+def test_a_campaign_message_goes_alone(clinic):
+    with at("2026-12-02"):
+        clinic("consent", "A3", "-p", "greetings", "-c", "sms")
+        clinic("occasion", "add", "День клиники", "--on", "12-03")
+        clinic("campaign", "add", "Весна", "--text", "{greeting}! Весна", "--channel", "sms")
+    with at("2026-12-03"):
+        [a3] = [e for e in clinic.json("today") if e["patient_id"] == "A3"]
+    assert [r["code"] for r in a3["reasons"]] == ["holiday"]  # the campaign waits for a day of its own
+    assert "A3" in [e["patient_id"] for e in listed(clinic, "2026-12-04")]
+
+
+def test_show_list_and_stop(clinic, tmp_path):
+    with at("2026-12-02"):
+        clinic("campaign", "add", "Семьи", "--text", "{greeting}! Скидка семьям", "--channel", "sms", "--audience",
+               "families")
+        shown = clinic.json("campaign", "show", "Семьи")
+    assert sorted(w["patient_id"] for w in shown["would_get"]) == ["A1", "A2"]
+    assert shown["outside_audience"] == 2 and shown["no_consent"] == 1
+    with at("2026-12-03"):
+        for e in listed(clinic, "2026-12-03"):
+            clinic("done", e["entry_id"], "--outcome", "sent")
+    with at("2026-12-20"):  # A1 came back within 60 days; A2 named the mailing
+        clinic("import", write_csv(tmp_path / "v2.csv", ["Номер визита", "Номер карты", "Дата", "Вид"],
+                                   VISITS + [["V9", "A1", "15.12.2026", "Гигиена"]]))
+        clinic("patient", "source", "A2", "рассылка")
+        [row] = clinic.json("campaign", "list")
+    assert (row["reached"], row["came_within_60_days"], row["named_mailing"]) == (2, 1, 1)
+    with at("2026-12-20"):
+        clinic("campaign", "add", "Ещё", "--text", "{greeting}! Ещё", "--channel", "sms")
+        assert clinic("campaign", "stop", "Ещё").exit_code == 0
+        assert [e for e in clinic.json("today") if e["section"] == "marketing"] == []
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--text", " ", "--channel", "sms"], "the text is empty"),
+    (["--text", "{greeting}! {price}", "--channel", "sms"], "unknown placeholder {price}"),
+    (["--text", "Скидка", "--channel", "call"], "a campaign goes out by sms, email or messenger, not 'call'"),
+    (["--text", "Скидка", "--channel", "sms", "--audience", "vip"], "unknown audience 'vip'"),
+    (["--text", "Скидка", "--channel", "sms", "--from", "2026-12-10", "--to", "2026-12-05"], "ends (2026-12-05) before"),
+    (["--text", "Скидка", "--channel", "sms", "--from", "2026-11-20", "--to", "2026-11-30"], "before today"),
+    (["--text", "Скидка", "--channel", "sms", "--from", "2026-02-30"], "2026-02-30"),
+    # nobody gave the marketing consent by e-mail: nothing written
+    (["--text", "Скидка", "--channel", "email"], "the campaign would reach nobody; nothing written"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(clinic, args, words):
+    with at("2026-12-02"):
+        r = clinic("campaign", "add", "Акция", *args)
+    assert r.exit_code != 0 and words in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert clinic.count("campaigns") == 0
+
+
+def test_a_campaign_name_is_used_once(clinic):
+    with at("2026-12-02"):
+        assert clinic("campaign", "add", "Акция", "--text", "{greeting}!", "--channel", "sms").exit_code == 0
+        again = clinic("campaign", "add", "акция", "--text", "{greeting}!", "--channel", "sms")
+    assert again.exit_code != 0 and "there is already a campaign" in again.output
+    assert clinic.count("campaigns") == 1
