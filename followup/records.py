@@ -39,12 +39,15 @@ REASONS = {
     # advertising (38-FZ art. 18): only with the marketing consent on the campaign's channel, the consent
     # that allowed it kept with the message sent
     "campaign": "marketing",
+    # the clinic's discount went up for the patient (their visits passed a step): in writing, to the person
+    "discount_step": "marketing",
 }
 OCCASIONS = ("thanks", "birthday", "holiday")
 # "what brought you": the sources a clinic starts with (it may add its own words: followup source add)
 SOURCES = ("recommendation", "mailing", "search", "map", "passing_by", "insurance", "social", "advert", "other")
 WRITTEN = ("sms", "email", "messenger")  # the channels an occasion goes out on
-NOT_CARE = OCCASIONS + ("campaign",)      # the reasons of the list's own sections, after the care contacts
+MARKETING = ("campaign", "discount_step")
+NOT_CARE = OCCASIONS + MARKETING          # the reasons of the list's own sections, after the care contacts
 AUDIENCES = ("all", "regulars", "families")
 SEXES = ("female", "male")
 # outcomes after which a reason is settled (the patient was spoken to)
@@ -56,7 +59,7 @@ WORDS = (N_("active"), N_("archived"), N_("deceased"), N_("answered"), N_("decli
          N_("control_overdue"), N_("survey_call"), N_("hygiene_recall"), N_("agreed_contact"), N_("reminder"),
          N_("plan"), N_("control"), N_("recall"), N_("agreed"), N_("marketing"), N_("in-person"), N_("form"),
          N_("recommendation"), N_("mailing"), N_("search"), N_("map"), N_("passing_by"), N_("insurance"),
-         N_("social"), N_("advert"), N_("campaign"), N_("regulars"), N_("families"), N_("thanks"), N_("greetings"), N_("birthday"), N_("holiday"), N_("female"), N_("male"),
+         N_("social"), N_("advert"), N_("campaign"), N_("discount_step"), N_("regulars"), N_("families"), N_("thanks"), N_("greetings"), N_("birthday"), N_("holiday"), N_("female"), N_("male"),
          N_("import"), N_("mon"), N_("tue"), N_("wed"), N_("thu"), N_("fri"), N_("sat"), N_("sun"))
 UNANSWERED = {"no-answer", "busy", "undelivered"}  # undelivered: an SMS the gateway could not deliver
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -268,6 +271,7 @@ class Policy:
     holidays: tuple[Holiday, ...] = ()
     occasion_texts: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     campaigns: tuple[Campaign, ...] = ()  # the campaigns not stopped (each runs from its first to its last day)
+    discount_steps: tuple[tuple[int, int], ...] = ()  # (roubles of visits all told, discount %): discount.steps
 
 
 @dataclass(frozen=True)
@@ -365,7 +369,7 @@ class Entry:
         """"occasions" for an entry of thanks and greetings only, "marketing" for a campaign's, else "care":
         the list shows the occasions, then the marketing, after the care contacts."""
         codes = {r.code for who in (self, *self.household) for r in who.reasons}
-        if codes <= {"campaign"}:
+        if codes <= set(MARKETING):
             return "marketing"
         return "occasions" if codes <= set(OCCASIONS) else "care"
 

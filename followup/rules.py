@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from followup.entryids import ENTRY_ID_LENGTH, entry_id, shortest_prefixes
-from followup.records import (ACTIVE, CHANNELS, NOT_CARE, OCCASIONS, SETTLING, UNANSWERED, WRITTEN, Appointment, Complaint,
+from followup.records import (ACTIVE, CHANNELS, MARKETING, NOT_CARE, OCCASIONS, SETTLING, UNANSWERED, WRITTEN, Appointment, Complaint,
                               Consent, Contact, Entry, Finding, Patient, Policy, Reason, Records, Visit, Window,
                               format_days)
 from followup.i18n import Msg, N_, msg, tr
@@ -267,6 +267,9 @@ OCCASION_TEXTS = {
         "d2": N_("{greeting}! Happy birthday from all of us at {clinic}! Be healthy and smile often."),
         "d3": N_("{greeting}! {clinic} congratulates you on your birthday and wishes you a wonderful year."),
     },
+    "discount_step": {
+        "d1": N_("{greeting}! {clinic}: your visits now total {amount} ₽, so your discount is now {percent}%."),
+    },
     "holiday": {
         "d1": N_("{greeting}! {clinic} congratulates you: {occasion}! We wish you health and joy."),
         "d2": N_("{greeting}! {occasion}: warm wishes from {clinic}!"),
@@ -414,8 +417,37 @@ def campaign(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
     return found
 
 
+def discount_step(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
+    """The patient's visits passed a step of the clinic's discount (discount.steps): tell them, in writing,
+    once a step (the highest they passed; the lower ones go without saying)."""
+    total = r.patient.total_amount or 0
+    passed = [(amount, percent) for amount, percent in policy.discount_steps if total >= amount]
+    if not policy.discount_steps:
+        return [Finding("discount_step", "none", msg(N_("the clinic has no discount steps")))]
+    if not passed:
+        return [Finding("discount_step", "none", msg(N_("visits worth {amount} ₽ all told: below the first discount "
+                                                        "step ({step} ₽)"), amount=_roubles(total),
+                                                     step=_roubles(policy.discount_steps[0][0])))]
+    amount, percent = passed[-1]
+    reason = Reason("discount_step", str(amount), msg(N_("Discount now {percent}%: visits worth {amount} ₽ all told"),
+                                                      percent=percent, amount=_roubles(total)),
+                    None, today, {"step": amount, "percent": percent, "total": total,
+                                  "consent_id": _marketing_consent(r),
+                                  **occasion_text(r, "discount_step", policy, str(amount))}, priority=3)
+    return [_written(reason)]
+
+
+def _roubles(amount: float) -> str:
+    return f"{amount:,.0f}".replace(",", "\u00a0")
+
+
+def _marketing_consent(r: Records) -> dict:
+    """The ids of the marketing consents granted now, by channel: a message keeps the one of its channel."""
+    return {ch: c.id for (pu, ch), c in current_consents(r.consents).items() if pu == "marketing" and c.granted}
+
+
 RULES = (appointment_reminder, plan_stage_missed, control_overdue, survey_call, hygiene_recall, agreed_contact,
-         thanks, birthday, holiday, campaign)
+         thanks, birthday, holiday, campaign, discount_step)
 # reasons the care contacts' cap neither counts nor stops: reminders of a booked visit, the occasions and
 # the campaigns (which have caps of their own: policy.occasion_cap_days, policy.marketing_cap_days)
 CAP_FREE = frozenset({"appointment_reminder", *NOT_CARE})
@@ -443,7 +475,7 @@ def assess(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
     last_occasion = max((c for c in r.contacts if c.outcome in SETTLING and c.at.date() < today
                          and any(code in OCCASIONS for code, _ in c.reasons)), key=lambda c: c.at, default=None)
     last_marketing = max((c for c in r.contacts if c.outcome in SETTLING and c.at.date() < today
-                          and any(code == "campaign" for code, _ in c.reasons)), key=lambda c: c.at, default=None)
+                          and any(code in MARKETING for code, _ in c.reasons)), key=lambda c: c.at, default=None)
     # an entry is (day, patient, channel): once closed it stays closed, so a reason that turns up
     # later in the day (an import, a new agreement) waits for tomorrow on that channel
     closed_today = {c.channel: c for c in sorted(r.contacts, key=lambda c: c.at) if c.at.date() == today}
@@ -493,7 +525,7 @@ def assess(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
             until = last_occasion.at.date() + dt.timedelta(days=policy.occasion_cap_days)
             out.append(_exclude(f, msg(N_("an occasion's message on {date}: the occasions' cap until {until}"),
                                       date=last_occasion.at.date(), until=until), "occasion_cap"))
-        elif reason.code == "campaign" and last_marketing and \
+        elif reason.code in MARKETING and last_marketing and \
                 (today - last_marketing.at.date()).days < policy.marketing_cap_days:
             until = last_marketing.at.date() + dt.timedelta(days=policy.marketing_cap_days)
             out.append(_exclude(f, msg(N_("a marketing message on {date}: the marketing cap until {until}"),
@@ -962,6 +994,7 @@ def message(entry: Entry, templates: dict[str, str], clinic: str) -> str | None:
             "doctor_or_we": reason.doctor or tr("Your doctor"),
             "date": reason.due.strftime("%d.%m.%Y"), "time": "", "title": ev.get("title") or "",
             "text": ev.get("reason") or reason.text, "occasion": ev.get("name") or "",
+            "amount": _roubles(ev["total"]) if "total" in ev else "", "percent": str(ev.get("percent", "")),
             "last_visit": last.strftime("%d.%m.%Y") if last else "",
         }
         if reason.code in NOT_CARE:
@@ -1014,7 +1047,7 @@ def gender(p: Patient) -> str | None:
 # what an SMS / e-mail template may say: these placeholders and nothing else (no format spec, no
 # attribute or index): filled by a substitution of our own, never by str.format
 PLACEHOLDERS = ("greeting", "clinic", "doctor", "with_doctor", "doctor_or_we", "date", "time", "title", "text",
-                "occasion", "last_visit")
+                "occasion", "last_visit", "amount", "percent")
 TEMPLATE_MAX = 1_000  # characters: an SMS of six parts, an e-mail's few lines
 _FIELD = None
 
@@ -1084,6 +1117,7 @@ def candidate_windows(today: dt.date, policy: Policy) -> dict[str, str]:
         "holiday": int(any((h.month, h.day) == (today.month, today.day) for h in policy.holidays)),
         "regular_from": iso(_add_months(today, -policy.regular_months)),
         "campaign": int(any(c.starts <= today <= c.ends for c in policy.campaigns)),
+        "discount_from": policy.discount_steps[0][0] if policy.discount_steps else 0,
     }
 
 
@@ -1110,6 +1144,12 @@ class NextSteps:
     text: Msg
 
 
+def _consent_of(reason: Reason, channel: str) -> int | None:
+    """The marketing consent a message on ``channel`` keeps (a campaign's is of its own channel)."""
+    found = reason.evidence.get("consent_id")
+    return found.get(channel) if isinstance(found, dict) else found
+
+
 def next_steps(entry: Entry, outcome: str, day: dt.date, policy: Policy, *, by: str, at: str,
                callback: dt.date | None = None, note: str | None = None) -> NextSteps:
     """no-answer/busy: retry after policy.retry_days (counts toward the attempt limit);
@@ -1127,8 +1167,8 @@ def next_steps(entry: Entry, outcome: str, day: dt.date, policy: Policy, *, by: 
                                               if "text_id" in r.evidence]) if any(
                              "text_id" in r.evidence for r in member.reasons) else None,
                          # the consent that allowed a marketing message (the proof 38-FZ art. 18 asks for)
-                         "consent_id": next((r.evidence["consent_id"] for r in member.reasons
-                                             if r.code == "campaign"), None),
+                         "consent_id": next((_consent_of(r, entry.channel) for r in member.reasons
+                                             if r.code in MARKETING), None),
                          "callback_on": callback.isoformat() if callback else None, "note": note,
                          "recorded_by": by, "recorded_at": at})
         if outcome == "declined":

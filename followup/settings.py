@@ -63,6 +63,7 @@ def _table() -> dict[str, Setting]:
              Setting("report.positive_mean", "number", "8.0", 0, 10),
              Setting("report.positive_nps", "number", "30.0", -100, 100),
              Setting("csv.delimiter", "delimiter", ","),
+             Setting("discount.steps", "steps", ""),
              *(Setting(f"desk.capacity.{ch}", "capacity", "", 1, 100_000) for ch in CHANNELS),
              Setting("clinic.timezone", "timezone", "Europe/Moscow"),
              Setting("send.hours", "hours", "09:00-20:00"),
@@ -158,6 +159,8 @@ def check(key: str, value: str) -> str:
         if value not in LANGUAGES:
             raise UsageError(N_("language takes one of: {allowed}"), allowed=", ".join(LANGUAGES))
         return value
+    if s.kind == "steps":
+        return format_steps(parse_steps(value))
     if s.kind == "template":
         from followup.rules import template_problem
 
@@ -165,6 +168,27 @@ def check(key: str, value: str) -> str:
         if problem is not None:
             raise UsageError(N_("{key}: {problem}"), key=key, problem=problem)
     return value
+
+
+def parse_steps(text: str) -> tuple[tuple[int, int], ...]:
+    """The clinic's discount steps: '50000:5, 100000:10' -> ((50000, 5), (100000, 10)): from that many
+    roubles of visits all told, that discount (%); '' for none. Amounts rise, discounts too."""
+    steps = []
+    for part in text.replace(";", ",").split(","):
+        if not part.strip():
+            continue
+        amount, _, percent = part.replace(" ", "").replace("\u00a0", "").partition(":")
+        if not (amount.isdigit() and percent.isdigit() and 0 < int(percent) <= 100 and int(amount) > 0):
+            raise UsageError(N_("discount.steps takes steps like 50000:5, 100000:10 (roubles:percent), not {value!r}"),
+                             value=part.strip())
+        steps.append((int(amount), int(percent)))
+    if any(a >= b or p >= q for (a, p), (b, q) in zip(steps, steps[1:])):
+        raise UsageError(N_("discount.steps: each step's amount and discount above the one before"))
+    return tuple(steps)
+
+
+def format_steps(steps) -> str:
+    return ", ".join(f"{a}:{p}" for a, p in steps)
 
 
 # the settings that take one of a few words
@@ -189,7 +213,7 @@ def values(stored: dict[str, str]) -> list[tuple[str, str, bool]]:
 
 
 # Policy fields that come from the data, not from `followup config`
-DERIVED = ("lists_since", "capacity", "holidays", "occasion_texts", "campaigns")
+DERIVED = ("lists_since", "capacity", "holidays", "occasion_texts", "campaigns", "discount_steps")
 
 
 def policy(stored: dict[str, str], *, lists_since=None, holidays=(), occasion_texts=(), campaigns=()) -> "Policy":
@@ -199,7 +223,14 @@ def policy(stored: dict[str, str], *, lists_since=None, holidays=(), occasion_te
                      if stored.get(f"desk.capacity.{ch}"))
     return Policy(**{f.name: int(stored[f.name]) for f in fields(Policy) if f.name in stored and f.name not in DERIVED},
                   lists_since=lists_since, capacity=capacity, holidays=holidays, occasion_texts=occasion_texts,
-                  campaigns=campaigns)
+                  campaigns=campaigns, discount_steps=_steps(stored.get("discount.steps", "")))
+
+
+def _steps(text: str) -> tuple:
+    try:
+        return parse_steps(text)
+    except UsageError:  # (one stored before it was checked)
+        return ()
 
 
 def thresholds(stored: dict[str, str]):

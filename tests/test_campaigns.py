@@ -140,3 +140,50 @@ def test_a_campaign_name_is_used_once(clinic):
         again = clinic("campaign", "add", "акция", "--text", "{greeting}!", "--channel", "sms")
     assert again.exit_code != 0 and "there is already a campaign" in again.output
     assert clinic.count("campaigns") == 1
+
+
+# --- the discount-threshold notice -------------------------------------------------------------------
+
+import datetime as dt  # noqa: E402
+
+from followup.records import Consent, Contact, Patient, Policy, Records  # noqa: E402
+from followup.rules import assess  # noqa: E402
+
+STEPS = Policy(discount_steps=((50_000, 5), (100_000, 10)))
+
+
+def _finding(total, contacts=(), consents=None, policy=STEPS):
+    consents = consents if consents is not None else (
+        Consent("P1", "marketing", "sms", True, dt.datetime(2026, 1, 1), "admin", id=7),)
+    r = Records(Patient("P1", "Иванов Иван", phone="+79161234567", phone_valid=True, total_amount=total),
+                consents=consents, contacts=contacts)
+    return next(f for f in assess(r, dt.date(2026, 12, 3), policy) if f.code == "discount_step")
+
+
+@pytest.mark.parametrize("total, status, ref, percent", [
+    (None, "none", None, None), (49_999.0, "none", None, None), (50_000.0, "due", "50000", 5),
+    (99_999.0, "due", "50000", 5), (150_000.0, "due", "100000", 10),   # the highest step passed, once
+])
+def test_a_discount_step_passed_is_told_once(total, status, ref, percent):
+    f = _finding(total)
+    assert f.status == status
+    if ref:
+        assert (f.reason.ref, f.reason.evidence["percent"], f.reason.evidence["consent_id"]) == (ref, percent,
+                                                                                                {"sms": 7})
+
+
+def test_a_discount_step_told_is_not_told_again_and_needs_the_marketing_consent():
+    told = Contact(1, "P1", dt.datetime(2026, 10, 1, 10), "sms", "sent", (("discount_step", "50000"),))
+    assert _finding(60_000.0, (told,)).excluded_by == "settled"
+    assert _finding(120_000.0, (told,)).status == "due"  # the next step is news
+    assert _finding(60_000.0, consents=()).excluded_by == "no_consent"
+    assert _finding(60_000.0, policy=Policy()).status == "none"  # no steps set: nothing to tell
+
+
+@pytest.mark.parametrize("value, words", [("50000:5, 40000:10", "each step's amount and discount above"),
+                                          ("50000", "takes steps like 50000:5"), ("50000:0", "takes steps like")])
+def test_discount_steps_are_checked(clinic, value, words):
+    r = clinic("config", "set", "discount.steps", value)
+    assert r.exit_code != 0 and words in r.output and len(r.output.strip().splitlines()) == 1
+    assert clinic("config", "set", "discount.steps", "50 000:5; 100000:10").exit_code == 0
+    assert ("discount.steps", "50000:5, 100000:10") in clinic.rows("SELECT key, value FROM settings")

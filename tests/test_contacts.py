@@ -111,7 +111,7 @@ def test_why_explains_every_rule(clinic):
     rows = clinic.json("why", "P2", "--date", DAY)
     assert [r["rule"] for r in rows] == ["appointment_reminder", "plan_stage_missed", "control_overdue",
                                          "survey_call", "hygiene_recall", "agreed_contact", "thanks", "birthday",
-                                         "holiday", "campaign"]
+                                         "holiday", "campaign", "discount_step"]
     control = rows[2]
     assert control["status"] == "excluded" and "no consent for control by any channel" in control["explanation"]
     assert "set by Смирнова Анна on 2026-08-19" in control["explanation"]

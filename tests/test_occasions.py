@@ -266,7 +266,7 @@ def test_the_text_sent_is_remembered_and_not_sent_again_next_year(clinic):
     (["text", "birthday", ""], "the text is empty"),
     (["text", "Масленица", "{greeting}!"], "no occasion 'Масленица'"),
     (["retire", "99"], "no text #99 in use"),
-    (["remove", "birthday"], "thanks and birthdays are always kept"),
+    (["remove", "birthday"], "thanks, birthdays and discount steps are always kept"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(clinic, args, words):
     before = clinic.count("occasions"), clinic.count("occasion_texts")

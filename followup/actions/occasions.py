@@ -11,7 +11,7 @@ from typing import Optional
 from followup.errors import Conflict, NotFound, UsageError
 from followup.i18n import N_, msg
 
-BUILT_IN = ("thanks", "birthday")  # occasions every clinic has; holidays are the clinic's own
+BUILT_IN = ("thanks", "birthday", "discount_step")  # occasions every clinic has; holidays are the clinic's own
 NAME_MAX = 100
 
 
@@ -128,7 +128,8 @@ def remove_holiday(conn, name: str, *, by: str, now: dt.datetime) -> Occasion:
 
     found = _occasion(conn, name)
     if not found.key.startswith("holiday:"):
-        raise UsageError(N_("thanks and birthdays are always kept; withdraw the patients' consents instead"))
+        raise UsageError(N_("thanks, birthdays and discount steps are always kept; withdraw the patients' consents "
+                            "instead"))
     with db.write_transaction(conn):
         db.remove_holiday(conn, int(found.key.split(":")[1]), by=by, at=_stamp(now))
     return found

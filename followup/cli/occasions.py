@@ -26,7 +26,8 @@ def _rows(found, fmt: Format) -> list[dict]:
             name = tr(o.name) if o.key == o.name else o.name
             texts = "\n".join(f"#{t['id']}: {t['text']}" for t in o.texts) or tr("the built-in texts")
             when = {"thanks": tr("the day after a first visit or a treatment's end"),
-                    "birthday": tr("the patient's birthday")}.get(o.key)
+                    "birthday": tr("the patient's birthday"),
+                    "discount_step": tr("the patient's visits pass a step of discount.steps")}.get(o.key)
             rows.append({"occasion": name, "on": f"{o.day:02d}.{o.month:02d}" if o.month else when,
                          "for": tr(o.sex) if o.sex else tr("everyone"), "texts": texts})
         else:

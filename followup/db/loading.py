@@ -53,6 +53,9 @@ def candidate_patients(conn: sqlite3.Connection, windows: dict[str, str]) -> lis
              WHERE :holiday AND purpose = 'greetings' AND granted = 1
             UNION SELECT patient_id FROM consents             -- a campaign: whoever may get one
              WHERE :campaign AND purpose = 'marketing' AND granted = 1
+            UNION SELECT c.patient_id FROM consents c         -- a discount step passed
+             WHERE :discount_from > 0 AND c.purpose = 'marketing' AND c.granted = 1
+               AND (SELECT sum(v.amount) FROM visits v WHERE v.patient_id = c.patient_id) >= :discount_from
         )
         SELECT patient_id FROM cand
          WHERE EXISTS (SELECT 1 FROM consents c INDEXED BY consents_granted
