@@ -38,8 +38,13 @@ STAGE_TITLES = ("Лечение кариеса 36", "Эндодонтия 46", "
                 "Снятие слепков", "Примерка каркаса", "Фиксация мостовидного протеза")
 
 PATIENT_HEADERS = ("Номер карты", "Фамилия", "Имя", "Отчество", "Дата рождения", "Моб. телефон",
-                   "Телефон 2", "E-mail", "Код семьи", "Статус", "Дата первого визита")
-VISIT_HEADERS = ("Номер визита", "Номер карты", "Врач", "Дата визита", "Вид приёма", "Дата контроля")
+                   "Телефон 2", "E-mail", "Код семьи", "Статус", "Дата первого визита", "Откуда узнали")
+VISIT_HEADERS = ("Номер визита", "Номер карты", "Врач", "Дата визита", "Вид приёма", "Дата контроля", "Сумма")
+# what brought the demo's patients, as a registrar types it (weights), and what a visit of each kind costs
+SOURCES_SAID = (("По рекомендации", 30), ("По рекомендации Ивановой", 6), ("Яндекс", 12), ("2ГИС", 8),
+                ("Проходил мимо", 10), ("Наша рассылка", 4), ("ДМС", 6), ("Вывеска", 3), ("", 21))
+PRICES = {"consultation": (1_000, 2_500), "treatment": (4_000, 30_000), "treatment_end": (6_000, 45_000),
+          "hygiene": (4_500, 6_500), "control": (0, 1_500), "other": (1_000, 5_000)}
 APPOINTMENT_HEADERS = ("Номер записи", "Номер карты", "Врач", "Дата и время", "Статус")
 PLAN_HEADERS = ("Номер плана", "Номер карты", "Врач", "Этап", "Название этапа", "Срок", "Статус",
                 "Дата подписания")
@@ -124,6 +129,7 @@ def write_clinic(out_dir: Path, *, today: dt.date, patients: int = 2000, visits_
     lw = _Writer(files["plans"], PLAN_HEADERS)
     visit_no = appt_no = plan_no = 0
     household_phone: dict[str, str] = {}
+    extra = random.Random(seed + 7)  # sources and prices: apart, so that the rest of the clinic stays as it was
     try:
         for n in range(1, patients + 1):
             pid = f"{n:06d}"
@@ -170,10 +176,13 @@ def write_clinic(out_dir: Path, *, today: dt.date, patients: int = 2000, visits_
                 if kind == "treatment_end" and rng.random() < 0.35:
                     control = _d(day + dt.timedelta(days=rng.choice((30, 60, 90, 180))))
                 visit_no += 1
-                vw.row(f"В{visit_no:07d}", pid, doctor, _d(day), KIND_LABELS[kind], control)
+                low, high = PRICES[kind]
+                price = f"{extra.randrange(low, high + 1, 100):,}".replace(",", " ") if high else ""
+                vw.row(f"В{visit_no:07d}", pid, doctor, _d(day), KIND_LABELS[kind], control, price)
                 last_visit = day
                 day = day + dt.timedelta(days=int(rng.expovariate(1 / (span / max(count, 1)))) + 1)
-            pw.row(pid, last, first, middle, _d(birth), phone, phone2, email, household, status, _d(first_day))
+            said = extra.choices([w for w, _ in SOURCES_SAID], [n for _, n in SOURCES_SAID])[0]
+            pw.row(pid, last, first, middle, _d(birth), phone, phone2, email, household, status, _d(first_day), said)
             # appointments: a few booked ahead, and past ones with their outcome
             if rng.random() < 0.08:
                 when = dt.datetime.combine(today + dt.timedelta(days=rng.randrange(0, 15)),
@@ -205,10 +214,12 @@ def write_clinic(out_dir: Path, *, today: dt.date, patients: int = 2000, visits_
 def staff_records(patient_ids: list[str], *, today: dt.date, seed: int = 20261123) -> tuple[list[dict], list[dict]]:
     """What the staff of the demo clinic recorded in followup: consents and agreed next contacts.
 
-    About half of the patients agreed at their final visit (most to calls, some to SMS only);
-    a few withdrew later; a few have a next contact agreed for today.
+    About half of the patients agreed at their final visit (most to calls, some to SMS only), many of
+    them to thank-you notes and greetings by SMS, a few to advertising; a few withdrew later; a few have
+    a next contact agreed for today.
     """
     rng = random.Random(seed + 1)
+    asked = random.Random(seed + 3)  # thanks, greetings, marketing: apart, the care consents stay as they were
     purposes = ("reminder", "plan", "control", "survey", "recall", "agreed")
     windows = (None, None, "10:00-13:00", "14:00-17:00", "18:00-20:00")
     consents, nexts = [], []
@@ -230,6 +241,13 @@ def staff_records(patient_ids: list[str], *, today: dt.date, seed: int = 2026112
                                  "days": "mon,tue,wed,thu,fri" if rng.random() < 0.1 else None,
                                  "how": rng.choice(("in-person", "form")), "note": note, "source": "followup",
                                  "recorded_by": rng.choice(("admin.ivanova", "admin.petrova")),
+                                 "recorded_at": when.isoformat(sep=" ")})
+        # asked for by name: thank-you notes and greetings (many), advertising (a few), each by SMS
+        for purpose, share in (("greetings", 0.45), ("thanks", 0.35), ("marketing", 0.15)):
+            if asked.random() < share:
+                consents.append({"patient_id": pid, "purpose": purpose, "channel": "sms", "granted": 1,
+                                 "address": None, "window": None, "days": None, "how": "form", "note": None,
+                                 "source": "followup", "recorded_by": "admin.ivanova",
                                  "recorded_at": when.isoformat(sep=" ")})
         if rng.random() < 0.03:
             consents.append({"patient_id": pid, "purpose": "recall", "channel": channels[0], "granted": 0,

@@ -1,7 +1,8 @@
 """Who may do what in `followup serve`, and how failed logins slow the next attempt: pure decisions.
 
-A desk works the day's list, consents, next contacts, surveys and complaints; a manager adds the
-reports, the flagged reasons, corrections of earlier days and the patients' data rights; an admin
+A desk works the day's list, consents, next contacts, surveys, complaints and what brought a patient; a
+manager adds the reports, the flagged reasons, corrections of earlier days, the patients' data rights, the
+occasions and the campaigns; an admin
 adds the staff's accounts, the settings and the imports. Each role may do what the ones before it may.
 """
 
@@ -14,8 +15,8 @@ from followup.i18n import N_
 ROLES = (N_("desk"), N_("manager"), N_("admin"))
 
 _ABILITIES = {
-    "desk": ("list", "outcome", "card", "consent", "next-contact", "survey", "complaint"),
-    "manager": ("report", "flagged", "correct-earlier", "rights"),
+    "desk": ("list", "outcome", "card", "consent", "next-contact", "survey", "complaint", "source"),
+    "manager": ("report", "flagged", "correct-earlier", "rights", "occasions"),
     "admin": ("users", "settings", "import"),
 }
 ABILITIES = tuple(a for role in ROLES for a in _ABILITIES[role])

@@ -111,6 +111,10 @@ def test_show_list_and_stop(clinic, tmp_path):
         [row] = clinic.json("campaign", "list")
     assert (row["reached"], row["came_within_60_days"], row["named_mailing"]) == (2, 1, 1)
     with at("2026-12-20"):
+        [reported] = clinic.json("report", "clinic")["campaigns"]
+    assert (reported["name"], reported["reached"], reported["came_within_60_days"], reported["named_mailing"]) == (
+        "Семьи", 2, 1, 1)
+    with at("2026-12-20"):
         clinic("campaign", "add", "Ещё", "--text", "{greeting}! Ещё", "--channel", "sms")
         assert clinic("campaign", "stop", "Ещё").exit_code == 0
         assert [e for e in clinic.json("today") if e["section"] == "marketing"] == []

@@ -219,7 +219,7 @@ def test_clinic_report_end_to_end(treated):
     cli("consent", "S1", "--purpose", "survey", "--channel", "call")
     cli("complaint", "add", "S2", "--text", "x")
     data = cli.json("report", "clinic")
-    assert set(data) == {"year", "conversion", "sources", "dead_souls", "funnel", "consent_coverage", "complaints"}
+    assert set(data) == {"year", "conversion", "sources", "dead_souls", "campaigns", "funnel", "consent_coverage", "complaints"}
     assert data["complaints"]["opened"] == 1
     assert {r["purpose"]: r["patients"] for r in data["consent_coverage"]}["survey"] == 1
     assert [s["patient_id"] for s in data["dead_souls"]] == ["S2"]  # no visit at all

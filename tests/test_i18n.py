@@ -245,7 +245,8 @@ def test_a_whole_session_in_russian(cli, tmp_path, monkeypatch):
                               "warnings", "household", "message"}
     assert {r["code"] for e in listed for r in e["reasons"]} <= {
         "appointment_reminder", "plan_stage_missed", "control_overdue", "survey_call", "hygiene_recall",
-        "agreed_contact"}
+        "agreed_contact", "thanks", "birthday", "holiday", "campaign", "discount_step"}
+    assert {e["section"] for e in listed} <= {"care", "occasions", "marketing"}
     assert {e["channel"] for e in listed} <= {"call", "sms", "email", "messenger"}
     sms = next(e for e in listed if e["channel"] == "sms")
     assert sms["message"].startswith("Здравствуйте, ")

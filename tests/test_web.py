@@ -538,8 +538,11 @@ ROUTES = {
     ("POST", "/flagged"): "flagged", ("GET", "/imports"): "report",
     ("GET", "/admin"): "users", ("POST", "/admin/user"): "users", ("POST", "/admin/setting"): "settings",
     ("GET", "/login"): None, ("POST", "/login"): None, ("POST", "/logout"): None, ("POST", "/language"): None,
+    ("POST", "/entry/{entry}/card/{member}/source"): "source", ("GET", "/occasions"): "occasions",
+    ("POST", "/occasions/{step}"): "occasions", ("GET", "/campaigns/{campaign}"): "occasions",
 }
-PARAMS = {"entry": "0000000000", "member": "0", "complaint": "999", "step": "resolve", "table": "doctors", "fmt": "csv"}
+PARAMS = {"entry": "0000000000", "member": "0", "complaint": "999", "step": "resolve", "table": "doctors", "fmt": "csv",
+          "campaign": "999"}
 
 
 def test_every_route_checks_the_role_on_the_server(site):
@@ -588,3 +591,31 @@ def test_a_bug_is_one_line_on_the_page_and_in_the_log_without_its_message(site, 
     logged = "\n".join(rec.getMessage() for rec in caplog.records)
     assert "internal error (ValueError) at GET /:" in logged and "app.py:" in logged
     assert "Иванов" not in logged + r.text and "7916" not in logged + r.text
+
+
+def test_the_manager_keeps_the_occasions_and_campaigns_and_the_desk_asks_what_brought_a_patient(site, cli):
+    manager = site.login("marina")
+    page = manager.get("/occasions")
+    assert page.status_code == 200 and 'data-occasion="birthday"' in page.text and "data-campaign=" in page.text
+    # a holiday with a text of its own, as `occasion add` makes it; bad input: one line, nothing written
+    r = manager.post("/occasions/holiday", data={"name": "День клиники", "on": "15.06", "sex": "",
+                                                 "text": "{greeting}! Нам 10 лет. {clinic}", "csrf": manager.csrf})
+    assert r.status_code == 200 and 'role="status"' in r.text
+    assert {o["name"]: o["on"] for o in cli.json("--db", site.db, "occasion", "list")}["День клиники"] == "06-15"
+    bad = manager.post("/occasions/holiday", data={"name": "Ещё", "on": "31.02", "csrf": manager.csrf})
+    assert bad.status_code == 400 and "there is no day &#39;31.02&#39; in the calendar" in bad.text
+    assert site.rows("SELECT count(*) FROM occasions WHERE name = 'Ещё'") == [(0,)]
+    # a campaign's page: who it reaches and who not, as `campaign show` says
+    [campaign] = cli.json("--db", site.db, "campaign", "list")
+    shown = manager.get(f"/campaigns/{campaign['id']}")
+    expected = cli.json("--db", site.db, "campaign", "show", str(campaign["id"]), "--date", NOON.date().isoformat())
+    assert re.findall(r'<li data-patient="([^"]+)">', shown.text) == [w["patient_id"] for w in expected["would_get"]]
+    stopped = manager.post("/occasions/stop", data={"id": str(campaign["id"]), "csrf": manager.csrf})
+    assert stopped.status_code == 200 and site.rows("SELECT count(*) FROM campaigns WHERE stopped_at IS NULL") == [(0,)]
+    # a desk may not keep them, but records what brought the patient on the card
+    desk = site.login("olga")
+    assert desk.get("/occasions").status_code == 403
+    entry = cli.json("--db", site.db, "today")[0]
+    r = desk.post(f"/entry/{entry['entry_id']}/card/0/source", data={"source": "map", "detail": "", "csrf": desk.csrf})
+    assert r.status_code == 200 and 'data-source="map"' in r.text
+    assert cli.json("--db", site.db, "patient", "show", entry["patient_id"])["source"]["recorded_by"] == "olga"

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from followup.errors import UsageError
+
 
 def run_import(conn, db_file: Path, paths: list[Path], options, *, today: dt.date,
                on_rows: Optional[Callable[[str, int], None]] = None, now: Optional[dt.datetime] = None):
@@ -67,6 +69,20 @@ def build_demo(directory: Path, *, patients: int, seed: int, language: str, by: 
     db.add_consents(conn, consents)
     for n in nexts:
         db.add_next_contact(conn, n)
+    # what its manager set: the holidays it greets on, its discount steps, a campaign to its regulars
+    from followup.actions.occasions import add_campaign, add_holiday
+    from followup.i18n import tr
+
+    for name, on, sex in ((tr("New Year"), "12-31", None), (tr("Dentist's Day"), "02-09", None),
+                          (tr("International Women's Day"), "03-08", "female")):
+        add_holiday(conn, name, on=on, sex=sex, by=by, now=now)
+    db.set_setting(conn, "discount.steps", "50000:5, 150000:10", by=by, at=now.isoformat(timespec="seconds"))
+    try:
+        add_campaign(conn, tr("Hygiene in winter"), text=tr("{greeting}! For our regular patients: a discount on "
+                                                            "professional hygiene until the end of the month. {clinic}"),
+                     channel="sms", audience="regulars", by=by, now=now, today=today)
+    except UsageError:  # a small demo may have no regular patient who asked for advertising: no campaign then
+        pass
     ends = db.treatment_ends(conn)
     treated = sorted({pid for pid, _, _, _ in ends})
     records_by = {r.patient.patient_id: r for r in db.load_records(conn, today, treated)}

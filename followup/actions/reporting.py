@@ -40,6 +40,7 @@ def clinic_report(conn, *, year: int, today: dt.date) -> dict:
     complaints of ``year`` (the JSON contract of `followup report clinic`)."""
     from followup import db, reports
     from followup.actions.day import ensure_stored
+    from followup.actions.occasions import campaigns
     from followup.records import PURPOSES
 
     if year == today.year:  # today's list counts too: stored (and counted) if nobody has asked for it yet
@@ -53,4 +54,8 @@ def clinic_report(conn, *, year: int, today: dt.date) -> dict:
         "funnel": reports.funnel(db.contact_reasons(conn, year), db.due_counts(conn, year)),
         "consent_coverage": reports.consent_coverage(db.active_patients(conn), db.consent_decisions(conn), PURPOSES),
         "complaints": reports.complaint_stats(db.complaint_dates(conn, year)),
+        # each campaign of the year: how many it reached, how many came within 60 days, how many named a mailing
+        "campaigns": [{k: c[k] for k in ("id", "name", "starts", "ends", "channel", "audience", "reached",
+                                         "came_within_60_days", "named_mailing")}
+                      for c in campaigns(conn) if c["starts"][:4] <= str(year) <= c["ends"][:4]],
     }

@@ -421,7 +421,9 @@ HEADINGS = (N_("entry"), N_("time"), N_("consents"), N_("next contacts"), N_("co
             N_("reached"), N_("booked"), N_("declined"), N_("patients"), N_("share"), N_("survey"), N_("comment"),
             N_("id"), N_("opened at"), N_("text"), N_("action"), N_("path"), N_("schema"), N_("doctors"),
             N_("plan stages"), N_("words"), N_("problems"), N_("praise"), N_("parts"), N_("why"), N_("name"), N_("role"),
-            N_("language"), N_("created at"), N_("created by"), N_("changed at"), N_("disabled at"))
+            N_("language"), N_("created at"), N_("created by"), N_("changed at"), N_("disabled at"),
+            N_("starts"), N_("ends"), N_("named mailing"), N_("stopped at"), N_("shown"), N_("clinic's own"),
+            N_("occasion"), N_("on"), N_("texts"))
 
 
 def _prompts():

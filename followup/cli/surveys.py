@@ -197,6 +197,10 @@ def _clinic_report(ctx, year: int, fmt: Format) -> None:
     _print_rows([dict(r, purpose=tr(r["purpose"])) for r in data["consent_coverage"]], ["purpose", "patients", "share"],
                 fmt,
                 title=tr("Active patients with a recorded contact decision"))
+    if data["campaigns"]:
+        _print_rows([dict(r, channel=tr(r["channel"]), audience=tr(r["audience"])) for r in data["campaigns"]],
+                    ["name", "starts", "ends", "channel", "audience", "reached", "came_within_60_days",
+                     "named_mailing"], fmt, title=tr("Campaigns of {year}", year=year))
     c = data["complaints"]
     _console().print(tr("Complaints in {year}: {opened} opened, {resolved} resolved (median {days} days), {informed} "
                         "patients informed.", year=year, opened=c["opened"], resolved=c["resolved"],

@@ -151,7 +151,8 @@ class Page:
 
 # the page each template is, to open it again after a form was sent (Page.address)
 PAGES = {"list.html": "/", "card.html": "/entry/{entry}/card/{member}", "done.html": "/done", "admin.html": "/admin",
-         "complaints.html": "/complaints", "flagged.html": "/flagged", "survey.html": "/entry/{entry}/survey"}
+         "complaints.html": "/complaints", "flagged.html": "/flagged", "survey.html": "/entry/{entry}/survey",
+         "occasions.html": "/occasions"}
 
 
 def _language_of(web: Web, request: Request, user) -> str:
@@ -363,6 +364,65 @@ def create_app(path: Path, *, secret: str, https: bool = False,
             return (i18n.tr("Consent granted for {pid}.", pid=done.patient_id) if done.granted
                     else i18n.tr("Consent withdrawn for {pid}.", pid=done.patient_id))
         return _acted(p, "card.html", lambda: _card_context(p), act)
+
+    @page(web, "source")
+    def card_source(p: Page):
+        from followup.actions.patients import record_source
+
+        def act() -> str:
+            done = record_source(p.conn, _card_patient(p)[0], str(p.form.get("source") or ""),
+                                 detail=str(p.form.get("detail") or "") or None, by=p.user.name, now=p.now)
+            return i18n.tr("Recorded for {pid}: {source}{detail}.", pid=done.patient_id, source=i18n.tr(done.source),
+                           detail=f" ({done.detail})" if done.detail else "")
+        return _acted(p, "card.html", lambda: _card_context(p), act)
+
+    @page(web, "occasions")
+    def occasions(p: Page):
+        return p.render("occasions.html", **_occasions_context(p))
+
+    @page(web, "occasions")
+    def occasions_act(p: Page):
+        from followup.actions import occasions as use
+
+        f, step = p.form, p.request.path_params["step"]
+
+        def text(key: str) -> str:
+            return str(f.get(key) or "")
+
+        def act() -> str:
+            if step == "holiday":
+                found = use.add_holiday(p.conn, text("name"), on=text("on"), sex=text("sex") or None,
+                                        texts=tuple(t for t in (text("text"),) if t.strip()), by=p.user.name, now=p.now)
+                return i18n.tr("Holiday {name} added.", name=found.name)
+            if step == "text":
+                found, tid = use.add_text(p.conn, text("occasion"), text("text"), by=p.user.name, now=p.now)
+                return i18n.tr("Text #{id} added.", id=tid)
+            if step == "retire":
+                use.retire_text(p.conn, _number(text("id")), by=p.user.name, now=p.now)
+                return i18n.tr("Text #{id} retired.", id=text("id"))
+            if step == "remove":
+                found = use.remove_holiday(p.conn, text("name"), by=p.user.name, now=p.now)
+                return i18n.tr("Holiday {name} removed: no more greetings on it.", name=found.name)
+            if step == "campaign":
+                shown = use.add_campaign(p.conn, text("name"), text=text("text"), channel=text("channel"),
+                                         audience=text("audience") or "all", starts=_day_of(text("from")),
+                                         ends=_day_of(text("to")), by=p.user.name, now=p.now, today=p.today)
+                return i18n.tr("Campaign {name} added: on {day} it reaches {n}.", name=shown.campaign.name,
+                               day=i18n.day(shown.day), n=len(shown.would_get))
+            if step == "stop":
+                row = use.stop_campaign(p.conn, text("id"), by=p.user.name, now=p.now)
+                return i18n.tr("Campaign {name} stopped.", name=row["name"])
+            from followup.errors import NotFound
+
+            raise NotFound(N_("no such page"))
+        return _acted(p, "occasions.html", lambda: _occasions_context(p), act)
+
+    @page(web, "occasions")
+    def campaign_page(p: Page):
+        from followup.actions.occasions import campaign_preview
+
+        row, shown = campaign_preview(p.conn, str(p.request.path_params["campaign"]), today=p.today)
+        return p.render("campaign.html", campaign=row, preview=shown)
 
     @page(web, "next-contact")
     def card_next(p: Page):
@@ -602,6 +662,10 @@ def create_app(path: Path, *, secret: str, https: bool = False,
         Route("/entry/{entry:str}/card/{member:int}", card, methods=["GET"]),
         Route("/entry/{entry:str}/card/{member:int}/consent", card_consent, methods=["POST"]),
         Route("/entry/{entry:str}/card/{member:int}/next", card_next, methods=["POST"]),
+        Route("/entry/{entry:str}/card/{member:int}/source", card_source, methods=["POST"]),
+        Route("/occasions", occasions, methods=["GET"]),
+        Route("/occasions/{step:str}", occasions_act, methods=["POST"]),
+        Route("/campaigns/{campaign:int}", campaign_page, methods=["GET"]),
         Route("/entry/{entry:str}/survey", survey_form, methods=["GET"]),
         Route("/entry/{entry:str}/survey", survey, methods=["POST"]),
         Route("/entry/{entry:str}/card/{member:int}/complaint", card_complaint, methods=["POST"]),
@@ -694,7 +758,7 @@ def _card_context(p: Page) -> dict:
     """One patient of an entry of today's list (open or closed today; ``member`` 0 is the patient, then
     the household on the call): details, why they are or are not due, consents, agreed contacts, log."""
     from followup.actions.contacts import agreed_contacts, consent_state, contact_log, explain
-    from followup.actions.patients import patient_card
+    from followup.actions.patients import patient_card, source_vocabulary
     from followup.entryids import CHANNELS
     from followup.records import HOW, PURPOSES
 
@@ -706,7 +770,37 @@ def _card_context(p: Page) -> dict:
             "findings": explain(p.conn, pid, day=p.today, today=p.today).findings,
             "consents": state.current, "history": state.history, "agreed": agreed_contacts(p.conn, pid),
             "log": contact_log(p.conn, pid)[1], "purposes": PURPOSES, "channels": CHANNELS, "hows": HOW,
+            "sources": source_vocabulary(p.conn),
             "today": p.today, "notice": "", "error": ""}
+
+
+def _occasions_context(p: Page) -> dict:
+    """The occasions with the clinic's texts, the campaigns with what each did, and the form's choices."""
+    from followup.actions.occasions import campaigns, occasions
+    from followup.records import AUDIENCES, SEXES, WRITTEN
+
+    return {"occasions": occasions(p.conn), "campaigns": campaigns(p.conn), "channels": WRITTEN,
+            "audiences": AUDIENCES, "sexes": SEXES, "today": p.today, "notice": "", "error": ""}
+
+
+def _number(text: str) -> int:
+    from followup.errors import UsageError
+
+    if not text.strip().isdigit():
+        raise UsageError(N_("give the text's number"))
+    return int(text)
+
+
+def _day_of(text: str) -> Optional[dt.date]:
+    """A day a form sent (an <input type="date">: ISO), or None when left empty."""
+    from followup.errors import UsageError
+
+    if not text.strip():
+        return None
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(N_("{value!r} is not a date"), value=text) from None
 
 
 def _survey_context(p: Page) -> dict:
@@ -721,7 +815,8 @@ def _survey_context(p: Page) -> dict:
 
 
 # the manager's tables, each downloadable as CSV or xlsx: /report/NAME.csv, /report/NAME.xlsx
-REPORT_TABLES = ("doctors", "waves", "conversion", "sources", "funnel", "consent_coverage", "dead_souls")
+REPORT_TABLES = ("doctors", "waves", "conversion", "sources", "campaigns", "funnel", "consent_coverage",
+                 "dead_souls")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _DOCTOR_COLUMNS = ["doctor", "status", "responses", "answers_used", "mean_score", "median_score", "nps", "nps_ci",
                    "nps_answers", "expectations_met", "expectations_answers", "trend"]
