@@ -491,3 +491,34 @@ def test_every_default_text_fits_two_sms_parts_in_russian():
     for code, text in texts.items():
         assert text.count("Людмила") == 1 and rules.sms_parts(text)[:1] == ("ucs2",), code
         assert rules.sms_parts(text)[2] <= most, (code, len(text))
+
+
+def test_a_campaign_goes_out_only_with_the_marketing_consent_and_keeps_it(clinic, sms_gateway):
+    gateway, _ = sms_gateway
+    with freeze_time(AT_TEN):
+        for pid in ("S1", "S2"):
+            assert clinic("consent", pid, "--purpose", "marketing", "--channel", "sms").exit_code == 0
+        assert clinic("campaign", "add", "Зима", "--text", "{greeting}! Зимой гигиена со скидкой. {clinic}",
+                      "--channel", "sms").exit_code == 0
+        clinic("send", "--quiet")  # today's recalls (a campaign's message goes alone: another day)
+        assert not any("Зимой" in text for _, text in gateway.received)
+    with freeze_time("2026-11-24 07:00:00"):
+        gateway.received.clear()
+        clinic("send", "--quiet")
+    assert sorted(to for to, text in gateway.received if "Зимой гигиена" in text) == ["79160000001", "79160000002"]
+    kept = clinic.rows("SELECT c.patient_id, k.purpose, k.channel, k.granted FROM contacts c JOIN consents k "
+                       "ON k.id = c.consent_id WHERE c.reasons LIKE '%campaign%' ORDER BY 1")
+    assert kept == [("S1", "marketing", "sms", 1), ("S2", "marketing", "sms", 1)]
+
+
+def test_every_occasion_text_fits_two_sms_parts_in_russian():
+    from followup import i18n, rules
+
+    values = {"greeting": "Здравствуйте, Людмила Михайловна", "clinic": "Клиника Улыбка", "date": "25.09.2026",
+              "doctor_or_we": "Смирнова Анна Петровна", "occasion": "Международный женский день",
+              "amount": "1\u00a0250\u00a0000", "percent": "15"}
+    with i18n.using("ru"):
+        for occasion, texts in rules.OCCASION_TEXTS.items():
+            for key, template in texts.items():
+                text = rules.fill(i18n.tr(template), values)
+                assert text.count("Людмила") == 1 and rules.sms_parts(text)[2] <= 2, (occasion, key, len(text))
