@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Iterable
 
 ENTRY_ID_LENGTH = 6
-CHANNELS = ("call", "sms", "email", "messenger")  # an entry is one patient's contact on one channel
+CHANNELS = ("call", "sms", "email", "messenger", "post")  # an entry is one patient's contact on one channel
 
 
 def entry_id(day: dt.date, patient_id: str, channel: str) -> str:

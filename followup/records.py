@@ -45,7 +45,8 @@ REASONS = {
 OCCASIONS = ("thanks", "birthday", "holiday")
 # "what brought you": the sources a clinic starts with (it may add its own words: followup source add)
 SOURCES = ("recommendation", "mailing", "search", "map", "passing_by", "insurance", "social", "advert", "other")
-WRITTEN = ("sms", "email", "messenger")  # the channels an occasion goes out on
+WRITTEN = ("sms", "email", "messenger", "post")  # the channels an occasion goes out on (post: a printed letter)
+MESSAGES = ("sms", "email", "messenger")  # the channels a campaign goes out on
 MARKETING = ("campaign", "discount_step")
 NOT_CARE = OCCASIONS + MARKETING          # the reasons of the list's own sections, after the care contacts
 AUDIENCES = ("all", "regulars", "families")
@@ -55,7 +56,7 @@ SETTLING = {"reached", "booked", "declined", "sent"}  # sent: an SMS or e-mail w
 # codes shown as words in tables and sentences (tr): statuses, outcomes, findings
 WORDS = (N_("active"), N_("archived"), N_("deceased"), N_("answered"), N_("declined"), N_("reached"),
          N_("no-answer"), N_("busy"), N_("wrong-number"), N_("booked"), N_("call-back"), N_("sent"), N_("undelivered"), N_("due"), N_("waiting"), N_("excluded"),
-         N_("none"), N_("call"), N_("sms"), N_("messenger"), N_("appointment_reminder"), N_("plan_stage_missed"),
+         N_("none"), N_("call"), N_("sms"), N_("messenger"), N_("post"), N_("appointment_reminder"), N_("plan_stage_missed"),
          N_("control_overdue"), N_("survey_call"), N_("hygiene_recall"), N_("agreed_contact"), N_("reminder"),
          N_("plan"), N_("control"), N_("recall"), N_("agreed"), N_("marketing"), N_("in-person"), N_("form"),
          N_("recommendation"), N_("mailing"), N_("search"), N_("map"), N_("passing_by"), N_("insurance"),
@@ -88,6 +89,7 @@ class Patient:
     last_doctor: str | None = None       # the doctor of the last visit
     recent_visits: int | None = None     # visit days in the last policy.regular_months (None: count r.visits)
     total_amount: float | None = None    # what the visits cost, all told (the export's amounts)
+    postal_address: str | None = None    # where a letter goes (the export's address)
 
 
 @dataclass(frozen=True)
@@ -388,7 +390,8 @@ HOW = ("in-person", "phone", "form")
 SYNONYMS = {
     "channel": {"смс": "sms", "sms": "sms", "эсэмэс": "sms", "почта": "email", "электронная почта": "email",
                 "e-mail": "email", "телефон": "call", "позвонить": "call", "whatsapp": "messenger",
-                "telegram": "messenger", "вотсап": "messenger", "телеграм": "messenger"},
+                "telegram": "messenger", "вотсап": "messenger", "телеграм": "messenger", "письмо": "post",
+                "письмом": "post", "почтой": "post", "бумажное письмо": "post", "letter": "post"},
     "outcome": {"дозвонился": "reached", "дозвонилась": "reached", "не ответил": "no-answer",
                 "не ответила": "no-answer", "не отвечает": "no-answer", "не дозвонились": "no-answer",
                 "отказался": "declined", "отказалась": "declined", "записался": "booked", "записалась": "booked",

@@ -367,7 +367,8 @@ def holiday(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
         key = f"holiday:{h.id}"
         reason = Reason("holiday", f"{h.id}:{today.year}", msg(N_("Holiday greeting: {name}"), name=h.name),
                         r.patient.last_doctor, today,
-                        {"holiday_id": h.id, "name": h.name, **occasion_text(r, key, policy, str(today.year))},
+                        {"holiday_id": h.id, "name": h.name, "sex": h.sex,
+                         **occasion_text(r, key, policy, str(today.year))},
                         priority=2)
         found.append(_written(reason))
     if not found:
@@ -616,6 +617,8 @@ def _address(p: Patient, channel: str, consent: Consent) -> str | None:
         return consent.address
     if channel == "email":
         return p.email
+    if channel == "post":
+        return p.postal_address
     if channel in ("sms", "messenger") and not p.phone_sms:
         return None  # a landline, a toll-free number or one with an extension: dialled, never texted
     return p.phone if p.phone_valid else None
@@ -639,6 +642,8 @@ def _unreachable_why(p: Patient, granted: list[str], state, purpose: str, flagge
                       "extension); consent to calls is needed to reach this patient"))
     if granted == ["email"]:
         return msg(N_("no e-mail to use for {channels}"), channels=[msg(c) for c in granted])
+    if granted == ["post"]:
+        return msg(N_("no postal address in the export for a letter"))
     return msg(N_("no phone number to use for {channels}"), channels=[msg(c) for c in granted])
 
 
@@ -749,8 +754,8 @@ def plan_day(records: Iterable[Records], today: dt.date, policy: Policy,
         state = current_consents(r.consents)
         capped = False  # the cap: one non-reminder contact a day too, whatever the channels
         for ch, reasons in _by_channel(due):
-            if any(x.code != "campaign" for x in reasons):  # a campaign's message goes alone, another day
-                reasons = [x for x in reasons if x.code != "campaign"]
+            if any(x.code not in MARKETING for x in reasons):  # marketing goes alone, another day (an
+                reasons = [x for x in reasons if x.code not in MARKETING]  # advert never rides on care or thanks)
             if capped:
                 reasons = [x for x in reasons if x.code in CAP_FREE]
                 if not reasons:
@@ -781,12 +786,13 @@ def _not_greeted(entries: list[Entry], members: dict[str, tuple]) -> list[Entry]
                for x in who.reasons if x.code == "holiday"}
     out = []
     for e in entries:
-        on = [(who, x.ref) for who in (e, *e.household) for x in who.reasons if x.code == "holiday"]
+        on = [(who, x) for who in (e, *e.household) for x in who.reasons if x.code == "holiday"]
         notes = []
-        for ref in dict.fromkeys(ref for _, ref in on):
+        for ref, sex in dict.fromkeys((x.ref, x.evidence.get("sex")) for _, x in on):
             for m in dict.fromkeys(m for who, _ in on for m in members.get(who.patient.patient_id, ())):
                 p = m.patient
-                if (p.patient_id, ref) in greeted or p.status != ACTIVE or p.missing_since:
+                if (p.patient_id, ref) in greeted or p.status != ACTIVE or p.missing_since or \
+                        sex and gender(p) != sex:  # (a holiday for women does not miss the husband)
                     continue
                 greeted.add((p.patient_id, ref))  # named once, on the first of the household's entries
                 notes.append(msg(N_("not greeted: {name} ({id}): no consent to greetings - ask at the next visit"),
@@ -1240,7 +1246,10 @@ def send_held(local: dt.datetime, hours: Window, days: frozenset[int], patient: 
 # (undelivered comes from the gateway's delivery reports, never from a desk)
 _CALL_OUTCOMES = ("reached", "booked", "no-answer", "busy", "call-back", "declined", "wrong-number")
 _WRITTEN_OUTCOMES = ("sent", "declined", "wrong-number")
+_LETTER_OUTCOMES = ("sent", "declined")
 
 
 def desk_outcomes(channel: str) -> tuple[str, ...]:
+    if channel == "post":
+        return _LETTER_OUTCOMES
     return _CALL_OUTCOMES if channel == "call" else _WRITTEN_OUTCOMES

@@ -58,6 +58,7 @@ def _table() -> dict[str, Setting]:
 
     table = [*_policy_settings(),
              Setting("clinic_name", "text", N_("The clinic")),
+             Setting("clinic.letterhead", "text", ""),  # under the name on a letter: address, phone, site
              Setting("language", "language", ""),
              Setting("survey.version", "version", QUESTIONS_VERSION),
              Setting("report.positive_mean", "number", "8.0", 0, 10),

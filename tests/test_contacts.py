@@ -96,8 +96,8 @@ def test_withdrawal_is_a_new_record_and_stops_contact(clinic):
     assert today(clinic) == []
     shown = clinic.json("consent", "show", "P1")
     # nothing edited: 6 grants ("all": the care purposes; marketing, thanks, greetings are asked for by
-    # name), then 8 withdrawals
-    assert len(shown["history"]) == 6 + 8
+    # name), then 10 withdrawals (2 purposes, 5 channels)
+    assert len(shown["history"]) == 6 + 10
     assert {c["purpose"] for c in shown["history"] if c["granted"]} == {"reminder", "plan", "control", "survey",
                                                                         "recall", "agreed"}
     recall = [c for c in shown["current"] if c["purpose"] == "recall" and c["channel"] == "call"]

@@ -54,7 +54,7 @@ def test_thanks(today, visits, first_seen, expected, what):
     assert f.status == expected
     if what:
         assert f.reason.evidence["occasion"] == what and f.reason.ref == "V1" and f.channels == ("sms", "email",
-                                                                                               "messenger")
+                                                                                               "messenger", "post")
 
 
 def test_no_thanks_while_a_complaint_is_open_or_after_a_negative_survey():
@@ -313,3 +313,35 @@ def test_regulars_and_big_spenders_are_marked(days, amount, policy, marks):
                    consents=greet("agreed"), next_contacts=(NextContact(1, "P1", D("2026-12-04"), "как договорились"),))
     [entry] = plan_day([care], D("2026-12-04"), policy)
     assert entry.section == "care" and entry.warnings == ()
+
+
+# --- letters by post ---------------------------------------------------------------------------------
+
+def test_greetings_by_post_are_letters_printed_one_a_page_then_closed(clinic, tmp_path):
+    with freeze_time("2026-12-03 11:00:00", tick=True):
+        clinic("import", write_csv(tmp_path / "pa.csv", ["Номер карты", "ФИО", "Дата рождения", "Телефон", "Адрес"],
+                                   [["A3", "Петрова Анна Ивановна", "11.03.1990", "89167654321",
+                                     "г. Москва, ул. Ленина, д. 1, кв. 2"],
+                                    ["A4", "Сидоров Олег Ильич", "01.01.1970", "89160000001", ""]]))
+        assert clinic("consent", "A3", "-p", "greetings", "-c", "письмо").exit_code == 0
+        assert clinic("consent", "A4", "-p", "greetings", "-c", "post").exit_code == 0
+        clinic("config", "set", "clinic.letterhead", "ул. Зубная, 5 <b>")
+        clinic("occasion", "add", "День клиники", "--on", "12-04")
+    with freeze_time("2026-12-04 09:00:00", tick=True):
+        [letter] = [e for e in clinic.json("today") if e["channel"] == "post"]
+        assert letter["patient_id"] == "A3" and letter["phone"] == "г. Москва, ул. Ленина, д. 1, кв. 2"
+        assert letter["section"] == "occasions" and "День клиники" in letter["message"]
+        # no address: no letter, and why says so
+        why = {f["rule"]: f for f in clinic.json("why", "A4")}
+        assert "no postal address in the export" in why["holiday"]["explanation"]
+        out = tmp_path / "letters.html"
+        r = clinic("letters", "--out", out)
+        assert r.exit_code == 0 and "1 letter to print" in r.output, r.output
+        html = out.read_text(encoding="utf-8")
+        assert out.stat().st_mode & 0o777 == 0o600 and html.count('class="letter"') == 1
+        assert "ул. Зубная, 5 &lt;b&gt;" in html and "Петрова Анна Ивановна" in html and "День клиники" in html
+        assert clinic("letters", "--posted").exit_code == 0
+        assert [e for e in clinic.json("today") if e["channel"] == "post"] == []
+        assert clinic("letters").exit_code != 0  # neither --out nor --posted: one line
+    assert clinic.rows("SELECT outcome, channel FROM contacts WHERE patient_id = 'A3' AND channel = 'post'") == [
+        ("sent", "post")]

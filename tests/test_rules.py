@@ -351,7 +351,7 @@ def test_entry_ids_are_short_unique_and_stay_valid():
 @pytest.mark.parametrize("outcome, retry, withdrawn, flagged, text", [
     ("no-answer", "2026-11-24", 0, 0, "try again on 2026-11-24"),
     ("busy", "2026-11-24", 0, 0, "at another time of day"),
-    ("declined", None, 4, 0, "consent withdrawn for recall"),
+    ("declined", None, 5, 0, "consent withdrawn for recall"),
     ("wrong-number", None, 0, 1, "flagged"),
     ("booked", None, 0, 0, "closed"),
 ])
@@ -363,7 +363,7 @@ def test_next_steps_of_each_outcome(outcome, retry, withdrawn, flagged, text):
     assert contact["reasons"] == [["hygiene_recall", "recall:2026-11-20"]]
     assert len(steps.withdrawals) == withdrawn and len(steps.phone_flags) == flagged and text in steps.text
     if withdrawn:
-        assert {w["channel"] for w in steps.withdrawals} == {"call", "sms", "email", "messenger"}
+        assert {w["channel"] for w in steps.withdrawals} == {"call", "sms", "email", "messenger", "post"}
         assert all(w["granted"] == 0 and w["note"] == "declined when contacted" for w in steps.withdrawals)
 
 

@@ -123,12 +123,13 @@ MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys"
               "m015_survey_corrections", "m016_capacity",
               "m017_erased_cards", "m018_outbox", "m019_plan_filters",
               "m020_lookup_indexes", "m021_staff_logins", "m022_occasions", "m023_sources_amounts",
-              "m024_campaigns"]
+              "m024_campaigns", "m025_postal_address"]
 EXPECTED["campaigns"] = [
     ("id", "INTEGER", 0, 1), ("name", "TEXT", 1, 0), ("text", "TEXT", 1, 0), ("channel", "TEXT", 1, 0),
     ("audience", "TEXT", 1, 0), ("starts", "TEXT", 1, 0), ("ends", "TEXT", 1, 0), ("created_by", "TEXT", 1, 0),
     ("created_at", "TEXT", 1, 0), ("stopped_by", "TEXT", 0, 0), ("stopped_at", "TEXT", 0, 0)]
-EXPECTED["patients"] = EXPECTED["patients"] + [("source", "TEXT", 0, 0), ("source_detail", "TEXT", 0, 0)]
+EXPECTED["patients"] = EXPECTED["patients"] + [("source", "TEXT", 0, 0), ("source_detail", "TEXT", 0, 0),
+                                               ("address", "TEXT", 0, 0)]
 EXPECTED["visits"] = EXPECTED["visits"] + [("amount", "REAL", 0, 0)]
 EXPECTED["patient_sources"] = [
     ("id", "INTEGER", 0, 1), ("patient_id", "TEXT", 1, 0), ("source", "TEXT", 1, 0), ("detail", "TEXT", 0, 0),

@@ -540,6 +540,7 @@ ROUTES = {
     ("GET", "/login"): None, ("POST", "/login"): None, ("POST", "/logout"): None, ("POST", "/language"): None,
     ("POST", "/entry/{entry}/card/{member}/source"): "source", ("GET", "/occasions"): "occasions",
     ("POST", "/occasions/{step}"): "occasions", ("GET", "/campaigns/{campaign}"): "occasions",
+    ("GET", "/letters"): "outcome", ("POST", "/letters"): "outcome",
 }
 PARAMS = {"entry": "0000000000", "member": "0", "complaint": "999", "step": "resolve", "table": "doctors", "fmt": "csv",
           "campaign": "999"}

@@ -192,13 +192,13 @@ def add_campaign(conn, name: str, *, text: str, channel: str, audience: str = "a
     sent by `followup send` from its first day to its last, once to each. Refused, with nothing written,
     when nobody of the audience could get it."""
     from followup import db
-    from followup.records import AUDIENCES, WRITTEN, Campaign, understood
+    from followup.records import AUDIENCES, MESSAGES, Campaign, understood
 
     name = " ".join((name or "").split())
     if not name or len(name) > NAME_MAX:
         raise UsageError(N_("a campaign's name is 1-{n} characters"), n=NAME_MAX)
     text = _checked_text(text)
-    code = understood(channel or "", WRITTEN, "channel")
+    code = understood(channel or "", MESSAGES, "channel")
     if code is None:
         raise UsageError(N_("a campaign goes out by sms, email or messenger, not {value!r}"), value=channel)
     kind = understood(audience or "all", AUDIENCES)

@@ -201,3 +201,41 @@ def delivery(conn, row: dict, status: str, *, by: str, now: dt.datetime) -> Opti
                         now=now)
     db.outbox_delivery(conn, row["id"], f"undelivered:{code}", _stamp(now))
     return "undelivered"
+
+
+# ---------------------------------------------------------------------------
+# Letters: the day's entries on the channel `post`, printed one a page, posted by the desk
+
+
+def letters(conn, day: dt.date, *, today: dt.date) -> list[dict]:
+    """The day's letters still to post, as the list has them (the entry as `today --format json` gives
+    it: its id, patient, the address in ``phone``, the text in ``message``), in list order."""
+    import json
+
+    from followup.actions.day import stored_day, with_id
+
+    return [json.loads(with_id(shown, payload)) for shown, payload in stored_day(conn, day, "post", today=today)]
+
+
+def letterhead(conn) -> tuple[str, str]:
+    """(the clinic's name, the lines under it on a letter: setting clinic.letterhead)."""
+    from followup import db, settings as config
+
+    stored = db.get_settings(conn)
+    return config.clinic_name(stored), stored.get("clinic.letterhead", "")
+
+
+def letters_posted(conn, day: dt.date, *, today: dt.date, by: str, now: dt.datetime) -> int:
+    """The day's letters were printed and posted: each entry closed as 'sent' (as `done` closes it).
+    Returns how many; one a desk closed meanwhile is left as it is."""
+    from followup.actions.contacts import record_outcome
+    from followup.errors import Conflict
+
+    n = 0
+    for letter in letters(conn, day, today=today):
+        try:
+            record_outcome(conn, letter["entry_id"], "sent", day=day, by=by, now=now)
+            n += 1
+        except Conflict:
+            continue
+    return n

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -11,7 +12,7 @@ import typer
 from followup.cli.core import FORMAT_OPTION, Format, _clock, _console, _db_path, _open, _print_rows, _today, _who, \
     app, echo
 from followup.errors import ExitStatus, UsageError
-from followup.i18n import N_, tr
+from followup.i18n import N_, ntr, tr
 
 
 # the states shown in the summary (JSON keeps the codes)
@@ -155,3 +156,36 @@ def _report(plan, done, failed, lost, *, fmt: Format, quiet: bool, dry_run: bool
     line = (tr("Would send {due} now; {held} held.", **counts) if dry_run else
             tr("Sent {sent}; failed {failed}; unknown {unknown}; held {held}.", **counts))
     _console().print(line, markup=False)
+
+
+@app.command("letters")
+def letters(
+    ctx: typer.Context,
+    out: Optional[Path] = typer.Option(None, "--out", help="The printable file to write (HTML: open it in a browser "
+                                       "and print; one page a letter)."),
+    posted: bool = typer.Option(False, "--posted", help="The day's letters were printed and posted: close each "
+                                "entry as sent."),
+    date: Optional[str] = typer.Option(None, "--date", help="The list's day (default: today)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite the file if it exists."),
+):
+    """The day's letters (the channel post): a printable file with the clinic's header, one page a
+    letter; then --posted once they are in the post."""
+    from followup.actions.sending import letterhead, letters as day_letters, letters_posted
+    from followup.cli.core import _date
+    from followup.db import write_text_private
+
+    day = _date(date)
+    if not out and not posted:
+        raise UsageError(N_("give --out FILE to print the letters, or --posted once they are posted"))
+    conn = _open(ctx, create=False)
+    if out:
+        from followup.web.letters import letters_html
+
+        found = day_letters(conn, day, today=_today())
+        clinic, head = letterhead(conn)
+        path = write_text_private(out, letters_html(found, clinic=clinic, letterhead=head, day=day, standalone=True),
+                                  force=force)
+        echo(ntr("{n} letter to print: {path}", "{n} letters to print: {path}", len(found), path=path))
+    if posted:
+        n = letters_posted(conn, day, today=_today(), by=_who(None), now=_clock())
+        echo(ntr("{n} letter recorded as sent.", "{n} letters recorded as sent.", n))

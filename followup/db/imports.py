@@ -42,7 +42,7 @@ IMPORT_TABLES = {
     "patients": TableSpec("patients", ("patient_id",), (
         "full_name", "last_name", "first_name", "middle_name", "name_fold", "birth_date",
         "phone", "phone_valid", "phone2", "phone2_valid", "email", "household_id", "status",
-        "first_visit", "phone_sms", "phones_other", "source", "source_detail"),
+        "first_visit", "phone_sms", "phones_other", "source", "source_detail", "address"),
         {**{c: _NAME_FIELDS for c in _NAME_FIELDS + ("name_fold",)}, **{c: _PHONE_FIELDS for c in _PHONE_COLUMNS},
          "source": _SOURCE_FIELDS, "source_detail": _SOURCE_FIELDS}),
     "visits": TableSpec("visits", ("visit_id",), (

@@ -109,7 +109,7 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
     patients = {}
     for r in conn.execute(
             f"SELECT p.patient_id, p.full_name, p.first_name, p.middle_name, p.phone, p.phone_valid, p.email, "
-            f"p.household_id, p.status, p.missing_since, p.phone_sms, p.birth_date, "
+            f"p.household_id, p.status, p.missing_since, p.phone_sms, p.birth_date, p.address, "
             f"min(coalesce(p.first_visit, '9999'), coalesce((SELECT min(v.date) FROM visits v INDEXED BY "
             f"visits_patient_date WHERE v.patient_id = p.patient_id), '9999')), "
             f"(SELECT v.date || char(31) || coalesce(doc.name, '') FROM visits v INDEXED BY visits_patient_date "
@@ -120,13 +120,13 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
             f"(SELECT sum(v.amount) FROM visits v WHERE v.patient_id = p.patient_id) "
             f"FROM patients p WHERE p.patient_id {within}",
             (regular_from or "9999", today.isoformat(), ids_json)):
-        last_date, _, last_doctor = (r[13] or "").partition("\x1f")
+        last_date, _, last_doctor = (r[14] or "").partition("\x1f")
         patients[r[0]] = Patient(patient_id=r[0], name=r[1] or "", first_name=r[2], middle_name=r[3], phone=r[4],
                                  phone_valid=bool(r[5]), email=r[6], household_id=r[7], status=r[8],
                                  missing_since=day(r[9]), phone_sms=bool(r[10]), birth_date=date_or_none(r[11]),
-                                 first_seen=None if r[12] == "9999" else date_or_none(r[12]),
+                                 postal_address=r[12], first_seen=None if r[13] == "9999" else date_or_none(r[13]),
                                  last_visit=date_or_none(last_date), last_doctor=last_doctor or None,
-                                 recent_visits=r[14] if regular_from else None, total_amount=r[15])
+                                 recent_visits=r[15] if regular_from else None, total_amount=r[16])
     buckets = {pid: {k: [] for k in ("visits", "appointments", "plan_stages", "consents", "next_contacts",
                                      "contacts", "phone_flags", "complaints", "surveys", "reason_actions", "waits",
                                      "household")}

@@ -10,7 +10,7 @@ import sqlite3
 
 PATIENT_COLUMNS = ("patient_id", "full_name", "birth_date", "phone", "phone_valid", "phone2",
                    "phone2_valid", "email", "household_id", "status", "first_visit", "missing_since", "phone_sms",
-                   "phones_other")
+                   "phones_other", "address")
 
 
 def get_patient(conn: sqlite3.Connection, patient_id: str) -> dict | None:

@@ -662,6 +662,16 @@ def m024_campaigns(db):
                    f"BEGIN DELETE FROM plan_meta; END")
 
 
+def m025_postal_address(db):
+    # Letters by post (the channel `post`: thanks and greetings printed, one page a letter): where to.
+    db.executescript(
+        """
+        ALTER TABLE patients ADD COLUMN address TEXT;
+        DELETE FROM plan_meta;
+        """
+    )
+
+
 # The migrations in order: append only, never rename one (a database records the names it has).
 MIGRATIONS = (m001_initial, m002_contacts, m003_complaints, m004_surveys, m005_survey_themes, m006_erasures,
               m007_day_plan, m008_contacts_entry, m009_plan_texts, m010_complaint_survey, m011_day_counts,
@@ -669,7 +679,7 @@ MIGRATIONS = (m001_initial, m002_contacts, m003_complaints, m004_surveys, m005_s
               m015_survey_corrections, m016_capacity,
               m017_erased_cards, m018_outbox, m019_plan_filters,
               m020_lookup_indexes, m021_staff_logins, m022_occasions, m023_sources_amounts,
-              m024_campaigns)
+              m024_campaigns, m025_postal_address)
 MIGRATION_NAMES = tuple(m.__name__ for m in MIGRATIONS)
 
 

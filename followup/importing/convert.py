@@ -337,7 +337,7 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
     elif kind == "patients":
         c_id = id_column("patient_id", stored=ctx.stored)
         c_birth, c_first_visit, c_status = date_column("birth_date"), date_column("first_visit"), enum_column("status")
-        c_email, c_house = text_column("email"), text_column("household_id")
+        c_email, c_house, c_address = text_column("email"), text_column("household_id"), text_column("address")
         has_parts = "last_name" in index
         name_col = header("full_name") if "full_name" in index else header("last_name")
         region = ctx.region
@@ -417,11 +417,11 @@ def build_converter(kind: str, index: dict[str, int], mapping: Mapping, ctx: Con
             households = c_house(col("household_id"), batch)
             ctx.households.update(h for h in households if h)
             sources = source_columns(col, batch) if has_source else repeat((None, None))
-            return [(pid, *name, birth, p1, v1, p2, v2, email, house, status, first, sms, others, *source)
-                    for pid, name, birth, (p1, v1, p2, v2, sms, others), email, house, status, first, source in zip(
-                        ids, names(col, batch), c_birth(col("birth_date"), batch), numbers,
-                        c_email(col("email"), batch), households, c_status(col("status"), batch),
-                        c_first_visit(col("first_visit"), batch), sources)]
+            return [(pid, *name, birth, p1, v1, p2, v2, email, house, status, first, sms, others, *source, address)
+                    for pid, name, birth, (p1, v1, p2, v2, sms, others), email, house, status, first, source, address
+                    in zip(ids, names(col, batch), c_birth(col("birth_date"), batch), numbers,
+                           c_email(col("email"), batch), households, c_status(col("status"), batch),
+                           c_first_visit(col("first_visit"), batch), sources, c_address(col("address"), batch))]
     else:  # pragma: no cover - kinds are checked before
         raise ValueError(kind)
 

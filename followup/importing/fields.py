@@ -45,6 +45,8 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
                    "канал привлечения"),
         "referrer": ("referrer", "referred by", "по рекомендации", "кто рекомендовал", "рекомендатель",
                      "рекомендовал"),
+        "address": ("address", "postal address", "адрес", "почтовый адрес", "адрес проживания",
+                    "адрес регистрации", "домашний адрес"),
     },
     "visits": {
         "visit_id": ("visit_id", "visit id", "id визита", "код визита", "номер визита", "№ визита",
@@ -107,6 +109,7 @@ MEANING: dict[str, dict[str, str]] = {
         "source": N_("what brought the patient: recommendation, mailing, search, map, passing by, insurance, "
                      "social, advert (in Russian too); other words are kept as said"),
         "referrer": N_("who recommended the clinic (the source is then a recommendation)"),
+        "address": N_("postal address, for letters (the channel post)"),
     },
     "visits": {
         "visit_id": N_("the visit's number"),

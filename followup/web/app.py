@@ -376,6 +376,23 @@ def create_app(path: Path, *, secret: str, https: bool = False,
                            detail=f" ({done.detail})" if done.detail else "")
         return _acted(p, "card.html", lambda: _card_context(p), act)
 
+    @page(web, "outcome")
+    def letters_page(p: Page):
+        from followup.actions.sending import letterhead, letters
+        from followup.web.letters import letters_html
+
+        clinic, head = letterhead(p.conn)
+        return HTMLResponse(letters_html(letters(p.conn, p.today, today=p.today), clinic=clinic, letterhead=head,
+                                         day=p.today, standalone=False))
+
+    @page(web, "outcome")
+    def letters_posted(p: Page):
+        from followup.actions.sending import letters_posted as posted
+
+        n = posted(p.conn, p.today, today=p.today, by=p.user.name, now=p.now)
+        return p.render("done.html", **{**_done_context(p), "notice": i18n.ntr(
+            "{n} letter recorded as sent.", "{n} letters recorded as sent.", n)})
+
     @page(web, "occasions")
     def occasions(p: Page):
         return p.render("occasions.html", **_occasions_context(p))
@@ -664,6 +681,8 @@ def create_app(path: Path, *, secret: str, https: bool = False,
         Route("/entry/{entry:str}/card/{member:int}/next", card_next, methods=["POST"]),
         Route("/entry/{entry:str}/card/{member:int}/source", card_source, methods=["POST"]),
         Route("/occasions", occasions, methods=["GET"]),
+        Route("/letters", letters_page, methods=["GET"]),
+        Route("/letters", letters_posted, methods=["POST"]),
         Route("/occasions/{step:str}", occasions_act, methods=["POST"]),
         Route("/campaigns/{campaign:int}", campaign_page, methods=["GET"]),
         Route("/entry/{entry:str}/survey", survey_form, methods=["GET"]),
@@ -777,9 +796,9 @@ def _card_context(p: Page) -> dict:
 def _occasions_context(p: Page) -> dict:
     """The occasions with the clinic's texts, the campaigns with what each did, and the form's choices."""
     from followup.actions.occasions import campaigns, occasions
-    from followup.records import AUDIENCES, SEXES, WRITTEN
+    from followup.records import AUDIENCES, MESSAGES, SEXES
 
-    return {"occasions": occasions(p.conn), "campaigns": campaigns(p.conn), "channels": WRITTEN,
+    return {"occasions": occasions(p.conn), "campaigns": campaigns(p.conn), "channels": MESSAGES,
             "audiences": AUDIENCES, "sexes": SEXES, "today": p.today, "notice": "", "error": ""}
 
 
