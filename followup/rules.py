@@ -15,9 +15,9 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from followup.entryids import ENTRY_ID_LENGTH, entry_id, shortest_prefixes
-from followup.records import (ACTIVE, CHANNELS, MARKETING, NOT_CARE, OCCASIONS, SETTLING, UNANSWERED, WRITTEN, Appointment, Complaint,
-                              Consent, Contact, Entry, Finding, Patient, Policy, Reason, Records, Visit, Window,
-                              format_days)
+from followup.records import (ACTIVE, CHANNELS, MARKETING, NOT_CARE, OCCASIONS, SETTLING, UNANSWERED, WRITTEN,
+                              Appointment, Complaint, Consent, Contact, Entry, Finding, Patient, Policy, Reason,
+                              Records, Visit, Window, format_days)
 from followup.i18n import Msg, N_, msg, tr
 from followup.text import fold
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from freezegun import freeze_time
 
-from conftest import write_csv
+from conftest import Cli, built_once, copied, write_csv
 
 PATIENTS = [["A1", "Иванов Иван Петрович", "89161234567", "F1", ""],
             ["A2", "Иванова Мария Сергеевна", "89161234568", "F1", ""],
@@ -23,15 +23,27 @@ def at(day: str):
     return freeze_time(f"{day} 10:00:00", tick=True)
 
 
+@pytest.fixture(scope="module")
+def clinic_file(tmp_path_factory):
+    """Five patients, four of them with the marketing consent by SMS: built once for the run."""
+    def build(where):
+        path = where / "campaigns.db"
+        cli = Cli(path)
+        with at("2026-12-01"):
+            assert cli("--db", path, "import",
+                       write_csv(where / "p.csv", ["Номер карты", "ФИО", "Телефон", "Код семьи", "Откуда узнали"],
+                                 PATIENTS),
+                       write_csv(where / "v.csv", ["Номер визита", "Номер карты", "Дата", "Вид"], VISITS)).exit_code == 0
+            for pid in ("A1", "A2", "A3", "A4"):
+                assert cli("--db", path, "consent", pid, "-p", "marketing", "-c", "sms").exit_code == 0
+            cli("--db", path, "consent", "A5", "-p", "all", "-c", "sms")  # the care purposes only: no marketing
+        return path
+    return built_once(tmp_path_factory, "campaigns-clinic", build)
+
+
 @pytest.fixture
-def clinic(cli, tmp_path):
-    with at("2026-12-01"):
-        cli("import", write_csv(tmp_path / "p.csv", ["Номер карты", "ФИО", "Телефон", "Код семьи", "Откуда узнали"],
-                                PATIENTS),
-            write_csv(tmp_path / "v.csv", ["Номер визита", "Номер карты", "Дата", "Вид"], VISITS))
-        for pid in ("A1", "A2", "A3", "A4"):
-            assert cli("consent", pid, "-p", "marketing", "-c", "sms").exit_code == 0
-        cli("consent", "A5", "-p", "all", "-c", "sms")  # the care purposes only: no marketing
+def clinic(clinic_file, cli, db_path):
+    copied(clinic_file, db_path)
     return cli
 
 

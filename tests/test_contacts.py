@@ -360,8 +360,15 @@ def test_the_days_candidates_lose_no_one(cli, tmp_path):
     assert cli("demo", "--dir", tmp_path / "demo", "--patients", "400").exit_code == 0
     conn = db.connect(tmp_path / "demo" / "demo.db")
     everyone = [r[0] for r in conn.execute("SELECT DISTINCT patient_id FROM consents")]
-    policy = records.Policy()
     start = dt.date.today()
+    # the occasions' and campaigns' candidates too: a holiday on one of the days, campaigns, discount steps
+    greet_on = start + dt.timedelta(days=18)
+    policy = records.Policy(
+        holidays=(records.Holiday(1, "День клиники", greet_on.month, greet_on.day),),
+        campaigns=(records.Campaign(1, "Все", "{greeting}!", "sms", "all", start - dt.timedelta(days=30),
+                                    start + dt.timedelta(days=200)),
+                   records.Campaign(2, "Свои", "{greeting}!", "sms", "regulars", start, start + dt.timedelta(days=60))),
+        discount_steps=((50_000, 5), (150_000, 10)))
     for offset in range(-30, 200, 8):
         day = start + dt.timedelta(days=offset)
         narrowed = rules.plan_day(db.load_records(conn, day, windows=rules.candidate_windows(day, policy)), day,

@@ -10,7 +10,7 @@ import json
 import pytest
 from freezegun import freeze_time
 
-from conftest import write_csv
+from conftest import Cli, built_once, copied, write_csv
 from followup.records import (Complaint, Consent, Contact, Holiday, Member, NextContact, Patient, Policy, Records,
                               SurveyDone, Visit)
 from followup.rules import OCCASION_TEXTS, assess, birthday, holiday, message, plan_day, thanks
@@ -213,18 +213,30 @@ def test_a_clinic_text_carries_its_template_and_fills_its_placeholders():
 
 # --- end to end: the commands, bad input, the memory of the texts sent -------------------------------
 
+@pytest.fixture(scope="module")
+def clinic_file(tmp_path_factory):
+    """A household of two (one with the greetings consent), a patient thanked after a treatment: built once."""
+    def build(where):
+        path = where / "occasions.db"
+        cli = Cli(path)
+        with freeze_time("2026-12-03 10:00:00", tick=True):
+            assert cli("--db", path, "import",
+                       write_csv(where / "p.csv", ["Номер карты", "ФИО", "Дата рождения", "Телефон", "Код семьи"],
+                                 [["A1", "Иванов Иван Петрович", "04.12.1980", "89161234567", "F1"],
+                                  ["A2", "Иванова Мария Сергеевна", "10.05.1982", "89161234567", "F1"],
+                                  ["A3", "Петрова Анна Ивановна", "11.03.1990", "89167654321", ""]]),
+                       write_csv(where / "v.csv", ["Номер визита", "Номер карты", "Врач", "Дата", "Вид"],
+                                 [["V1", "A3", "Смирнова Анна", "03.12.2026", "Окончание лечения"],
+                                  ["V2", "A1", "Козлов Дмитрий", "01.06.2026", "Лечение"]])).exit_code == 0
+            cli("--db", path, "consent", "A1", "-p", "greetings", "-c", "sms")
+            cli("--db", path, "consent", "A3", "-p", "thanks", "-c", "sms")
+        return path
+    return built_once(tmp_path_factory, "occasions-clinic", build)
+
+
 @pytest.fixture
-def clinic(cli, tmp_path):
-    with freeze_time("2026-12-03 10:00:00", tick=True):
-        cli("import", write_csv(tmp_path / "p.csv", ["Номер карты", "ФИО", "Дата рождения", "Телефон", "Код семьи"],
-                                [["A1", "Иванов Иван Петрович", "04.12.1980", "89161234567", "F1"],
-                                 ["A2", "Иванова Мария Сергеевна", "10.05.1982", "89161234567", "F1"],
-                                 ["A3", "Петрова Анна Ивановна", "11.03.1990", "89167654321", ""]]))
-        cli("import", write_csv(tmp_path / "v.csv", ["Номер визита", "Номер карты", "Врач", "Дата", "Вид"],
-                                [["V1", "A3", "Смирнова Анна", "03.12.2026", "Окончание лечения"],
-                                 ["V2", "A1", "Козлов Дмитрий", "01.06.2026", "Лечение"]]))
-        cli("consent", "A1", "-p", "greetings", "-c", "sms")
-        cli("consent", "A3", "-p", "thanks", "-c", "sms")
+def clinic(clinic_file, cli, db_path):
+    copied(clinic_file, db_path)
     return cli
 
 

@@ -78,8 +78,9 @@ def build_demo(directory: Path, *, patients: int, seed: int, language: str, by: 
         add_holiday(conn, name, on=on, sex=sex, by=by, now=now)
     db.set_setting(conn, "discount.steps", "50000:5, 150000:10", by=by, at=now.isoformat(timespec="seconds"))
     try:
-        add_campaign(conn, tr("Hygiene in winter"), text=tr("{greeting}! For our regular patients: a discount on "
-                                                            "professional hygiene until the end of the month. {clinic}"),
+        add_campaign(conn, tr("Hygiene in winter"),
+                     text=tr("{greeting}! For our regular patients: a discount on professional hygiene until the end "
+                             "of the month. {clinic}"),
                      channel="sms", audience="regulars", by=by, now=now, today=today)
     except UsageError:  # a small demo may have no regular patient who asked for advertising: no campaign then
         pass

@@ -562,8 +562,8 @@ DAY_OPTION = typer.Option(None, "--date", help="The day of the list (default: to
 
 
 def _choices(values: list[str], allowed: tuple[str, ...], what: str, every: tuple[str, ...] | None = None) -> list[str]:
-    """The codes named by comma-separated words in either language ("напоминание, смс"), or all (``every``,
-    when "all" means fewer than all the codes)."""
+    """The codes named by comma-separated words in either language ("напоминание, смс"), or all
+    (``every``, when "all" means fewer than all the codes)."""
     from followup.records import understood
 
     out: list[str] = []

@@ -48,7 +48,8 @@ def occasion_list(ctx: typer.Context, fmt: Format = FORMAT_OPTION):
 
 @occasion_app.command("add")
 def occasion_add(ctx: typer.Context,
-                 name: str = typer.Argument(..., help="The holiday's name as the texts say it, e.g. \"Новый год\"."),
+                 name: str = typer.Argument(..., help="The holiday's name as the texts say it, e.g. "
+                                            "\"Новый год\"."),
                  on: str = typer.Option(..., "--on", help="Its day every year: 12-31 (month-day) or 31.12."),
                  sex: Optional[str] = typer.Option(None, "--sex", help="Only the female or the male patients (as "
                                                    "the patronymic tells)."),

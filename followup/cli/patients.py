@@ -200,7 +200,8 @@ def source_list(ctx: typer.Context, fmt: Format = FORMAT_OPTION):
 
 
 @source_app.command("add")
-def source_add(ctx: typer.Context, word: str = typer.Argument(..., help="The new source, e.g. \"газета Район\"."),
+def source_add(ctx: typer.Context,
+               word: str = typer.Argument(..., help="The new source, e.g. \"газета Район\"."),
                by: Optional[str] = BY_OPTION):
     """Add a source of the clinic's own to the words a desk may record."""
     from followup.actions.patients import add_source_word

@@ -601,9 +601,14 @@ def m022_occasions(db):
         """
     )
     for table in ("occasions", "occasion_texts"):
-        for event in ("INSERT", "UPDATE", "DELETE"):
-            db.execute(f"CREATE TRIGGER plan_stale_{table}_{event.lower()} AFTER {event} ON {table} "
-                       f"BEGIN DELETE FROM plan_meta; END")
+        _stale_plan_on(db, table)
+
+
+def _stale_plan_on(db, table: str) -> None:
+    """Triggers that drop the stored day plan whenever ``table`` changes (as a setting's change does)."""
+    for event in ("INSERT", "UPDATE", "DELETE"):
+        db.execute(f"CREATE TRIGGER plan_stale_{table}_{event.lower()} AFTER {event} ON {table} "
+                   f"BEGIN DELETE FROM plan_meta; END")
 
 
 def m023_sources_amounts(db):
@@ -657,9 +662,7 @@ def m024_campaigns(db):
         DELETE FROM plan_meta;
         """
     )
-    for event in ("INSERT", "UPDATE", "DELETE"):
-        db.execute(f"CREATE TRIGGER plan_stale_campaigns_{event.lower()} AFTER {event} ON campaigns "
-                   f"BEGIN DELETE FROM plan_meta; END")
+    _stale_plan_on(db, "campaigns")
 
 
 def m025_postal_address(db):
