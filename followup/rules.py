@@ -473,10 +473,10 @@ def assess(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
                 for f in findings]
 
     settled, attempts, retry, callback, last_cap_contact = _history(r.contacts, policy)
-    last_occasion = max((c for c in r.contacts if c.outcome in SETTLING and c.at.date() < today
-                         and any(code in OCCASIONS for code, _ in c.reasons)), key=lambda c: c.at, default=None)
-    last_marketing = max((c for c in r.contacts if c.outcome in SETTLING and c.at.date() < today
-                          and any(code in MARKETING for code, _ in c.reasons)), key=lambda c: c.at, default=None)
+    last_occasion = last_marketing = None
+    if r.contacts and any(f.status == "due" and f.code in NOT_CARE for f in findings):  # (their own caps)
+        last_occasion = _last_of(r.contacts, OCCASIONS, today)
+        last_marketing = _last_of(r.contacts, MARKETING, today)
     # an entry is (day, patient, channel): once closed it stays closed, so a reason that turns up
     # later in the day (an import, a new agreement) waits for tomorrow on that channel
     closed_today = {c.channel: c for c in sorted(r.contacts, key=lambda c: c.at) if c.at.date() == today}
@@ -549,6 +549,12 @@ def assess(r: Records, today: dt.date, policy: Policy) -> list[Finding]:
         else:
             out.append(replace(f, channels=tuple(ch for ch in still_open if _day_ok(state[(purpose, ch)], today))))
     return out
+
+
+def _last_of(contacts: Sequence[Contact], codes: Collection[str], today: dt.date) -> Contact | None:
+    """The latest contact before today that spoke to the patient about one of these reasons."""
+    return max((c for c in contacts if c.outcome in SETTLING and c.at.date() < today
+                and any(code in codes for code, _ in c.reasons)), key=lambda c: c.at, default=None)
 
 
 WINDOW_OF = {"hygiene_recall": "recall_window_days", "plan_stage_missed": "overdue_window_days",
