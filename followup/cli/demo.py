@@ -70,6 +70,9 @@ def demo(
                  f'followup --db "{db_file}" why {sample[0]["patient_id"] if sample else "000001"}',
                  f'followup --db "{db_file}" patient find Иванов',
                  f'followup --db "{db_file}" patient show 000001',
+                 f'followup --db "{db_file}" occasion list',
+                 f'followup --db "{db_file}" campaign list',
+                 f'followup --db "{db_file}" report clinic',
                  f'followup --db "{db_file}" import "{exports}"      # ' + tr("again: every file is skipped as unchanged"),
                  f'followup --db "{db_file}" import --history'):
         out.print(f"  {line}", markup=False, soft_wrap=True)
