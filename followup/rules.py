@@ -695,7 +695,7 @@ def standing(r: Records, today: dt.date, policy: Policy) -> tuple[Msg, ...]:
         out.append(msg(N_("regular patient: {n} visits in {months} months"), n=n, months=policy.regular_months))
     total = r.patient.total_amount
     if big_spender(r, policy):
-        out.append(msg(N_("visits worth {amount} ₽ all told"), amount=f"{total:,.0f}".replace(",", "\u00a0")))
+        out.append(msg(N_("visits worth {amount} ₽ all told"), amount=_roubles(total)))
     return tuple(out)
 
 

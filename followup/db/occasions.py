@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from followup.db.patients import source_of
+
 __all__ = ["holiday_rows", "insert_holiday", "remove_holiday", "occasion_text_rows", "insert_occasion_text",
            "retire_occasion_text", "campaign_rows", "insert_campaign", "stop_campaign", "campaign_results",
            "marketing_consents"]
@@ -74,8 +76,7 @@ def marketing_consents(conn: sqlite3.Connection, channel: str) -> list[str]:
 
 def campaign_results(conn: sqlite3.Connection, campaign_id: int, days: int = 60) -> dict:
     """What a campaign did: the patients it reached (a message sent), those of them who came within
-    ``days`` of it, and those who named a mailing as what brought them; with the consent each message
-    kept."""
+    ``days`` of it, and those who named a mailing as what brought them."""
     sql = f"""
         WITH reached AS (
             SELECT c.patient_id, min(c.list_date) AS day FROM contacts c, json_each(c.reasons) j
@@ -85,9 +86,8 @@ def campaign_results(conn: sqlite3.Connection, campaign_id: int, days: int = 60)
         SELECT count(*),
                sum(EXISTS (SELECT 1 FROM visits v INDEXED BY visits_patient_date WHERE v.patient_id = r.patient_id
                             AND v.date > r.day AND v.date <= date(r.day, '+{int(days)} days'))),
-               sum(coalesce((SELECT s.source FROM patient_sources s WHERE s.patient_id = r.patient_id
-                              ORDER BY s.id DESC LIMIT 1),
-                            (SELECT p.source FROM patients p WHERE p.patient_id = r.patient_id)) = 'mailing')
+               sum({source_of("r.patient_id", "(SELECT p.source FROM patients p WHERE p.patient_id = r.patient_id)")}
+                   = 'mailing')
           FROM reached r
     """
     reached, came, named = conn.execute(sql, (str(campaign_id),)).fetchone()

@@ -49,6 +49,13 @@ def get_patient(conn: sqlite3.Connection, patient_id: str) -> dict | None:
     return patient
 
 
+def source_of(patient: str, imported: str) -> str:
+    """SQL for what brought a patient: the desk's latest answer, else the export's (``imported``: the
+    patients.source column as the query names it); ``patient`` names the patient's id in the query."""
+    return (f"coalesce((SELECT s.source FROM patient_sources s INDEXED BY patient_sources_patient "
+            f"WHERE s.patient_id = {patient} ORDER BY s.id DESC LIMIT 1), {imported})")
+
+
 def patient_source(conn: sqlite3.Connection, patient_id: str) -> dict | None:
     """What brought the patient: the desk's latest answer (patient show, `patient source`), else what the
     export said; None when neither says."""

@@ -6,6 +6,8 @@ import datetime as dt
 import json
 import sqlite3
 
+from followup.db.patients import source_of
+
 # ---------------------------------------------------------------------------
 # The clinic report's inputs
 
@@ -48,8 +50,7 @@ def conversion_counts(conn: sqlite3.Connection, year: int, today: dt.date, month
 GROUPS = {  # what the conversion is counted by (the first visit's doctor, or the patient's source)
     "doctor": "(SELECT d.name FROM visits v LEFT JOIN doctors d ON d.id = v.doctor_id "
               "WHERE v.patient_id = f.patient_id AND v.date = f.first ORDER BY v.visit_id LIMIT 1)",
-    "source": "coalesce((SELECT s.source FROM patient_sources s INDEXED BY patient_sources_patient "
-              "WHERE s.patient_id = f.patient_id ORDER BY s.id DESC LIMIT 1), f.source)",
+    "source": source_of("f.patient_id", "f.source"),
 }
 
 
