@@ -719,11 +719,37 @@ def apply_migrations(conn: sqlite3.Connection, path: Path | None = None) -> None
     if applied and path is not None:
         pending = next(n for n in MIGRATION_NAMES if n not in applied)
         backup(conn, Path(f"{path}.before-{pending}.bak"), force=True)
-    from sqlite_utils import Database
-
-    db = Database(conn, execute_plugins=False)
+    db = _database(conn)
     with write_transaction(conn):
         _migrations().apply(db)
+
+
+def _statements(sql: str):
+    """The statements of a script, split at the line that ends one (sqlite3.complete_statement: a trigger's
+    inner `;` does not end it). sqlite-utils splits a script inside a transaction character by character,
+    joining the statement so far at each: 3 ms a migration, most of a fresh database's making."""
+    lines: list[str] = []
+    for line in sql.splitlines(keepends=True):
+        lines.append(line)
+        if ";" in line and sqlite3.complete_statement(text := "".join(lines)):
+            yield text.strip()
+            lines = []
+    if "".join(lines).strip():
+        yield "".join(lines).strip()
+
+
+def _database(conn: sqlite3.Connection):
+    """sqlite-utils' Database over the connection, its scripts run statement by statement (see _statements)."""
+    from sqlite_utils import Database
+
+    class Scripted(Database):
+        def executescript(self, sql: str) -> sqlite3.Cursor:
+            cursor = self.conn.cursor()
+            for statement in _statements(sql):
+                cursor.execute(statement)
+            return cursor
+
+    return Scripted(conn, execute_plugins=False)
 
 
 def schema_version(conn: sqlite3.Connection) -> str | None:
