@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from followup.entryids import CHANNELS as _CHANNELS
 from followup.errors import UsageError
@@ -68,6 +68,21 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 # ---------------------------------------------------------------------------
 # Records
+
+
+def maker(cls):
+    """A positional constructor for a frozen record, every field given in order: what a day's plan
+    builds its tens of thousands of records with. The dataclass' own __init__ sets each field through
+    object.__setattr__ (6 µs for a 13-field consent, a third of loading a day's candidates); this
+    fills the new record's __dict__ at once (2 µs). The record is the same (a test compares them)."""
+    names, new = tuple(f.name for f in fields(cls)), object.__new__
+
+    def make(*values):
+        record = new(cls)
+        record.__dict__.update(zip(names, values))
+        return record
+
+    return make
 
 
 @dataclass(frozen=True)

@@ -268,6 +268,18 @@ def conversion(counts: Iterable[tuple[str, str, int, int, int]], by: str = "doct
             for doctor, quarter, n, returned, pending in counts]
 
 
+def summed(counts: Iterable[tuple], keep: int) -> list[tuple[str, str, int, int, int]]:
+    """Counts grouped by several things at once (db.conversion_counts by doctor and source: (doctor,
+    source, quarter, first-time, returned, pending)) summed to the ``keep``-th of them alone: (it,
+    quarter, first-time, returned, pending), in its order and the quarter's, as the database sorts."""
+    totals: dict[tuple[str, str], list[int]] = {}
+    for row in counts:
+        *groups, quarter, n, returned, pending = row
+        t = totals.setdefault((groups[keep], quarter), [0, 0, 0])
+        t[0], t[1], t[2] = t[0] + n, t[1] + returned, t[2] + pending
+    return [(group, quarter, *t) for (group, quarter), t in sorted(totals.items())]
+
+
 def dead_soul_cutoff(today: dt.date, months: int = 24) -> dt.date:
     """Active patients with no visit since this day (and nothing booked ahead) are "dead souls"."""
     from dateutil.relativedelta import relativedelta

@@ -32,11 +32,25 @@ def _days_shown(days: str) -> Msg | list:
 
 
 def current_consents(consents: Iterable[Consent]) -> dict[tuple[str, str], Consent]:
-    """The latest record per (purpose, channel): a withdrawal is a newer record, never an edit."""
+    """The latest record per (purpose, channel): a withdrawal is a newer record, never an edit.
+
+    The rules ask it of one patient's records several times in a row: the answer for the same tuple
+    (immutable, as its consents are) is kept until another is asked about. Do not change the dict."""
+    if type(consents) is tuple and consents is _current[0]:
+        return _current[1]
     state: dict[tuple[str, str], Consent] = {}
-    for c in sorted(consents, key=lambda c: c.recorded_at):
+    for c in sorted(consents, key=_recorded_at):
         state[(c.purpose, c.channel)] = c
+    if type(consents) is tuple:
+        _current[:] = [consents, state]
     return state
+
+
+def _recorded_at(c: Consent) -> dt.datetime:
+    return c.recorded_at
+
+
+_current: list = [None, None]  # the last tuple of consents asked about, and its answer
 
 
 # ---------------------------------------------------------------------------

@@ -378,6 +378,32 @@ def test_the_days_candidates_lose_no_one(cli, tmp_path):
             [(e.entry_id, [r.code for r in e.reasons]) for e in full], day
 
 
+def test_the_records_a_plan_builds_fast_are_the_records(cli, tmp_path):
+    """db.load_records builds its records with records.maker (no dataclass __init__): each one, and each
+    record inside it, has every field set and equals what the dataclass builds from the same values."""
+    import dataclasses
+    import datetime as dt
+
+    from followup import db
+
+    assert cli("demo", "--dir", tmp_path / "demo", "--patients", "120").exit_code == 0
+    conn = db.connect(tmp_path / "demo" / "demo.db")
+    everyone = [r[0] for r in conn.execute("SELECT patient_id FROM patients")]
+    seen: dict[str, int] = {}
+
+    def rebuilt(x):
+        if dataclasses.is_dataclass(x) and not isinstance(x, type):
+            names = [f.name for f in dataclasses.fields(x)]
+            assert sorted(vars(x)) == sorted(names), type(x).__name__
+            seen[type(x).__name__] = seen.get(type(x).__name__, 0) + 1
+            return type(x)(**{n: rebuilt(getattr(x, n)) for n in names})
+        return tuple(rebuilt(v) for v in x) if isinstance(x, tuple) else x
+
+    for r in db.load_records(conn, dt.date.today(), everyone):
+        assert rebuilt(r) == r
+    assert all(seen.get(k, 0) > 10 for k in ("Records", "Patient", "Visit", "Consent", "PlanStage")), seen
+
+
 def test_consent_column_in_the_export(cli, tmp_path):
     headers = ["Номер карты", "ФИО", "Телефон", "Согласие на связь"]
     rows = [["C1", "Первый Пациент", "89161110001", "да"], ["C2", "Второй Пациент", "89161110002", "звонок, смс"],

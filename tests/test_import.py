@@ -291,15 +291,62 @@ def test_extra_cells_shift_columns_and_are_rejected(cli, tmp_path):
 # --- idempotence, updates, staff data ---------------------------------------------------
 
 
+def _stored(cli, table: str) -> list:
+    """A table's rows as imported (not the digest each keeps of the cells it was read from)."""
+    columns = ", ".join(r[1] for r in cli.rows(f"PRAGMA table_info({table})") if r[1] != "digest")
+    return cli.rows(f"SELECT {columns} FROM {table} ORDER BY 1")
+
+
 def test_reimport_is_idempotent_and_skips_an_unchanged_file(cli, patients_csv, visits_csv):
     cli("import", patients_csv, visits_csv)
-    before = cli.rows("SELECT * FROM patients ORDER BY 1"), cli.rows("SELECT * FROM visits ORDER BY 1")
+    before = _stored(cli, "patients"), _stored(cli, "visits")
     out = cli.json("import", patients_csv, visits_csv)
     assert [f["outcome"] for f in out["files"]] == ["unchanged", "unchanged"]
     forced = cli.json("import", "--force", patients_csv, visits_csv)
     assert [(f["inserted"], f["updated"], f["unchanged"]) for f in forced["files"]] == [(0, 0, 3), (0, 0, 3)]
-    after = cli.rows("SELECT * FROM patients ORDER BY 1"), cli.rows("SELECT * FROM visits ORDER BY 1")
+    after = _stored(cli, "patients"), _stored(cli, "visits")
     assert before == after
+
+
+def test_a_full_export_again_converts_only_the_rows_that_changed(cli, tmp_path, patients_csv, monkeypatch):
+    """The nightly case: the whole export again, a few rows changed. A row read from the same cells as
+    last time is known by their digest and not converted again; the changed and new rows are; the
+    result is what converting every row gives (--force). Read another way (another column layout),
+    every row is converted again."""
+    from followup.importing import run
+
+    converted = []
+    build = run.build_converter
+
+    def counting(*args, **kwargs):
+        convert = build(*args, **kwargs)
+
+        def counted(rows, batch):
+            converted.append(len(rows))
+            return convert(rows, batch)
+        return counted
+
+    monkeypatch.setattr(run, "build_converter", counting)
+    cli("import", patients_csv)
+    cli("import", "--force", patients_csv)  # (a first import keeps no digests: the next one does)
+    changed = [list(r) for r in PATIENTS]
+    changed[1][3] = "8 (999) 000-11-22"
+    changed.append(["000104", "Новый Пациент", "", "", "", ""])
+    converted.clear()
+    f = cli.json("import", write_csv(tmp_path / "p2.csv", PATIENT_HEADERS, changed))["files"][0]
+    assert (f["inserted"], f["updated"], f["unchanged"]) == (1, 1, 2) and sum(converted) == 2
+    assert patients_in(cli)["000102"][1] == "+79990001122"
+    fast = _stored(cli, "patients")
+    converted.clear()
+    f = cli.json("import", "--force", tmp_path / "p2.csv")["files"][0]
+    assert (f["inserted"], f["updated"], f["unchanged"]) == (0, 0, 4) and sum(converted) == 4
+    assert _stored(cli, "patients") == fast
+    # the same cells under the columns in another order: read another way, so converted again
+    converted.clear()
+    order = [1, 0, *range(2, len(PATIENT_HEADERS))]
+    f = cli.json("import", write_csv(tmp_path / "p3.csv", [PATIENT_HEADERS[i] for i in order],
+                                     [[r[i] for i in order] for r in changed]))["files"][0]
+    assert f["unchanged"] == 4 and sum(converted) == 4 and _stored(cli, "patients") == fast
 
 
 def test_changed_rows_are_updated_by_id(cli, tmp_path, patients_csv):

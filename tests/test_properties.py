@@ -199,9 +199,12 @@ dates = st.one_of(st.just(""), st.dates(dt.date(1920, 1, 1), dt.date(2026, 1, 1)
 
 
 def _dump(path: Path) -> list:
+    """The patients and households as stored (not the digests each row keeps of the cells it came from)."""
     conn = _sqlite3.connect(path)
     try:
-        return [conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in ("patients", "households")]
+        columns = ", ".join(r[1] for r in conn.execute("PRAGMA table_info(patients)") if r[1] != "digest")
+        return [conn.execute(f"SELECT {columns} FROM patients ORDER BY 1").fetchall(),
+                conn.execute("SELECT * FROM households ORDER BY 1").fetchall()]
     finally:
         conn.close()
 
@@ -212,22 +215,31 @@ def _dump(path: Path) -> list:
 def test_importing_any_file_twice_equals_once_and_never_crashes(rows, encoding, delimiter):
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        path = tmp / "patients.csv"
-        with open(path, "w", encoding=encoding, newline="", errors="replace") as fh:
-            w = _csv.writer(fh, delimiter=delimiter)
-            w.writerow(["Номер карты", "ФИО", "Дата рождения", "Телефон"])
-            for i, (name, born, phone) in enumerate(rows):
-                w.writerow([f"{i:05d}", name, born, phone])
+
+        def written(path: Path, delimiter: str) -> Path:
+            with open(path, "w", encoding=encoding, newline="", errors="replace") as fh:
+                w = _csv.writer(fh, delimiter=delimiter)
+                w.writerow(["Номер карты", "ФИО", "Дата рождения", "Телефон"])
+                for i, (name, born, phone) in enumerate(rows):
+                    w.writerow([f"{i:05d}", name, born, phone])
+            return path
+
+        path = written(tmp / "patients.csv", delimiter)
         db_path = tmp / "f.db"
         conn = db.connect(db_path)
         first = import_paths(conn, db_path, [path], ImportOptions(reject_threshold=1.0), today=dt.date(2026, 11, 23))
         once = _dump(db_path)
         again = import_paths(conn, db_path, [path], ImportOptions(reject_threshold=1.0, force=True),
                              today=dt.date(2026, 11, 23))
+        assert _dump(db_path) == once
+        # the same cells in another file (another delimiter): each row known by its cells' digest
+        other = written(tmp / "again.csv", {";": ",", ",": "\t", "\t": ";"}[delimiter])
+        third = import_paths(conn, db_path, [other], ImportOptions(reject_threshold=1.0), today=dt.date(2026, 11, 24))
         conn.close()
         assert _dump(db_path) == once
-        f1, f2 = first.files[0], again.files[0]
+        f1, f2, f3 = first.files[0], again.files[0], third.files[0]
         if f1.outcome == "imported":
             assert (f2.inserted, f2.updated) == (0, 0) and f2.unchanged == f1.inserted
+            assert (f3.inserted, f3.updated, f3.rejected) == (0, 0, f1.rejected) and f3.unchanged == f1.inserted
         else:  # refused as a whole: a clear message, nothing written
             assert f1.outcome == "failed" and f1.message and once[0] == []

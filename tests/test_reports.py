@@ -220,7 +220,13 @@ def test_the_clinic_reports_counts_by_sqlite_equal_the_counts_by_hand(tmp_path, 
     hand_firsts = first_and_second_visits(conn)
     for year in (2024, 2025, 2026):
         for today in (day, dt.date(year, 12, 31), dt.date(2025, 2, 28), dt.date(2025, 3, 1)):
-            assert db.conversion_counts(conn, year, today) == conversion_by_hand(hand_firsts, year, today), (year, today)
+            by_doctor = conversion_by_hand(hand_firsts, year, today)
+            assert db.conversion_counts(conn, year, today) == by_doctor, (year, today)
+            # the report counts by doctor and by source in one pass, and sums each out of it
+            both = db.conversion_counts(conn, year, today, by=("doctor", "source"))
+            assert reports.summed(both, 0) == by_doctor, (year, today)
+            assert reports.summed(both, 1) == db.conversion_counts(conn, year, today, by="source"), (year, today)
+            assert len({row[1] for row in both}) > 2 or not by_doctor  # several sources among them
     for today in (day, day - dt.timedelta(days=rng.randrange(100, 700))):
         got = reports.dead_souls(db.dead_souls(conn, today, reports.dead_soul_cutoff(today)))
         assert got == dead_souls_by_hand(conn, today) and got, today

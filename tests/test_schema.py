@@ -123,7 +123,7 @@ MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys"
               "m015_survey_corrections", "m016_capacity",
               "m017_erased_cards", "m018_outbox", "m019_plan_filters",
               "m020_lookup_indexes", "m021_staff_logins", "m022_occasions", "m023_sources_amounts",
-              "m024_campaigns", "m025_postal_address"]
+              "m024_campaigns", "m025_postal_address", "m026_import_digests"]
 EXPECTED["campaigns"] = [
     ("id", "INTEGER", 0, 1), ("name", "TEXT", 1, 0), ("text", "TEXT", 1, 0), ("channel", "TEXT", 1, 0),
     ("audience", "TEXT", 1, 0), ("starts", "TEXT", 1, 0), ("ends", "TEXT", 1, 0), ("created_by", "TEXT", 1, 0),
@@ -131,6 +131,9 @@ EXPECTED["campaigns"] = [
 EXPECTED["patients"] = EXPECTED["patients"] + [("source", "TEXT", 0, 0), ("source_detail", "TEXT", 0, 0),
                                                ("address", "TEXT", 0, 0)]
 EXPECTED["visits"] = EXPECTED["visits"] + [("amount", "REAL", 0, 0)]
+# m026: each imported row keeps the digest of the cells it was read from, indexed where it has one
+for _table in ("patients", "visits", "appointments", "plan_stages"):
+    EXPECTED[_table] = EXPECTED[_table] + [("digest", "INTEGER", 0, 0)]
 EXPECTED["patient_sources"] = [
     ("id", "INTEGER", 0, 1), ("patient_id", "TEXT", 1, 0), ("source", "TEXT", 1, 0), ("detail", "TEXT", 0, 0),
     ("recorded_by", "TEXT", 1, 0), ("recorded_at", "TEXT", 1, 0)]
@@ -195,6 +198,7 @@ INDEXES = {  # name: (table, columns)
     'outbox_once': ('outbox', ('list_date', 'patient_id', 'channel')),
     'outbox_patient': ('outbox', ('patient_id',)),
     'patient_sources_patient': ('patient_sources', ('patient_id', 'id')),
+    **{f"{t}_digest": (t, ("digest",)) for t in ("patients", "visits", "appointments", "plan_stages")},
 }
 TRIGGERS = {  # name: table (they keep the stored day plan honest)
     'plan_dirty_complaints_delete': 'complaints', 'plan_dirty_complaints_insert': 'complaints',

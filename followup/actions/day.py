@@ -144,11 +144,6 @@ def entry_json(e, settings: dict, shown_id: str) -> dict:
     return rendered({"entry_id": shown_id, **entry_data(e, settings)})
 
 
-def _payload(e, settings: dict) -> str:
-    """The entry as stored, without its id (which is shown as a prefix that depends on the whole list)."""
-    return json.dumps(entry_data(e, settings), ensure_ascii=False)
-
-
 def with_id(shown_id: str, payload: str) -> str:
     """The stored payload with the id shown put first, as `entry_json` orders the keys (see db.plan_json)."""
     return f'{{"entry_id": "{shown_id}", {payload[1:]}'
@@ -192,18 +187,25 @@ def _listed(entries):
                 yield r.code, who.patient.patient_id, r.ref
 
 
-def _rows(entries, settings: dict, places: dict | None = None):
+def _rows(entries, settings: dict, places: dict | None = None, language: str | None = None):
     """The entries as the stored plan keeps them, one at a time (a chain's day is tens of thousands:
-    store_plan writes them as they come)."""
-    from followup import rules
+    store_plan writes them as they come); with a ``language``, those on the list with their texts in it
+    (as _translate keeps them: made here from the entry in hand, not read back from its payload)."""
+    from followup import i18n, rules
 
     for e in entries:
         no_window, start, priority, name, channel, patient_id = rules.list_order(e)
         doctors, names, digits = rules.filter_keys(e)
-        yield {"entry_id": e.entry_id, "patient_id": patient_id, "channel": channel, "no_window": no_window,
-               "start": start, "priority": priority, "name": name, "payload": _payload(e, settings),
+        data = entry_data(e, settings)
+        place = (places or {}).get(e.entry_id)
+        row = {"entry_id": e.entry_id, "patient_id": patient_id, "channel": channel, "no_window": no_window,
+               "start": start, "priority": priority, "name": name, "payload": json.dumps(data, ensure_ascii=False),  # (without its id: a prefix the whole list decides)
                "members": [patient_id] + [m.patient.patient_id for m in e.household],
-               "place": (places or {}).get(e.entry_id), "doctors": doctors, "names": names, "digits": digits}
+               "place": place, "doctors": doctors, "names": names, "digits": digits}
+        if language is not None and place is None:
+            with i18n.using(language):
+                row["text"] = _json_text(rendered(data))
+        yield row
 
 
 def within_capacity(conn, day: dt.date, entries, policy):
@@ -218,9 +220,10 @@ def within_capacity(conn, day: dt.date, entries, policy):
                                  used=db.day_closed(conn, day.isoformat()))
 
 
-def _refresh(conn, day: dt.date) -> list[str] | None:
+def _refresh(conn, day: dt.date, language: str | None = None) -> list[str] | None:
     """Inside a write transaction: bring the stored plan up to date for ``day``. Returns the entries
-    stored anew when some patients were planned again (None: the whole day was)."""
+    stored anew when some patients were planned again (None: the whole day was, its texts kept in
+    ``language`` if given)."""
     from followup import db, rules
 
     settings = db.get_settings(conn)
@@ -235,7 +238,10 @@ def _refresh(conn, day: dt.date) -> list[str] | None:
         entries = rules.plan_day(db.iter_records(conn, day, windows), day, policy)
         listed, waiting = within_capacity(conn, day, entries, policy)
         places = {w.entry.entry_id: w.place for w in waiting}
-        db.store_plan(conn, day.isoformat(), stamp, policy.survey_wave, _rows(entries, settings, places))
+        db.store_plan(conn, day.isoformat(), stamp, policy.survey_wave, _rows(entries, settings, places, language),
+                      texts=language)
+        if language is not None:
+            db.plan_translated(conn, language)
         db.note_listed(conn, day.isoformat(), _listed(listed))
         db.note_waiting(conn, day.isoformat(), _listed(w.entry for w in waiting), _listed(listed))
         return None
@@ -461,7 +467,7 @@ def refresh(conn, day: dt.date, language: str) -> None:
     ``language``, and in every language whose texts were all kept (the entries planned again only)."""
     from followup import db
 
-    new = _refresh(conn, day)
+    new = _refresh(conn, day, language)
     if new:
         for other in db.plan_languages(conn):
             _translate(conn, other, new)

@@ -45,11 +45,12 @@ def clinic_report(conn, *, year: int, today: dt.date) -> dict:
 
     if year == today.year:  # today's list counts too: stored (and counted) if nobody has asked for it yet
         ensure_stored(conn, today, today=today)
+    counted = db.conversion_counts(conn, year, today, by=("doctor", "source"))
     return {
         "year": year,
-        "conversion": reports.conversion(db.conversion_counts(conn, year, today)),
+        "conversion": reports.conversion(reports.summed(counted, 0)),
         # the new patients by what brought them ("-": nobody asked), and how many came back
-        "sources": reports.conversion(db.conversion_counts(conn, year, today, by="source"), by="source"),
+        "sources": reports.conversion(reports.summed(counted, 1), by="source"),
         "dead_souls": reports.dead_souls(db.dead_souls(conn, today, reports.dead_soul_cutoff(today))),
         "funnel": reports.funnel(db.contact_reasons(conn, year), db.due_counts(conn, year)),
         "consent_coverage": reports.consent_coverage(db.active_patients(conn), db.consent_decisions(conn), PURPOSES),

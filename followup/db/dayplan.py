@@ -187,8 +187,9 @@ def plan_entry_members(conn: sqlite3.Connection, patient_ids: Iterable[str]) -> 
 
 
 def store_plan(conn: sqlite3.Connection, day: str, stamp: str, wave: int, rows: Iterable[dict],
-               replacing: Iterable[str] | None = None) -> None:
-    """Store the day's entries: all of them, or (``replacing``) those of these patients only.
+               replacing: Iterable[str] | None = None, texts: str | None = None) -> None:
+    """Store the day's entries: all of them, or (``replacing``) those of these patients only; the rows
+    that have a "text" with it, as read in the language ``texts``.
 
     The caller holds the write transaction in which it read the marked patients; they are all
     re-planned here, so the marks go.
@@ -214,6 +215,8 @@ def store_plan(conn: sqlite3.Connection, day: str, stamp: str, wave: int, rows: 
                          [tuple(r[c] for c in PLAN_COLUMNS) for r in batch])
         conn.executemany("INSERT INTO plan_members (patient_id, entry_id) VALUES (?, ?)",
                          [(pid, r["entry_id"]) for r in batch for pid in r["members"]])
+        if texts:  # the entries' texts in a language, made with them (see store_plan_texts)
+            store_plan_texts(conn, texts, [(r["entry_id"], r["text"]) for r in batch if "text" in r])
         stored.extend(r["entry_id"] for r in batch)
     if replacing is None:
         ids = conn.execute("SELECT entry_id FROM plan_entries").fetchall()

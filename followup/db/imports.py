@@ -56,29 +56,48 @@ IMPORT_TABLES = {
 
 
 def existing_rows(conn: sqlite3.Connection, spec: TableSpec, keys: Sequence[tuple]) -> dict[tuple, tuple]:
-    """Current rows with these keys: key -> (data columns..., import_file, missing_since)."""
+    """Current rows with these keys: key -> (data columns..., import_file, missing_since, digest)."""
     if not keys:
         return {}
     nk = len(spec.key)
     cols = ", ".join("t." + c for c in spec.all_columns)
     missing = "t.missing_since" if spec.table == "patients" else "NULL"
     if nk == 1:
-        sql = (f"SELECT {cols}, t.import_file, {missing} FROM {spec.table} t "
+        sql = (f"SELECT {cols}, t.import_file, {missing}, t.digest FROM {spec.table} t "
                f"WHERE t.{spec.key[0]} IN (SELECT value FROM json_each(?))")
         param = json.dumps([k[0] for k in keys], ensure_ascii=False)
     else:
         on = " AND ".join(f"t.{k} = json_extract(j.value, '$[{i}]')" for i, k in enumerate(spec.key))
-        sql = (f"SELECT {cols}, t.import_file, {missing} FROM json_each(?) j "
+        sql = (f"SELECT {cols}, t.import_file, {missing}, t.digest FROM json_each(?) j "
                f"JOIN {spec.table} t ON {on}")
         param = json.dumps([list(k) for k in keys], ensure_ascii=False)
     return {row[:nk]: row[nk:] for row in conn.execute(sql, (param,))}
 
 
-def insert_rows(conn: sqlite3.Connection, spec: TableSpec, rows: Sequence[tuple], file_id: int) -> None:
-    cols = spec.all_columns + ("import_file",)
+def insert_rows(conn: sqlite3.Connection, spec: TableSpec, rows: Sequence[tuple], file_id: int,
+                digests: Sequence[int | None]) -> None:
+    """New rows, each with the digest of the cells it was read from (see rows_by_digest)."""
+    cols = spec.all_columns + ("import_file", "digest")
     sql = (f"INSERT INTO {spec.table} ({', '.join(cols)}) "
            f"VALUES ({', '.join('?' * len(cols))})")
-    conn.executemany(sql, map(operator.add, rows, itertools.repeat((file_id,))))
+    conn.executemany(sql, [(*row, file_id, d) for row, d in zip(rows, digests)])
+
+
+def rows_by_digest(conn: sqlite3.Connection, spec: TableSpec, digests: Sequence[int]) -> dict[int, tuple]:
+    """Digest -> (key, import_file) of the stored rows read from cells with these digests (a patient
+    missing from the full exports is left out: listed again, it is written again)."""
+    present = " AND t.missing_since IS NULL" if spec.table == "patients" else ""
+    keys = ", ".join("t." + k for k in spec.key)
+    sql = (f"SELECT t.digest, {keys}, t.import_file FROM {spec.table} t WHERE t.digest IN "
+           f"(SELECT value FROM json_each(?)) AND t.digest IS NOT NULL{present}")
+    nk = len(spec.key)
+    return {r[0]: (r[1:1 + nk], r[-1]) for r in conn.execute(sql, (json.dumps(list(digests)),))}
+
+
+def set_digests(conn: sqlite3.Connection, spec: TableSpec, rows: Sequence[tuple[int, tuple]]) -> None:
+    """(digest, key) of rows read again with the same values from other cells (or read another way)."""
+    where = " AND ".join(f"{k} = ?" for k in spec.key)
+    conn.executemany(f"UPDATE {spec.table} SET digest = ? WHERE {where}", [(d, *key) for d, key in rows])
 
 
 def insert_new_rows(conn: sqlite3.Connection, spec: TableSpec, rows: Sequence[tuple], file_id: int) -> int:
@@ -123,8 +142,8 @@ def is_empty(conn: sqlite3.Connection, spec: TableSpec) -> bool:
 
 
 def update_rows(conn: sqlite3.Connection, spec: TableSpec, rows: Sequence[tuple], file_id: int,
-                positions: Sequence[int]) -> None:
-    """Overwrite only the columns the file provides (``positions`` in spec.columns).
+                positions: Sequence[int], digests: Sequence[int | None]) -> None:
+    """Overwrite only the columns the file provides (``positions`` in spec.columns), and the digest.
 
     A column the export does not have is left as it is; a patient listed again
     is no longer missing.
@@ -134,8 +153,9 @@ def update_rows(conn: sqlite3.Connection, spec: TableSpec, rows: Sequence[tuple]
     if spec.table == "patients":
         sets += ", missing_since = NULL"
     where = " AND ".join(f"{k} = ?" for k in spec.key)
-    sql = f"UPDATE {spec.table} SET {sets}, import_file = ? WHERE {where}"
-    conn.executemany(sql, [tuple(row[nk + i] for i in positions) + (file_id,) + row[:nk] for row in rows])
+    sql = f"UPDATE {spec.table} SET {sets}, import_file = ?, digest = ? WHERE {where}"
+    conn.executemany(sql, [tuple(row[nk + i] for i in positions) + (file_id, d) + row[:nk]
+                           for row, d in zip(rows, digests)])
 
 
 # Keys that a file listed with unchanged values (not written, so not marked by import_file).

@@ -82,7 +82,7 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
     """Build records.Records for the given patients, or for the day's candidates (see candidate_patients)."""
     from followup.records import (Appointment, Complaint, Consent, Contact, Member, NextContact, Patient, PhoneFlag,
                                   PlanStage, ReasonAction, ReasonWait,
-                                  Records, SurveyDone, Visit, parse_days, parse_window)
+                                  Records, SurveyDone, Visit, maker, parse_days, parse_window)
 
     if patient_ids is None:
         ids_json = json.dumps(candidate_patients(conn, windows), ensure_ascii=False)
@@ -99,6 +99,22 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
 
     def day(s):
         return d(s) if s else None
+
+    # the records a day's plan holds most of (see records.maker), and the values many of them share
+    visit, consent, stage, patient, records = (maker(Visit), maker(Consent), maker(PlanStage), maker(Patient),
+                                               maker(Records))
+    dates: dict[str, dt.date] = {}
+    moments: dict[str, dt.datetime] = {}
+    windows_of: dict[str, object] = {}
+    days_of: dict[str, object] = {}
+
+    def date_of(s):
+        if not s:
+            return None
+        try:
+            return dates[s]
+        except KeyError:
+            return dates.setdefault(s, d(s))
 
     def date_or_none(s):
         try:
@@ -121,12 +137,10 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
             f"FROM patients p WHERE p.patient_id {within}",
             (regular_from or "9999", today.isoformat(), ids_json)):
         last_date, _, last_doctor = (r[14] or "").partition("\x1f")
-        patients[r[0]] = Patient(patient_id=r[0], name=r[1] or "", first_name=r[2], middle_name=r[3], phone=r[4],
-                                 phone_valid=bool(r[5]), email=r[6], household_id=r[7], status=r[8],
-                                 missing_since=day(r[9]), phone_sms=bool(r[10]), birth_date=date_or_none(r[11]),
-                                 postal_address=r[12], first_seen=None if r[13] == "9999" else date_or_none(r[13]),
-                                 last_visit=date_or_none(last_date), last_doctor=last_doctor or None,
-                                 recent_visits=r[15] if regular_from else None, total_amount=r[16])
+        patients[r[0]] = patient(r[0], r[1] or "", r[2], r[3], r[4], bool(r[5]), bool(r[10]), r[6], r[7], r[8],
+                                 day(r[9]), date_or_none(r[11]), None if r[13] == "9999" else date_or_none(r[13]),
+                                 date_or_none(last_date), last_doctor or None, r[15] if regular_from else None,
+                                 r[16], r[12])
     buckets = {pid: {k: [] for k in ("visits", "appointments", "plan_stages", "consents", "next_contacts",
                                      "contacts", "phone_flags", "complaints", "surveys", "reason_actions", "waits",
                                      "household")}
@@ -149,8 +163,7 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
     for r in conn.execute(
             f"SELECT v.visit_id, v.patient_id, doc.name, v.date, v.kind, v.control_due FROM visits v "
             f"LEFT JOIN doctors doc ON doc.id = v.doctor_id {visit_sql}", visit_params):
-        buckets[r[1]]["visits"].append(Visit(visit_id=r[0], patient_id=r[1], doctor=r[2], date=d(r[3]),
-                                                 kind=r[4], control_due=day(r[5])))
+        buckets[r[1]]["visits"].append(visit(r[0], r[1], r[2], date_of(r[3]), r[4], date_of(r[5])))
     for r in conn.execute(
             f"SELECT a.appointment_id, a.patient_id, doc.name, a.start, a.status FROM appointments a "
             f"LEFT JOIN doctors doc ON doc.id = a.doctor_id WHERE +a.status = 'booked' AND a.start >= ? "
@@ -162,18 +175,22 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
             f"SELECT p.plan_id, p.stage, p.patient_id, doc.name, p.stage_title, p.due_date, p.status, "
             f"p.signed_date FROM plan_stages p LEFT JOIN doctors doc ON doc.id = p.doctor_id "
             f"WHERE +p.status = 'planned' AND p.patient_id {within}", (ids_json,)):
-        buckets[r[2]]["plan_stages"].append(PlanStage(plan_id=r[0], stage=r[1], patient_id=r[2], doctor=r[3],
-                                                      title=r[4], due=day(r[5]), status=r[6], signed=day(r[7])))
+        buckets[r[2]]["plan_stages"].append(stage(r[0], r[1], r[2], r[3], r[4], date_of(r[5]), r[6], date_of(r[7])))
     # what was recorded after the day asked about does not exist yet for it (`--date` in the past)
     end_of_day = (today + dt.timedelta(days=1)).isoformat()
     for r in conn.execute(
             f"SELECT patient_id, purpose, channel, granted, recorded_at, recorded_by, how, address, window, "
             f"days, note, source, id FROM consents WHERE patient_id {within} AND recorded_at < ?",
             (ids_json, end_of_day)):
-        buckets[r[0]]["consents"].append(Consent(
-            patient_id=r[0], purpose=r[1], channel=r[2], granted=bool(r[3]), recorded_at=dt.datetime.fromisoformat(r[4]),
-            recorded_by=r[5], how=r[6], address=r[7], window=parse_window(r[8]) if r[8] else None,
-            days=parse_days(r[9]) if r[9] else None, note=r[10], source=r[11], id=r[12]))
+        at, window, days = moments.get(r[4]), windows_of.get(r[8]), days_of.get(r[9])
+        if at is None:
+            at = moments[r[4]] = dt.datetime.fromisoformat(r[4])
+        if window is None and r[8]:
+            window = windows_of[r[8]] = parse_window(r[8])
+        if days is None and r[9]:
+            days = days_of[r[9]] = parse_days(r[9])
+        buckets[r[0]]["consents"].append(consent(r[0], r[1], r[2], bool(r[3]), at, r[5], r[6], r[7], window, days,
+                                                 r[10], r[11], r[12]))
     for r in conn.execute(
             f"SELECT id, patient_id, due, reason, channel, doctor, recorded_by FROM next_contacts "
             f"WHERE patient_id {within}", (ids_json,)):
@@ -228,7 +245,10 @@ def load_records(conn: sqlite3.Connection, today: dt.date, patient_ids: Sequence
         buckets[r[0]]["waits"].append(ReasonWait(patient_id=r[0], code=r[1], ref=r[2], since=d(r[3]),
                                                  listed_on=day(r[4])))
     counts = survey_counts(conn)
-    return [Records(patient=patients[pid], **{k: tuple(v) for k, v in b.items()}, survey_counts=counts)
+    return [records(patients[pid], tuple(b["visits"]), tuple(b["appointments"]), tuple(b["plan_stages"]),
+                    tuple(b["consents"]), tuple(b["next_contacts"]), tuple(b["contacts"]), tuple(b["phone_flags"]),
+                    tuple(b["complaints"]), tuple(b["surveys"]), counts, tuple(b["reason_actions"]),
+                    tuple(b["waits"]), tuple(b["household"]))
             for pid, b in buckets.items()]
 
 

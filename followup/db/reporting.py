@@ -12,16 +12,21 @@ from followup.db.patients import source_of
 # The clinic report's inputs
 
 
-def conversion_counts(conn: sqlite3.Connection, year: int, today: dt.date, months: int = 12, *, by: str = "doctor"
-                      ) -> list[tuple[str, str, int, int, int]]:
+def conversion_counts(conn: sqlite3.Connection, year: int, today: dt.date, months: int = 12, *,
+                      by: str | tuple[str, ...] = "doctor") -> list[tuple]:
     """(doctor of the first visit or "-" — or, ``by`` "source", what brought the patient: the desk's
-    latest answer, else the export's, else "-" —, quarter, first-time patients, returned within ``months``,
-    pending) of the patients whose first visit was in ``year``, counted by SQLite: the first visit is
+    latest answer, else the export's, else "-"; ``by`` both, the two —, quarter, first-time patients,
+    returned within ``months``, pending) of the patients whose first visit was in ``year``, counted by
+    SQLite (one pass for both groupings: reports.summed gives each of them): the first visit is
     the export's own first visit date ("Дата первого визита") where it has one, else the earliest
     imported visit; the return is the next visit day after it (a second visit on the first visit's
     day is no return), by the day ``months`` later (the last day of a shorter month: 29.02 + 12
     months is 28.02); a first visit less than ``months`` ago that has not returned yet is pending. One
     look-up a patient on the (patient, date) index, none for the other years' patients' visits."""
+    groups = (by,) if isinstance(by, str) else tuple(by)
+    named = ", ".join(f"{GROUPS[g]} AS g{i}" for i, g in enumerate(groups))
+    judged = ", ".join(f"coalesce(g{i}, '-') AS g{i}" for i in range(len(groups)))
+    keys = ", ".join(f"g{i}" for i in range(len(groups)))
     sql = f"""
         WITH firsts AS (
             SELECT p.patient_id, p.source,
@@ -29,19 +34,19 @@ def conversion_counts(conn: sqlite3.Connection, year: int, today: dt.date, month
                    AS first
               FROM patients p),
         of_year AS (
-            SELECT f.patient_id, f.first, {GROUPS[by]} AS doctor,
+            SELECT f.patient_id, f.first, {named},
                    (SELECT min(v.date) FROM visits v WHERE v.patient_id = f.patient_id AND v.date > f.first)
                    AS second,
                    min(date(f.first, '+{int(months)} months'),
                        date(f.first, 'start of month', '+{int(months) + 1} months', '-1 day')) AS deadline
               FROM firsts f WHERE f.first >= :start AND f.first < :end),
         judged AS (
-            SELECT coalesce(doctor, '-') AS doctor,
+            SELECT {judged},
                    strftime('%Y', first) || '-Q' || ((CAST(strftime('%m', first) AS INTEGER) + 2) / 3) AS quarter,
                    second IS NOT NULL AND second <= deadline AS returned, deadline > :today AS open
               FROM of_year)
-        SELECT doctor, quarter, count(*), sum(returned), sum(NOT returned AND open)
-          FROM judged GROUP BY doctor, quarter ORDER BY doctor, quarter
+        SELECT {keys}, quarter, count(*), sum(returned), sum(NOT returned AND open)
+          FROM judged GROUP BY {keys}, quarter ORDER BY {keys}, quarter
     """
     return conn.execute(sql, {"start": f"{year:04d}-01-01", "end": f"{year + 1:04d}-01-01",
                               "today": today.isoformat()}).fetchall()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import json
 import operator
@@ -418,6 +419,8 @@ class _Converted:
     doctors: list[tuple[int, str]]
     households: set[str]
     consents: list = field(default_factory=list)  # (patient_id, (granted, channels)) from a consent column
+    digests: list = field(default_factory=list)   # of each row's cells (none on a first import)
+    known: list = field(default_factory=list)     # (line, key, import_file) of rows stored from the same cells
 
 
 _FOOTER_WORDS = ("итого", "всего", "total")
@@ -429,8 +432,11 @@ def _footer(cells: list[str]) -> bool:
         c.strip() for c in cells[1:])
 
 
-def _converted(opened, convert, ctx: Context, width: int, ncols: int) -> Iterator[_Converted]:
-    """Parse and convert the file batch by batch; no database work here."""
+def _converted(opened, convert, ctx: Context, width: int, ncols: int, digest=None,
+               known=None) -> Iterator[_Converted]:
+    """Parse and convert the file batch by batch; no database work here, but for ``known``: given each
+    row's ``digest``, the rows stored from the same cells (db.rows_by_digest), which are not converted
+    again (the nightly full export: most of it as it was)."""
     for lines, rows in opened.batches(BATCH):
         rejects: list[Reject] = []
         while rows and (_footer(rows[-1]) or not any(map(str.strip, rows[-1]))):  # a report's "Итого: 3"
@@ -442,6 +448,14 @@ def _converted(opened, convert, ctx: Context, width: int, ncols: int) -> Iterato
             read = len(rows)
         else:
             lines, rows, read = _screen(lines, rows, width, ncols, rejects)
+        digests = list(map(digest, rows)) if digest is not None else []
+        same: list = []
+        if known is not None and rows:
+            found = known(digests)
+            if found:
+                same = [(line, *found[d]) for line, d in zip(lines, digests) if d in found]
+                new = [i for i, d in enumerate(digests) if d not in found]
+                rows, lines, digests = [rows[i] for i in new], [lines[i] for i in new], [digests[i] for i in new]
         batch = Batch()
         stored = convert(rows, batch) if rows else []
         consents = ctx.batch_consents
@@ -450,7 +464,29 @@ def _converted(opened, convert, ctx: Context, width: int, ncols: int) -> Iterato
             good = [i for i in range(len(rows)) if i not in batch.errors]
             stored, lines = [stored[i] for i in good], [lines[i] for i in good]
             consents = [consents[i] for i in good] if consents else []
-        yield _Converted(read, rejects, stored, lines, *ctx.take_new(), [c for c in consents if c])
+            digests = [digests[i] for i in good] if digests else []
+        yield _Converted(read, rejects, stored, lines, *ctx.take_new(), [c for c in consents if c], digests, same)
+
+
+def _digester(kind: str, index: dict, mapping: Mapping, options: ImportOptions, headers: list[str], today: dt.date):
+    """A row's cells -> the digest its stored row keeps (64 bits, signed, as SQLite stores an integer),
+    keyed by everything that changes what the cells are read as: followup's version and its reading
+    code, the kind, the columns, the mapping, the region, the century of two-digit years. Read another
+    way, no row is known by its digest, and each is converted (and its digest kept) again."""
+    from followup import __version__
+
+    here = Path(__file__).resolve().parent
+    code = [[(here / name).stat().st_size, (here / name).stat().st_mtime_ns]
+            for name in ("convert.py", "values.py", "fields.py", "readers.py", os.path.join("..", "phones.py"))]
+    spec = json.dumps([__version__, code, kind, sorted((f, list(i) if isinstance(i, tuple) else i)
+                                                       for f, i in index.items()),
+                       mapping.spec(), options.region, headers, two_digit_pivot(today)], default=str)
+    key, blake2b, to_int = hashlib.sha256(spec.encode()).digest(), hashlib.blake2b, int.from_bytes
+
+    def digest(cells: list[str]) -> int:
+        return to_int(blake2b("\x1f".join(cells).encode(), digest_size=8, key=key).digest(), "big", signed=True)
+
+    return digest
 
 
 def _load(conn, file_id: int, opened, mapping: Mapping, result: FileResult, options: ImportOptions, today, on_rows,
@@ -497,34 +533,52 @@ def _load(conn, file_id: int, opened, mapping: Mapping, result: FileResult, opti
         if len(result.rejects) < MAX_KEPT_REJECTS:
             result.rejects.append(r)
 
-    def write(stored: list[tuple], lines: Sequence[int]) -> None:
-        """Insert, update or leave each row after looking up what is stored; find duplicates."""
+    def write(stored: list[tuple], lines: Sequence[int], digests: Sequence[int], known: Sequence[tuple] = ()) -> None:
+        """Insert, update or leave each row after looking up what is stored; find duplicates. The rows
+        ``known`` by their cells' digest ((line, key, import_file): stored from the same cells) are left
+        as they are, unless one repeats a key."""
         nonlocal unchanged_total
         keys = [row[:nk] for row in stored]
         existing = db.existing_rows(conn, spec, list(dict.fromkeys(keys)))
         textkeys = {k: "\x1f".join(k) for k in keys}
+        textkeys.update((k, "\x1f".join(k)) for _, k, _ in known)
         seen_unchanged = db.unchanged_among(conn, list(textkeys.values())) if unchanged_total else set()
         first_line: dict[tuple, int] = {}
-        inserts, updates, same = [], [], []
-        for line, key, row in zip(lines, keys, stored):
+        inserts, updates, same, inserted_digests, updated_digests, redigested = [], [], [], [], [], []
+        items = list(zip(lines, keys, stored, digests or [None] * len(stored)))
+        if known:  # in the order of the file's lines: the first of a repeated key is the one kept
+            items = sorted(items + [(line, key, None, written) for line, key, written in known], key=_first)
+        for line, key, row, d in items:
             earlier = first_line.get(key)
-            old = existing.get(key)
-            if earlier is not None or textkeys[key] in seen_unchanged or (old is not None and old[-2] == file_id):
+            if row is None:  # known by its digest: stored from these very cells
+                old, written_here = None, d == file_id
+            else:
+                old = existing.get(key)
+                written_here = old is not None and old[-3] == file_id
+            if earlier is not None or textkeys[key] in seen_unchanged or written_here:
                 where = msg(N_(" (line {line})"), line=earlier) if earlier is not None else ""
                 reject(Reject(line, "/".join(spec.key),
                               msg(N_("duplicate identifier: already listed earlier in this file{where}"), where=where)))
                 continue
             first_line[key] = line
-            if old is None:
-                inserts.append(row)
-            elif all(old[i] == row[nk + i] for i in positions) and old[-1] is None:
+            if row is None:
                 same.append(textkeys[key])
+            elif old is None:
+                inserts.append(row)
+                inserted_digests.append(d)
+            elif all(old[i] == row[nk + i] for i in positions) and old[-2] is None:
+                same.append(textkeys[key])
+                if d is not None and old[-1] != d:  # the same values from other cells: known by these next time
+                    redigested.append((d, key))
             else:
                 updates.append(row)
+                updated_digests.append(d)
         if inserts:
-            db.insert_rows(conn, spec, inserts, file_id)
+            db.insert_rows(conn, spec, inserts, file_id, inserted_digests)
         if updates:
-            db.update_rows(conn, spec, updates, file_id, positions)
+            db.update_rows(conn, spec, updates, file_id, positions, updated_digests)
+        if redigested:
+            db.set_digests(conn, spec, redigested)
         if same:
             db.add_unchanged(conn, same)
         result.inserted += len(inserts)
@@ -553,15 +607,20 @@ def _load(conn, file_id: int, opened, mapping: Mapping, result: FileResult, opti
         else:
             for it in group:
                 add_references(it)
-                write(it.rows, it.lines)
+                write(it.rows, it.lines, it.digests)
         group.clear()
         group_rows = group_written = 0
 
     consent_decisions: list = []
-    for item in _converted(opened, convert, ctx, width, ncols):
+    # after a first import, rows are known by their cells' digests: only the others are converted
+    # (--force converts every row, and keeps their digests)
+    digest = None if fresh else _digester(kind, index, mapping, options, headers, today)
+    known = None if fresh or options.force else functools.partial(db.rows_by_digest, conn, spec)
+    for item in _converted(opened, convert, ctx, width, ncols, digest, known):
         consent_decisions.extend(item.consents)
         if options.dry_run and kind == "patients":
             run.dry_patients.update(row[0] for row in item.rows)
+            run.dry_patients.update(key[0] for _, key, _ in item.known)
         result.rows_read += item.read
         for r in item.rejects:
             reject(r)
@@ -576,8 +635,8 @@ def _load(conn, file_id: int, opened, mapping: Mapping, result: FileResult, opti
                 close_group()
         else:
             add_references(item)
-            if item.rows:
-                write(item.rows, item.lines)
+            if item.rows or item.known:
+                write(item.rows, item.lines, item.digests, item.known)
         if on_rows:
             on_rows(str(path), result.rows_read)
     if group:
