@@ -494,3 +494,12 @@ def test_a_large_first_import_builds_indexes_once_and_keeps_them(cli, tmp_path, 
     assert cli.rows("PRAGMA integrity_check") == [("ok",)]
     assert cli.rows("SELECT count(*) FROM visits INDEXED BY visits_control_due WHERE control_due IS NOT NULL") \
         == [(600,)]
+    # read again (--force): each row keeps the digest of its cells, their index built once at the end;
+    # then the file with a row changed is known by them but for that row
+    assert cli("import", "--force", dup).exit_code == 3
+    assert _index_names(cli, "visits") == indexes
+    assert cli.rows("SELECT count(*) FROM visits INDEXED BY visits_digest WHERE digest IS NOT NULL") == [(30_000,)]
+    rows[7][4] = "Лечение" if rows[7][4] != "Лечение" else "Консультация"
+    f = cli.json("import", write_csv(tmp_path / "visits3.csv", VISIT_HEADERS, rows))["files"][0]
+    assert (f["inserted"], f["updated"], f["unchanged"]) == (0, 1, 29_999)
+    assert cli.rows("PRAGMA integrity_check") == [("ok",)]

@@ -243,3 +243,68 @@ def test_importing_any_file_twice_equals_once_and_never_crashes(rows, encoding, 
             assert (f3.inserted, f3.updated, f3.rejected) == (0, 0, f1.rejected) and f3.unchanged == f1.inserted
         else:  # refused as a whole: a clear message, nothing written
             assert f1.outcome == "failed" and f1.message and once[0] == []
+
+
+# --- the nightly export again: rows known by their cells' digest --------------------------------------
+
+_edits = st.lists(st.tuples(st.sampled_from(["keep", "change", "repeat", "repeat-changed", "drop", "new"]),
+                            st.integers(0, 10_000)), min_size=1, max_size=30)
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(st.integers(1, 12), _edits, st.booleans())
+def test_a_known_row_is_read_as_converting_it_would_read_it(n, edits, full_export):
+    """The export again with rows kept, changed, repeated (as they were or changed, before or after the
+    other), dropped and added: importing it with the rows known by their cells' digest (not converted)
+    stores, rejects and counts exactly what converting every row (--force) does, in batches of 3 rows
+    so that repeats fall in one batch and across batches."""
+    from followup.importing import run
+
+    base = [[f"{i:05d}", f"Пациент{i} Анна Петровна", f"8916100{i:04d}"] for i in range(n)]
+    again, added = [], 0
+    rows = list(base)
+    for op, k in edits:
+        i = k % len(rows)
+        if op == "keep":
+            again.append(list(rows[i]))
+        elif op == "change":
+            again.append([rows[i][0], rows[i][1] + " М", rows[i][2]])
+        elif op == "repeat":
+            again.extend([list(rows[i]), list(rows[i])])
+        elif op == "repeat-changed":
+            pair = [list(rows[i]), [rows[i][0], rows[i][1], f"8916200{k % 10_000:04d}"]]
+            again.extend(pair if k % 2 else pair[::-1])
+        elif op == "new":
+            added += 1
+            again.append([f"N{added:04d}", f"Новый{added} Иван", ""])
+    again.extend(r for r in base if r[0] not in {a[0] for a in again} and n % 2)  # sometimes the rest too
+
+    def import_twice(tmp: Path, force: bool):
+        def write(p: Path, rs: list, delimiter: str) -> Path:
+            with open(p, "w", encoding="utf-8", newline="") as fh:
+                _csv.writer(fh, delimiter=delimiter).writerows([["Номер карты", "ФИО", "Телефон"], *rs])
+            return p
+
+        path = tmp / "f.db"
+        conn = db.connect(path)
+        opts = ImportOptions(reject_threshold=1.0, deactivate_threshold=1.0)
+        day = dt.date(2026, 11, 23)
+        first = write(tmp / "base.csv", base, ",")
+        import_paths(conn, path, [first], opts, today=day)
+        import_paths(conn, path, [first], ImportOptions(reject_threshold=1.0, force=True), today=day)  # digests
+        f = import_paths(conn, path, [write(tmp / "again.csv", again, ";")],  # (another file: not skipped)
+                         ImportOptions(reject_threshold=1.0, deactivate_threshold=1.0, force=force,
+                                       full_export=full_export), today=day).files[0]
+        conn.close()
+        return (_dump(path), f.outcome, f.inserted, f.updated, f.unchanged, f.rejected, f.deactivated,
+                # (the rows rejected, and why; which earlier line it repeats, the slow path knows only in its batch)
+                [(r.line, str(r.reason).split(" (line")[0]) for r in f.rejects])
+
+    batch = run.BATCH
+    run.BATCH = 3
+    try:
+        with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+            known, converted = import_twice(Path(a), False), import_twice(Path(b), True)
+    finally:
+        run.BATCH = batch
+    assert known == converted

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import datetime as dt
-import functools
 import hashlib
 import json
 import operator
 import os
 import sqlite3
+import struct
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -420,7 +421,7 @@ class _Converted:
     households: set[str]
     consents: list = field(default_factory=list)  # (patient_id, (granted, channels)) from a consent column
     digests: list = field(default_factory=list)   # of each row's cells (none on a first import)
-    known: list = field(default_factory=list)     # (line, key, import_file) of rows stored from the same cells
+    known: list = field(default_factory=list)     # (line, place in _Known) of rows stored from the same cells
 
 
 _FOOTER_WORDS = ("итого", "всего", "total")
@@ -432,11 +433,39 @@ def _footer(cells: list[str]) -> bool:
         c.strip() for c in cells[1:])
 
 
+class _Known:
+    """The digests of the stored rows' cells (db.stored_digests, sorted), and what this file did with
+    each: ``lines[place]`` is 0 (not met yet), the line that listed the row from the same cells, or
+    minus the line of a row with its key but other cells (which rewrote it)."""
+
+    def __init__(self, digests):
+        from array import array
+
+        self.digests, self.lines = digests, array("i", bytes(4 * len(digests)))
+        # where each of the 65,536 values of a digest's top 16 bits begins: a search looks among the
+        # few digests with the same top bits (a digest is as good as random)
+        self.starts = array("q", (bisect.bisect_left(digests, (b - 32768) << 48) for b in range(65537)))
+
+    def places(self, digests: Sequence[int]) -> list[int]:
+        """Where each digest is among the stored ones, or -1."""
+        stored, starts, search = self.digests, self.starts, bisect.bisect_left
+        out = []
+        for d in digests:
+            b = (d >> 48) + 32768
+            hi = starts[b + 1]
+            i = search(stored, d, starts[b], hi)
+            out.append(i if i < hi and stored[i] == d else -1)
+        return out
+
+    def place(self, digest: int) -> int:
+        return self.places((digest,))[0]
+
+
 def _converted(opened, convert, ctx: Context, width: int, ncols: int, digest=None,
-               known=None) -> Iterator[_Converted]:
-    """Parse and convert the file batch by batch; no database work here, but for ``known``: given each
-    row's ``digest``, the rows stored from the same cells (db.rows_by_digest), which are not converted
-    again (the nightly full export: most of it as it was)."""
+               known: _Known | None = None) -> Iterator[_Converted]:
+    """Parse and convert the file batch by batch; no database work here. Given each row's ``digest``,
+    the rows stored from the same cells as last time (``known``) are not converted again (the nightly
+    full export: most of it as it was)."""
     for lines, rows in opened.batches(BATCH):
         rejects: list[Reject] = []
         while rows and (_footer(rows[-1]) or not any(map(str.strip, rows[-1]))):  # a report's "Итого: 3"
@@ -448,13 +477,13 @@ def _converted(opened, convert, ctx: Context, width: int, ncols: int, digest=Non
             read = len(rows)
         else:
             lines, rows, read = _screen(lines, rows, width, ncols, rejects)
-        digests = list(map(digest, rows)) if digest is not None else []
+        digests = digest(rows) if digest is not None else []
         same: list = []
         if known is not None and rows:
-            found = known(digests)
-            if found:
-                same = [(line, *found[d]) for line, d in zip(lines, digests) if d in found]
-                new = [i for i, d in enumerate(digests) if d not in found]
+            places = known.places(digests)
+            if any(p >= 0 for p in places):
+                same = [(line, p) for line, p in zip(lines, places) if p >= 0]
+                new = [i for i, p in enumerate(places) if p < 0]
                 rows, lines, digests = [rows[i] for i in new], [lines[i] for i in new], [digests[i] for i in new]
         batch = Batch()
         stored = convert(rows, batch) if rows else []
@@ -469,7 +498,7 @@ def _converted(opened, convert, ctx: Context, width: int, ncols: int, digest=Non
 
 
 def _digester(kind: str, index: dict, mapping: Mapping, options: ImportOptions, headers: list[str], today: dt.date):
-    """A row's cells -> the digest its stored row keeps (64 bits, signed, as SQLite stores an integer),
+    """Rows' cells -> the digest its stored row keeps (64 bits, signed, as SQLite stores an integer),
     keyed by everything that changes what the cells are read as: followup's version and its reading
     code, the kind, the columns, the mapping, the region, the century of two-digit years. Read another
     way, no row is known by its digest, and each is converted (and its digest kept) again."""
@@ -481,12 +510,14 @@ def _digester(kind: str, index: dict, mapping: Mapping, options: ImportOptions, 
     spec = json.dumps([__version__, code, kind, sorted((f, list(i) if isinstance(i, tuple) else i)
                                                        for f, i in index.items()),
                        mapping.spec(), options.region, headers, two_digit_pivot(today)], default=str)
-    key, blake2b, to_int = hashlib.sha256(spec.encode()).digest(), hashlib.blake2b, int.from_bytes
+    # (the reading's own digest put before the cells: cheaper than a keyed hash, which hashes a block more)
+    head, blake2b, unpack = hashlib.sha256(spec.encode()).hexdigest()[:16] + "\x1f", hashlib.blake2b, \
+        struct.Struct(">q").unpack
 
-    def digest(cells: list[str]) -> int:
-        return to_int(blake2b("\x1f".join(cells).encode(), digest_size=8, key=key).digest(), "big", signed=True)
+    def digests(rows: list[list[str]]) -> list[int]:
+        return [unpack(blake2b((head + "\x1f".join(cells)).encode(), digest_size=8).digest())[0] for cells in rows]
 
-    return digest
+    return digests
 
 
 def _load(conn, file_id: int, opened, mapping: Mapping, result: FileResult, options: ImportOptions, today, on_rows,
@@ -533,37 +564,46 @@ def _load(conn, file_id: int, opened, mapping: Mapping, result: FileResult, opti
         if len(result.rejects) < MAX_KEPT_REJECTS:
             result.rejects.append(r)
 
-    def write(stored: list[tuple], lines: Sequence[int], digests: Sequence[int], known: Sequence[tuple] = ()) -> None:
+    def write(stored: list[tuple], lines: Sequence[int], digests: Sequence[int], same_cells: Sequence[tuple] = ()
+              ) -> None:
         """Insert, update or leave each row after looking up what is stored; find duplicates. The rows
-        ``known`` by their cells' digest ((line, key, import_file): stored from the same cells) are left
-        as they are, unless one repeats a key."""
+        listed from the same cells as last time ((line, place in ``known``)) are left as they are,
+        unless one repeats a key."""
         nonlocal unchanged_total
         keys = [row[:nk] for row in stored]
         existing = db.existing_rows(conn, spec, list(dict.fromkeys(keys)))
         textkeys = {k: "\x1f".join(k) for k in keys}
-        textkeys.update((k, "\x1f".join(k)) for _, k, _ in known)
         seen_unchanged = db.unchanged_among(conn, list(textkeys.values())) if unchanged_total else set()
         first_line: dict[tuple, int] = {}
-        inserts, updates, same, inserted_digests, updated_digests, redigested = [], [], [], [], [], []
+        inserts, updates, same, inserted_digests, updated_digests, redigested, listed = [], [], [], [], [], [], []
         items = list(zip(lines, keys, stored, digests or [None] * len(stored)))
-        if known:  # in the order of the file's lines: the first of a repeated key is the one kept
-            items = sorted(items + [(line, key, None, written) for line, key, written in known], key=_first)
+        if same_cells:  # in the order of the file's lines: the first of a repeated key is the one kept
+            items = sorted(items + [(line, None, None, place) for line, place in same_cells], key=_first)
         for line, key, row, d in items:
+            if row is None:  # the row is stored from these very cells, unless this file listed its key already
+                earlier = known.lines[d]
+                if earlier:
+                    reject(Reject(line, "/".join(spec.key), msg(N_(
+                        "duplicate identifier: already listed earlier in this file{where}"),
+                        where=msg(N_(" (line {line})"), line=abs(earlier)))))
+                else:
+                    known.lines[d] = line
+                    listed.append(d)
+                continue
             earlier = first_line.get(key)
-            if row is None:  # known by its digest: stored from these very cells
-                old, written_here = None, d == file_id
-            else:
-                old = existing.get(key)
-                written_here = old is not None and old[-3] == file_id
-            if earlier is not None or textkeys[key] in seen_unchanged or written_here:
+            old = existing.get(key)
+            place = known.place(old[-1]) if known is not None and old is not None and old[-1] is not None else -1
+            if place >= 0 and known.lines[place] > 0:  # listed from its old cells earlier in the file
+                earlier = earlier or known.lines[place]
+            if earlier is not None or textkeys[key] in seen_unchanged or (old is not None and old[-3] == file_id):
                 where = msg(N_(" (line {line})"), line=earlier) if earlier is not None else ""
                 reject(Reject(line, "/".join(spec.key),
                               msg(N_("duplicate identifier: already listed earlier in this file{where}"), where=where)))
                 continue
             first_line[key] = line
-            if row is None:
-                same.append(textkeys[key])
-            elif old is None:
+            if place >= 0:  # its old cells, met later in the file, list the key again
+                known.lines[place] = -line
+            if old is None:
                 inserts.append(row)
                 inserted_digests.append(d)
             elif all(old[i] == row[nk + i] for i in positions) and old[-2] is None:
@@ -581,6 +621,9 @@ def _load(conn, file_id: int, opened, mapping: Mapping, result: FileResult, opti
             db.set_digests(conn, spec, redigested)
         if same:
             db.add_unchanged(conn, same)
+        if listed and kind == "patients":  # (a full export's patients not listed are marked missing)
+            db.add_known(conn, [known.digests[place] for place in listed])
+        result.unchanged += len(listed)
         result.inserted += len(inserts)
         result.updated += len(updates)
         result.unchanged += len(same)
@@ -615,12 +658,16 @@ def _load(conn, file_id: int, opened, mapping: Mapping, result: FileResult, opti
     # after a first import, rows are known by their cells' digests: only the others are converted
     # (--force converts every row, and keeps their digests)
     digest = None if fresh else _digester(kind, index, mapping, options, headers, today)
-    known = None if fresh or options.force else functools.partial(db.rows_by_digest, conn, spec)
+    known = None if fresh or options.force else _Known(db.stored_digests(conn, spec))
+    if digest is not None and opened.size > BULK_BYTES and (
+            known is None or len(known.digests) < db.row_count(conn, spec) // 2):
+        # most rows will keep a new digest (the first import after a first one, or after an upgrade):
+        # their index is built once at the end, as a first import builds its indexes
+        rebuild += db.drop_digest_index(conn, spec)
     for item in _converted(opened, convert, ctx, width, ncols, digest, known):
         consent_decisions.extend(item.consents)
         if options.dry_run and kind == "patients":
-            run.dry_patients.update(row[0] for row in item.rows)
-            run.dry_patients.update(key[0] for _, key, _ in item.known)
+            run.dry_patients.update(row[0] for row in item.rows)  # (those known by their cells are stored)
         result.rows_read += item.read
         for r in item.rejects:
             reject(r)
