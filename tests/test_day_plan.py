@@ -166,6 +166,47 @@ def test_stored_plan_equals_a_fresh_one_after_every_kind_of_write(demo, tmp_path
     assert gone["patient_id"] not in {x["patient_id"] for x in demo.check()}
 
 
+def test_a_setting_the_plan_does_not_read_leaves_it_stored(demo):
+    """A gateway's address, the letterhead, a report's threshold… do not drop the stored plan (at a chain's
+    size the next desk waited most of a minute); the settings the plan reads do. Set one at a time, each
+    setting is seen to drop the plan or not; those that do not are then all changed at once, and a plan
+    made afresh is the plan stored."""
+    from followup import settings
+
+    demo.check()
+    conn = sqlite3.connect(demo.path)
+    meta = conn.execute("SELECT * FROM plan_meta").fetchone()
+    before = dict(conn.execute("SELECT key, value FROM settings"))  # the demo's own settings
+    conn.close()
+    value = {"text": "Другое", "number": "5", "whole": "3", "timezone": "Asia/Yekaterinburg",
+             "hours": "10:00-18:00", "weekdays": "mon,tue", "address": "http://127.0.0.1:9/x", "delimiter": ";",
+             "version": "2", "language": "ru", "days": "7", "capacity": "4", "steps": "1000:5",
+             "template": "{greeting}! {clinic}"}
+    changes = {key: settings.CHOICES[key][1] if s.kind == "choice" else value[s.kind]
+               for key, s in settings.table().items()}
+    changes["user.olga.name"] = "Ольга"
+    kept = []
+    for key, new in changes.items():
+        demo.sql("INSERT OR REPLACE INTO settings (key, value, updated_at, updated_by) VALUES (?, ?, 'now', 't')",
+                 (key, new))
+        if state(demo.path)[0] is not None:
+            kept.append(key)
+        if key in before:  # as it was
+            demo.sql("UPDATE settings SET value = ? WHERE key = ?", (before[key], key))
+        else:
+            demo.sql("DELETE FROM settings WHERE key = ?", (key,))
+        if state(demo.path)[0] is None:  # dropped: the stored plan's marker put back, for the next setting
+            demo.sql(f"INSERT INTO plan_meta VALUES ({', '.join('?' * len(meta))})", meta)
+    assert {"send.sms.url", "clinic.letterhead", "report.positive_nps", "user.olga.name"} <= set(kept)
+    assert not {"cap_days", "clinic_name", "language", "discount.steps", "desk.capacity.call",
+                "template.hygiene_recall"} & set(kept)
+    for key in kept:
+        demo.sql("INSERT OR REPLACE INTO settings (key, value, updated_at, updated_by) VALUES (?, ?, 'now', 't')",
+                 (key, changes[key]))
+    assert state(demo.path)[0] is not None  # still stored
+    demo.check()  # the stored list, read as it was kept, is the plan made afresh with all of them changed
+
+
 def test_a_completed_survey_wave_reorders_the_list(demo):
     """Survey calls of doctors still collecting come first: when a doctor's wave fills, the plan is remade."""
     listed = demo.check()

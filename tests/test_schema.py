@@ -123,7 +123,8 @@ MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys"
               "m015_survey_corrections", "m016_capacity",
               "m017_erased_cards", "m018_outbox", "m019_plan_filters",
               "m020_lookup_indexes", "m021_staff_logins", "m022_occasions", "m023_sources_amounts",
-              "m024_campaigns", "m025_postal_address", "m026_import_digests"]
+              "m024_campaigns", "m025_postal_address", "m026_import_digests",
+              "m027_settings_outside_the_plan"]
 EXPECTED["campaigns"] = [
     ("id", "INTEGER", 0, 1), ("name", "TEXT", 1, 0), ("text", "TEXT", 1, 0), ("channel", "TEXT", 1, 0),
     ("audience", "TEXT", 1, 0), ("starts", "TEXT", 1, 0), ("ends", "TEXT", 1, 0), ("created_by", "TEXT", 1, 0),

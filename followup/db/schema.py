@@ -685,6 +685,23 @@ def m026_import_digests(db):
         db.execute(f"CREATE INDEX {table}_digest ON {table}(digest) WHERE digest IS NOT NULL")
 
 
+def m027_settings_outside_the_plan(db):
+    # A setting the day's plan does not read (the gateways, the letterhead, the reports' thresholds,
+    # the survey's questions, the CSV delimiter, the time zone, the staff's names) no longer drops the
+    # stored plan: at a chain's size, the next desk to look waited most of a minute for a new gateway
+    # address. Every other setting (and any added later) still drops it. A test sets each setting and
+    # checks which drop the plan, and that those which do not leave a plan made afresh the same.
+    outside = ("(KEY IN ('clinic.letterhead', 'survey.version', 'csv.delimiter', 'clinic.timezone') "
+               "OR KEY GLOB 'send.*' OR KEY GLOB 'report.*' OR KEY GLOB 'survey.question.*' "
+               "OR KEY GLOB 'user.*.name')")
+    for event, suffix, row in (("INSERT", "i", "NEW"), ("UPDATE", "u", None), ("DELETE", "d", "OLD")):
+        when = (f"NOT {outside.replace('KEY', 'NEW.key')} OR NOT {outside.replace('KEY', 'OLD.key')}"
+                if row is None else f"NOT {outside.replace('KEY', f'{row}.key')}")
+        db.execute(f"DROP TRIGGER plan_stale_settings_{suffix}")
+        db.execute(f"CREATE TRIGGER plan_stale_settings_{suffix} AFTER {event} ON settings WHEN {when} "
+                   f"BEGIN DELETE FROM plan_meta; END")
+
+
 # The migrations in order: append only, never rename one (a database records the names it has).
 MIGRATIONS = (m001_initial, m002_contacts, m003_complaints, m004_surveys, m005_survey_themes, m006_erasures,
               m007_day_plan, m008_contacts_entry, m009_plan_texts, m010_complaint_survey, m011_day_counts,
@@ -692,7 +709,8 @@ MIGRATIONS = (m001_initial, m002_contacts, m003_complaints, m004_surveys, m005_s
               m015_survey_corrections, m016_capacity,
               m017_erased_cards, m018_outbox, m019_plan_filters,
               m020_lookup_indexes, m021_staff_logins, m022_occasions, m023_sources_amounts,
-              m024_campaigns, m025_postal_address, m026_import_digests)
+              m024_campaigns, m025_postal_address, m026_import_digests,
+              m027_settings_outside_the_plan)
 MIGRATION_NAMES = tuple(m.__name__ for m in MIGRATIONS)
 
 
