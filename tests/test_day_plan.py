@@ -207,6 +207,42 @@ def test_a_setting_the_plan_does_not_read_leaves_it_stored(demo):
     demo.check()  # the stored list, read as it was kept, is the plan made afresh with all of them changed
 
 
+def test_the_whole_list_is_kept_in_parts_and_a_change_reassembles_only_its_own(demo, monkeypatch):
+    """The list `today --format json` prints is kept in parts of the list (500 entries; 7 here): a done,
+    a withdrawal, a new entry among the others, a complaint each re-assemble the part or two that hold
+    the patient (and the neighbours whose shown id changed), and the parts still make the list, in order."""
+    from followup.db import dayplan
+
+    monkeypatch.setattr(dayplan, "PART_SIZE", 7)
+    demo.sql("DELETE FROM plan_meta")
+    listed = demo.check()
+
+    def parts():
+        conn = sqlite3.connect(demo.path)
+        try:
+            return (conn.execute("SELECT count(DISTINCT part) FROM plan_entries").fetchone()[0],
+                    conn.execute("SELECT count(*) FROM plan_parts WHERE language = 'en'").fetchone()[0])
+        finally:
+            conn.close()
+
+    total, kept = parts()
+    assert total >= len(listed) // 7 > 10 and kept == total
+    calls = [e for e in listed if e["channel"] == "call" and not e["household"]]
+    touched = []
+    for write in (lambda: demo("done", calls[3]["entry_id"], "--outcome", "no-answer"),
+                  lambda: demo("done", calls[-2]["entry_id"], "--outcome", "declined"),
+                  lambda: demo("consent", calls[9]["patient_id"], "--purpose", "all", "--channel", "all", "--withdraw"),
+                  demo.newcomer,
+                  lambda: demo("complaint", "add", calls[12]["patient_id"], "--text", "Долго ждал")):
+        write()
+        demo.today("--channel", "call")  # (planned again: a filtered read keeps no part)
+        total, kept = parts()
+        touched.append(total - kept)
+        demo.check()  # the parts make the list a plan made afresh makes, in order
+        assert parts()[1] == parts()[0]  # each part kept again
+    assert all(1 <= n <= 3 for n in touched), touched
+
+
 def test_a_completed_survey_wave_reorders_the_list(demo):
     """Survey calls of doctors still collecting come first: when a doctor's wave fills, the plan is remade."""
     listed = demo.check()

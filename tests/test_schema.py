@@ -124,7 +124,7 @@ MIGRATIONS = ["m001_initial", "m002_contacts", "m003_complaints", "m004_surveys"
               "m017_erased_cards", "m018_outbox", "m019_plan_filters",
               "m020_lookup_indexes", "m021_staff_logins", "m022_occasions", "m023_sources_amounts",
               "m024_campaigns", "m025_postal_address", "m026_import_digests",
-              "m027_settings_outside_the_plan"]
+              "m027_settings_outside_the_plan", "m028_plan_parts"]
 EXPECTED["campaigns"] = [
     ("id", "INTEGER", 0, 1), ("name", "TEXT", 1, 0), ("text", "TEXT", 1, 0), ("channel", "TEXT", 1, 0),
     ("audience", "TEXT", 1, 0), ("starts", "TEXT", 1, 0), ("ends", "TEXT", 1, 0), ("created_by", "TEXT", 1, 0),
@@ -133,6 +133,9 @@ EXPECTED["patients"] = EXPECTED["patients"] + [("source", "TEXT", 0, 0), ("sourc
                                                ("address", "TEXT", 0, 0)]
 EXPECTED["visits"] = EXPECTED["visits"] + [("amount", "REAL", 0, 0)]
 # m026: each imported row keeps the digest of the cells it was read from, indexed where it has one
+# m028: the whole list kept in parts
+EXPECTED["plan_parts"] = [("language", "TEXT", 1, 2), ("part", "INTEGER", 1, 1), ("list", "BLOB", 1, 0)]
+EXPECTED["plan_entries"] = EXPECTED["plan_entries"] + [("part", "INTEGER", 1, 0)]
 for _table in ("patients", "visits", "appointments", "plan_stages"):
     EXPECTED[_table] = EXPECTED[_table] + [("digest", "INTEGER", 0, 0)]
 EXPECTED["patient_sources"] = [
@@ -200,6 +203,7 @@ INDEXES = {  # name: (table, columns)
     'outbox_patient': ('outbox', ('patient_id',)),
     'patient_sources_patient': ('patient_sources', ('patient_id', 'id')),
     **{f"{t}_digest": (t, ("digest",)) for t in ("patients", "visits", "appointments", "plan_stages")},
+    'plan_entries_part': ('plan_entries', ('part', 'no_window', 'start', 'priority', 'name', 'channel', 'patient_id')),
 }
 TRIGGERS = {  # name: table (they keep the stored day plan honest)
     'plan_dirty_complaints_delete': 'complaints', 'plan_dirty_complaints_insert': 'complaints',
@@ -216,6 +220,8 @@ TRIGGERS = {  # name: table (they keep the stored day plan honest)
     'plan_stale_settings_u': 'settings', 'plan_dirty_reason_actions_insert': 'reason_actions',
     'plan_dirty_reason_actions_delete': 'reason_actions',
     **{f"plan_stale_{t}_{e}": t for t in ("occasions", "occasion_texts", "campaigns")
+       for e in ("insert", "update", "delete")},
+    **{f"plan_parts_{kind}_{e}": table for kind, table in (("entry", "plan_entries"), ("text", "plan_texts"))
        for e in ("insert", "update", "delete")},
 }
 

@@ -187,13 +187,15 @@ def _listed(entries):
                 yield r.code, who.patient.patient_id, r.ref
 
 
-def _rows(entries, settings: dict, places: dict | None = None, language: str | None = None):
+def _rows(entries, settings: dict, places: dict | None = None, language: str | None = None, *, whole: bool = True):
     """The entries as the stored plan keeps them, one at a time (a chain's day is tens of thousands:
     store_plan writes them as they come); with a ``language``, those on the list with their texts in it
-    (as _translate keeps them: made here from the entry in hand, not read back from its payload)."""
-    from followup import i18n, rules
+    (as _translate keeps them: made here from the entry in hand, not read back from its payload). The
+    ``whole`` day's entries come in list order, and go into its parts in turn; entries planned again
+    among the others are put into theirs by store_plan."""
+    from followup import db, i18n, rules
 
-    for e in entries:
+    for i, e in enumerate(entries):
         no_window, start, priority, name, channel, patient_id = rules.list_order(e)
         doctors, names, digits = rules.filter_keys(e)
         data = entry_data(e, settings)
@@ -201,7 +203,8 @@ def _rows(entries, settings: dict, places: dict | None = None, language: str | N
         row = {"entry_id": e.entry_id, "patient_id": patient_id, "channel": channel, "no_window": no_window,
                "start": start, "priority": priority, "name": name, "payload": json.dumps(data, ensure_ascii=False),  # (without its id: a prefix the whole list decides)
                "members": [patient_id] + [m.patient.patient_id for m in e.household],
-               "place": place, "doctors": doctors, "names": names, "digits": digits}
+               "place": place, "doctors": doctors, "names": names, "digits": digits,
+               "part": db.part_of(i) if whole else -1}
         if language is not None and place is None:
             with i18n.using(language):
                 row["text"] = _json_text(rendered(data))
@@ -253,7 +256,7 @@ def _refresh(conn, day: dt.date, language: str | None = None) -> list[str] | Non
     affected = sorted(set(dirty) | set(db.household_members(conn, dirty)) | set(db.plan_entry_members(conn, dirty)))
     entries = rules.plan_day(db.load_records(conn, day, affected, windows), day, policy)
     places = _places_kept(conn, entries, policy)
-    db.store_plan(conn, day.isoformat(), stamp, policy.survey_wave, _rows(entries, settings, places),
+    db.store_plan(conn, day.isoformat(), stamp, policy.survey_wave, _rows(entries, settings, places, whole=False),
                   replacing=affected)
     listed = [e for e in entries if places.get(e.entry_id) is None]
     db.note_listed(conn, day.isoformat(), _listed(listed))
@@ -347,16 +350,18 @@ def stored_day(conn, day: dt.date, channel: Optional[str] = None, *, today: dt.d
     assembled = None
     with db.read_snapshot(conn):
         if _fresh(conn, day, language):
-            out = read(conn, language, filters)
-            if not whole or db.plan_list_kept(conn, language):
+            if not whole:
+                return read(conn, language, filters)
+            out, made = db.plan_list(conn, language)
+            if not made:
                 return out
-            assembled = (out, conn.execute("PRAGMA data_version").fetchone()[0])
-    if assembled is not None:  # put together from the entries: kept for the next read, if nobody wrote since
-        out, version = assembled
+            assembled = (out, made, conn.execute("PRAGMA data_version").fetchone()[0])
+    if assembled is not None:  # parts put together from the entries: kept for the next read, if nobody wrote since
+        out, made, version = assembled
         try:
             with db.busy_timeout(conn, 0), db.write_transaction(conn):
                 if conn.execute("PRAGMA data_version").fetchone()[0] == version:
-                    db.keep_plan_list(conn, language, out)
+                    db.keep_plan_parts(conn, language, made)
         except sqlite3.OperationalError as exc:
             if not db.is_locked_or_readonly(exc):
                 raise
@@ -366,9 +371,10 @@ def stored_day(conn, day: dt.date, channel: Optional[str] = None, *, today: dt.d
     try:
         with db.busy_timeout(conn, REFRESH_WAIT_MS), db.write_transaction(conn):
             refresh(conn, day, language)
-            out = read(conn, language, filters)
-            if whole:
-                db.keep_plan_list(conn, language, out)
+            if not whole:
+                return read(conn, language, filters)
+            out, made = db.plan_list(conn, language)
+            db.keep_plan_parts(conn, language, made)
             return out
     except sqlite3.OperationalError as exc:
         if not db.is_locked_or_readonly(exc):

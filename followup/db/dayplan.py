@@ -14,7 +14,14 @@ from followup.entryids import prefix_between, shortest_prefixes
 
 
 PLAN_COLUMNS = ("entry_id", "patient_id", "channel", "no_window", "start", "priority", "name", "payload", "place",
-                "doctors", "names", "digits")
+                "doctors", "names", "digits", "part")
+# entries a part of the whole list holds (m028): a change to a patient re-assembles the part holding them
+PART_SIZE = 500
+
+
+def part_of(place: int) -> int:
+    """The part of the whole list the entry at this place of a day's plan (from 0) goes into."""
+    return place // PART_SIZE
 
 
 def plan_state(conn: sqlite3.Connection) -> tuple[str, str, int] | None:
@@ -101,17 +108,16 @@ def plan_count(conn: sqlite3.Connection, filters: Filters = Filters()) -> int:
 def plan_json(conn: sqlite3.Connection, language: str, filters: Filters = Filters()) -> bytes:
     """The stored plan as `followup today --format json` prints it in ``language``, as UTF-8 bytes.
 
-    The whole list is kept ready as one value (a read of a few megabytes, never decoded); a filtered
-    list is put together from the entries.
+    The whole list is kept ready in parts (plan_list: a read of a few megabytes, never decoded); a
+    filtered list is put together from the entries.
     """
     if filters == Filters():
-        kept = conn.execute("SELECT list FROM plan_lists WHERE language = ?", (language,)).fetchone()
-        if kept and kept[0]:
-            return kept[0]
-    return _plan_json(conn, language, *filters.sql())
+        return plan_list(conn, language)[0]
+    return b"[" + _plan_body(conn, language, *filters.sql()) + b"]"
 
 
-def _plan_json(conn: sqlite3.Connection, language: str, where: str = "", params: tuple = ()) -> bytes:
+def _plan_body(conn: sqlite3.Connection, language: str, where: str = "", params: tuple = ()) -> bytes:
+    """The entries on the list (of ``where``) as JSON objects, one a line, without the brackets."""
     factory, conn.text_factory = conn.text_factory, bytes
     try:
         rows = conn.execute(f"SELECT e.shown, t.payload FROM plan_entries e CROSS JOIN plan_texts t "
@@ -119,7 +125,31 @@ def _plan_json(conn: sqlite3.Connection, language: str, where: str = "", params:
                             (language, *params)).fetchall()
     finally:
         conn.text_factory = factory
-    return b"[" + b",\n".join([b'{"entry_id": "' + shown + b'", ' + payload[1:] for shown, payload in rows]) + b"]"
+    return b",\n".join([b'{"entry_id": "' + shown + b'", ' + payload[1:] for shown, payload in rows])
+
+
+def plan_list(conn: sqlite3.Connection, language: str) -> tuple[bytes, list[tuple[int, bytes]]]:
+    """The whole list as `today --format json` prints it in ``language``, from its parts kept ready;
+    and the parts that were not, put together here from their entries (for keep_plan_parts)."""
+    parts = [r[0] for r in conn.execute("SELECT DISTINCT part FROM plan_entries INDEXED BY plan_entries_part "
+                                        "ORDER BY part")]
+    kept = dict(conn.execute("SELECT part, list FROM plan_parts WHERE language = ?", (language,)))
+    made, bodies = [], []
+    for part in parts:
+        body = kept.get(part)
+        if body is None:
+            body = _plan_body(conn, language, "AND e.part = ? ", (part,))
+            made.append((part, body))
+        if body:
+            bodies.append(body)
+    return b"[" + b",\n".join(bodies) + b"]", made
+
+
+def keep_plan_parts(conn: sqlite3.Connection, language: str, parts: Sequence[tuple[int, bytes]]) -> None:
+    """Keep parts of the whole list as read in ``language`` (plan_list's), in the caller's write
+    transaction; the caller checked that nothing was written since they were read."""
+    conn.executemany("INSERT OR REPLACE INTO plan_parts (language, part, list) VALUES (?, ?, ?)",
+                     [(language, part, body) for part, body in parts])
 
 
 def plan_has_list(conn: sqlite3.Connection, language: str) -> bool:
@@ -151,25 +181,14 @@ def plan_languages(conn: sqlite3.Connection) -> list[str]:
 def store_plan_texts(conn: sqlite3.Connection, language: str, rows: Sequence[tuple[str, str]]) -> None:
     """Keep entries' payloads as read in ``language`` (then every entry has its text in it); inside the
     caller's write transaction. The whole list in that language is kept later, by the first read of
-    it (keep_plan_list): a change to one patient rewrites that patient's rows, not megabytes."""
+    it (keep_plan_parts): a change to one patient rewrites that patient's rows, not megabytes."""
     conn.executemany("INSERT OR REPLACE INTO plan_texts (entry_id, language, payload) VALUES (?, ?, ?)",
                      [(entry_id, language, payload) for entry_id, payload in rows])
 
 
 def plan_translated(conn: sqlite3.Connection, language: str) -> None:
-    """Every entry's text is kept in ``language`` now (its whole list, not yet: keep_plan_list)."""
+    """Every entry's text is kept in ``language`` now (its whole list, not yet: keep_plan_parts)."""
     conn.execute("INSERT OR REPLACE INTO plan_lists (language, list) VALUES (?, x'')", (language,))
-
-
-def plan_list_kept(conn: sqlite3.Connection, language: str) -> bool:
-    """Whether the whole list is kept ready in ``language`` (else plan_json puts it together)."""
-    return conn.execute("SELECT length(list) > 0 FROM plan_lists WHERE language = ?", (language,)).fetchone() == (1,)
-
-
-def keep_plan_list(conn: sqlite3.Connection, language: str, listed: bytes) -> None:
-    """Keep the whole list as read in ``language`` (plan_json's bytes), in the caller's write
-    transaction, unless the plan changed since it was read."""
-    conn.execute("UPDATE plan_lists SET list = ? WHERE language = ? AND length(list) = 0", (listed, language))
 
 
 def plan_members_named(conn: sqlite3.Connection, prefix: str) -> list[str]:
@@ -198,6 +217,7 @@ def store_plan(conn: sqlite3.Connection, day: str, stamp: str, wave: int, rows: 
     # entry planned again gets them from the caller, in the languages that have them all)
     conn.execute("DELETE FROM plan_lists" if replacing is None else "UPDATE plan_lists SET list = x''")
     if replacing is None:
+        conn.execute("DELETE FROM plan_parts")
         conn.execute("DELETE FROM plan_entries")
         conn.execute("DELETE FROM plan_members")
         conn.execute("DELETE FROM plan_texts")
@@ -225,9 +245,27 @@ def store_plan(conn: sqlite3.Connection, day: str, stamp: str, wave: int, rows: 
                          [(shown, full) for full, shown in prefixes.items()])
     else:  # a new entry may lengthen its neighbours' prefixes, a gone one shorten them: those only
         _reprefix(conn, set(gone) | set(stored))
+        _into_parts(conn, stored)
     conn.execute("DELETE FROM plan_dirty")
     conn.execute("INSERT OR REPLACE INTO plan_meta (id, day, stamp, survey_wave, list) VALUES (1, ?, ?, ?, '')",
                  (day, stamp, wave))
+
+
+def _into_parts(conn: sqlite3.Connection, entry_ids: Sequence[str]) -> None:
+    """Entries stored among the others go into the part of the entry before them in list order (the
+    first, into the first part): the parts, in order, still hold the list in order."""
+    rows = conn.execute(f"SELECT entry_id, no_window, start, priority, name, channel, patient_id FROM plan_entries "
+                        f"WHERE entry_id IN (SELECT value FROM json_each(?)) {_PLAN_ORDER}",
+                        (json.dumps(list(entry_ids)),)).fetchall()
+    for entry_id, *key in rows:
+        before = conn.execute(
+            "SELECT part FROM plan_entries INDEXED BY plan_entries_order "
+            "WHERE (no_window, start, priority, name, channel, patient_id) < (?, ?, ?, ?, ?, ?) "
+            "ORDER BY no_window DESC, start DESC, priority DESC, name DESC, channel DESC, patient_id DESC LIMIT 1",
+            key).fetchone()
+        part = before[0] if before else conn.execute(
+            "SELECT coalesce(min(part), 0) FROM plan_entries WHERE entry_id != ?", (entry_id,)).fetchone()[0]
+        conn.execute("UPDATE plan_entries SET part = ? WHERE entry_id = ? AND part != ?", (part, entry_id, part))
 
 
 def _reprefix(conn: sqlite3.Connection, around: set[str]) -> None:
@@ -319,5 +357,5 @@ def note_waiting(conn: sqlite3.Connection, day: str, waiting: Iterable[tuple[str
 
 def drop_plan(conn: sqlite3.Connection) -> None:
     """Forget the stored plan entirely (it holds names and phones: `patient forget` drops it)."""
-    for table in ("plan_meta", "plan_entries", "plan_members", "plan_dirty", "plan_texts", "plan_lists"):
+    for table in ("plan_meta", "plan_entries", "plan_members", "plan_dirty", "plan_texts", "plan_lists", "plan_parts"):
         conn.execute(f"DELETE FROM {table}")

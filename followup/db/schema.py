@@ -702,6 +702,42 @@ def m027_settings_outside_the_plan(db):
                    f"BEGIN DELETE FROM plan_meta; END")
 
 
+def m028_plan_parts(db):
+    # The day's whole list, kept ready in each language, in parts of a few hundred entries in list
+    # order (plan_entries.part): a change to one patient re-assembles the part (or two) holding their
+    # entries, not the whole list (33 MB at a chain's size). Triggers drop a part whenever one of its
+    # entries, or its text in a language, changes, whoever changes it.
+    db.executescript(
+        """
+        ALTER TABLE plan_entries ADD COLUMN part INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX plan_entries_part ON plan_entries(part, no_window, start, priority, name, channel, patient_id);
+        CREATE TABLE plan_parts (
+            language TEXT NOT NULL,
+            part INTEGER NOT NULL,
+            list BLOB NOT NULL,
+            PRIMARY KEY (part, language)
+        ) WITHOUT ROWID;
+        CREATE TRIGGER plan_parts_entry_insert AFTER INSERT ON plan_entries
+            BEGIN DELETE FROM plan_parts WHERE part = NEW.part; END;
+        CREATE TRIGGER plan_parts_entry_update AFTER UPDATE ON plan_entries
+            BEGIN DELETE FROM plan_parts WHERE part IN (OLD.part, NEW.part); END;
+        CREATE TRIGGER plan_parts_entry_delete AFTER DELETE ON plan_entries
+            BEGIN DELETE FROM plan_parts WHERE part = OLD.part; END;
+        CREATE TRIGGER plan_parts_text_insert AFTER INSERT ON plan_texts BEGIN
+            DELETE FROM plan_parts WHERE language = NEW.language
+               AND part = (SELECT part FROM plan_entries WHERE entry_id = NEW.entry_id); END;
+        CREATE TRIGGER plan_parts_text_update AFTER UPDATE ON plan_texts BEGIN
+            DELETE FROM plan_parts WHERE language IN (OLD.language, NEW.language)
+               AND part IN (SELECT part FROM plan_entries WHERE entry_id IN (OLD.entry_id, NEW.entry_id)); END;
+        CREATE TRIGGER plan_parts_text_delete AFTER DELETE ON plan_texts BEGIN
+            DELETE FROM plan_parts WHERE language = OLD.language
+               AND part = (SELECT part FROM plan_entries WHERE entry_id = OLD.entry_id); END;
+        UPDATE plan_lists SET list = x'';
+        DELETE FROM plan_meta;
+        """
+    )
+
+
 # The migrations in order: append only, never rename one (a database records the names it has).
 MIGRATIONS = (m001_initial, m002_contacts, m003_complaints, m004_surveys, m005_survey_themes, m006_erasures,
               m007_day_plan, m008_contacts_entry, m009_plan_texts, m010_complaint_survey, m011_day_counts,
@@ -710,7 +746,7 @@ MIGRATIONS = (m001_initial, m002_contacts, m003_complaints, m004_surveys, m005_s
               m017_erased_cards, m018_outbox, m019_plan_filters,
               m020_lookup_indexes, m021_staff_logins, m022_occasions, m023_sources_amounts,
               m024_campaigns, m025_postal_address, m026_import_digests,
-              m027_settings_outside_the_plan)
+              m027_settings_outside_the_plan, m028_plan_parts)
 MIGRATION_NAMES = tuple(m.__name__ for m in MIGRATIONS)
 
 
