@@ -11,7 +11,8 @@ when a setting changes or an import writes. Before reading, `today` re-plans the
 (and whoever shares a household call with them) inside one write transaction. The stamp also
 holds the code's version, the files the plan is made of, and which doctors have completed their
 survey wave (that changes the order of other patients' survey calls). The plan keeps its sentences
-as messages; what each language reads is kept beside it (plan_texts, plan_lists).
+as messages; what each language reads is kept beside it (plan_texts; the whole list, in parts:
+plan_parts).
 """
 
 from __future__ import annotations

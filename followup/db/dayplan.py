@@ -213,10 +213,11 @@ def store_plan(conn: sqlite3.Connection, day: str, stamp: str, wave: int, rows: 
     The caller holds the write transaction in which it read the marked patients; they are all
     re-planned here, so the marks go.
     """
-    # the whole list kept in a language is stale; a new plan has no texts yet in any language (an
-    # entry planned again gets them from the caller, in the languages that have them all)
-    conn.execute("DELETE FROM plan_lists" if replacing is None else "UPDATE plan_lists SET list = x''")
+    # a new plan has no texts yet in any language (an entry planned again gets them from the caller,
+    # in the languages that have them all); the parts of the whole list its entries are in go with
+    # them (triggers: m028)
     if replacing is None:
+        conn.execute("DELETE FROM plan_lists")
         conn.execute("DELETE FROM plan_parts")
         conn.execute("DELETE FROM plan_entries")
         conn.execute("DELETE FROM plan_members")

@@ -498,7 +498,7 @@ def _converted(opened, convert, ctx: Context, width: int, ncols: int, digest=Non
 
 
 def _digester(kind: str, index: dict, mapping: Mapping, options: ImportOptions, headers: list[str], today: dt.date):
-    """Rows' cells -> the digest its stored row keeps (64 bits, signed, as SQLite stores an integer),
+    """Rows' cells -> the digests their stored rows keep (64 bits, signed, as SQLite stores an integer),
     keyed by everything that changes what the cells are read as: followup's version and its reading
     code, the kind, the columns, the mapping, the region, the century of two-digit years. Read another
     way, no row is known by its digest, and each is converted (and its digest kept) again."""
