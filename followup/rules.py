@@ -36,13 +36,15 @@ def current_consents(consents: Iterable[Consent]) -> dict[tuple[str, str], Conse
 
     The rules ask it of one patient's records several times in a row: the answer for the same tuple
     (immutable, as its consents are) is kept until another is asked about. Do not change the dict."""
-    if type(consents) is tuple and consents is _current[0]:
-        return _current[1]
+    global _current
+    last = _current  # (read once: the web server plans in several threads)
+    if type(consents) is tuple and consents is last[0]:
+        return last[1]
     state: dict[tuple[str, str], Consent] = {}
     for c in sorted(consents, key=_recorded_at):
         state[(c.purpose, c.channel)] = c
     if type(consents) is tuple:
-        _current[:] = [consents, state]
+        _current = (consents, state)
     return state
 
 
@@ -50,7 +52,7 @@ def _recorded_at(c: Consent) -> dt.datetime:
     return c.recorded_at
 
 
-_current: list = [None, None]  # the last tuple of consents asked about, and its answer
+_current: tuple = (None, None)  # the last tuple of consents asked about, and its answer
 
 
 # ---------------------------------------------------------------------------

@@ -201,8 +201,9 @@ def _rows(entries, settings: dict, places: dict | None = None, language: str | N
         doctors, names, digits = rules.filter_keys(e)
         data = entry_data(e, settings)
         place = (places or {}).get(e.entry_id)
+        # (the payload without its id: the prefix shown depends on the whole list)
         row = {"entry_id": e.entry_id, "patient_id": patient_id, "channel": channel, "no_window": no_window,
-               "start": start, "priority": priority, "name": name, "payload": json.dumps(data, ensure_ascii=False),  # (without its id: a prefix the whole list decides)
+               "start": start, "priority": priority, "name": name, "payload": json.dumps(data, ensure_ascii=False),
                "members": [patient_id] + [m.patient.patient_id for m in e.household],
                "place": place, "doctors": doctors, "names": names, "digits": digits,
                "part": db.part_of(i) if whole else -1}
