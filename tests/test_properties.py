@@ -209,7 +209,7 @@ def _dump(path: Path) -> list:
         conn.close()
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(st.lists(st.tuples(names, dates, phones), min_size=1, max_size=40),
        st.sampled_from(["cp1251", "utf-8", "utf-8-sig"]), st.sampled_from([";", ",", "\t"]))
 def test_importing_any_file_twice_equals_once_and_never_crashes(rows, encoding, delimiter):
@@ -251,7 +251,7 @@ _edits = st.lists(st.tuples(st.sampled_from(["keep", "change", "repeat", "repeat
                             st.integers(0, 10_000)), min_size=1, max_size=30)
 
 
-@settings(max_examples=20, deadline=None, derandomize=True)
+@settings(max_examples=15, deadline=None, derandomize=True)
 @given(st.integers(1, 12), _edits, st.booleans())
 def test_a_known_row_is_read_as_converting_it_would_read_it(n, edits, full_export):
     """The export again with rows kept, changed, repeated (as they were or changed, before or after the
