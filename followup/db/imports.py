@@ -76,7 +76,7 @@ def existing_rows(conn: sqlite3.Connection, spec: TableSpec, keys: Sequence[tupl
 
 def insert_rows(conn: sqlite3.Connection, spec: TableSpec, rows: Sequence[tuple], file_id: int,
                 digests: Sequence[int | None]) -> None:
-    """New rows, each with the digest of the cells it was read from (see rows_by_digest)."""
+    """New rows, each with the digest of the cells it was read from (see stored_digests)."""
     cols = spec.all_columns + ("import_file", "digest")
     sql = (f"INSERT INTO {spec.table} ({', '.join(cols)}) "
            f"VALUES ({', '.join('?' * len(cols))})")
